@@ -1,0 +1,58 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+// Event is one versioned domain event (or control record) produced by the
+// mapping from row changes.
+type Event struct {
+	ID            string // hash of Source and Position (snapshot rows: of source, epoch, table, key)
+	Source        string // capture.Source.URI()
+	Type          string // e.g. "OrderRequested"; control records: see ControlType
+	Version       int    // schema version of Type
+	AggregateType string // the topic's aggregate, e.g. "order"
+	AggregateID   string // record key
+	Position      Position
+	LSN           capture.LSN // commit LSN of the source transaction
+	XID           uint32
+	Time          time.Time // commit time
+	Epoch         uint64    // snapshot epoch for state events and snapshot markers
+	Data          json.RawMessage
+	// Control is non-zero for control records (snapshot begin/end, truncate),
+	// which go to every partition of their aggregate's topic.
+	Control ControlKind
+}
+
+// ControlKind says which control record an Event is.
+type ControlKind uint8
+
+// The control record kinds.
+const (
+	NotControl ControlKind = iota
+	ControlSnapshotBegin
+	ControlSnapshotEnd
+	ControlTruncate
+)
+
+// Record is an encoded event ready for a sink: what is written to Kafka.
+type Record struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []Header
+	// AllPartitions is true for control records: the sink writes one copy to
+	// every partition of Topic.
+	AllPartitions bool
+	// DeadLetter is true for dead-letter records.
+	DeadLetter bool
+}
+
+// Header is one record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
