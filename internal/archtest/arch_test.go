@@ -1,0 +1,169 @@
+// Package archtest checks the dependency lines DESIGN.md draws between cdcflow's
+// packages, so that a wrong import fails the build instead of a review.
+package archtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cdcflow/cdcflow"
+
+// pkg is the part of `go list -json` this test reads.
+type pkg struct {
+	ImportPath string
+	Imports    []string // non-test imports
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) == 0 {
+		t.Fatal("go list found no packages")
+	}
+	return pkgs
+}
+
+// rule forbids packages matching from to import anything forbid matches.
+type rule struct {
+	name   string
+	from   func(path string) bool
+	forbid func(imp string) bool
+}
+
+func under(prefix string) func(string) bool {
+	p := module + "/" + prefix
+	return func(s string) bool { return s == p || strings.HasPrefix(s, p+"/") }
+}
+
+func anyOf(fs ...func(string) bool) func(string) bool {
+	return func(s string) bool {
+		for _, f := range fs {
+			if f(s) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func prefixes(ps ...string) func(string) bool {
+	return func(s string) bool {
+		for _, p := range ps {
+			if s == p || strings.HasPrefix(s, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+var (
+	kafkaLibs    = prefixes("github.com/twmb/franz-go")
+	redisLibs    = prefixes("github.com/redis/go-redis")
+	postgresLibs = prefixes("github.com/jackc/pgx", "github.com/jackc/pgconn", "github.com/jackc/pglogrepl", "github.com/jackc/pgproto3")
+	projectPkg   = func(s string) bool { return strings.HasPrefix(s, module+"/") || s == module }
+	// ioLibs are what a pure package must not touch: network, processes,
+	// logging and metrics.
+	ioLibs = func(imp string) bool {
+		if imp == "net/url" || imp == "net/netip" { // pure parsing
+			return false
+		}
+		return prefixes("net", "os/exec", "os/signal", "log", "database/sql",
+			"github.com/prometheus", "syscall")(imp)
+	}
+)
+
+var rules = []rule{
+	{
+		name:   "capture knows nothing of pipeline, sinks, backpressure, Kafka or Redis",
+		from:   under("capture"),
+		forbid: anyOf(under("pipeline"), under("sinks"), under("backpressure"), under("cmd"), kafkaLibs, redisLibs),
+	},
+	{
+		name:   "the capture root package is plain data (standard library only)",
+		from:   func(s string) bool { return s == module+"/capture" },
+		forbid: func(imp string) bool { return strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") },
+	},
+	{
+		name:   "only capture's subpackages (and the test harness) talk to PostgreSQL",
+		from:   anyOf(under("pipeline"), under("sinks"), under("backpressure")),
+		forbid: postgresLibs,
+	},
+	{
+		name: "pipeline is pure: it imports only capture's types, and does no I/O",
+		from: under("pipeline"),
+		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, func(imp string) bool {
+			return projectPkg(imp) && imp != module+"/capture" && !under("pipeline")(imp)
+		}),
+	},
+	{
+		name:   "sinks never import capture",
+		from:   under("sinks"),
+		forbid: anyOf(under("capture"), under("cmd")),
+	},
+	{
+		name:   "backpressure imports no project package",
+		from:   under("backpressure"),
+		forbid: projectPkg,
+	},
+}
+
+func TestDependencyRules(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, r := range rules {
+		t.Run(r.name, func(t *testing.T) {
+			for _, p := range pkgs {
+				if !r.from(p.ImportPath) {
+					continue
+				}
+				for _, imp := range p.Imports {
+					if r.forbid(imp) {
+						t.Errorf("%s imports %s", p.ImportPath, imp)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRulesCatchViolations proves each rule can fail: a test whose rules match
+// nothing would pass forever.
+func TestRulesCatchViolations(t *testing.T) {
+	bad := []pkg{
+		{module + "/capture/replication", []string{"github.com/twmb/franz-go/pkg/kgo"}},
+		{module + "/capture", []string{"github.com/jackc/pgx/v5"}},
+		{module + "/sinks/kafka", []string{"github.com/jackc/pgx/v5/pgconn"}},
+		{module + "/pipeline", []string{"net/http"}},
+		{module + "/sinks/redisview", []string{module + "/capture"}},
+		{module + "/backpressure", []string{module + "/pipeline"}},
+	}
+	for i, r := range rules {
+		p := bad[i]
+		caught := false
+		for _, imp := range p.Imports {
+			caught = caught || (r.from(p.ImportPath) && r.forbid(imp))
+		}
+		if !caught {
+			t.Errorf("rule %q does not catch %s importing %v", r.name, p.ImportPath, p.Imports)
+		}
+	}
+}
