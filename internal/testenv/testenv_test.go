@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIdentifier(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"TestFoo", 40, "testfoo"},
+		{"TestFoo/sub_case#01", 40, "testfoo_sub_case_01"},
+		{"9lives", 40, "t9lives"},
+		{"", 40, "t"},
+		{"TestAVeryLongName", 5, "testa"},
+		{"Tést", 40, "t_st"},
+	}
+	for _, tt := range tests {
+		if got := identifier(tt.in, tt.n); got != tt.want {
+			t.Errorf("identifier(%q, %d) = %q; want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestSeedFromEnv(t *testing.T) {
+	t.Setenv("CDCFLOW_TEST_SEED", "42")
+	if got := Seed(t); got != 42 {
+		t.Errorf("Seed with CDCFLOW_TEST_SEED=42 = %d; want 42", got)
+	}
+}
+
+func TestAwait(t *testing.T) {
+	calls := 0
+	start := time.Now()
+	Await(t, 5*time.Second, "the third call", func() (bool, error) {
+		calls++
+		return calls == 3, nil
+	})
+	if calls != 3 {
+		t.Errorf("cond called %d times; want 3", calls)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Await took %v for three quick polls", d)
+	}
+}
+
+// fatalRecorder records Fatalf instead of ending the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+func TestAwaitTimeout(t *testing.T) {
+	f := &fatalRecorder{TB: t}
+	Await(f, 50*time.Millisecond, "the impossible", func() (bool, error) {
+		return false, errors.New("still down")
+	})
+	for _, want := range []string{"the impossible", "still down", "50ms"} {
+		if !strings.Contains(f.msg, want) {
+			t.Errorf("Await failure %q does not mention %q", f.msg, want)
+		}
+	}
+}
