@@ -10,17 +10,16 @@ import (
 type DecodeError struct {
 	LSN     capture.LSN // the WAL start of the XLogData message that carried it
 	MsgType byte        // the message's type byte ('I', 'U', ...); 0 for an empty message
-	Offset  int         // the byte offset in the message where decoding failed
+	Offset  int         // the byte offset in the message where decoding stopped
 	Err     error
 }
 
-// Error describes the failure without quoting any column value.
+// Error describes the failure; it quotes at most a short excerpt of a value.
 func (e *DecodeError) Error() string {
-	t := "empty"
-	if e.MsgType != 0 {
-		t = fmt.Sprintf("%q", e.MsgType)
+	if e.MsgType == 0 {
+		return fmt.Sprintf("decode pgoutput message at %s: %v", e.LSN, e.Err)
 	}
-	return fmt.Sprintf("decode pgoutput message %s at %s, offset %d: %v", t, e.LSN, e.Offset, e.Err)
+	return fmt.Sprintf("decode pgoutput %s message at %s, offset %d: %v", msgName(e.MsgType), e.LSN, e.Offset, e.Err)
 }
 
 // Unwrap returns the underlying error.
