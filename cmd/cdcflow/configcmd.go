@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+func init() {
+	register(command{name: "config", summary: "print the effective configuration (config print)", run: runConfig})
+}
+
+// runConfig dispatches "cdcflow config <subcommand>". The only one is
+// print: the configuration as loaded (file, environment, defaults), with
+// secrets redacted, so what cdcflow will do can be checked before it does it.
+func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "print" {
+		fmt.Fprintln(stderr, "usage: cdcflow config print [--config FILE]")
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			return flag.ErrHelp
+		}
+		return fmt.Errorf("%w: unknown subcommand %q", errUsage, args[0])
+	}
+	fs := flag.NewFlagSet("config print", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := configFlag(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := loadConfig(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	out, err := marshalConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}
