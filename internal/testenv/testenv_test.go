@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,4 +69,8 @@ func TestAwaitTimeout(t *testing.T) {
 			t.Errorf("Await failure %q does not mention %q", f.msg, want)
 		}
 	}
+}
+
+func contextTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Context(), d)
 }
