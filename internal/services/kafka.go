@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // KafkaOptions configures StartKafka. The zero value is an in-memory broker
@@ -111,9 +112,6 @@ func (k *Kafka) start() error {
 		kfake.DefaultNumPartitions(k.o.Partitions),
 		kfake.WithLogger(kfakeLogger{k.log.With("component", "kfake")}),
 	}
-	if !k.o.NoAutoCreateTopics {
-		opts = append(opts, kfake.AllowAutoTopicCreation())
-	}
 	if k.o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(k.o.DataDir))
 	}
@@ -123,6 +121,9 @@ func (k *Kafka) start() error {
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return fmt.Errorf("start kfake on %s port %d: %w", k.o.Host, k.port, err)
+	}
+	if !k.o.NoAutoCreateTopics {
+		autoCreateTopics(c, int32(k.o.Partitions))
 	}
 	k.cluster = c
 	k.log.Info("kafka broker started", "addr", c.ListenAddrs()[0], "data_dir", k.o.DataDir, "sync_writes", k.o.SyncWrites)
@@ -179,6 +180,34 @@ func (k *Kafka) Restart(ctx context.Context) error {
 		return fmt.Errorf("restart kafka: %w", err)
 	}
 	return nil
+}
+
+// autoCreateTopics makes c create the unknown topics a metadata request
+// names when the request allows auto-creation, like Kafka's
+// auto.create.topics.enable. kfake's own AllowAutoTopicCreation does not
+// write the new topic to its DataDir (only CreateTopics and a clean Close
+// do), so after a SIGKILL the topic and every record acknowledged in it
+// would be gone; Cluster.CreateTopic persists it before the metadata
+// response names it, hence before any record can be produced to it.
+func autoCreateTopics(c *kfake.Cluster, partitions int32) {
+	c.ControlKey(int16(kmsg.Metadata), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.MetadataRequest)
+		if !req.AllowAutoTopicCreation {
+			return nil, nil, false
+		}
+		for _, t := range req.Topics {
+			if t.Topic == nil || *t.Topic == "" {
+				continue // a request by topic ID creates nothing
+			}
+			// Control functions run while the cluster serves admin calls,
+			// so CreateTopic cannot deadlock here. An existing topic
+			// answers TOPIC_ALREADY_EXISTS and an invalid name
+			// INVALID_TOPIC_EXCEPTION; the metadata handler then answers
+			// for the topic as it is.
+			_ = c.CreateTopic(*t.Topic, partitions, nil)
+		}
+		return nil, nil, false // not handled: the cluster answers as usual
+	})
 }
 
 // kfakeLogger passes kfake's log to slog. kfake logs every request at its
