@@ -90,6 +90,7 @@ func skipOrFail(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, services.ErrNotInstalled) && os.Getenv("CI") != "true" {
 		t.Skip(err)
+		return
 	}
 	t.Fatal(err)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdcflow/cdcflow/internal/services"
 )
 
 func TestIdentifier(t *testing.T) {
@@ -51,13 +53,43 @@ func TestAwait(t *testing.T) {
 	}
 }
 
-// fatalRecorder records Fatalf instead of ending the test.
+// fatalRecorder records Fatal, Fatalf and Skip instead of ending the test.
 type fatalRecorder struct {
 	testing.TB
-	msg string
+	msg            string
+	skipped, fatal bool
 }
 
-func (f *fatalRecorder) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg, f.fatal = fmt.Sprintf(format, args...), true
+}
+func (f *fatalRecorder) Fatal(args ...any) { f.msg, f.fatal = fmt.Sprint(args...), true }
+func (f *fatalRecorder) Skip(args ...any)  { f.msg, f.skipped = fmt.Sprint(args...), true }
+
+func TestSkipOrFail(t *testing.T) {
+	missing := fmt.Errorf("start redis: exec: \"redis-server\": %w (install with: apt-get install redis-server)", services.ErrNotInstalled)
+	tests := []struct {
+		name        string
+		ci          string
+		err         error
+		wantSkipped bool
+	}{
+		{"missing binary skips", "", missing, true},
+		{"missing binary fails under CI", "true", missing, false},
+		{"other errors fail", "", errors.New("port in use"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CI", tt.ci)
+			f := &fatalRecorder{TB: t}
+			skipOrFail(f, tt.err)
+			if f.skipped != tt.wantSkipped || f.fatal == tt.wantSkipped || f.msg != tt.err.Error() {
+				t.Errorf("skipOrFail(%v) with CI=%q: skipped=%v, failed=%v, message %q; want skipped=%v, failed=%v with the error's message",
+					tt.err, tt.ci, f.skipped, f.fatal, f.msg, tt.wantSkipped, !tt.wantSkipped)
+			}
+		})
+	}
+}
 
 func TestAwaitTimeout(t *testing.T) {
 	f := &fatalRecorder{TB: t}
