@@ -249,9 +249,16 @@ func (db *DB) Conn(t testing.TB) *pgx.Conn {
 }
 
 // conn returns the database's own connection, opened on first use and
-// closed when the database's test ends. The caller must hold db.mu.
+// closed when the database's test ends. A connection the server dropped
+// (it was killed or restarted) is replaced, so Exec and QueryRow work
+// again as soon as the server does; the ping that finds out costs one
+// local round trip. The caller must hold db.mu.
 func (db *DB) conn(ctx context.Context) (*pgx.Conn, error) {
-	if db.c == nil || db.c.IsClosed() {
+	if db.c != nil && db.c.Ping(ctx) != nil {
+		db.c.Close(ctx)
+		db.c = nil
+	}
+	if db.c == nil {
 		c, err := pgx.Connect(ctx, db.DSN)
 		if err != nil {
 			return nil, err
