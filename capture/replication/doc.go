@@ -1,0 +1,32 @@
+// Package replication captures a PostgreSQL database's row changes through a
+// logical replication slot: it checks that the server is ready (Preflight),
+// creates or uses the publication, creates or resumes the pgoutput slot,
+// orchestrates the initial consistent snapshot (capture/snapshot), streams
+// and decodes the WAL (capture/pgoutput) and reports the consumer's confirmed
+// position back to PostgreSQL. docs/capture.md describes the design.
+//
+// It must never import pipeline, sinks, backpressure or any Kafka or Redis
+// client: it hands capture.Messages to a capture.Handler and learns what is
+// durable through Reader.Confirm.
+//
+// Concurrency: Reader.Run owns the replication connection and runs for the
+// Reader's life; inside it one goroutine owns the connection (receive loop and
+// standby status updates), one calls the handler, one emits heartbeats on a
+// connection of its own. All stop before Run returns. Confirm and Confirmed
+// are safe for concurrent use. Preflight is a plain function.
+//
+// Metrics (NewMetrics):
+//
+//	cdcflow_capture_slot_lag_bytes                 gauge    current WAL position - slot confirmed_flush_lsn
+//	cdcflow_capture_slot_lag_seconds               gauge    age of the oldest unconfirmed heartbeat
+//	cdcflow_capture_slot_retained_wal_bytes        gauge    current WAL position - slot restart_lsn
+//	cdcflow_capture_slot_safe_wal_size_bytes       gauge    WAL writable before the slot is lost (-1 unlimited)
+//	cdcflow_capture_received_lsn                   gauge    WAL start of the last message received
+//	cdcflow_capture_confirmed_lsn                  gauge    position last reported as flushed
+//	cdcflow_capture_changes_total{table,op}        counter  row changes received
+//	cdcflow_capture_reconnects_total               counter  sessions restarted after an error
+//	cdcflow_capture_handler_blocked_seconds_total  counter  time WAL reading was paused by a busy handler
+//	cdcflow_capture_heartbeats_total               counter  heartbeat messages emitted
+//
+// Snapshot progress metrics are capture/snapshot's (Reader.WithSnapshotMetrics).
+package replication

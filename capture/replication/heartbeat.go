@@ -1,0 +1,104 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+// beat is a heartbeat emitted and not yet seen confirmed.
+type beat struct {
+	lsn capture.LSN
+	at  time.Time
+}
+
+// maxBeats bounds the heartbeats remembered for the lag-in-seconds metric.
+const maxBeats = 1024
+
+// heartbeat emits a heartbeat logical message every HeartbeatInterval on a
+// normal connection of its own to the slot's database, and reads the slot's
+// lag for the metrics. Heartbeats give the consumer a position to confirm
+// while only unpublished tables are written, so the slot does not retain WAL
+// for them. Failures are logged and retried on the next tick: a missed
+// heartbeat costs nothing but WAL retained a little longer. It returns when
+// ctx is done.
+func (r *Reader) heartbeat(ctx context.Context) {
+	t := time.NewTicker(r.cfg.HeartbeatInterval)
+	defer t.Stop()
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	var beats []beat
+	for {
+		if conn == nil {
+			c, err := r.connect(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("heartbeat connection failed", "err", err)
+			}
+			conn = c
+		}
+		if conn != nil {
+			var err error
+			if beats, err = r.beat(ctx, conn, beats); err != nil && ctx.Err() == nil {
+				r.log.Warn("heartbeat failed", "err", err)
+				conn.Close(context.WithoutCancel(ctx))
+				conn = nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// beat emits one heartbeat and updates the slot metrics.
+func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat, error) {
+	qctx, cancel := context.WithTimeout(ctx, max(r.cfg.HeartbeatInterval, 5*time.Second))
+	defer cancel()
+	now := time.Now().UTC()
+	var lsnText string
+	// txid_current() gives the statement a transaction id, so its commit is
+	// flushed at once and the walsender can send the message (a
+	// non-transactional message alone waits for some later flush).
+	if err := conn.QueryRow(qctx, "SELECT pg_logical_emit_message(false, $1, $2::text)::text, txid_current()",
+		r.heartbeatPrefix(), now.Format(time.RFC3339Nano)).Scan(&lsnText, new(int64)); err != nil {
+		return beats, fmt.Errorf("emit heartbeat: %w", err)
+	}
+	r.metrics.heartbeat()
+	if lsn, err := capture.ParseLSN(lsnText); err == nil && len(beats) < maxBeats {
+		beats = append(beats, beat{lsn: lsn, at: now})
+	}
+	var lag, retained, safe float64
+	var confirmedText *string
+	err := conn.QueryRow(qctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8,
+			coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8,
+			coalesce(safe_wal_size, -1)::float8, confirmed_flush_lsn::text
+		FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&lag, &retained, &safe, &confirmedText)
+	if err != nil {
+		return beats, fmt.Errorf("read slot lag: %w", err)
+	}
+	if confirmedText != nil {
+		if confirmed, err := capture.ParseLSN(*confirmedText); err == nil {
+			i := 0
+			for i < len(beats) && beats[i].lsn <= confirmed {
+				i++
+			}
+			beats = append(beats[:0], beats[i:]...)
+		}
+	}
+	var lagSeconds float64
+	if len(beats) > 0 {
+		lagSeconds = time.Since(beats[0].at).Seconds()
+	}
+	r.metrics.slot(lag, retained, safe, lagSeconds)
+	return beats, nil
+}

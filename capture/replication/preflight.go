@@ -1,0 +1,178 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// NotReadyError lists what keeps the server from being captured, each
+// problem one sentence that says what to run to fix it.
+type NotReadyError struct {
+	Problems []string
+}
+
+func (e *NotReadyError) Error() string {
+	if len(e.Problems) == 1 {
+		return "source not ready: " + e.Problems[0]
+	}
+	return "source not ready:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Preflight checks that the server and cfg's tables can be captured: server
+// version 14 or later, wal_level logical, the role's REPLICATION and SELECT
+// privileges and EXECUTE on pg_logical_emit_message, a free replication slot
+// and WAL sender, the tables' existence and replica identity (of every leaf
+// partition too), the publication (if it exists: its operations,
+// publish_via_partition_root and tables; if not: whether the role may create
+// it) and the slot (if it exists: plugin, database, not lost). It returns nil
+// when ready, a *NotReadyError listing every problem found, or the error that
+// kept it from checking (e.g. connection refused). It changes nothing.
+func Preflight(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg.setDefaults()
+	conn, err := pgx.Connect(ctx, cfg.DSN)
+	if err != nil {
+		return fmt.Errorf("connect to source: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	var version int
+	var versionText, walLevel, user string
+	var super, replication bool
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version'),
+			current_setting('wal_level'), current_user, r.rolsuper, r.rolreplication
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&version, &versionText, &walLevel, &user, &super, &replication); err != nil {
+		return fmt.Errorf("read server settings: %w", err)
+	}
+	if version < 140000 {
+		add("PostgreSQL %s is too old: cdcflow needs 14 or later (pgoutput logical messages); upgrade the server", versionText)
+	}
+	if walLevel != "logical" {
+		add("wal_level is %q: run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL", walLevel)
+	}
+	quser := quoteIdent(user)
+	if !super && !replication {
+		add("role %s lacks the REPLICATION attribute: run ALTER ROLE %s WITH REPLICATION;", quser, quser)
+	}
+	var emit bool
+	if err := conn.QueryRow(ctx, `SELECT has_function_privilege('pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE')`).Scan(&emit); err != nil {
+		return fmt.Errorf("check EXECUTE on pg_logical_emit_message: %w", err)
+	}
+	if !emit {
+		add("role %s may not execute pg_logical_emit_message (heartbeats and snapshot markers): run GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) TO %s;", quser, quser)
+	}
+
+	slot, err := lookupSlot(ctx, conn, cfg.Slot)
+	if err != nil {
+		return err
+	}
+	var maxSlots, usedSlots, maxSenders, usedSenders int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots)::int,
+			current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_stat_replication)::int`).
+		Scan(&maxSlots, &usedSlots, &maxSenders, &usedSenders); err != nil {
+		return fmt.Errorf("read replication limits: %w", err)
+	}
+	needSlots := 0
+	if !slot.exists {
+		needSlots = 1
+		if cfg.SnapshotMode == SnapshotInitial && !cfg.Temporary {
+			needSlots = 2 // the exporting temporary slot and its persistent copy
+		}
+	}
+	if usedSlots+needSlots > maxSlots {
+		add("max_replication_slots is %d and %d are in use, cdcflow needs %d more: raise it (ALTER SYSTEM SET max_replication_slots = %d; and restart PostgreSQL) or drop unused slots (SELECT slot_name, active FROM pg_replication_slots)",
+			maxSlots, usedSlots, needSlots, usedSlots+needSlots+1)
+	}
+	if usedSenders+1 > maxSenders {
+		add("max_wal_senders is %d and all are in use: raise it (ALTER SYSTEM SET max_wal_senders = %d; and restart PostgreSQL)", maxSenders, usedSenders+2)
+	}
+	if slot.exists {
+		var db string
+		if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+			return fmt.Errorf("read database name: %w", err)
+		}
+		switch {
+		case slot.plugin != "pgoutput":
+			add("slot %q uses plugin %q, not pgoutput: drop it (SELECT pg_drop_replication_slot('%s');) or configure another slot name", cfg.Slot, slot.plugin, cfg.Slot)
+		case slot.database != db:
+			add("slot %q belongs to database %q, not %q: configure another slot name", cfg.Slot, slot.database, db)
+		case slot.walStatus == "lost" && !cfg.DropLostSlot:
+			add("slot %q was invalidated by PostgreSQL (wal_status = lost): drop it to start over with a new snapshot (SELECT pg_drop_replication_slot('%s');) or set capture.drop_lost_slot", cfg.Slot, cfg.Slot)
+		}
+	}
+
+	tables, err := resolveTables(ctx, conn, cfg.Tables)
+	var unknown *UnknownTablesError
+	switch {
+	case errors.As(err, &unknown):
+		add("%s", unknown.Error())
+		tables = nil
+		// Check the tables that exist all the same.
+		for _, s := range cfg.Tables {
+			if t, err := resolveTables(ctx, conn, []string{s}); err == nil {
+				tables = append(tables, t...)
+			}
+		}
+	case err != nil:
+		return err
+	}
+	for _, t := range tables {
+		var sel bool
+		if err := conn.QueryRow(ctx, "SELECT has_table_privilege($1::oid, 'SELECT')", t.oid).Scan(&sel); err != nil {
+			return fmt.Errorf("check SELECT on %s: %w", t.name, err)
+		}
+		if !sel {
+			add("role %s may not read %s (the snapshot needs it): run GRANT SELECT ON %s TO %s;", quser, t.name, t.name, quser)
+		}
+		ips, err := identityProblems(ctx, conn, t)
+		if err != nil {
+			return err
+		}
+		for _, ip := range ips {
+			add("%s", ip.String())
+		}
+	}
+
+	if cfg.SnapshotMode != SnapshotInitialOnly {
+		pub, err := lookupPublication(ctx, conn, cfg.Publication)
+		if err != nil {
+			return err
+		}
+		if pub.exists {
+			problems = append(problems, pub.problems(cfg.Publication, tables)...)
+		} else {
+			var canCreate bool
+			if err := conn.QueryRow(ctx, "SELECT has_database_privilege(current_database(), 'CREATE')").Scan(&canCreate); err != nil {
+				return fmt.Errorf("check CREATE on the database: %w", err)
+			}
+			var notOwned []string
+			names := make([]string, 0, len(tables))
+			for _, t := range tables {
+				names = append(names, t.name.String())
+				var owns bool
+				if err := conn.QueryRow(ctx, "SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = $1", t.oid).Scan(&owns); err != nil {
+					return fmt.Errorf("check ownership of %s: %w", t.name, err)
+				}
+				if !owns {
+					notOwned = append(notOwned, t.name.String())
+				}
+			}
+			if !super && (!canCreate || len(notOwned) > 0) {
+				add("publication %s does not exist and role %s may not create it (that needs CREATE on the database and ownership of %s): have an administrator run CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);",
+					quoteIdent(cfg.Publication), quser, strings.Join(append(notOwned, "the tables")[:max(len(notOwned), 1)], ", "), quoteIdent(cfg.Publication), strings.Join(names, ", "))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return &NotReadyError{Problems: problems}
+	}
+	return nil
+}
