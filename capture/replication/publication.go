@@ -62,10 +62,10 @@ func identityProblems(ctx context.Context, conn *pgx.Conn, t table) ([]identityP
 
 // publication is what the catalog says about a publication.
 type publication struct {
-	exists                             bool
-	allTables, viaRoot                 bool
-	insert, update, delete, truncate   bool
-	tables                             map[TableName]bool // as pg_publication_tables lists them
+	exists                           bool
+	allTables, viaRoot               bool
+	insert, update, delete, truncate bool
+	tables                           map[TableName]bool // as pg_publication_tables lists them
 }
 
 func lookupPublication(ctx context.Context, conn *pgx.Conn, name string) (publication, error) {
