@@ -16,11 +16,10 @@ import (
 	"time"
 )
 
-// process is one running child server. Its group holds the child and every
-// process it forks (PostgreSQL backends), so a group kill leaves no orphan.
+// process is one child server, the leader of a process group of its own.
+// One goroutine waits for it to exit.
 type process struct {
 	cmd  *exec.Cmd
-	log  *os.File      // the child's stdout and stderr, closed once it exits
 	done chan struct{} // closed once cmd.Wait returned
 	err  error         // cmd.Wait's result, set before done is closed
 }
@@ -40,14 +39,14 @@ func startProcess(cmd *exec.Cmd, logPath string, deathSig syscall.Signal) (*proc
 	}
 	cmd.SysProcAttr.Setpgid = true
 	setDeathSignal(cmd.SysProcAttr, deathSig)
-	if err := cmd.Start(); err != nil {
-		f.Close()
+	err = cmd.Start()
+	f.Close() // the child has its own descriptor
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	p := &process{cmd: cmd, log: f, done: make(chan struct{})}
+	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
-		f.Close()
 		close(p.done)
 	}()
 	return p, nil

@@ -36,7 +36,7 @@ func addStopper(fn func() error) {
 // with the tests' status. Call it from TestMain in every package that uses
 // Postgres or Redis.
 func Main(m *testing.M) {
-	os.Exit(run(m, nil))
+	os.Exit(run(m, false, nil))
 }
 
 // MainVerifyNoLeaks is Main followed by goleak's check that no goroutine
@@ -44,17 +44,17 @@ func Main(m *testing.M) {
 // goleak.VerifyTestMain, which would exit before the shared servers stop).
 // opts are passed to goleak.Find.
 func MainVerifyNoLeaks(m *testing.M, opts ...goleak.Option) {
-	os.Exit(run(m, opts))
+	os.Exit(run(m, true, opts))
 }
 
-func run(m *testing.M, leakOpts []goleak.Option) int {
+func run(m *testing.M, checkLeaks bool, leakOpts []goleak.Option) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	if err := stopShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: stop shared servers: %v\n", err)
 		code = 1
 	}
-	if leakOpts != nil && code == 0 {
+	if checkLeaks && code == 0 {
 		if err := goleak.Find(leakOpts...); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
 			code = 1
