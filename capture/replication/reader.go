@@ -36,6 +36,7 @@ var runtimeParams = map[string]string{
 type Reader struct {
 	cfg     Config
 	log     *slog.Logger
+	snapLog *slog.Logger
 	metrics *Metrics
 	snap    *snapshot.Snapshotter
 
@@ -71,17 +72,18 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Reader, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	snapLog := log.With("slot", cfg.Slot) // the snapshot adds its own component
 	log = log.With("component", "capture", "slot", cfg.Slot)
-	snap, err := snapshot.New(cfg.Snapshot, log, nil)
+	snap, err := snapshot.New(cfg.Snapshot, snapLog, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{cfg: cfg, log: log, metrics: m, snap: snap, notify: make(chan struct{}, 1)}, nil
+	return &Reader{cfg: cfg, log: log, snapLog: snapLog, metrics: m, snap: snap, notify: make(chan struct{}, 1)}, nil
 }
 
 // WithSnapshotMetrics makes the Reader's snapshots record sm. Call it before Run.
 func (r *Reader) WithSnapshotMetrics(sm *snapshot.Metrics) error {
-	snap, err := snapshot.New(r.cfg.Snapshot, r.log, sm)
+	snap, err := snapshot.New(r.cfg.Snapshot, r.snapLog, sm)
 	if err != nil {
 		return err
 	}
