@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/cdcflow/cdcflow/capture"
 )
@@ -9,11 +10,51 @@ import (
 // Position orders events: the commit LSN of the source transaction, the index of
 // the change in it and the ordinal of the event among those the change produced,
 // as fixed-width upper-case hex ("%016X-%08X-%04X"), so that positions compare
-// correctly as strings.
+// correctly as strings. It is the CloudEvents sequence of the event and an input
+// of its id. The zero Position ("") sorts before every valid one.
 type Position string
+
+// positionLen is the length of every valid Position.
+const positionLen = 16 + 1 + 8 + 1 + 4
 
 // MakePosition returns the Position of the ordinal-th event of the index-th change
 // of the transaction that commits at lsn.
 func MakePosition(lsn capture.LSN, index uint32, ordinal uint16) Position {
 	return Position(fmt.Sprintf("%016X-%08X-%04X", uint64(lsn), index, ordinal))
 }
+
+// SnapshotPosition returns the Position of the ordinal-th event of a snapshot
+// row: its LSN is the slot's consistent point - 1 (the snapshot rows' FinalLSN)
+// and its index the row's counter in the snapshot epoch. It has the same format
+// as MakePosition, so snapshot events sort after every stream position before
+// the consistent point and before every later one.
+func SnapshotPosition(consistentPointMinus1 capture.LSN, rowCounter uint32, ordinal uint16) Position {
+	return MakePosition(consistentPointMinus1, rowCounter, ordinal)
+}
+
+// ParsePosition parses a Position as MakePosition writes it. It accepts only
+// that exact form (upper-case hex digits of the fixed widths), so that every
+// position it accepts sorts correctly as a string.
+func ParsePosition(s string) (lsn capture.LSN, index uint32, ordinal uint16, err error) {
+	if len(s) != positionLen || s[16] != '-' || s[25] != '-' {
+		return 0, 0, 0, fmt.Errorf("parse position %q: want %%016X-%%08X-%%04X", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i == 16 || i == 25 {
+			continue
+		}
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
+			return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
+		}
+	}
+	// The digits are checked, so ParseUint cannot fail.
+	l, _ := strconv.ParseUint(s[:16], 16, 64)
+	x, _ := strconv.ParseUint(s[17:25], 16, 32)
+	o, _ := strconv.ParseUint(s[26:], 16, 16)
+	return capture.LSN(l), uint32(x), uint16(o), nil
+}
+
+// Less reports whether p comes before q. For valid positions this is string
+// order, which is the order of (LSN, index, ordinal).
+func (p Position) Less(q Position) bool { return p < q }
