@@ -23,13 +23,23 @@ type KafkaServer struct {
 // t.Cleanup.
 func Kafka(t testing.TB) *KafkaServer {
 	t.Helper()
-	dir := t.TempDir()
-	k, err := services.StartKafka(t.Context(), services.KafkaOptions{DataDir: dir, SyncWrites: true})
+	return NewKafka(t, services.KafkaOptions{SyncWrites: true})
+}
+
+// NewKafka is Kafka with the options o, e.g. more partitions per topic or
+// no automatic topic creation. An empty o.DataDir means a directory of
+// t.TempDir; o.Port is best left 0 (a free port).
+func NewKafka(t testing.TB, o services.KafkaOptions) *KafkaServer {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	k, err := services.StartKafka(t.Context(), o)
 	if err != nil {
 		t.Fatalf("start kafka: %v", err)
 	}
 	t.Cleanup(k.Close)
-	return &KafkaServer{Kafka: k, DataDir: dir}
+	return &KafkaServer{Kafka: k, DataDir: o.DataDir}
 }
 
 // Client returns a kgo client seeded with the broker's address, with

@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/cdcflow/cdcflow/internal/services"
 )
 
 // produceN writes n records to topic and waits for their acknowledgements.
@@ -77,5 +80,18 @@ func TestIntegrationKafkaControlKey(t *testing.T) {
 	err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: "warmup", Value: []byte("x")}).FirstErr()
 	if err == nil {
 		t.Fatal("produce under an injected INVALID_RECORD succeeded; want an error")
+	}
+}
+
+func TestIntegrationNewKafkaPartitions(t *testing.T) {
+	k := NewKafka(t, services.KafkaOptions{Partitions: 4})
+	cl := k.Client(t)
+	produceN(t, cl, "spread", 0, 1)
+	parts, err := kadm.NewClient(cl).ListTopics(t.Context(), "spread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(parts["spread"].Partitions); n != 4 {
+		t.Errorf("auto-created topic has %d partitions; want 4", n)
 	}
 }

@@ -280,8 +280,9 @@ func (db *DB) closeConn() {
 }
 
 // Exec runs sql (one or more statements when args is empty) under
-// t.Context() and fails the test on error. Calls from several goroutines
-// take turns on one connection.
+// t.Context() and fails the test on error. Calls take turns on one
+// connection; as it fails with t.Fatalf, call it from the test's goroutine
+// and give a writer goroutine its own Conn.
 func (db *DB) Exec(t testing.TB, sql string, args ...any) pgconn.CommandTag {
 	t.Helper()
 	db.mu.Lock()
