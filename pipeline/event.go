@@ -25,6 +25,10 @@ type Event struct {
 	// Control is non-zero for control records (snapshot begin/end, truncate),
 	// which go to every partition of their aggregate's topic.
 	Control ControlKind
+	// DeadLetter is true for a dead-letter record: Data is a DeadLetter as JSON,
+	// Type is DeadLetterType, and the record goes to the mapping's dead-letter
+	// topic rather than an aggregate's.
+	DeadLetter bool
 }
 
 // ControlKind says which control record an Event is.

@@ -1,0 +1,208 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// CatalogOptions describes the AsyncAPI document Catalog writes.
+type CatalogOptions struct {
+	// Title of the document. Default "cdcflow events".
+	Title string
+	// Version of the document (the API, not AsyncAPI's). Default "1.0.0".
+	Version string
+}
+
+// asyncAPIVersion is the AsyncAPI specification version of the catalog.
+const asyncAPIVersion = "3.0.0"
+
+// kafkaBindingVersion is the version of AsyncAPI's Kafka bindings used.
+const kafkaBindingVersion = "0.5.0"
+
+// Catalog returns an AsyncAPI 3.0 document (JSON) of the mapping's events:
+// one channel per topic (one per aggregate type, and the dead-letter topic),
+// one message per event type and schema version, whose payload is the
+// CloudEvents structured-mode envelope with the version's JSON Schema as its
+// data, plus the control records every aggregate topic carries. The output is
+// deterministic. A mapping without schemas gives messages whose data is any
+// JSON object.
+func (m *Mapping) Catalog(opts CatalogOptions) ([]byte, error) {
+	if opts.Title == "" {
+		opts.Title = "cdcflow events"
+	}
+	if opts.Version == "" {
+		opts.Version = "1.0.0"
+	}
+	channels := map[string]any{}
+	operations := map[string]any{}
+	messages := map[string]any{}
+	byAgg := map[string][]EventType{}
+	for _, et := range m.EventTypes() {
+		byAgg[et.AggregateType] = append(byAgg[et.AggregateType], et)
+	}
+	for _, agg := range m.AggregateTypes() {
+		chanMsgs := map[string]any{}
+		var refs []any
+		add := func(id string, msg map[string]any) {
+			messages[id] = msg
+			chanMsgs[id] = map[string]any{"$ref": "#/components/messages/" + id}
+			refs = append(refs, map[string]any{"$ref": "#/channels/" + agg + "/messages/" + id})
+		}
+		for _, et := range byAgg[agg] {
+			versions := et.Versions
+			if len(versions) == 0 {
+				versions = []int{et.Version}
+			}
+			for _, v := range versions {
+				data := any(map[string]any{"type": "object"})
+				summary := ""
+				if es := m.schemas.get(et.Type, v); es != nil {
+					data = schemaBody(es.doc)
+					if d, ok := es.doc.(map[string]any); ok {
+						summary, _ = d["description"].(string)
+					}
+				}
+				title := fmtType(et.Type, v)
+				if v != et.Version {
+					title += " (older version: readers upcast it to v" + strconv.Itoa(et.Version) + ")"
+				}
+				add(messageID(et.Type, v), message(et.Type, title, summary, v, data, false))
+			}
+		}
+		for _, c := range []struct {
+			typ, summary string
+			data         map[string]any
+		}{
+			{SnapshotBeginType, "Control record: snapshot epoch begins. Written to every partition.", controlSchema(true)},
+			{SnapshotEndType, "Control record: snapshot epoch ended; views drop what the epoch did not contain. Written to every partition.", controlSchema(true)},
+			{TruncateType, "Control record: the tables were truncated; views clear what they hold from them. Written to every partition.", controlSchema(false)},
+		} {
+			add(messageID(c.typ, 1)+"."+agg, message(c.typ, c.typ, c.summary, 1, c.data, true))
+		}
+		channels[agg] = map[string]any{
+			"address":     m.Topic(agg),
+			"title":       "Aggregate " + agg,
+			"description": fmt.Sprintf("All events of aggregate type %q, keyed by aggregate id, in position order per key.", agg),
+			"messages":    chanMsgs,
+			"bindings":    map[string]any{"kafka": map[string]any{"topic": m.Topic(agg), "bindingVersion": kafkaBindingVersion}},
+		}
+		operations["publish."+agg] = map[string]any{
+			"action":   "send",
+			"title":    "cdcflow publishes " + agg + " events",
+			"channel":  map[string]any{"$ref": "#/channels/" + agg},
+			"messages": refs,
+		}
+	}
+	const dlID = "cdcflow.DeadLetter.v1"
+	messages[dlID] = message(DeadLetterType, DeadLetterType, "A change or event that could not be mapped or published, with the reason; excluded columns are never in it.", 1, deadLetterSchema(), false)
+	channels["deadletter"] = map[string]any{
+		"address":     m.DeadLetterTopic(),
+		"title":       "Dead letters",
+		"description": "Changes that could not be mapped and events that failed their schema or size limit.",
+		"messages":    map[string]any{dlID: map[string]any{"$ref": "#/components/messages/" + dlID}},
+		"bindings":    map[string]any{"kafka": map[string]any{"topic": m.DeadLetterTopic(), "bindingVersion": kafkaBindingVersion}},
+	}
+	operations["publish.deadletter"] = map[string]any{
+		"action":   "send",
+		"title":    "cdcflow publishes dead letters",
+		"channel":  map[string]any{"$ref": "#/channels/deadletter"},
+		"messages": []any{map[string]any{"$ref": "#/channels/deadletter/messages/" + dlID}},
+	}
+	doc := map[string]any{
+		"asyncapi": asyncAPIVersion,
+		"info": map[string]any{
+			"title":       opts.Title,
+			"version":     opts.Version,
+			"description": "Domain events cdcflow derives from the row changes of a PostgreSQL database, generated from mapping " + m.file + ". Every message is a CloudEvents 1.0 event in structured mode (binary mode carries the same attributes as ce_ headers).",
+		},
+		"defaultContentType": "application/cloudevents+json",
+		"channels":           channels,
+		"operations":         operations,
+		"components":         map[string]any{"messages": messages},
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// messageID returns the component id of an event version: Type.vN.
+func messageID(typ string, v int) string { return typ + ".v" + strconv.Itoa(v) }
+
+func message(typ, title, summary string, version int, data any, control bool) map[string]any {
+	msg := map[string]any{
+		"name":        typ,
+		"title":       title,
+		"contentType": "application/cloudevents+json",
+		"payload":     envelopeSchema(typ, version, data, control),
+		"bindings": map[string]any{"kafka": map[string]any{
+			"key":            map[string]any{"type": "string", "description": "the aggregate id (control records: empty)"},
+			"bindingVersion": kafkaBindingVersion,
+		}},
+	}
+	if summary != "" {
+		msg["summary"] = summary
+	}
+	return msg
+}
+
+// envelopeSchema is the CloudEvents structured-mode envelope around data.
+func envelopeSchema(typ string, version int, data any, control bool) map[string]any {
+	str := map[string]any{"type": "string"}
+	props := map[string]any{
+		"specversion":     map[string]any{"type": "string", "const": "1.0"},
+		"id":              map[string]any{"type": "string", "description": "hash of source and position: the same change always has the same id"},
+		"source":          map[string]any{"type": "string", "description": "postgres://<system_identifier>/<database>?tl=<timeline>"},
+		"type":            map[string]any{"type": "string", "const": typ},
+		"subject":         map[string]any{"type": "string", "description": "the aggregate id"},
+		"time":            map[string]any{"type": "string", "format": "date-time", "description": "commit time of the source transaction"},
+		"dataschema":      map[string]any{"type": "string", "description": "names the schema version, " + strconv.Itoa(version)},
+		"datacontenttype": map[string]any{"type": "string", "const": "application/json"},
+		"sequence":        map[string]any{"type": "string", "description": "the position: commit LSN, change index and event ordinal in fixed-width hex; sorts as a string"},
+		"partitionkey":    str,
+		"pglsn":           map[string]any{"type": "string", "description": "commit LSN of the source transaction"},
+		"pgxid":           map[string]any{"type": "string", "description": "transaction id of the source transaction"},
+		"data":            data,
+	}
+	required := []any{"specversion", "id", "source", "type", "time", "sequence", "data"}
+	if !control {
+		required = append(required, "subject")
+	}
+	return map[string]any{"type": "object", "required": required, "properties": props}
+}
+
+// schemaBody returns an event schema without the keywords that only make
+// sense at a document's root.
+func schemaBody(doc any) any {
+	d, ok := doc.(map[string]any)
+	if !ok {
+		return doc
+	}
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		if k == "$schema" || k == "$id" {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func controlSchema(snapshot bool) map[string]any {
+	tables := map[string]any{"type": "array", "items": map[string]any{"type": "string"}}
+	if snapshot {
+		return map[string]any{"type": "object", "required": []any{"epoch", "tables"}, "properties": map[string]any{
+			"epoch": map[string]any{"type": "integer", "minimum": 0}, "tables": tables}}
+	}
+	return map[string]any{"type": "object", "required": []any{"tables"}, "properties": map[string]any{
+		"tables": tables, "cascade": map[string]any{"type": "boolean"}, "restart_identity": map[string]any{"type": "boolean"}}}
+}
+
+func deadLetterSchema() map[string]any {
+	str := map[string]any{"type": "string"}
+	obj := map[string]any{"type": "object"}
+	return map[string]any{"type": "object", "required": []any{"reason", "position", "lsn"}, "properties": map[string]any{
+		"reason": str, "rule": str, "table": str, "op": str, "position": str, "lsn": str,
+		"xid": map[string]any{"type": "integer"}, "key": obj, "row": obj, "old": obj,
+		"event_type": str, "version": map[string]any{"type": "integer"}, "aggregate_type": str, "aggregate_id": str,
+		"omitted": map[string]any{"type": "array", "items": str},
+	}}
+}

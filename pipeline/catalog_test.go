@@ -1,0 +1,149 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const referenceMapping = "../deploy/examples/orders/mapping.yaml"
+
+func TestCatalogShape(t *testing.T) {
+	m := loadMapping(t, referenceMapping, LoadOptions{})
+	b, err := m.Catalog(CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		AsyncAPI string `json:"asyncapi"`
+		Channels map[string]struct {
+			Address  string         `json:"address"`
+			Messages map[string]any `json:"messages"`
+		} `json:"channels"`
+		Components struct {
+			Messages map[string]any `json:"messages"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.AsyncAPI != "3.0.0" {
+		t.Errorf("asyncapi = %q; want 3.0.0", doc.AsyncAPI)
+	}
+	for agg, topic := range map[string]string{"order": "shop.order", "customer": "shop.customer", "product": "shop.product", "deadletter": "shop.deadletter"} {
+		if got := doc.Channels[agg].Address; got != topic {
+			t.Errorf("channel %s address = %q; want %q", agg, got, topic)
+		}
+	}
+	for _, et := range m.EventTypes() {
+		id := messageID(et.Type, et.Version)
+		if _, ok := doc.Channels[et.AggregateType].Messages[id]; !ok {
+			t.Errorf("channel %s has no message %s", et.AggregateType, id)
+		}
+	}
+	again, _ := m.Catalog(CatalogOptions{})
+	if !bytes.Equal(b, again) {
+		t.Error("Catalog is not deterministic")
+	}
+}
+
+// TestCatalogAsyncAPIParser validates the reference mapping's catalogue with
+// the AsyncAPI project's own parser, run by node. The npm packages are
+// installed into the user cache directory the first time.
+func TestCatalogAsyncAPIParser(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		needTool(t, "node (Debian package nodejs)")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		needTool(t, "npm (Debian package npm)")
+	}
+	dir := asyncAPIToolDir(t, npm)
+	for _, path := range []string{referenceMapping, "testdata/upcast/mapping.yaml", "testdata/golden/types/mapping.yaml"} {
+		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
+			m := loadMapping(t, path, LoadOptions{})
+			b, err := m.Catalog(CatalogOptions{Title: "test", Version: "0.0.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(t.TempDir(), "asyncapi.json")
+			if err := os.WriteFile(file, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.CommandContext(t.Context(), node, filepath.Join(dir, "validate.mjs"), file)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("@asyncapi/parser rejects the catalogue: %v\n%s", err, stderr.String())
+			}
+			var sum struct {
+				Version            string
+				Channels, Messages int
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+				t.Fatalf("parser summary %q: %v", stdout.String(), err)
+			}
+			if sum.Version != "3.0.0" || sum.Channels != len(m.AggregateTypes())+1 {
+				t.Errorf("parser read version %s with %d channels; want 3.0.0 with %d", sum.Version, sum.Channels, len(m.AggregateTypes())+1)
+			}
+		})
+	}
+}
+
+func needTool(t *testing.T, what string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is missing (CI=true: it must be installed)", what)
+	}
+	t.Skipf("%s is missing: install it to validate the AsyncAPI catalogue", what)
+}
+
+// asyncAPIToolDir returns a directory with testdata/asyncapi's files and their
+// npm dependencies installed, keyed by the hash of package.json and its lock.
+func asyncAPIToolDir(t *testing.T, npm string) string {
+	t.Helper()
+	src := filepath.Join("testdata", "asyncapi")
+	h := sha256.New()
+	files := []string{"package.json", "package-lock.json", "validate.mjs"}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(b)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "cdcflow", "asyncapi-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@asyncapi", "parser")); err == nil {
+		return dir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(filepath.Join(src, f))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(t.Context(), npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		msg := strings.TrimSpace(string(out))
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("npm ci in %s: %v\n%s", dir, err, msg)
+		}
+		t.Skipf("npm ci in %s failed (no registry?): %v\n%s", dir, err, msg)
+	}
+	return dir
+}

@@ -1,0 +1,676 @@
+package pipeline
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+// MapperOptions configures a Mapper. The zero value emits events without
+// validating them and stops on a rule broken by a schema change.
+type MapperOptions struct {
+	// Validate checks every event's data against the JSON Schema of its type and
+	// version before it leaves; an event that fails goes to the dead-letter topic.
+	// It needs a mapping with schemas.
+	Validate bool
+	// DeadLetterBrokenRules sends the changes of a table whose new shape breaks a
+	// rule to the dead-letter topic instead of returning a *RuleBrokenError.
+	DeadLetterBrokenRules bool
+}
+
+// Mapper turns capture messages into events with a Mapping. It is pure (no I/O,
+// clock or goroutine) but keeps per-transaction state so that a rule can gather
+// the rows of one transaction: call Connected once per replication session,
+// then for each transaction Begin, Change for each change and Commit; Marker
+// between transactions. Snapshot rows (OpRead) may come outside a transaction.
+//
+// Events are handed to emit as they are ready; an aggregate's events always
+// come in Position order. Changes that cannot be mapped come out as dead-letter
+// events (Event.DeadLetter) and the flow goes on; the methods return an error
+// only when the mapping no longer fits the source (*RuleBrokenError), which
+// should stop the pipeline.
+//
+// A Mapper is not safe for concurrent use.
+type Mapper struct {
+	m        *Mapping
+	opts     MapperOptions
+	source   string
+	bindings map[*capture.Relation]*binding
+	current  map[TableName]*capture.Relation
+	known    map[TableName]map[string]string // column types the rules were checked against
+
+	act   activation
+	txKey struct {
+		lsn  capture.LSN
+		xid  uint32
+		time int64
+		set  bool
+	}
+
+	pending      []*pendingEvent
+	byAgg        map[aggKey]*pendingEvent
+	pendingBytes int
+
+	buf       []byte
+	unchanged []string
+}
+
+type aggKey struct{ typ, id string }
+
+// pendingEvent is a gathering event held until its transaction commits.
+type pendingEvent struct {
+	ev    Event
+	rule  *eventRule
+	head  []byte   // the data object without its closing brace
+	items [][]byte // per gather of rule: the items joined by commas
+	size  int
+}
+
+// NewMapper returns a Mapper for m. A nil m is an error.
+func NewMapper(m *Mapping, opts MapperOptions) (*Mapper, error) {
+	if m == nil {
+		return nil, errors.New("new mapper: no mapping")
+	}
+	if opts.Validate && m.schemas == nil {
+		return nil, fmt.Errorf("new mapper: validation asked for, but mapping %s names no schemas", m.file)
+	}
+	return &Mapper{
+		m:        m,
+		opts:     opts,
+		bindings: map[*capture.Relation]*binding{},
+		current:  map[TableName]*capture.Relation{},
+		known:    map[TableName]map[string]string{},
+		byAgg:    map[aggKey]*pendingEvent{},
+	}, nil
+}
+
+// Connected records the source the following messages come from; events take
+// their Source and IDs from it.
+func (mp *Mapper) Connected(c *capture.Connected) {
+	mp.source = c.Source.URI()
+	mp.act.source = types.String(mp.source)
+}
+
+// Begin starts a transaction. Anything still gathered from a transaction that
+// never committed (a stream restarted mid-transaction) is dropped: the
+// transaction will be sent again.
+func (mp *Mapper) Begin(*capture.Begin) {
+	mp.reset()
+}
+
+func (mp *Mapper) reset() {
+	for _, p := range mp.pending {
+		delete(mp.byAgg, aggKey{p.ev.AggregateType, p.ev.AggregateID})
+	}
+	mp.pending = mp.pending[:0]
+	mp.pendingBytes = 0
+}
+
+// Commit ends the transaction: the events still gathering leave, in position
+// order.
+func (mp *Mapper) Commit(c *capture.Commit, emit func(Event)) error {
+	mp.flushAll(emit)
+	return nil
+}
+
+// Marker turns snapshot begin and end markers into control events for every
+// aggregate type of the epoch's tables. Heartbeats produce nothing.
+func (mp *Mapper) Marker(mk *capture.Marker, emit func(Event)) {
+	var kind ControlKind
+	var index uint32
+	switch mk.Kind {
+	case capture.MarkerSnapshotBegin:
+		kind = ControlSnapshotBegin
+	case capture.MarkerSnapshotEnd:
+		// After every row of the epoch, whose index is a row counter.
+		kind, index = ControlSnapshotEnd, ^uint32(0)
+	default:
+		return
+	}
+	aggs := mp.m.aggregateTypesOf(mk.Tables)
+	for i, agg := range aggs {
+		pos := MakePosition(mk.LSN, index, uint16(i))
+		data := append([]byte(`{"epoch":`), strconv.FormatUint(mk.Epoch, 10)...)
+		data = append(data, `,"tables":`...)
+		data = appendTableList(data, mk.Tables)
+		data = append(data, '}')
+		emit(Event{
+			ID:            EventID(mp.source, pos),
+			Source:        mp.source,
+			Type:          controlType(kind),
+			Version:       1,
+			AggregateType: agg,
+			Position:      pos,
+			LSN:           mk.LSN,
+			Time:          mk.Time,
+			Epoch:         mk.Epoch,
+			Data:          data,
+			Control:       kind,
+		})
+	}
+}
+
+func appendTableList(b []byte, rels []*capture.Relation) []byte {
+	b = append(b, '[')
+	for i, r := range rels {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, RelationName(r).String())
+	}
+	return append(b, ']')
+}
+
+// aggregateTypesOf returns the aggregate types the given tables feed, sorted:
+// their own, and those of the events that gather their rows.
+func (m *Mapping) aggregateTypesOf(rels []*capture.Relation) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, r := range rels {
+		t := m.tables[RelationName(r)]
+		if t == nil {
+			continue
+		}
+		add(t.aggType)
+		for _, g := range t.gathers {
+			add(g.owner.aggType)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Change maps one change. It returns a *RuleBrokenError when the change's
+// relation is new and no longer fits a rule (unless DeadLetterBrokenRules);
+// every other problem becomes a dead-letter event.
+func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
+	if c.Op == capture.OpTruncate {
+		mp.truncate(c, emit)
+		return nil
+	}
+	if c.Relation == nil {
+		return nil
+	}
+	b, err := mp.bind(c.Relation)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return nil // a table the mapping does not read
+	}
+	mp.prepare(c, b)
+	if b.broken != nil {
+		emit(mp.deadLetter(c, b, "", 0, b.broken.Error(), nil))
+		return nil
+	}
+	if c.Op != capture.OpRead && len(b.t.gathers) > 0 && mp.absorb(c, b, emit) {
+		return nil
+	}
+	t := b.t
+	if t.aggType == "" {
+		return nil
+	}
+	var ordinal uint16
+	var aggID string
+	var aggErr error
+	aggDone := false
+	rules := t.events
+	if c.Op == capture.OpRead {
+		rules = t.stateRules
+	}
+	for _, r := range rules {
+		ord := ordinal
+		ordinal++
+		if r.when != nil {
+			ok, err := evalBool(r.when, &mp.act)
+			if err != nil {
+				emit(mp.deadLetter(c, b, r.name, ord, "when: "+err.Error(), nil))
+				continue
+			}
+			if !ok {
+				ordinal--
+				continue
+			}
+		}
+		if !aggDone {
+			aggID, aggErr = mp.aggregateID(t)
+			aggDone = true
+		}
+		if aggErr != nil {
+			emit(mp.deadLetter(c, b, r.name, ord, aggErr.Error(), nil))
+			continue
+		}
+		// The aggregate's gathering event, if any, leaves first: it comes
+		// before this change.
+		key := aggKey{t.aggType, aggID}
+		mp.flushAgg(key, emit)
+		data, err := mp.appendFields(mp.buf[:0], r.fields, b)
+		mp.buf = data
+		if err != nil {
+			emit(mp.deadLetter(c, b, r.name, ord, err.Error(), nil))
+			continue
+		}
+		pos := MakePosition(c.FinalLSN, c.Index, ord)
+		ev := Event{
+			Source:        mp.source,
+			Type:          r.typ,
+			Version:       r.version,
+			AggregateType: t.aggType,
+			AggregateID:   aggID,
+			Position:      pos,
+			LSN:           c.FinalLSN,
+			XID:           c.XID,
+			Time:          c.CommitTime,
+		}
+		if c.Op == capture.OpRead {
+			ev.ID = SnapshotEventID(mp.source, c.Epoch, t.label, mp.keyText(c, b)...)
+			ev.Epoch = c.Epoch
+		} else {
+			ev.ID = EventID(mp.source, pos)
+		}
+		if len(r.gathers) > 0 && c.Op != capture.OpRead {
+			p := &pendingEvent{ev: ev, rule: r, head: bytes.Clone(data), items: make([][]byte, len(r.gathers))}
+			p.size = len(p.head)
+			mp.pending = append(mp.pending, p)
+			mp.byAgg[key] = p
+			mp.pendingBytes += p.size
+			if mp.pendingBytes > mp.m.maxGatherBytes {
+				mp.flushAll(emit)
+			}
+			continue
+		}
+		data = append(data, '}')
+		mp.buf = data
+		mp.finish(ev, data, c, b, r.name, emit)
+	}
+	return nil
+}
+
+// finish checks an event's size and schema and emits it, or its dead letter.
+// data is copied.
+func (mp *Mapper) finish(ev Event, data []byte, c *capture.Change, b *binding, rule string, emit func(Event)) {
+	if len(data) > mp.m.maxEventBytes {
+		emit(mp.oversized(ev, len(data), c, b, rule))
+		return
+	}
+	if mp.opts.Validate {
+		if err := mp.m.schemas.validate(ev.Type, ev.Version, data); err != nil {
+			if c != nil {
+				emit(mp.deadLetter(c, b, rule, positionOrdinal(ev.Position), err.Error(), nil))
+			} else {
+				emit(mp.eventDeadLetter(ev, data, rule, err.Error()))
+			}
+			return
+		}
+	}
+	ev.Data = bytes.Clone(data)
+	emit(ev)
+}
+
+// prepare fills the activation for c.
+func (mp *Mapper) prepare(c *capture.Change, b *binding) {
+	a := &mp.act
+	a.c = c
+	a.self = changeRef{a}
+	a.op = types.String(c.Op.String())
+	a.table = types.String(b.t.label)
+	rowVals := c.New
+	if c.Op == capture.OpDelete {
+		rowVals = c.Old
+	}
+	a.row = rowVal{b: b, vals: rowVals, loc: mp.m.loc}
+	a.old = rowVal{b: b, vals: c.Old, loc: mp.m.loc}
+	a.hasOld = c.Old != nil
+	if !mp.txKey.set || mp.txKey.lsn != c.FinalLSN || mp.txKey.xid != c.XID || mp.txKey.time != c.CommitTime.UnixNano() {
+		mp.txKey.set, mp.txKey.lsn, mp.txKey.xid, mp.txKey.time = true, c.FinalLSN, c.XID, c.CommitTime.UnixNano()
+		a.tx = types.NewStringInterfaceMap(types.DefaultTypeAdapter, map[string]any{
+			"xid":         int64(c.XID),
+			"lsn":         c.FinalLSN.String(),
+			"commit_time": c.CommitTime,
+		})
+	}
+	if mp.act.source == "" {
+		mp.act.source = types.String(mp.source)
+	}
+}
+
+// aggregateID evaluates the table's aggregate id for the current change.
+func (mp *Mapper) aggregateID(t *tableInfo) (string, error) {
+	v, _, err := t.aggID.prg.Eval(&mp.act)
+	if err != nil {
+		return "", fmt.Errorf("aggregate id: %w", err)
+	}
+	switch x := v.(type) {
+	case types.String:
+		if x == "" {
+			return "", errors.New("aggregate id is empty")
+		}
+		return string(x), nil
+	case types.Int:
+		return strconv.FormatInt(int64(x), 10), nil
+	case types.Uint:
+		return strconv.FormatUint(uint64(x), 10), nil
+	case types.Null:
+		return "", errors.New("aggregate id is null")
+	}
+	return "", fmt.Errorf("aggregate id must be a string or an int, not %s", v.Type().TypeName())
+}
+
+func evalBool(p *program, a *activation) (bool, error) {
+	v, _, err := p.prg.Eval(a)
+	if err != nil {
+		return false, explain(err, p, a.row.b, a.row.vals)
+	}
+	bv, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("want a bool, got %s", v.Type().TypeName())
+	}
+	return bool(bv), nil
+}
+
+// explain adds to an evaluation error the columns of the expression that are
+// NULL or missing, the usual cause of "no such overload" and "no such key".
+func explain(err error, p *program, b *binding, vals []capture.Value) error {
+	var notes []string
+	for _, r := range p.refs {
+		if r.old || r.probe || slices.Contains(notes, r.name) {
+			continue
+		}
+		v, ok := b.lookup(vals, r.name)
+		switch {
+		case !ok || v.Kind == capture.KindAbsent:
+			notes = append(notes, "row."+r.name+" is not in this change")
+		case v.Kind == capture.KindNull:
+			notes = append(notes, "row."+r.name+" is null")
+		}
+	}
+	if len(notes) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(notes, ", "))
+}
+
+// appendFields appends the data object of fields for the current change,
+// without its closing brace: fields whose columns are unchanged TOAST values
+// are left out and listed under "unchanged".
+func (mp *Mapper) appendFields(buf []byte, fields []*field, b *binding) ([]byte, error) {
+	a := &mp.act
+	buf = append(buf, '{')
+	mp.unchanged = mp.unchanged[:0]
+	n := 0
+	for _, f := range fields {
+		if mp.usesUnchanged(f.prg, b) {
+			mp.unchanged = append(mp.unchanged, f.name)
+			continue
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		n++
+		buf = appendString(buf, f.name)
+		buf = append(buf, ':')
+		var err error
+		if f.prg.column != "" {
+			v, ok := b.lookup(a.row.vals, f.prg.column)
+			if !ok || v.Kind == capture.KindAbsent {
+				return buf, fmt.Errorf("field %s: column %q has no value in this change", f.name, f.prg.column)
+			}
+			buf, err = appendValueJSON(buf, v, f.asString)
+		} else {
+			var v ref.Val
+			v, _, err = f.prg.prg.Eval(a)
+			if err != nil {
+				err = explain(err, f.prg, b, a.row.vals)
+			} else {
+				buf, err = appendCELJSON(buf, v, f.asString, mp.m.loc)
+			}
+		}
+		if err != nil {
+			return buf, fmt.Errorf("field %s: %w", f.name, err)
+		}
+	}
+	if len(mp.unchanged) > 0 {
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"unchanged":[`...)
+		for i, u := range mp.unchanged {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendString(buf, u)
+		}
+		buf = append(buf, ']')
+	}
+	return buf, nil
+}
+
+// usesUnchanged says whether p reads a column of the row that is an unchanged
+// TOAST value in the current change.
+func (mp *Mapper) usesUnchanged(p *program, b *binding) bool {
+	if mp.act.c.Op != capture.OpUpdate {
+		return false
+	}
+	for _, r := range p.refs {
+		if r.old || r.probe {
+			continue
+		}
+		if v, ok := b.lookup(mp.act.row.vals, r.name); ok && v.Kind == capture.KindUnchangedTOAST {
+			return true
+		}
+	}
+	return false
+}
+
+// absorb offers a change to the gathering events of its transaction. It
+// reports whether one took it.
+func (mp *Mapper) absorb(c *capture.Change, b *binding, emit func(Event)) bool {
+	if len(mp.pending) == 0 {
+		return false
+	}
+	for _, g := range b.t.gathers {
+		if g.when != nil {
+			ok, err := evalBool(g.when, &mp.act)
+			if err != nil || !ok {
+				continue // not for this gather; the table's own rules decide
+			}
+		}
+		kv, _, err := g.key.prg.Eval(&mp.act)
+		if err != nil {
+			continue
+		}
+		var key string
+		switch x := kv.(type) {
+		case types.String:
+			key = string(x)
+		case types.Int:
+			key = strconv.FormatInt(int64(x), 10)
+		default:
+			continue
+		}
+		p := mp.byAgg[aggKey{g.owner.aggType, key}]
+		if p == nil || p.rule != g.parent {
+			continue
+		}
+		gi := slices.Index(p.rule.gathers, g)
+		item, err := mp.appendFields(mp.buf[:0], g.fields, b)
+		mp.buf = item
+		if err != nil {
+			emit(mp.deadLetter(c, b, g.rule, 0, err.Error(), nil))
+			return true
+		}
+		item = append(item, '}')
+		mp.buf = item
+		if len(p.items[gi]) > 0 {
+			p.items[gi] = append(p.items[gi], ',')
+		}
+		p.items[gi] = append(p.items[gi], item...)
+		p.size += len(item) + 1
+		mp.pendingBytes += len(item) + 1
+		p.ev.Position = MakePosition(c.FinalLSN, c.Index, 0)
+		p.ev.ID = EventID(mp.source, p.ev.Position)
+		if mp.pendingBytes > mp.m.maxGatherBytes {
+			mp.flushAll(emit)
+		}
+		return true
+	}
+	return false
+}
+
+// flushAgg emits the gathering event of an aggregate, if any, so that a later
+// event of the same aggregate follows it.
+func (mp *Mapper) flushAgg(key aggKey, emit func(Event)) {
+	p := mp.byAgg[key]
+	if p == nil {
+		return
+	}
+	delete(mp.byAgg, key)
+	i := slices.Index(mp.pending, p)
+	mp.pending = slices.Delete(mp.pending, i, i+1)
+	mp.pendingBytes -= p.size
+	mp.emitPending(p, emit)
+}
+
+// flushAll emits every gathering event in position order.
+func (mp *Mapper) flushAll(emit func(Event)) {
+	slices.SortStableFunc(mp.pending, func(a, b *pendingEvent) int { return cmp.Compare(a.ev.Position, b.ev.Position) })
+	for _, p := range mp.pending {
+		delete(mp.byAgg, aggKey{p.ev.AggregateType, p.ev.AggregateID})
+		mp.emitPending(p, emit)
+	}
+	mp.pending = mp.pending[:0]
+	mp.pendingBytes = 0
+}
+
+func (mp *Mapper) emitPending(p *pendingEvent, emit func(Event)) {
+	data := append(mp.buf[:0], p.head...)
+	for i, g := range p.rule.gathers {
+		if len(data) > 1 {
+			data = append(data, ',')
+		}
+		data = appendString(data, g.field)
+		data = append(data, ':', '[')
+		data = append(data, p.items[i]...)
+		data = append(data, ']')
+	}
+	data = append(data, '}')
+	mp.buf = data
+	mp.finish(p.ev, data, nil, nil, p.rule.name, emit)
+}
+
+// truncate turns a TRUNCATE into a control event for each affected aggregate type.
+func (mp *Mapper) truncate(c *capture.Change, emit func(Event)) {
+	rels := c.Truncated
+	if len(rels) == 0 && c.Relation != nil {
+		rels = []*capture.Relation{c.Relation}
+	}
+	aggs := mp.m.aggregateTypesOf(rels)
+	if len(aggs) == 0 {
+		return
+	}
+	mp.flushAll(emit)
+	for i, agg := range aggs {
+		pos := MakePosition(c.FinalLSN, c.Index, uint16(i))
+		data := append([]byte(`{"tables":`), appendTableList(nil, rels)...)
+		data = append(data, `,"cascade":`...)
+		data = strconv.AppendBool(data, c.Cascade)
+		data = append(data, `,"restart_identity":`...)
+		data = strconv.AppendBool(data, c.RestartIdentity)
+		data = append(data, '}')
+		emit(Event{
+			ID:            EventID(mp.source, pos),
+			Source:        mp.source,
+			Type:          controlType(ControlTruncate),
+			Version:       1,
+			AggregateType: agg,
+			Position:      pos,
+			LSN:           c.FinalLSN,
+			XID:           c.XID,
+			Time:          c.CommitTime,
+			Data:          data,
+			Control:       ControlTruncate,
+		})
+	}
+}
+
+// bind returns the binding of a relation, checking the table's rules against it
+// the first time the relation is seen. It returns nil for tables the mapping
+// does not read.
+func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
+	if b, ok := mp.bindings[rel]; ok {
+		return b, nil
+	}
+	name := RelationName(rel)
+	t := mp.m.tables[name]
+	if t == nil {
+		mp.bindings[rel] = nil
+		return nil, nil
+	}
+	b := newBinding(rel, t)
+	known := mp.known[name]
+	if known == nil {
+		known = mp.m.loadTypes[name]
+	}
+	for _, pr := range t.check(rel, known) {
+		if pr.rule == "" {
+			continue
+		}
+		err := &RuleBrokenError{Table: name.String(), Rule: pr.rule, Column: pr.column, Reason: pr.reason}
+		if !mp.opts.DeadLetterBrokenRules {
+			return nil, err
+		}
+		b.broken = err
+		break
+	}
+	types := make(map[string]string, len(rel.Columns))
+	for _, col := range rel.Columns {
+		types[col.Name] = col.TypeName
+	}
+	mp.known[name] = types
+	if prev := mp.current[name]; prev != nil {
+		delete(mp.bindings, prev)
+	}
+	mp.current[name] = rel
+	mp.bindings[rel] = b
+	return b, nil
+}
+
+// keyText returns the row's replica-identity key values as canonical text (their
+// event JSON), for snapshot event ids.
+func (mp *Mapper) keyText(c *capture.Change, b *binding) []string {
+	var out []string
+	for i, col := range b.rel.Columns {
+		if !col.Key || i >= len(c.New) {
+			continue
+		}
+		j, err := appendValueJSON(nil, c.New[i], false)
+		if err != nil {
+			j = []byte(fmt.Sprint(c.New[i].Data))
+		}
+		out = append(out, string(j))
+	}
+	return out
+}
+
+// positionOrdinal returns the event ordinal of a Position.
+func positionOrdinal(p Position) uint16 {
+	s := string(p)
+	if len(s) < 4 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(s[len(s)-4:], 16, 16)
+	return uint16(v)
+}

@@ -1,0 +1,306 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+// ordersRel is a small orders table for the table tests.
+func ordersRel(identity capture.ReplicaIdentity) *capture.Relation {
+	return &capture.Relation{Schema: "public", Table: "orders", ReplicaIdentity: identity, Columns: []capture.Column{
+		{Name: "id", TypeName: "int8", Key: true},
+		{Name: "status", TypeName: "bpchar"},
+		{Name: "total", TypeName: "numeric"},
+		{Name: "card", TypeName: "text"},
+	}}
+}
+
+const goodMapping = `version: 1
+tables:
+  - table: public.orders
+    exclude: [card]
+    aggregate:
+      type: order
+      id: string(row.id)
+    events:
+      - type: OrderPromised
+        version: 1
+        when: op == "update" && old.status == "N" && row.status == "C"
+        data:
+          id: row.id
+          total: row.total
+`
+
+func TestLoadGood(t *testing.T) {
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{Schema: SchemaOf(ordersRel(capture.IdentityFull))})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := m.Topic("order"); got != "order" {
+		t.Errorf("Topic(order) = %q; want %q", got, "order")
+	}
+	if got := m.DeadLetterTopic(); got != "deadletter" {
+		t.Errorf("DeadLetterTopic() = %q; want %q", got, "deadletter")
+	}
+}
+
+// TestLoadErrors checks that each kind of bad mapping is reported with the
+// file, the line and (where there is one) the rule.
+func TestLoadErrors(t *testing.T) {
+	full := SchemaOf(ordersRel(capture.IdentityFull))
+	tests := []struct {
+		name   string
+		src    string
+		schema Schema
+		want   []string // substrings of the error, in order
+	}{
+		{"not yaml", "version: [1\n", nil, []string{"m.yaml: parse YAML"}},
+		{"empty", "", nil, []string{"m.yaml: the file is empty"}},
+		{"wrong version", "version: 2\ntables: []\n", nil, []string{"version must be 1, not 2"}},
+		{"unknown top key", "version: 1\ntables: []\ntopic: x\n", nil, []string{"m.yaml:3:", `unknown key "topic"`}},
+		{"missing tables", "version: 1\n", nil, []string{`needs "tables"`}},
+		{"bad timezone", "version: 1\ntimezone: Mars/Olympus\ntables: []\n", nil, []string{"m.yaml:2:", `timezone "Mars/Olympus"`}},
+		{"bad size", "version: 1\nlimits:\n  max_event_bytes: lots\ntables: []\n", nil, []string{"m.yaml:3:", "max_event_bytes must be"}},
+		{"bad table name", strings.Replace(goodMapping, "public.orders", `public."orders`, 1), nil, []string{"m.yaml:3:", "unterminated quote"}},
+		{"table twice", goodMapping + `  - table: orders
+    aggregate: {type: order, id: string(row.id)}
+`, nil, []string{"m.yaml:15:", "mapped twice"}},
+		{"no aggregate", "version: 1\ntables:\n  - table: t\n    events:\n      - {type: A, version: 1, data: {a: row.a}}\n", nil, []string{"m.yaml:3:", "no aggregate"}},
+		{"cel syntax", strings.Replace(goodMapping, `row.status == "C"`, `row.status == `, 1), nil,
+			[]string{"m.yaml:11:", "rule public.orders/OrderPromised: when: Syntax error"}},
+		{"cel undeclared", strings.Replace(goodMapping, "row.total", "rows.total", 1), nil,
+			[]string{"m.yaml:14:", "rule public.orders/OrderPromised: field total: undeclared reference to 'rows'"}},
+		{"when not bool", strings.Replace(goodMapping, `op == "update" && old.status == "N" && row.status == "C"`, `op`, 1), nil,
+			[]string{"m.yaml:11:", "when must be of type bool, not string"}},
+		{"changed not literal", strings.Replace(goodMapping, `op == "update" &&`, `changed(op) &&`, 1), nil,
+			[]string{"m.yaml:11:", "changed() takes a column name in quotes"}},
+		{"version zero", strings.Replace(goodMapping, "version: 1\n        when", "version: 0\n        when", 1), nil,
+			[]string{"m.yaml:9:", "version must be 1 or more"}},
+		{"unknown event key", strings.Replace(goodMapping, "        data:", "        dta: {}\n        data:", 1), nil,
+			[]string{"m.yaml:12:", `unknown key "dta"`}},
+		{"bad as", strings.Replace(goodMapping, "id: row.id", "id: {value: row.id, as: int}", 1), nil,
+			[]string{"m.yaml:13:", `as "int" is not supported`}},
+		{"reserved field", strings.Replace(goodMapping, "id: row.id", "unchanged: row.id", 1), nil,
+			[]string{"m.yaml:13:", `field name "unchanged" is reserved`}},
+		{"uses excluded column", strings.Replace(goodMapping, "total: row.total", "total: row.card", 1), nil,
+			[]string{"m.yaml:14:", `uses column "card", which the table entry excludes`}},
+		{"unknown table", goodMapping, SchemaOf(&capture.Relation{Schema: "public", Table: "other"}),
+			[]string{"m.yaml:3:", "table public.orders does not exist in the database"}},
+		{"unknown column", strings.Replace(goodMapping, "row.total", "row.totl", 1), full,
+			[]string{"m.yaml:14:", `rule public.orders/OrderPromised: table public.orders has no column "totl"`}},
+		{"column case", strings.Replace(goodMapping, "row.total", "row.Total", 1), full,
+			[]string{`no column "Total" (did you mean "total"?)`}},
+		{"old without full identity", goodMapping, SchemaOf(ordersRel(capture.IdentityDefault)),
+			[]string{"m.yaml:11:", `uses the old value of "status"`, "REPLICA IDENTITY FULL"}},
+		{"bad aggregate type", strings.Replace(goodMapping, "type: order", "type: or der", 1), nil,
+			[]string{"m.yaml:6:", `aggregate type "or der"`}},
+		{"two versions of a type", goodMapping + `      - name: again
+        type: OrderPromised
+        version: 2
+        data: {id: row.id}
+`, nil, []string{"m.yaml:15:", "emitted at version 2 here and 1 elsewhere"}},
+		{"gather own table", strings.Replace(goodMapping, "          total: row.total\n", "          total: row.total\n        gather:\n          - {field: x, table: orders, key: string(row.id), data: {a: row.id}}\n", 1), nil,
+			[]string{"m.yaml:16:", "cannot gather rows of its own table"}},
+		{"upcaster without from", goodMapping + "upcasters:\n  - type: OrderPromised\n", nil, []string{"m.yaml:16:", `an upcaster needs "from"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("m.yaml", []byte(tt.src), nil, LoadOptions{Schema: tt.schema})
+			if err == nil {
+				t.Fatalf("Parse = nil error; want %q", tt.want)
+			}
+			msg := err.Error()
+			rest := msg
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("Parse error = %q; want it to contain %q (in order)", msg, w)
+				}
+				rest = rest[i+len(w):]
+			}
+			var me *MappingError
+			if !errors.As(err, &me) {
+				t.Errorf("Parse error %T is not a *MappingError", err)
+			}
+		})
+	}
+}
+
+// TestLoadReportsEverything checks that one load reports every problem of the
+// file, not just the first.
+func TestLoadReportsEverything(t *testing.T) {
+	src := strings.NewReplacer("row.total", "row.totl", `row.status == "C"`, `row.stat == "C"`).Replace(goodMapping)
+	_, err := Parse("m.yaml", []byte(src), nil, LoadOptions{Schema: SchemaOf(ordersRel(capture.IdentityFull))})
+	var es MappingErrors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("Parse error = %v; want 2 problems", err)
+	}
+}
+
+// TestAlterTable checks that a Relation that breaks a rule stops the mapper
+// with an error naming rule and column, and that DeadLetterBrokenRules turns
+// that into dead letters instead.
+func TestAlterTable(t *testing.T) {
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{Schema: SchemaOf(ordersRel(capture.IdentityFull))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := ordersRel(capture.IdentityFull)
+	dropped.Columns = dropped.Columns[:2] // total and card dropped
+	retyped := ordersRel(capture.IdentityFull)
+	retyped.Columns[1].TypeName = "int4"
+	notFull := ordersRel(capture.IdentityDefault)
+	widened := ordersRel(capture.IdentityFull)
+	widened.Columns = append(widened.Columns, capture.Column{Name: "note", TypeName: "text"})
+	tests := []struct {
+		name string
+		rel  *capture.Relation
+		want string // "" for no error
+	}{
+		{"column added", widened, ""},
+		{"used column dropped", dropped, `table public.orders changed: rule public.orders/OrderPromised uses column "total", which was dropped`},
+		{"used column retyped", retyped, `rule public.orders/OrderPromised uses column "status", which changed type from bpchar to int4`},
+		{"identity no longer full", notFull, `uses column "status", which needs the old value`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			change := &capture.Change{Op: capture.OpUpdate, FinalLSN: 0x100, Relation: tt.rel,
+				New: make([]capture.Value, len(tt.rel.Columns)), Old: make([]capture.Value, len(tt.rel.Columns))}
+			mp, err := NewMapper(m, MapperOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mp.Begin(&capture.Begin{FinalLSN: 0x100})
+			err = mp.Change(change, func(Event) {})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Change = %v; want nil", err)
+				}
+				return
+			}
+			var rb *RuleBrokenError
+			if !errors.As(err, &rb) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Change = %v; want a *RuleBrokenError containing %q", err, tt.want)
+			}
+			mp, _ = NewMapper(m, MapperOptions{DeadLetterBrokenRules: true})
+			var got []Event
+			if err := mp.Change(change, func(e Event) { got = append(got, e) }); err != nil {
+				t.Fatalf("Change with DeadLetterBrokenRules = %v; want nil", err)
+			}
+			if len(got) != 1 || !got[0].DeadLetter {
+				t.Fatalf("Change with DeadLetterBrokenRules emitted %d events; want one dead letter", len(got))
+			}
+			var dl DeadLetter
+			if err := json.Unmarshal(got[0].Data, &dl); err != nil || !strings.Contains(dl.Reason, tt.want) {
+				t.Fatalf("dead letter %s (%v); want a reason containing %q", got[0].Data, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestAlterTableWithoutLoadSchema checks that, when Load had no live schema,
+// the first relation seen is the reference later ones are compared with.
+func TestAlterTableWithoutLoadSchema(t *testing.T) {
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, _ := NewMapper(m, MapperOptions{})
+	first := ordersRel(capture.IdentityFull)
+	vals := func(r *capture.Relation) []capture.Value { return make([]capture.Value, len(r.Columns)) }
+	if err := mp.Change(&capture.Change{Op: capture.OpInsert, Relation: first, New: vals(first)}, func(Event) {}); err != nil {
+		t.Fatalf("Change(first relation) = %v", err)
+	}
+	retyped := ordersRel(capture.IdentityFull)
+	retyped.Columns[2].TypeName = "float8"
+	err = mp.Change(&capture.Change{Op: capture.OpInsert, Relation: retyped, New: vals(retyped)}, func(Event) {})
+	if err == nil || !strings.Contains(err.Error(), `"total", which changed type from numeric to float8`) {
+		t.Fatalf("Change(retyped) = %v; want the retyped column named", err)
+	}
+}
+
+func TestParseTableName(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    TableName
+		wantErr bool
+	}{
+		{"orders", TableName{"public", "orders"}, false},
+		{"Sales.Orders", TableName{"sales", "orders"}, false},
+		{`public."OrderLines"`, TableName{"public", "OrderLines"}, false},
+		{`"my schema"."a""b"`, TableName{"my schema", `a"b`}, false},
+		{`"a.b".c`, TableName{"a.b", "c"}, false},
+		{"a.b.c", TableName{}, true},
+		{`"open`, TableName{}, true},
+		{"a..b", TableName{}, true},
+		{"", TableName{}, true},
+		{"two words", TableName{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseTableName(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseTableName(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err == nil {
+			back, err := ParseTableName(got.String())
+			if err != nil || back != got {
+				t.Errorf("ParseTableName(%q.String() = %q) = %v, %v; want %v", tt.in, got.String(), back, err, got)
+			}
+		}
+	}
+}
+
+func TestLoadFromFS(t *testing.T) {
+	fsys := fstest.MapFS{"conf/m.yaml": {Data: []byte(goodMapping)}}
+	if _, err := Load(fsys, "conf/m.yaml", LoadOptions{}); err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if _, err := Load(fsys, "conf/missing.yaml", LoadOptions{}); err == nil {
+		t.Fatal("Load(missing) = nil error")
+	}
+}
+
+// TestDocsTutorial loads the tutorial mapping of docs/mapping.md against the
+// table it describes, and checks the two-event update it promises.
+func TestDocsTutorial(t *testing.T) {
+	doc, err := os.ReadFile("../docs/mapping.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n# tutorial: subscriptions\n")
+	src, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/mapping.md has no tutorial mapping block")
+	}
+	rel := &capture.Relation{Schema: "public", Table: "Subscriptions", ReplicaIdentity: capture.IdentityFull, Columns: []capture.Column{
+		{Name: "sub_id", TypeName: "int4", Key: true}, {Name: "cust_no", TypeName: "int4"}, {Name: "plan_code", TypeName: "bpchar"},
+		{Name: "state", TypeName: "int2"}, {Name: "price", TypeName: "numeric"}, {Name: "iban", TypeName: "text"},
+		{Name: "started", TypeName: "timestamp"}, {Name: "meta", TypeName: "jsonb"}}}
+	m, err := Parse("tutorial.yaml", []byte(src), nil, LoadOptions{Schema: SchemaOf(rel)})
+	if err != nil {
+		t.Fatalf("tutorial mapping: %v", err)
+	}
+	v := func(d any) capture.Value { return capture.Value{Kind: capture.KindValue, Data: d} }
+	row := func(state int64, price string) []capture.Value {
+		return []capture.Value{v(int64(1)), v(int64(7)), v("PR"), v(state), v(capture.Numeric(price)), v("DE00"),
+			v(capture.LocalTime{}), v(json.RawMessage(`{}`))}
+	}
+	mp, _ := NewMapper(m, MapperOptions{})
+	var got []string
+	err = mp.Change(&capture.Change{Op: capture.OpUpdate, Relation: rel, Old: row(0, "9.90"), New: row(1, "12.00")}, func(e Event) {
+		got = append(got, e.Type+" "+string(e.Data))
+	})
+	want := []string{
+		`SubscriptionConverted {"sub_id":1,"price":"12.00","yearly":"144.00"}`,
+		`SubscriptionRepriced {"sub_id":1,"from":"9.90","to":"12.00","increase":true}`,
+	}
+	if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tutorial update = %q, %v; want %q", got, err, want)
+	}
+}
