@@ -1,7 +1,66 @@
 package main
 
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
 // MappingConfig says how row changes become domain events.
 type MappingConfig struct {
-	// File is the mapping file (YAML). Required by commands that map.
+	// File is the mapping file (YAML). Required by commands that map. Its
+	// schemas directory is read relative to it.
 	File string `yaml:"file"`
+	// NoValidation skips checking each event against its JSON Schema before
+	// it is published. Default false: events are validated.
+	NoValidation bool `yaml:"no_validation"`
+	// OnBrokenRule says what happens when an ALTER TABLE breaks a mapping rule
+	// (a column it uses dropped or retyped): "stop" (default) stops the
+	// pipeline with an error naming rule and column; "dead_letter" sends the
+	// table's changes to the dead-letter topic and goes on.
+	OnBrokenRule string `yaml:"on_broken_rule"`
+}
+
+func (m *MappingConfig) setDefaults() {
+	if m.OnBrokenRule == "" {
+		m.OnBrokenRule = "stop"
+	}
+}
+
+func (m *MappingConfig) validate() error {
+	switch m.OnBrokenRule {
+	case "stop", "dead_letter":
+		return nil
+	}
+	return invalidKey("on_broken_rule", "%q is not one of stop, dead_letter", m.OnBrokenRule)
+}
+
+// loadMappingFile loads and checks the mapping file at path. schema, when
+// non-nil, is the live database schema every table and column is checked
+// against; timezone is source.timezone.
+func loadMappingFile(path string, schema pipeline.Schema, timezone string) (*pipeline.Mapping, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: no mapping file: set mapping.file (CDCFLOW_MAPPING_FILE) or pass --mapping", errUsage)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("load mapping %s: %w", path, err)
+	}
+	m, err := pipeline.Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs), pipeline.LoadOptions{Schema: schema, Timezone: timezone})
+	var problems pipeline.MappingErrors
+	if errors.As(err, &problems) {
+		return nil, fmt.Errorf("mapping %s has %d problem(s):\n%w", path, len(problems), err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load mapping: %w", err)
+	}
+	return m, nil
+}
+
+// mapperOptions returns the Mapper options the mapping section asks for.
+func (m *MappingConfig) mapperOptions() pipeline.MapperOptions {
+	return pipeline.MapperOptions{Validate: !m.NoValidation, DeadLetterBrokenRules: m.OnBrokenRule == "dead_letter"}
 }

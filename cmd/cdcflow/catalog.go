@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+func init() {
+	register(command{name: "catalog", summary: "write the AsyncAPI 3.0 catalogue of the mapping's topics and events", run: runCatalog})
+}
+
+// runCatalog writes the AsyncAPI document generated from the mapping: one
+// channel per topic, one message per event type and schema version. It reads
+// only files, never the database.
+func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cdcflow catalog [flags]")
+		fmt.Fprintln(fs.Output(), "\nWrites the AsyncAPI 3.0 document (JSON) of the mapping's channels, messages and schemas.")
+		fmt.Fprintln(fs.Output(), "\nflags:")
+		fs.PrintDefaults()
+	}
+	path := configFlag(fs)
+	mappingFile := fs.String("mapping", "", "mapping `file`; default mapping.file of the configuration")
+	out := fs.String("out", "", "write the document to this `file` instead of standard output")
+	title := fs.String("title", "", "document title (default \"cdcflow events\")")
+	version := fs.String("version", "", "document version (default 1.0.0)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	file, timezone := *mappingFile, ""
+	if *path != "" || file == "" {
+		cfg, err := loadConfig(*path, os.Environ())
+		if err != nil {
+			return err
+		}
+		if file == "" {
+			file = cfg.Mapping.File
+		}
+		timezone = cfg.Source.Timezone
+	}
+	m, err := loadMappingFile(file, nil, timezone)
+	if err != nil {
+		return err
+	}
+	doc, err := m.Catalog(pipeline.CatalogOptions{Title: *title, Version: *version})
+	if err != nil {
+		return fmt.Errorf("generate catalogue: %w", err)
+	}
+	doc = append(doc, '\n')
+	if *out == "" {
+		_, err = stdout.Write(doc)
+		return err
+	}
+	if err := os.WriteFile(*out, doc, 0o644); err != nil {
+		return fmt.Errorf("write catalogue: %w", err)
+	}
+	return nil
+}
