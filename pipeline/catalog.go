@@ -144,27 +144,40 @@ func message(typ, title, summary string, version int, data any, control bool) ma
 	return msg
 }
 
-// envelopeSchema is the CloudEvents structured-mode envelope around data.
+// envelopeSchema is the CloudEvents structured-mode envelope around data,
+// as EncodeEvent writes it.
 func envelopeSchema(typ string, version int, data any, control bool) map[string]any {
-	str := map[string]any{"type": "string"}
+	str := func(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
+	decimal := func(desc string) map[string]any {
+		return map[string]any{"type": "string", "pattern": "^[0-9]+$", "description": desc}
+	}
 	props := map[string]any{
 		"specversion":     map[string]any{"type": "string", "const": "1.0"},
-		"id":              map[string]any{"type": "string", "description": "hash of source and position: the same change always has the same id"},
-		"source":          map[string]any{"type": "string", "description": "postgres://<system_identifier>/<database>?tl=<timeline>"},
+		"id":              str("hash of source and position: the same change always has the same id"),
+		"source":          str("postgres://<system_identifier>/<database>?tl=<timeline>"),
 		"type":            map[string]any{"type": "string", "const": typ},
-		"subject":         map[string]any{"type": "string", "description": "the aggregate id"},
+		"subject":         str("the aggregate id"),
 		"time":            map[string]any{"type": "string", "format": "date-time", "description": "commit time of the source transaction"},
-		"dataschema":      map[string]any{"type": "string", "description": "names the schema version, " + strconv.Itoa(version)},
-		"datacontenttype": map[string]any{"type": "string", "const": "application/json"},
-		"sequence":        map[string]any{"type": "string", "description": "the position: commit LSN, change index and event ordinal in fixed-width hex; sorts as a string"},
-		"partitionkey":    str,
-		"pglsn":           map[string]any{"type": "string", "description": "commit LSN of the source transaction"},
-		"pgxid":           map[string]any{"type": "string", "description": "transaction id of the source transaction"},
+		"datacontenttype": map[string]any{"type": "string", "const": DataContentType},
+		"dataschema":      map[string]any{"type": "string", "const": DataSchemaURI(typ, version)},
+		"sequence":        map[string]any{"type": "string", "pattern": "^[0-9A-F]{16}-[0-9A-F]{8}-[0-9A-F]{4}$", "description": "the position: commit LSN, change index and event ordinal in fixed-width hex; sorts as a string"},
+		"partitionkey":    str("the aggregate id, the record key"),
+		"aggregatetype":   str("the aggregate type"),
+		"pglsn":           str("commit LSN of the source transaction, as PostgreSQL prints it"),
+		"pgxid":           decimal("transaction id of the source transaction"),
+		"epoch":           decimal("snapshot epoch"),
 		"data":            data,
 	}
-	required := []any{"specversion", "id", "source", "type", "time", "sequence", "data"}
-	if !control {
-		required = append(required, "subject")
+	required := []any{"specversion", "id", "source", "type", "sequence", "data"}
+	if control {
+		props["control"] = map[string]any{"type": "string", "enum": []any{"snapshot_begin", "snapshot_end", "truncate"}}
+		required = append(required, "control")
+	} else {
+		required = append(required, "subject", "dataschema")
+	}
+	if typ == DeadLetterType {
+		props["deadletter"] = map[string]any{"type": "string", "const": "true"}
+		required = append(required, "deadletter")
 	}
 	return map[string]any{"type": "object", "required": required, "properties": props}
 }

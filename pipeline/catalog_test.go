@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 const referenceMapping = "../deploy/examples/orders/mapping.yaml"
@@ -146,4 +148,74 @@ func asyncAPIToolDir(t *testing.T, npm string) string {
 		t.Skipf("npm ci in %s failed (no registry?): %v\n%s", dir, err, msg)
 	}
 	return dir
+}
+
+// TestCatalogDescribesEncodedEvents checks that the catalogue tells the truth:
+// every event of the reference stream, encoded in structured mode, validates
+// against the payload schema of its message in the catalogue.
+func TestCatalogDescribesEncodedEvents(t *testing.T) {
+	for _, path := range []string{"testdata/golden/orders/stream.json", "testdata/golden/gather/stream.json", "testdata/golden/types/stream.json"} {
+		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) { checkCatalogTruth(t, path) })
+	}
+}
+
+func checkCatalogTruth(t *testing.T, path string) {
+	s := readStream(t, path)
+	m := loadMapping(t, s.mappingPath, LoadOptions{Timezone: s.timezone})
+	b, err := m.Catalog(CatalogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := doc.(map[string]any)["components"].(map[string]any)["messages"].(map[string]any)
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	compiled := map[string]*jsonschema.Schema{}
+	payload := func(id string) *jsonschema.Schema {
+		if sch, ok := compiled[id]; ok {
+			return sch
+		}
+		msg, ok := msgs[id].(map[string]any)
+		if !ok {
+			t.Fatalf("catalogue has no message %s", id)
+		}
+		if err := c.AddResource("mem:///"+id, msg["payload"]); err != nil {
+			t.Fatal(err)
+		}
+		sch, err := c.Compile("mem:///" + id)
+		if err != nil {
+			t.Fatalf("compile payload of %s: %v", id, err)
+		}
+		compiled[id] = sch
+		return sch
+	}
+	mp, err := NewMapper(m, MapperOptions{Validate: m.schemas != nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	feed(t, mp, s, func(e Event) {
+		id := messageID(e.Type, e.Version)
+		if e.Control != NotControl {
+			id += "." + e.AggregateType
+		}
+		r, err := EncodeEvent(e, "topic", Structured)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.Value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := payload(id).Validate(v); err != nil {
+			t.Errorf("event %s %s does not match the catalogue's message %s: %v", e.Type, e.Position, id, err)
+		}
+		n++
+	})
+	if n < 10 {
+		t.Fatalf("checked %d events; want at least 10", n)
+	}
 }

@@ -89,7 +89,7 @@ func (mp *Mapper) deadLetter(c *capture.Change, b *binding, rule string, ordinal
 
 // oversized returns the by-reference dead letter of an event larger than the
 // mapping's max_event_bytes.
-func (mp *Mapper) oversized(ev Event, size int, c *capture.Change, b *binding, rule string) Event {
+func (mp *Mapper) oversized(ev Event, size int, c *capture.Change, b *binding, r *eventRule) Event {
 	reason := fmt.Sprintf("event %s of %d bytes exceeds max_event_bytes %d", ev.Type, size, mp.m.maxEventBytes)
 	if c != nil {
 		var omitted []string
@@ -101,17 +101,17 @@ func (mp *Mapper) oversized(ev Event, size int, c *capture.Change, b *binding, r
 		if omitted == nil {
 			omitted = []string{}
 		}
-		e := mp.deadLetter(c, b, rule, positionOrdinal(ev.Position), reason, omitted)
+		e := mp.deadLetter(c, b, r.name, positionOrdinal(ev.Position), reason, omitted)
 		return withEvent(e, ev)
 	}
-	dl := DeadLetter{Reason: reason, Rule: rule, Position: ev.Position, LSN: ev.LSN.String(), XID: ev.XID, Omitted: []string{"data"}}
+	dl := DeadLetter{Reason: reason, Rule: r.name, Table: r.table, Position: ev.Position, LSN: ev.LSN.String(), XID: ev.XID, Omitted: []string{"data"}}
 	return withEvent(mp.deadLetterEvent(dl, ev.Time, ev.LSN, ev.XID, ev.Epoch), ev)
 }
 
 // eventDeadLetter returns the dead letter of a gathered event that failed its
 // schema; it carries the event's data, which holds only mapped fields.
-func (mp *Mapper) eventDeadLetter(ev Event, data []byte, rule, reason string) Event {
-	dl := DeadLetter{Reason: reason, Rule: rule, Position: ev.Position, LSN: ev.LSN.String(), XID: ev.XID, Row: append(json.RawMessage(nil), data...)}
+func (mp *Mapper) eventDeadLetter(ev Event, data []byte, r *eventRule, reason string) Event {
+	dl := DeadLetter{Reason: reason, Rule: r.name, Table: r.table, Position: ev.Position, LSN: ev.LSN.String(), XID: ev.XID, Row: append(json.RawMessage(nil), data...)}
 	return withEvent(mp.deadLetterEvent(dl, ev.Time, ev.LSN, ev.XID, ev.Epoch), ev)
 }
 

@@ -264,6 +264,9 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 			continue
 		}
 		pos := MakePosition(c.FinalLSN, c.Index, ord)
+		if c.Op == capture.OpRead {
+			pos = SnapshotPosition(c.FinalLSN, c.Index, ord)
+		}
 		ev := Event{
 			Source:        mp.source,
 			Type:          r.typ,
@@ -294,24 +297,24 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 		}
 		data = append(data, '}')
 		mp.buf = data
-		mp.finish(ev, data, c, b, r.name, emit)
+		mp.finish(ev, data, c, b, r, emit)
 	}
 	return nil
 }
 
 // finish checks an event's size and schema and emits it, or its dead letter.
 // data is copied.
-func (mp *Mapper) finish(ev Event, data []byte, c *capture.Change, b *binding, rule string, emit func(Event)) {
+func (mp *Mapper) finish(ev Event, data []byte, c *capture.Change, b *binding, r *eventRule, emit func(Event)) {
 	if len(data) > mp.m.maxEventBytes {
-		emit(mp.oversized(ev, len(data), c, b, rule))
+		emit(mp.oversized(ev, len(data), c, b, r))
 		return
 	}
 	if mp.opts.Validate {
 		if err := mp.m.schemas.validate(ev.Type, ev.Version, data); err != nil {
 			if c != nil {
-				emit(mp.deadLetter(c, b, rule, positionOrdinal(ev.Position), err.Error(), nil))
+				emit(mp.deadLetter(c, b, r.name, positionOrdinal(ev.Position), err.Error(), nil))
 			} else {
-				emit(mp.eventDeadLetter(ev, data, rule, err.Error()))
+				emit(mp.eventDeadLetter(ev, data, r, err.Error()))
 			}
 			return
 		}
@@ -568,7 +571,7 @@ func (mp *Mapper) emitPending(p *pendingEvent, emit func(Event)) {
 	}
 	data = append(data, '}')
 	mp.buf = data
-	mp.finish(p.ev, data, nil, nil, p.rule.name, emit)
+	mp.finish(p.ev, data, nil, nil, p.rule, emit)
 }
 
 // truncate turns a TRUNCATE into a control event for each affected aggregate type.

@@ -163,3 +163,26 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+// feed hands every message of s to mp, failing the test on an error.
+func feed(t testing.TB, mp *Mapper, s *stream, emit func(Event)) {
+	t.Helper()
+	for _, msg := range s.msgs {
+		var err error
+		switch x := msg.(type) {
+		case *capture.Connected:
+			mp.Connected(x)
+		case *capture.Begin:
+			mp.Begin(x)
+		case *capture.Change:
+			err = mp.Change(x, emit)
+		case *capture.Commit:
+			err = mp.Commit(x, emit)
+		case *capture.Marker:
+			mp.Marker(x, emit)
+		}
+		if err != nil {
+			t.Fatalf("map %T: %v", msg, err)
+		}
+	}
+}

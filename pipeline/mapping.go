@@ -188,6 +188,7 @@ type use struct {
 // eventRule produces one event type from a change.
 type eventRule struct {
 	name    string // for messages: table/name
+	table   string // the table's name, for dead letters
 	line    int
 	typ     string
 	version int

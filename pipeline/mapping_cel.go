@@ -291,7 +291,7 @@ func (c *compiler) event(t *tableInfo, d eventDoc, state bool) *eventRule {
 	if d.typ.text == "" {
 		return nil
 	}
-	r := &eventRule{typ: d.typ.text, version: d.version, line: d.line}
+	r := &eventRule{typ: d.typ.text, version: d.version, line: d.line, table: t.label}
 	if !validName(r.typ) {
 		c.p.add(d.typ.line, "", "event type %q must be letters, digits, '_', '-' or '.'", r.typ)
 	}
