@@ -94,8 +94,10 @@ func NewMapper(m *Mapping, opts MapperOptions) (*Mapper, error) {
 }
 
 // Connected records the source the following messages come from; events take
-// their Source and IDs from it.
+// their Source and IDs from it. Anything gathered from a transaction the
+// previous session left open is dropped.
 func (mp *Mapper) Connected(c *capture.Connected) {
+	mp.reset() // a new session resends any transaction left open
 	mp.source = c.Source.URI()
 	mp.act.source = types.String(mp.source)
 }

@@ -242,6 +242,9 @@ func (c *compiler) table(t *tableInfo, d tableDoc) {
 		if t.aggType != "" && !validName(t.aggType) {
 			c.p.add(d.aggType.line, "", "aggregate type %q must be letters, digits, '_', '-' or '.' (it names a topic)", t.aggType)
 		}
+		if t.aggType != "" && c.m.Topic(t.aggType) == c.m.DeadLetterTopic() {
+			c.p.add(d.aggType.line, "", "aggregate type %q would share topic %q with the dead letters", t.aggType, c.m.DeadLetterTopic())
+		}
 		rule := t.name.String() + "/aggregate"
 		if d.aggID.text != "" {
 			t.aggID = c.compileExpr(d.aggID, rule, "aggregate.id", nil)
@@ -294,6 +297,9 @@ func (c *compiler) event(t *tableInfo, d eventDoc, state bool) *eventRule {
 	r := &eventRule{typ: d.typ.text, version: d.version, line: d.line, table: t.label}
 	if !validName(r.typ) {
 		c.p.add(d.typ.line, "", "event type %q must be letters, digits, '_', '-' or '.'", r.typ)
+	}
+	if strings.HasPrefix(r.typ, "cdcflow.") {
+		c.p.add(d.typ.line, "", "event type %q: the prefix \"cdcflow.\" is reserved for control records and dead letters", r.typ)
 	}
 	name := d.name
 	if name == "" {

@@ -189,6 +189,7 @@ func (r *rowVal) appendJSON(b []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// nameIter is a traits.Iterator over a row's column names.
 type nameIter struct {
 	names []string
 	i     int
@@ -300,7 +301,8 @@ func (a *activation) unchanged(col string) bool {
 	return ok && v.Kind == capture.KindUnchangedTOAST
 }
 
-// changeRef carries the activation into the changed and unchanged functions.
+// changeRef carries the activation into the changed and unchanged functions;
+// it is an opaque CEL value rules cannot name.
 type changeRef struct{ a *activation }
 
 var changeRefType = types.NewOpaqueType("pipeline.change")

@@ -98,6 +98,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`no column "Total" (did you mean "total"?)`}},
 		{"old without full identity", goodMapping, SchemaOf(ordersRel(capture.IdentityDefault)),
 			[]string{"m.yaml:11:", `uses the old value of "status"`, "REPLICA IDENTITY FULL"}},
+		{"reserved event type", strings.Replace(goodMapping, "type: OrderPromised", "type: cdcflow.Truncate", 1), nil,
+			[]string{"m.yaml:9:", `the prefix "cdcflow." is reserved`}},
+		{"aggregate on the dead-letter topic", strings.Replace(goodMapping, "type: order", "type: deadletter", 1), nil,
+			[]string{"m.yaml:6:", `would share topic "deadletter" with the dead letters`}},
 		{"bad aggregate type", strings.Replace(goodMapping, "type: order", "type: or der", 1), nil,
 			[]string{"m.yaml:6:", `aggregate type "or der"`}},
 		{"two versions of a type", goodMapping + `      - name: again
