@@ -1,0 +1,524 @@
+package pipeline
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+// EnvelopeMode says how EncodeEvent lays an Event out in a Kafka record,
+// following the Kafka protocol binding of CloudEvents 1.0.
+type EnvelopeMode uint8
+
+// The envelope modes. The zero EnvelopeMode is Structured.
+const (
+	// Structured puts the whole CloudEvent in the record value as
+	// application/cloudevents+json, the event data embedded under "data".
+	Structured EnvelopeMode = iota
+	// Binary puts the attributes in ce_* headers and the data alone in the
+	// record value, with content-type application/json.
+	Binary
+)
+
+// String returns "structured" or "binary".
+func (m EnvelopeMode) String() string {
+	switch m {
+	case Structured:
+		return "structured"
+	case Binary:
+		return "binary"
+	}
+	return "envelopemode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Content types of the envelope.
+const (
+	// StructuredContentType is the content-type header of structured records.
+	StructuredContentType = "application/cloudevents+json; charset=UTF-8"
+	// DataContentType is the CloudEvents datacontenttype of every event, and
+	// the content-type header of binary records.
+	DataContentType = "application/json"
+)
+
+// The CloudEvents attribute and extension names of the envelope. Extension
+// names are lower-case letters and digits only, as CloudEvents requires.
+const (
+	attrSpecVersion     = "specversion"
+	attrID              = "id"
+	attrSource          = "source"
+	attrType            = "type"
+	attrSubject         = "subject"
+	attrTime            = "time"
+	attrDataContentType = "datacontenttype"
+	attrDataSchema      = "dataschema"
+	extSequence         = "sequence"      // the Position (CloudEvents sequence extension)
+	extPartitionKey     = "partitionkey"  // the aggregate id (Kafka binding: the record key)
+	extPgLSN            = "pglsn"         // commit LSN, as PostgreSQL prints it: "16/B374D848"
+	extPgXID            = "pgxid"         // transaction id, decimal
+	extAggregateType    = "aggregatetype" // the aggregate type, the topic's
+	extEpoch            = "epoch"         // snapshot epoch, decimal
+	extControl          = "control"       // control record kind: "snapshot_begin", "snapshot_end", "truncate"
+	extDeadLetter       = "deadletter"    // "true" on dead-letter records
+	headerPrefix        = "ce_"
+	headerContentType   = "content-type"
+	specVersion         = "1.0"
+	timeLayout          = "2006-01-02T15:04:05.000000Z07:00"
+)
+
+// controlNames are the extControl values, by ControlKind.
+var controlNames = [...]string{
+	ControlSnapshotBegin: "snapshot_begin",
+	ControlSnapshotEnd:   "snapshot_end",
+	ControlTruncate:      "truncate",
+}
+
+// dataSchemaPrefix opens every dataschema URI.
+const dataSchemaPrefix = "urn:cdcflow:schema:"
+
+// DataSchemaURI returns the CloudEvents dataschema of version version of event
+// type eventType: "urn:cdcflow:schema:<type>:v<version>", e.g.
+// "urn:cdcflow:schema:OrderRequested:v2", the type path-escaped. It names a
+// schema kept with the mapping (and listed in the AsyncAPI catalogue) rather
+// than a URL to fetch, so moving the catalogue never changes released events.
+func DataSchemaURI(eventType string, version int) string {
+	return dataSchemaPrefix + url.PathEscape(eventType) + ":v" + strconv.Itoa(version)
+}
+
+// envelope is the structured form, in the order the fields are written.
+// Absent attributes are the zero values of the Event fields they carry.
+type envelope struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            string          `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	DataSchema      string          `json:"dataschema,omitempty"`
+	Sequence        string          `json:"sequence,omitempty"`
+	PartitionKey    string          `json:"partitionkey,omitempty"`
+	PgLSN           string          `json:"pglsn,omitempty"`
+	PgXID           string          `json:"pgxid,omitempty"`
+	AggregateType   string          `json:"aggregatetype,omitempty"`
+	Epoch           string          `json:"epoch,omitempty"`
+	Control         string          `json:"control,omitempty"`
+	DeadLetter      string          `json:"deadletter,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	DataBase64      *string         `json:"data_base64,omitempty"` // read only, to refuse it
+}
+
+// EncodeEvent encodes e as a record for topic in the given mode, following the
+// CloudEvents 1.0 Kafka protocol binding. The attributes are:
+//
+//	specversion     "1.0"
+//	id              e.ID
+//	source          e.Source
+//	type            e.Type
+//	subject         e.AggregateID (omitted when empty)
+//	time            e.Time in RFC 3339, UTC, truncated to microseconds (omitted when zero)
+//	datacontenttype "application/json" (when there is data)
+//	dataschema      DataSchemaURI(e.Type, e.Version) (omitted for version 0)
+//	sequence        e.Position
+//	partitionkey    e.AggregateID
+//	pglsn           e.LSN as PostgreSQL prints it, "16/B374D848" (omitted when 0)
+//	pgxid           e.XID in decimal (omitted when 0)
+//	aggregatetype   e.AggregateType
+//	epoch           e.Epoch in decimal (omitted when 0)
+//	control         "snapshot_begin", "snapshot_end" or "truncate" for control records
+//	deadletter      "true" for dead-letter records
+//
+// The record key is e.AggregateID (nil when empty); AllPartitions is set for
+// control records and DeadLetter for dead letters. e.Data must be valid JSON or
+// empty (no data); it is written compacted. LSN, XID and epoch are strings
+// because CloudEvents integers are 32-bit. EncodeEvent fails on an event
+// without id, source or type, on invalid data and on a negative version or an
+// unknown control kind, and on attributes that are not valid UTF-8 (CloudEvents
+// strings are Unicode); it never panics. The Record owns its byte slices.
+func EncodeEvent(e Event, topic string, mode EnvelopeMode) (Record, error) {
+	env, err := toEnvelope(e)
+	if err != nil {
+		return Record{}, fmt.Errorf("encode event %q: %w", e.ID, err)
+	}
+	r := Record{
+		Topic:         topic,
+		AllPartitions: e.Control != NotControl,
+		DeadLetter:    e.DeadLetter,
+	}
+	if e.AggregateID != "" {
+		r.Key = []byte(e.AggregateID)
+	}
+	switch mode {
+	case Structured:
+		var buf bytes.Buffer
+		buf.Grow(len(env.Data) + 512)
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(env); err != nil {
+			return Record{}, fmt.Errorf("encode event %q: %w", e.ID, err)
+		}
+		r.Value = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		r.Headers = []Header{{Key: headerContentType, Value: []byte(StructuredContentType)}}
+	case Binary:
+		r.Value = env.Data
+		r.Headers = binaryHeaders(env)
+	default:
+		return Record{}, fmt.Errorf("encode event %q: unknown envelope mode %d", e.ID, mode)
+	}
+	return r, nil
+}
+
+// toEnvelope checks e and returns its attributes.
+func toEnvelope(e Event) (*envelope, error) {
+	switch {
+	case e.ID == "":
+		return nil, errors.New("no id")
+	case e.Source == "":
+		return nil, errors.New("no source")
+	case e.Type == "":
+		return nil, errors.New("no type")
+	case e.Version < 0:
+		return nil, fmt.Errorf("negative version %d", e.Version)
+	case int(e.Control) >= len(controlNames):
+		return nil, fmt.Errorf("unknown control kind %d", e.Control)
+	}
+	for _, a := range [...]struct{ name, v string }{
+		{attrID, e.ID}, {attrSource, e.Source}, {attrType, e.Type},
+		{attrSubject, e.AggregateID}, {extAggregateType, e.AggregateType},
+	} {
+		if !utf8.ValidString(a.v) {
+			return nil, fmt.Errorf("%s %q is not valid UTF-8", a.name, a.v)
+		}
+	}
+	env := &envelope{
+		SpecVersion:   specVersion,
+		ID:            e.ID,
+		Source:        e.Source,
+		Type:          e.Type,
+		Subject:       e.AggregateID,
+		Sequence:      string(e.Position),
+		PartitionKey:  e.AggregateID,
+		AggregateType: e.AggregateType,
+		Control:       controlNames[e.Control],
+	}
+	if !e.Time.IsZero() {
+		t := e.Time.UTC()
+		if y := t.Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("time %v: year outside 1-9999", e.Time)
+		}
+		env.Time = t.Format(timeLayout)
+	}
+	if e.Version > 0 {
+		env.DataSchema = DataSchemaURI(e.Type, e.Version)
+	}
+	if e.LSN != 0 {
+		env.PgLSN = e.LSN.String()
+	}
+	if e.XID != 0 {
+		env.PgXID = strconv.FormatUint(uint64(e.XID), 10)
+	}
+	if e.Epoch != 0 {
+		env.Epoch = strconv.FormatUint(e.Epoch, 10)
+	}
+	if e.DeadLetter {
+		env.DeadLetter = "true"
+	}
+	if len(e.Data) > 0 {
+		var buf bytes.Buffer
+		buf.Grow(len(e.Data))
+		if err := json.Compact(&buf, e.Data); err != nil {
+			return nil, fmt.Errorf("data is not valid JSON: %w", err)
+		}
+		env.Data = buf.Bytes()
+		env.DataContentType = DataContentType
+	}
+	return env, nil
+}
+
+// binaryHeaders returns the ce_* headers of env and its content-type. The
+// header values share one allocation.
+func binaryHeaders(env *envelope) []Header {
+	attrs := [...]struct{ name, v string }{
+		{attrSpecVersion, env.SpecVersion}, {attrID, env.ID}, {attrSource, env.Source},
+		{attrType, env.Type}, {attrSubject, env.Subject}, {attrTime, env.Time},
+		{attrDataSchema, env.DataSchema}, {extSequence, env.Sequence},
+		{extPartitionKey, env.PartitionKey}, {extPgLSN, env.PgLSN}, {extPgXID, env.PgXID},
+		{extAggregateType, env.AggregateType}, {extEpoch, env.Epoch},
+		{extControl, env.Control}, {extDeadLetter, env.DeadLetter},
+		// The Kafka binding maps datacontenttype to the content-type header.
+		{headerContentType, env.DataContentType},
+	}
+	n := 0
+	for _, a := range attrs {
+		n += len(a.v)
+	}
+	buf := make([]byte, 0, n)
+	h := make([]Header, 0, len(attrs))
+	for _, a := range attrs {
+		if a.v == "" {
+			continue
+		}
+		key := a.name
+		if key != headerContentType {
+			key = headerKeys[key]
+		}
+		start := len(buf)
+		buf = append(buf, a.v...)
+		h = append(h, Header{Key: key, Value: buf[start:len(buf):len(buf)]})
+	}
+	return h
+}
+
+// headerKeys maps attribute names to their binary-mode header keys, so that
+// encoding does not build the keys again for every record.
+var headerKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, name := range []string{attrSpecVersion, attrID, attrSource, attrType, attrSubject, attrTime,
+		attrDataSchema, extSequence, extPartitionKey, extPgLSN, extPgXID, extAggregateType,
+		extEpoch, extControl, extDeadLetter} {
+		m[name] = headerPrefix + name
+	}
+	return m
+}()
+
+// DecodeRecord decodes a record written by EncodeEvent, in either mode: a
+// content-type of application/cloudevents+json means structured, a
+// ce_specversion header binary. It validates what it reads (specversion 1.0,
+// id, source and type present, the formats of time, dataschema, sequence,
+// pglsn, pgxid, epoch and control, JSON data, and that partitionkey and the
+// record key agree with subject) and returns an error naming the attribute
+// otherwise; it never panics. The aggregate id is the subject, or the
+// partitionkey when a foreign writer sent no subject. Unknown extensions are ignored, so that records
+// from a newer writer still decode. The Event's Data is a copy.
+func DecodeRecord(r Record) (Event, error) {
+	var ct string
+	var ctSeen, binary bool
+	for _, h := range r.Headers {
+		switch {
+		case strings.EqualFold(h.Key, headerContentType):
+			if ctSeen {
+				return Event{}, errors.New("decode record: duplicate content-type header")
+			}
+			ct, ctSeen = string(h.Value), true
+		case h.Key == headerPrefix+attrSpecVersion:
+			binary = true
+		}
+	}
+	mediaType := ""
+	if ctSeen {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return Event{}, fmt.Errorf("decode record: content-type %q: %w", ct, err)
+		}
+		mediaType = mt
+	}
+	var env envelope
+	switch {
+	case mediaType == "application/cloudevents+json":
+		if err := decodeStructured(r.Value, &env); err != nil {
+			return Event{}, fmt.Errorf("decode record: %w", err)
+		}
+	case binary:
+		if err := decodeBinary(r, mediaType, &env); err != nil {
+			return Event{}, fmt.Errorf("decode record: %w", err)
+		}
+	case ctSeen:
+		return Event{}, fmt.Errorf("decode record: content-type %q without ce_specversion header: not a CloudEvent", ct)
+	default:
+		return Event{}, errors.New("decode record: neither a content-type nor a ce_specversion header: not a CloudEvent")
+	}
+	e, err := fromEnvelope(&env)
+	if err != nil {
+		return Event{}, fmt.Errorf("decode record: event %q: %w", env.ID, err)
+	}
+	if len(r.Key) > 0 && string(r.Key) != e.AggregateID {
+		return Event{}, fmt.Errorf("decode record: event %q: record key %q is not the subject %q", env.ID, r.Key, e.AggregateID)
+	}
+	return e, nil
+}
+
+// decodeStructured reads a structured value into env.
+func decodeStructured(value []byte, env *envelope) error {
+	// Every attribute must be a string: decoding into string fields refuses
+	// other JSON types, with an error naming the field.
+	if err := json.Unmarshal(value, env); err != nil {
+		return fmt.Errorf("structured CloudEvent: %w", err)
+	}
+	if env.DataBase64 != nil {
+		return errors.New("structured CloudEvent: data_base64 is not supported: the data of an event is JSON")
+	}
+	if env.Data != nil {
+		env.Data = bytes.Clone(env.Data)
+	}
+	return nil
+}
+
+// decodeBinary reads the ce_* headers and the value of a binary record into env.
+func decodeBinary(r Record, mediaType string, env *envelope) error {
+	fields := map[string]*string{
+		attrSpecVersion:  &env.SpecVersion,
+		attrID:           &env.ID,
+		attrSource:       &env.Source,
+		attrType:         &env.Type,
+		attrSubject:      &env.Subject,
+		attrTime:         &env.Time,
+		attrDataSchema:   &env.DataSchema,
+		extSequence:      &env.Sequence,
+		extPartitionKey:  &env.PartitionKey,
+		extPgLSN:         &env.PgLSN,
+		extPgXID:         &env.PgXID,
+		extAggregateType: &env.AggregateType,
+		extEpoch:         &env.Epoch,
+		extControl:       &env.Control,
+		extDeadLetter:    &env.DeadLetter,
+	}
+	seen := make(map[string]bool, len(r.Headers))
+	for _, h := range r.Headers {
+		name, ok := strings.CutPrefix(h.Key, headerPrefix)
+		if !ok {
+			continue
+		}
+		if seen[name] {
+			return fmt.Errorf("binary CloudEvent: duplicate header %s", h.Key)
+		}
+		seen[name] = true
+		if name == attrDataContentType {
+			return fmt.Errorf("binary CloudEvent: header %s: the binding carries datacontenttype in content-type", h.Key)
+		}
+		if f := fields[name]; f != nil {
+			*f = string(h.Value)
+		}
+	}
+	if len(r.Value) == 0 {
+		return nil
+	}
+	if mediaType != DataContentType {
+		return fmt.Errorf("binary CloudEvent: content-type %q: want %s", mediaType, DataContentType)
+	}
+	env.DataContentType = mediaType
+	env.Data = bytes.Clone(r.Value)
+	return nil
+}
+
+// fromEnvelope checks env and returns its Event.
+func fromEnvelope(env *envelope) (Event, error) {
+	switch {
+	case env.SpecVersion != specVersion:
+		return Event{}, fmt.Errorf("specversion %q: want %q", env.SpecVersion, specVersion)
+	case env.ID == "":
+		return Event{}, errors.New("no id")
+	case env.Source == "":
+		return Event{}, errors.New("no source")
+	case env.Type == "":
+		return Event{}, errors.New("no type")
+	case env.PartitionKey != "" && env.Subject != "" && env.PartitionKey != env.Subject:
+		return Event{}, fmt.Errorf("partitionkey %q is not the subject %q", env.PartitionKey, env.Subject)
+	}
+	e := Event{
+		ID:            env.ID,
+		Source:        env.Source,
+		Type:          env.Type,
+		AggregateType: env.AggregateType,
+		AggregateID:   cmp.Or(env.Subject, env.PartitionKey),
+		Position:      Position(env.Sequence),
+	}
+	if env.Sequence != "" {
+		if _, _, _, err := ParsePosition(env.Sequence); err != nil {
+			return Event{}, fmt.Errorf("sequence: %w", err)
+		}
+	}
+	if env.Time != "" {
+		t, err := time.Parse(time.RFC3339Nano, env.Time)
+		if err != nil {
+			return Event{}, fmt.Errorf("time %q: %w", env.Time, err)
+		}
+		e.Time = t.UTC()
+	}
+	if env.DataSchema != "" {
+		v, err := parseDataSchema(env.DataSchema, env.Type)
+		if err != nil {
+			return Event{}, err
+		}
+		e.Version = v
+	}
+	if env.PgLSN != "" {
+		lsn, err := capture.ParseLSN(env.PgLSN)
+		if err != nil {
+			return Event{}, fmt.Errorf("pglsn: %w", err)
+		}
+		e.LSN = lsn
+	}
+	if env.PgXID != "" {
+		x, err := strconv.ParseUint(env.PgXID, 10, 32)
+		if err != nil {
+			return Event{}, fmt.Errorf("pgxid %q: want a 32-bit unsigned decimal", env.PgXID)
+		}
+		e.XID = uint32(x)
+	}
+	if env.Epoch != "" {
+		ep, err := strconv.ParseUint(env.Epoch, 10, 64)
+		if err != nil {
+			return Event{}, fmt.Errorf("epoch %q: want an unsigned decimal", env.Epoch)
+		}
+		e.Epoch = ep
+	}
+	if env.Control != "" {
+		k, err := parseControl(env.Control)
+		if err != nil {
+			return Event{}, err
+		}
+		e.Control = k
+	}
+	switch env.DeadLetter {
+	case "":
+	case "true":
+		e.DeadLetter = true
+	default:
+		return Event{}, fmt.Errorf("deadletter %q: want \"true\" or absent", env.DeadLetter)
+	}
+	if env.Data != nil {
+		if ct := env.DataContentType; ct != "" {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != DataContentType {
+				return Event{}, fmt.Errorf("datacontenttype %q: want %s", ct, DataContentType)
+			}
+		}
+		if !json.Valid(env.Data) {
+			return Event{}, errors.New("data is not valid JSON")
+		}
+		e.Data = env.Data
+	}
+	return e, nil
+}
+
+// parseDataSchema returns the version of a dataschema URI written by
+// DataSchemaURI for eventType.
+func parseDataSchema(s, eventType string) (int, error) {
+	rest, ok := strings.CutPrefix(s, dataSchemaPrefix+url.PathEscape(eventType)+":v")
+	if !ok {
+		return 0, fmt.Errorf("dataschema %q: want %s%s:v<version>", s, dataSchemaPrefix, url.PathEscape(eventType))
+	}
+	v, err := strconv.Atoi(rest)
+	if err != nil || v <= 0 || strconv.Itoa(v) != rest {
+		return 0, fmt.Errorf("dataschema %q: version %q is not a positive integer", s, rest)
+	}
+	return v, nil
+}
+
+// parseControl returns the ControlKind named s.
+func parseControl(s string) (ControlKind, error) {
+	for k, name := range controlNames {
+		if name != "" && name == s {
+			return ControlKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("control %q: want snapshot_begin, snapshot_end or truncate", s)
+}
