@@ -167,8 +167,8 @@ func toDecimal(v ref.Val) (Decimal, bool) {
 }
 
 // NewAdapter returns a types.Adapter that turns Decimal, *Decimal (nil is
-// null) and capture.Numeric Go values into CEL decimals and hands every other
-// value to base. Library installs it around the environment's adapter, so that
+// null) and capture.Numeric Go values into CEL decimals, also inside []any and
+// map[string]any values, and hands every other value to base. Library installs it around the environment's adapter, so that
 // decimals and numerics inside activation maps such as row become CEL decimals;
 // a capture.Numeric that is not valid numeric text becomes an error value.
 func NewAdapter(base types.Adapter) types.Adapter { return adapter{base} }
@@ -191,6 +191,11 @@ func (a adapter) NativeToValue(v any) ref.Val {
 			return types.WrapErr(err)
 		}
 		return value{d}
+	case []any:
+		// The base adapter would adapt the elements with itself, missing decimals.
+		return types.NewDynamicList(a, x)
+	case map[string]any:
+		return types.NewStringInterfaceMap(a, x)
 	}
 	return a.base.NativeToValue(v)
 }

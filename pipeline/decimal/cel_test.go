@@ -29,13 +29,13 @@ func newEnv(t testing.TB) *cel.Env {
 }
 
 // compile compiles expr, failing the test on a compile error.
-func compile(t testing.TB, env *cel.Env, expr string) cel.Program {
+func compile(t testing.TB, env *cel.Env, expr string, opts ...cel.ProgramOption) cel.Program {
 	t.Helper()
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		t.Fatalf("Compile(%q): %v", expr, iss.Err())
 	}
-	prg, err := env.Program(ast)
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		t.Fatalf("Program(%q): %v", expr, err)
 	}
@@ -56,6 +56,8 @@ var vars = map[string]any{
 		"ratio":   1.5,
 		"name":    "x",
 		"nothing": nil,
+		"amounts": []any{capture.Numeric("1.5"), nil, decimal.MustParse("-2")},
+		"nested":  map[string]any{"price": capture.Numeric("9.99")},
 	},
 	"d": decimal.MustParse("2.50"),
 	"i": int64(7),
@@ -121,6 +123,10 @@ func TestCELExpressions(t *testing.T) {
 		{`row.name == row.price`, false},
 		{`row.nothing == null`, true},
 		{`row.price == null`, false},
+		{`row.amounts[0] > 1`, true},
+		{`row.amounts[1] == null`, true},
+		{`row.amounts[2] + row.amounts[0]`, "-0.5"},
+		{`row.nested.price * 2`, "19.98"},
 		// NaN and the infinities, as in PostgreSQL.
 		{`row.nan == row.nan`, true},
 		{`row.nan != decimal("NaN")`, false},
@@ -148,29 +154,37 @@ func TestCELExpressions(t *testing.T) {
 		{`decimal(row.total)`, "1234.5600"},
 		{`type(d) == type(row.total)`, true},
 	}
-	for _, tt := range tests {
-		t.Run(tt.expr, func(t *testing.T) {
-			got, _, err := compile(t, env, tt.expr).Eval(vars)
-			if err != nil {
-				t.Fatalf("Eval(%q): %v", tt.expr, err)
-			}
-			if s, ok := tt.want.(string); ok {
-				d, ok := decimal.FromVal(got)
-				if !ok {
-					t.Fatalf("Eval(%q) = %v (%T); want decimal %s", tt.expr, got, got, s)
+	// The decorator must work with every evaluation mode the mapping may use.
+	modes := map[string][]cel.ProgramOption{
+		"default":    nil,
+		"optimize":   {cel.EvalOptions(cel.OptOptimize)},
+		"exhaustive": {cel.EvalOptions(cel.OptExhaustiveEval, cel.OptTrackState)},
+	}
+	for mode, opts := range modes {
+		for _, tt := range tests {
+			t.Run(mode+"/"+tt.expr, func(t *testing.T) {
+				got, _, err := compile(t, env, tt.expr, opts...).Eval(vars)
+				if err != nil {
+					t.Fatalf("Eval(%q): %v", tt.expr, err)
 				}
-				if d.String() != s {
-					t.Fatalf("Eval(%q) = %s; want %s", tt.expr, d, s)
+				if s, ok := tt.want.(string); ok {
+					d, ok := decimal.FromVal(got)
+					if !ok {
+						t.Fatalf("Eval(%q) = %v (%T); want decimal %s", tt.expr, got, got, s)
+					}
+					if d.String() != s {
+						t.Fatalf("Eval(%q) = %s; want %s", tt.expr, d, s)
+					}
+					return
 				}
-				return
-			}
-			if s, ok := tt.want.(text); ok {
-				tt.want = string(s)
-			}
-			if got.Value() != tt.want {
-				t.Fatalf("Eval(%q) = %v (%T); want %v", tt.expr, got.Value(), got.Value(), tt.want)
-			}
-		})
+				if s, ok := tt.want.(text); ok {
+					tt.want = string(s)
+				}
+				if got.Value() != tt.want {
+					t.Fatalf("Eval(%q) = %v (%T); want %v", tt.expr, got.Value(), got.Value(), tt.want)
+				}
+			})
+		}
 	}
 }
 
