@@ -237,6 +237,10 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 		ord := ordinal
 		ordinal++
 		if r.when != nil {
+			if r.when.ops != 0 && r.when.ops&(1<<c.Op) == 0 {
+				ordinal--
+				continue
+			}
 			ok, err := evalBool(r.when, &mp.act)
 			if err != nil {
 				emit(mp.deadLetter(c, b, r.name, ord, "when: "+err.Error(), nil))

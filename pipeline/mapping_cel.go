@@ -7,10 +7,13 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/parser"
+
+	"github.com/cdcflow/cdcflow/capture"
 )
 
 // The names rule expressions see. ctxVar is hidden: the changed and unchanged
@@ -87,6 +90,11 @@ type program struct {
 	column string
 	// refs are the columns the expression names.
 	refs []colRef
+	// ops, when non-zero, is the set of ops (bit 1<<capture.Op) outside which
+	// a condition is false whatever the row: it has a conjunct such as
+	// op == "update" or (op == "insert" || op == "update"). The mapper skips
+	// the rule for other ops without evaluating it.
+	ops uint8
 }
 
 type colRef struct {
@@ -126,6 +134,9 @@ func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *pr
 	}
 	p := &program{src: s.text, line: s.line, prg: prg}
 	root := a.NativeRep().Expr()
+	if want == cel.BoolType {
+		p.ops = opFilter(root)
+	}
 	if col, ok := rowSelect(root, "row"); ok {
 		p.column = col
 	}
@@ -156,6 +167,76 @@ func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *pr
 		}
 	}))
 	return p
+}
+
+// opFilter returns the ops a condition can be true for, from its top-level
+// conjuncts of the form op == "x" (or disjunctions of them); 0 means any.
+func opFilter(e ast.Expr) uint8 {
+	if e.Kind() != ast.CallKind {
+		return 0
+	}
+	call := e.AsCall()
+	switch call.FunctionName() {
+	case operators.LogicalAnd:
+		var set uint8
+		for _, a := range call.Args() {
+			if f := opFilter(a); f != 0 {
+				if set == 0 {
+					set = f
+				} else {
+					set &= f
+				}
+			}
+		}
+		if set == 0 && hasOpConjunct(call.Args()) {
+			return opNone
+		}
+		return set
+	case operators.LogicalOr:
+		var set uint8
+		for _, a := range call.Args() {
+			f := opFilter(a)
+			if f == 0 {
+				return 0
+			}
+			set |= f
+		}
+		return set
+	case operators.Equals:
+		args := call.Args()
+		if len(args) != 2 {
+			return 0
+		}
+		l, r := args[0], args[1]
+		if r.Kind() == ast.IdentKind {
+			l, r = r, l
+		}
+		if l.Kind() != ast.IdentKind || l.AsIdent() != "op" || !isStringLiteral(r) {
+			return 0
+		}
+		for op := capture.OpInsert; op <= capture.OpRead; op++ {
+			if op.String() == string(r.AsLiteral().(types.String)) {
+				return 1 << op
+			}
+		}
+		return opNone
+	}
+	return 0
+}
+
+// opNone marks a condition no op can satisfy (op == "upsert", or two
+// different op tests joined by &&).
+const opNone uint8 = 1
+
+// hasOpConjunct reports whether some conjunct tests op, for telling "no op
+// fits" from "no op test".
+func hasOpConjunct(args []ast.Expr) bool {
+	for _, a := range args {
+		if opFilter(a) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // rowSelect reports whether e is exactly v.<column> (not a has() test).

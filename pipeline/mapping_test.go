@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/google/cel-go/cel"
+
 	"github.com/cdcflow/cdcflow/capture"
 )
 
@@ -306,5 +308,44 @@ func TestDocsTutorial(t *testing.T) {
 	}
 	if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("tutorial update = %q, %v; want %q", got, err, want)
+	}
+}
+
+func TestOpFilter(t *testing.T) {
+	bit := func(ops ...capture.Op) uint8 {
+		var b uint8
+		for _, o := range ops {
+			b |= 1 << o
+		}
+		return b
+	}
+	tests := []struct {
+		when string
+		want uint8
+	}{
+		{`op == "update"`, bit(capture.OpUpdate)},
+		{`"delete" == op`, bit(capture.OpDelete)},
+		{`op == "update" && changed("status") && row.status == "C"`, bit(capture.OpUpdate)},
+		{`(op == "insert" || op == "update") && row.status == "C"`, bit(capture.OpInsert, capture.OpUpdate)},
+		{`(op == "update" && row.status == "X") || op == "delete"`, bit(capture.OpUpdate, capture.OpDelete)},
+		{`op == "insert" && op == "update"`, opNone},
+		{`op == "upsert"`, opNone},
+		{`row.status == "C"`, 0},
+		{`op == "insert" || row.status == "C"`, 0},
+		{`op != "insert"`, 0},
+	}
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		c := &compiler{m: m, p: &problems{file: "x"}, env: m.env}
+		p := c.compileExpr(srcText{text: tt.when, line: 1}, "r", "when", cel.BoolType)
+		if p == nil {
+			t.Fatalf("compile %q: %v", tt.when, c.p.err())
+		}
+		if p.ops != tt.want {
+			t.Errorf("opFilter(%s) = %08b; want %08b", tt.when, p.ops, tt.want)
+		}
 	}
 }
