@@ -297,7 +297,9 @@ var headerKeys = func() map[string]string {
 // pglsn, pgxid, epoch and control, JSON data, and that partitionkey and the
 // record key agree with subject) and returns an error naming the attribute
 // otherwise; it never panics. The aggregate id is the subject, or the
-// partitionkey when a foreign writer sent no subject. Unknown extensions are ignored, so that records
+// partitionkey when a foreign writer sent no subject. Structured attribute
+// names are matched the way encoding/json matches struct fields, which also
+// accepts other letter cases ("ID" for "id"). Unknown extensions are ignored, so that records
 // from a newer writer still decode. The Event's Data is a copy.
 func DecodeRecord(r Record) (Event, error) {
 	var ct string

@@ -211,16 +211,22 @@ func (a adapter) NativeToValue(v any) ref.Val {
 //     side ("decimal('1e30') + 1"), / rounded half to even to 34 significant
 //     digits, unary minus; division by zero, and results outside PostgreSQL's
 //     numeric range, are evaluation errors;
-//   - < <= > >= == != between decimals and between a decimal and an int on
-//     either side ("row.total > 100", "100 < row.total"), numerically
-//     (1.0 == 1.00), with PostgreSQL's NaN: NaN == NaN, and NaN is greater than
-//     everything else;
+//   - < <= > >= between decimals and between a decimal and an int on either
+//     side ("row.total > 100", "100 < row.total"), numerically (1.0 == 1.00),
+//     with PostgreSQL's NaN: NaN == NaN, and NaN is greater than everything
+//     else; == and != likewise, but CEL's checker declares them for operands of
+//     one type only, so a decimal known to the checker compares with an int
+//     only through decimal(n) ("d == decimal(1)"), while a dyn value such as
+//     row.total compares directly ("row.total == 100");
 //   - d.scale() (digits after the decimal point) and round(d, places) (halves
 //     away from zero, as PostgreSQL's round).
 //
-// A decimal never mixes with a double: "row.total > 1.5" fails to compile when
-// row.total is known to be a decimal and fails at evaluation when it is dyn,
-// because 1.5 is not exactly a double's value; write decimal("1.5").
+// A decimal never mixes with a double: "d > 1.5" fails to compile when d is
+// known to be a decimal, and "row.total > 1.5" fails at evaluation when
+// row.total is dyn (== with a double is an error too, not false), because the
+// double written 1.5 is rarely exactly the decimal meant; write decimal("1.5").
+// Membership ("row.total in [1, 2]") uses the list elements' equality and so
+// finds a decimal only among decimals.
 //
 // The library also wraps the environment's type adapter with NewAdapter (so an
 // option given later that replaces the adapter drops decimal conversion), and

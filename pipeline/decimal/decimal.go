@@ -85,17 +85,17 @@ func Parse(s string) (Decimal, error) {
 		return d, nil
 	case strings.Contains(lower, "nan"):
 		// apd also reads signed NaNs, signaling NaNs and NaN payloads; PostgreSQL does not.
-		return Decimal{}, fmt.Errorf("parse decimal %q: invalid syntax", s)
+		return Decimal{}, fmt.Errorf("parse decimal %.40q: invalid syntax", s)
 	}
 	if !validSyntax(lower) {
-		return Decimal{}, fmt.Errorf("parse decimal %q: invalid syntax", s)
+		return Decimal{}, fmt.Errorf("parse decimal %.40q: invalid syntax", s)
 	}
 	if _, _, err := exact.SetString(&d.v, t); err != nil {
 		// The syntax is right, so the exponent is beyond apd's range.
-		return Decimal{}, fmt.Errorf("parse decimal %q: %w", s, ErrOutOfRange)
+		return Decimal{}, fmt.Errorf("parse decimal %.40q: %w", s, ErrOutOfRange)
 	}
 	if err := d.check(); err != nil {
-		return Decimal{}, fmt.Errorf("parse decimal %q: %w", s, err)
+		return Decimal{}, fmt.Errorf("parse decimal %.40q: %w", s, err)
 	}
 	return d.normal(), nil
 }
@@ -381,9 +381,13 @@ func (d Decimal) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler. It accepts a JSON string as written
-// by MarshalJSON and, leniently, a JSON number.
+// by MarshalJSON and, leniently, a JSON number; null leaves d unchanged, as
+// encoding/json does for other types.
 func (d *Decimal) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
 	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
 		b = b[1 : len(b)-1]
 	} else if len(b) == 0 || !(b[0] == '-' || b[0] >= '0' && b[0] <= '9') {

@@ -199,6 +199,10 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"total": 12.50}`), &back); err != nil || back.Total.String() != "12.50" {
 		t.Fatalf("Unmarshal(number) = %s, %v", back.Total, err)
 	}
+	back.Total = MustParse("7")
+	if err := json.Unmarshal([]byte(`{"total": null}`), &back); err != nil || back.Total.String() != "7" {
+		t.Fatalf("Unmarshal(null) = %s, %v; want 7 unchanged", back.Total, err)
+	}
 	for _, bad := range []string{`{"total": true}`, `{"total": "x"}`, `{"total": {}}`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("Unmarshal(%s) succeeded", bad)
