@@ -215,7 +215,7 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 	}
 	mp.prepare(c, b)
 	if b.broken != nil {
-		emit(mp.deadLetter(c, b, "", 0, b.broken.Error(), nil))
+		emit(mp.deadLetter(c, b, b.broken.Rule, 0, b.broken.Error(), nil))
 		return nil
 	}
 	if c.Op != capture.OpRead && len(b.t.gathers) > 0 && mp.absorb(c, b, emit) {
@@ -623,6 +623,10 @@ func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
 		return b, nil
 	}
 	name := RelationName(rel)
+	if prev := mp.current[name]; prev != nil {
+		delete(mp.bindings, prev) // the table changed shape or the session restarted
+	}
+	mp.current[name] = rel
 	t := mp.m.tables[name]
 	if t == nil {
 		mp.bindings[rel] = nil
@@ -649,10 +653,6 @@ func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
 		types[col.Name] = col.TypeName
 	}
 	mp.known[name] = types
-	if prev := mp.current[name]; prev != nil {
-		delete(mp.bindings, prev)
-	}
-	mp.current[name] = rel
 	mp.bindings[rel] = b
 	return b, nil
 }

@@ -22,7 +22,7 @@ type binding struct {
 	hidden []bool // excluded columns
 	// broken is set when the relation breaks a rule and the Mapper was told to
 	// dead-letter the table's changes rather than stop.
-	broken error
+	broken *RuleBrokenError
 }
 
 func newBinding(rel *capture.Relation, t *tableInfo) *binding {
