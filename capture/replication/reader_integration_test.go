@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,12 +357,11 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 	db := testenv.Postgres(t).NewDatabase(t)
 	db.Exec(t, `CREATE TABLE big (id int PRIMARY KEY, pad text)`)
 	const rows = 200_000
-	var seen int
-	var heapAt50k, heapAt200k uint64
-	var maxChunk int
+	var seen int // the handler's
+	var heapAt50k, heapAt200k, maxChunk atomic.Uint64
 	c := &collector{discard: true}
 	c.hook = func(ctx context.Context, msgs []capture.Message) error {
-		maxChunk = max(maxChunk, len(msgs))
+		maxChunk.Store(max(maxChunk.Load(), uint64(len(msgs))))
 		for _, m := range msgs {
 			if _, ok := m.(*capture.Change); ok {
 				seen++
@@ -370,9 +370,9 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 					var ms runtime.MemStats
 					runtime.ReadMemStats(&ms)
 					if seen == 50_000 {
-						heapAt50k = ms.HeapInuse
+						heapAt50k.Store(ms.HeapInuse)
 					} else {
-						heapAt200k = ms.HeapInuse
+						heapAt200k.Store(ms.HeapInuse)
 					}
 				}
 			}
@@ -391,14 +391,15 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 		if done, err := rr.exited(); done {
 			return false, fmt.Errorf("Run returned: %v", err)
 		}
-		return rr.r.Confirmed() > 0 && heapAt200k != 0, nil
+		return heapAt200k.Load() != 0, nil
 	})
-	t.Logf("heap in use at 50k rows: %d kB, at 200k rows: %d kB; largest chunk %d messages", heapAt50k>>10, heapAt200k>>10, maxChunk)
-	if maxChunk > rr.r.cfg.ChunkMessages {
-		t.Errorf("chunk of %d messages, limit %d", maxChunk, rr.r.cfg.ChunkMessages)
+	h50, h200 := heapAt50k.Load(), heapAt200k.Load()
+	t.Logf("heap in use at 50k rows: %d kB, at 200k rows: %d kB; largest chunk %d messages", h50>>10, h200>>10, maxChunk.Load())
+	if maxChunk.Load() > uint64(rr.r.cfg.ChunkMessages) {
+		t.Errorf("chunk of %d messages, limit %d", maxChunk.Load(), rr.r.cfg.ChunkMessages)
 	}
-	if heapAt200k > heapAt50k+8<<20 {
-		t.Errorf("heap grew from %d kB at 50k rows to %d kB at 200k rows", heapAt50k>>10, heapAt200k>>10)
+	if h200 > h50+8<<20 {
+		t.Errorf("heap grew from %d kB at 50k rows to %d kB at 200k rows", h50>>10, h200>>10)
 	}
 }
 
