@@ -21,10 +21,13 @@ var binaryOps = map[string]func(l, r ref.Val) ref.Val{
 	operators.GreaterEquals: func(l, r ref.Val) ref.Val { return relation(l, r, func(c types.Int) bool { return c >= 0 }) },
 	operators.Equals:        equal,
 	operators.NotEquals: func(l, r ref.Val) ref.Val {
-		if b, ok := equal(l, r).(types.Bool); ok {
+		// Unlike the standard library, which turns any non-true equality
+		// into true, an error (decimal != double) stays an error.
+		eq := equal(l, r)
+		if b, ok := eq.(types.Bool); ok {
 			return !b
 		}
-		return equal(l, r)
+		return eq
 	},
 }
 
