@@ -1,0 +1,281 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// Batch is the unit of acknowledgement of Publish: its records are
+// acknowledged together, after every one of them is durable in Kafka.
+type Batch struct {
+	// Records are written in order; records with the same topic and key
+	// keep that order in the topic.
+	Records []pipeline.Record
+	// CommitTime is the source commit time of the newest transaction in the
+	// batch, for the commit-to-ack latency histogram. Zero: not measured.
+	CommitTime time.Time
+}
+
+// Publisher writes records to Kafka asynchronously: several batches may be
+// in flight at once, and their acknowledgements are reported strictly in the
+// order Publish was called, so a later batch's acknowledgement never arrives
+// before an earlier one's. The client is idempotent with acks=all, so a
+// retried produce request never duplicates or reorders records within a
+// partition.
+//
+// Publisher's methods are safe for concurrent use, but batches published
+// from several goroutines are ordered only by the calls' own order. Create
+// one with New and release it with Close.
+type Publisher struct {
+	cfg  Config
+	conn []kgo.Opt
+	cl   *kgo.Client
+	adm  *kadm.Client
+	log  *slog.Logger
+	m    *Metrics
+	now  func() time.Time
+
+	partsMu sync.Mutex
+	parts   map[string]int32 // partition count of each topic written with AllPartitions
+
+	ackMu      sync.Mutex
+	acks       []*pending // batches in call order, not yet reported
+	delivering bool       // a goroutine is reporting acks from acks
+	closed     bool
+}
+
+// pending is one published batch waiting for its records' acknowledgements.
+type pending struct {
+	onAck      func(error)
+	commitTime time.Time
+	remaining  atomic.Int64 // records not yet acknowledged, plus one while Publish is producing
+
+	mu   sync.Mutex
+	err  error // the first record error
+	done bool  // guarded by Publisher.ackMu
+}
+
+func (b *pending) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+// New builds a Publisher with its own *kgo.Client (idempotent, acks=all,
+// kprom metrics under cdcflow_kafka_client_*, logging through kslog). It
+// validates cfg but does not contact the brokers. log may be nil (discard);
+// reg may be nil (no metrics).
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "kafka")
+	conn, err := cfg.connOpts()
+	if err != nil {
+		return nil, fmt.Errorf("create kafka publisher: %w", err)
+	}
+	c, _ := codec(cfg.Compression)
+	opts := append(conn[:len(conn):len(conn)],
+		kgo.WithLogger(kslog.New(log)),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(partitioner{}),
+		kgo.ProducerBatchCompression(c),
+		kgo.ProducerLinger(cfg.Linger),
+		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
+		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
+		kgo.ProduceRequestTimeout(cfg.RequestTimeout),
+	)
+	var m *Metrics
+	if reg != nil {
+		m = NewMetrics(reg)
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("cdcflow", kprom.Subsystem("kafka_client"), kprom.Registerer(reg))))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	return &Publisher{
+		cfg:   cfg,
+		conn:  conn,
+		cl:    cl,
+		adm:   kadm.NewClient(cl),
+		log:   log,
+		m:     m,
+		now:   time.Now,
+		parts: make(map[string]int32),
+	}, nil
+}
+
+// Publish produces the records of b and calls onAck once, with nil when all
+// of them are durable in Kafka or with the first error. onAck calls are made
+// in Publish call order, one at a time, from a client goroutine: onAck must
+// be quick (mark a watermark ticket done) and must not call Publish, Flush
+// or Close.
+//
+// Publish blocks only while the client's buffer (MaxBufferedBytes) is full;
+// a ctx done while blocked fails the batch with ctx's error. Records marked
+// AllPartitions are written once to every partition of their topic; records
+// marked DeadLetter go to the dead-letter topic, with their original topic
+// in the header "cdcflow-topic".
+//
+// After an error the stream is broken: later batches may have reached Kafka
+// while this one did not. The caller stops, and restarts from its last
+// acknowledged position (at-least-once; record ids are deterministic, so
+// readers recognise the duplicates).
+func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
+	pb := &pending{onAck: onAck, commitTime: b.CommitTime}
+	pb.remaining.Store(1) // released at the end of Publish
+	p.ackMu.Lock()
+	closed := p.closed
+	p.acks = append(p.acks, pb)
+	p.ackMu.Unlock()
+	if closed {
+		pb.fail(ErrClosed)
+		p.finish(pb)
+		return
+	}
+	for _, r := range b.Records {
+		if err := p.produce(ctx, pb, r); err != nil {
+			pb.fail(err)
+			break
+		}
+	}
+	if pb.remaining.Add(-1) == 0 {
+		p.finish(pb)
+	}
+}
+
+// produce hands the kgo record(s) for r to the client.
+func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record) error {
+	topic := r.Topic
+	headers := make([]kgo.RecordHeader, len(r.Headers), len(r.Headers)+1)
+	for i, h := range r.Headers {
+		headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	if r.DeadLetter {
+		topic = p.cfg.DeadLetterTopic
+		if r.Topic != "" && r.Topic != topic {
+			headers = append(headers, kgo.RecordHeader{Key: "cdcflow-topic", Value: []byte(r.Topic)})
+		}
+	}
+	n := int32(1)
+	if r.AllPartitions {
+		var err error
+		if n, err = p.partitionCount(ctx, topic); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		kr := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: -1}
+		if r.AllPartitions {
+			kr.Partition = i
+		}
+		size := recordBytes(kr)
+		pb.remaining.Add(1)
+		p.m.produced(1, size)
+		dead := r.DeadLetter
+		p.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
+			if err != nil {
+				err = fmt.Errorf("produce to %s: %w", kr.Topic, wrapRecordErr(kr, err))
+				pb.fail(err)
+			}
+			p.m.acked(kr.Topic, size, dead, err)
+			if pb.remaining.Add(-1) == 0 {
+				p.finish(pb)
+			}
+		})
+	}
+	return nil
+}
+
+// finish marks pb acknowledged and reports, in call order, every batch at
+// the head of the list that is acknowledged. One goroutine at a time
+// reports; others only mark their batch, which the reporter then sees.
+func (p *Publisher) finish(pb *pending) {
+	p.ackMu.Lock()
+	pb.done = true
+	if p.delivering {
+		p.ackMu.Unlock()
+		return
+	}
+	p.delivering = true
+	for len(p.acks) > 0 && p.acks[0].done {
+		h := p.acks[0]
+		p.acks[0] = nil
+		p.acks = p.acks[1:]
+		p.ackMu.Unlock()
+		h.mu.Lock()
+		err := h.err
+		h.mu.Unlock()
+		if err == nil && !h.commitTime.IsZero() {
+			p.m.observeLatency(p.now().Sub(h.commitTime))
+		}
+		if h.onAck != nil {
+			h.onAck(err)
+		}
+		p.ackMu.Lock()
+	}
+	p.delivering = false
+	p.ackMu.Unlock()
+}
+
+// partitionCount returns the number of partitions of topic, from
+// EnsureTopics or else from the cluster's metadata.
+func (p *Publisher) partitionCount(ctx context.Context, topic string) (int32, error) {
+	p.partsMu.Lock()
+	n, ok := p.parts[topic]
+	p.partsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	details, err := p.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("look up partitions of topic %q: %w", topic, err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil || len(d.Partitions) == 0 {
+		return 0, fmt.Errorf("look up partitions of topic %q: %w", topic, d.Err)
+	}
+	n = int32(len(d.Partitions))
+	p.partsMu.Lock()
+	p.parts[topic] = n
+	p.partsMu.Unlock()
+	return n, nil
+}
+
+// Flush blocks until every record produced so far is acknowledged or has
+// failed (their onAck calls are then made or under way), or ctx is done.
+func (p *Publisher) Flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush kafka producer: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client. Batches still in flight are failed (their onAck
+// gets an error; call Flush first to let them finish) and later Publish
+// calls fail with ErrClosed. Close blocks until the client has stopped.
+func (p *Publisher) Close() {
+	p.ackMu.Lock()
+	p.closed = true
+	p.ackMu.Unlock()
+	p.cl.Close()
+}

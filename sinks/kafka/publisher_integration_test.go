@@ -1,0 +1,455 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// newCluster starts an in-process kfake broker, closed at the end of the test.
+func newCluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatalf("start kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func newPublisher(t *testing.T, c *kfake.Cluster, cfg Config) (*Publisher, *prometheus.Registry) {
+	t.Helper()
+	cfg.Brokers = c.ListenAddrs()
+	reg := prometheus.NewRegistry()
+	p, err := New(cfg, nil, reg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p, reg
+}
+
+// acks collects the acknowledgements of published batches.
+type acks struct {
+	mu   sync.Mutex
+	ids  []int
+	errs []error
+	n    atomic.Int64
+	all  chan struct{}
+	want int64
+}
+
+func newAcks(want int) *acks { return &acks{all: make(chan struct{}), want: int64(want)} }
+
+func (a *acks) onAck(id int) func(error) {
+	return func(err error) {
+		a.mu.Lock()
+		a.ids = append(a.ids, id)
+		a.errs = append(a.errs, err)
+		a.mu.Unlock()
+		if a.n.Add(1) == a.want {
+			close(a.all)
+		}
+	}
+}
+
+func (a *acks) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-a.all:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d of %d batches acknowledged after 30s", a.n.Load(), a.want)
+	}
+}
+
+// consume reads want records of topic (all partitions, from the start).
+func consume(t *testing.T, c *kfake.Cluster, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records from %q before the deadline", len(got), want, topic)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch %q: %v", topic, err) })
+		got = append(got, fs.Records()...)
+	}
+	return got
+}
+
+func TestIntegrationPublishOrder(t *testing.T) {
+	c := newCluster(t)
+	p, reg := newPublisher(t, c, Config{Linger: time.Millisecond})
+	ctx := t.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+		t.Fatalf("EnsureTopics: %v", err)
+	}
+	const batches, perBatch, keys = 300, 40, 17
+	a := newAcks(batches)
+	seq := 0
+	for b := range batches {
+		recs := make([]pipeline.Record, perBatch)
+		for i := range recs {
+			recs[i] = pipeline.Record{
+				Topic: "orders",
+				Key:   []byte("order-" + strconv.Itoa(seq%keys)),
+				Value: []byte(strconv.Itoa(seq)),
+			}
+			seq++
+		}
+		p.Publish(ctx, Batch{Records: recs, CommitTime: time.Now()}, a.onAck(b))
+	}
+	a.wait(t)
+	for i, id := range a.ids {
+		if id != i || a.errs[i] != nil {
+			t.Fatalf("ack #%d = batch %d, err %v; want batch %d, nil", i, id, a.errs[i], i)
+		}
+	}
+	got := consume(t, c, "orders", seq)
+	if len(got) != seq {
+		t.Fatalf("read %d records; want %d (duplicates?)", len(got), seq)
+	}
+	last := map[string]int{}
+	partOf := map[string]int32{}
+	for _, r := range got {
+		k := string(r.Key)
+		v, _ := strconv.Atoi(string(r.Value))
+		if prev, ok := last[k]; ok && v <= prev {
+			t.Fatalf("key %s: value %d after %d; want increasing (per-key order)", k, v, prev)
+		}
+		if pp, ok := partOf[k]; ok && pp != r.Partition {
+			t.Fatalf("key %s in partitions %d and %d", k, pp, r.Partition)
+		}
+		last[k], partOf[k] = v, r.Partition
+	}
+	if n := testutil.CollectAndCount(reg, "cdcflow_kafka_commit_to_ack_seconds"); n != 1 {
+		t.Errorf("commit-to-ack histogram series = %d; want 1", n)
+	}
+	m := p.m
+	if got := testutil.ToFloat64(m.records.WithLabelValues("orders")); got != float64(seq) {
+		t.Errorf("records metric = %v; want %d", got, seq)
+	}
+	if got := testutil.ToFloat64(m.inflightRec); got != 0 {
+		t.Errorf("in-flight records = %v after all acks; want 0", got)
+	}
+}
+
+func TestIntegrationPartitionsMatchKafka(t *testing.T) {
+	// murmur2 partitioning must agree with Kafka's default partitioner:
+	// these placements were computed by the Java client's
+	// Utils.toPositive(Utils.murmur2(key)) % 6 (the values franz-go's own
+	// tests use for the same keys).
+	c := newCluster(t)
+	p, _ := newPublisher(t, c, Config{})
+	if err := p.EnsureTopics(t.Context(), []string{"orders"}); err != nil {
+		t.Fatal(err)
+	}
+	tp := partitioner{}.ForTopic("orders")
+	for _, k := range []string{"a", "order-1", "order-2", "x"} {
+		r := &kgo.Record{Key: []byte(k), Partition: -1}
+		want := kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(k)}, 6)
+		if got := tp.Partition(r, 6); got != want {
+			t.Errorf("Partition(%q) = %d; want %d (murmur2)", k, got, want)
+		}
+	}
+	if got := tp.Partition(&kgo.Record{Partition: 4}, 6); got != 4 {
+		t.Errorf("Partition(preset 4) = %d; want 4", got)
+	}
+}
+
+func TestIntegrationControlAndDeadLetter(t *testing.T) {
+	c := newCluster(t)
+	p, _ := newPublisher(t, c, Config{Topics: TopicConfig{Partitions: 4}})
+	ctx := t.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+		t.Fatal(err)
+	}
+	a := newAcks(1)
+	p.Publish(ctx, Batch{Records: []pipeline.Record{
+		{Topic: "orders", Key: []byte("snapshot"), Value: []byte("begin"), AllPartitions: true},
+		{Topic: "orders", Key: []byte("o1"), Value: []byte("bad"), DeadLetter: true,
+			Headers: []pipeline.Header{{Key: "cdcflow-reason", Value: []byte("no rule")}}},
+	}}, a.onAck(0))
+	a.wait(t)
+	if a.errs[0] != nil {
+		t.Fatalf("ack = %v", a.errs[0])
+	}
+	got := consume(t, c, "orders", 4)
+	seen := map[int32]bool{}
+	for _, r := range got {
+		if string(r.Value) != "begin" {
+			t.Errorf("orders holds %q; want only the control record", r.Value)
+		}
+		seen[r.Partition] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("control record in partitions %v; want all 4", seen)
+	}
+	dl := consume(t, c, DefaultDeadLetterTopic, 1)
+	hs := map[string]string{}
+	for _, h := range dl[0].Headers {
+		hs[h.Key] = string(h.Value)
+	}
+	if string(dl[0].Value) != "bad" || hs["cdcflow-reason"] != "no rule" || hs["cdcflow-topic"] != "orders" {
+		t.Errorf("dead letter = %q with headers %v; want bad with reason and original topic", dl[0].Value, hs)
+	}
+	if got := testutil.ToFloat64(p.m.deadLetters); got != 1 {
+		t.Errorf("dead letters metric = %v; want 1", got)
+	}
+}
+
+func TestIntegrationEnsureTopicsPartitionsChanged(t *testing.T) {
+	c := newCluster(t)
+	p, _ := newPublisher(t, c, Config{Topics: TopicConfig{Partitions: 3}})
+	ctx := t.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders", "payments"}); err != nil {
+		t.Fatal(err)
+	}
+	// A second run (a restart) with the same topics is fine.
+	p2, _ := newPublisher(t, c, Config{Topics: TopicConfig{Partitions: 3}})
+	if err := p2.EnsureTopics(ctx, []string{"orders", "payments"}); err != nil {
+		t.Fatalf("EnsureTopics on restart: %v", err)
+	}
+	adm := kadm.NewClient(p.cl)
+	if _, err := adm.CreatePartitions(ctx, 2, "payments"); err != nil {
+		t.Fatal(err)
+	}
+	p3, _ := newPublisher(t, c, Config{Topics: TopicConfig{Partitions: 3}})
+	err := p3.EnsureTopics(ctx, []string{"orders", "payments"})
+	pc, ok := errors.AsType[*PartitionsChangedError](err)
+	if !ok || pc.Topic != "payments" || pc.Recorded != 3 || pc.Current != 5 {
+		t.Fatalf("EnsureTopics after adding partitions = %v; want PartitionsChangedError for payments 3 -> 5", err)
+	}
+	// The topic config says retention forever.
+	rc, err := adm.DescribeTopicConfigs(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rc.On("orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cf := range r.Configs {
+		if cf.Key == "retention.ms" && (cf.Value == nil || *cf.Value != "-1") {
+			t.Errorf("orders retention.ms = %v; want -1", cf.MaybeValue())
+		}
+	}
+}
+
+// produceErrs answers a produce request with code for every partition in it.
+func produceErrs(kreq kmsg.Request, code int16) kmsg.Response {
+	req := kreq.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func TestIntegrationRetryableFaults(t *testing.T) {
+	c := newCluster(t)
+	p, _ := newPublisher(t, c, Config{})
+	ctx := t.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+		t.Fatal(err)
+	}
+	// Each failure makes the client refresh metadata (at most every 5 s,
+	// kgo's MetadataMinAge), so two failures keep the test short.
+	var failed atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if failed.Add(1) > 2 {
+			c.DropControl()
+			return nil, nil, false
+		}
+		return produceErrs(kreq, kerr.NotEnoughReplicas.Code), nil, true
+	})
+	const batches, perBatch = 20, 10
+	a := newAcks(batches)
+	for b := range batches {
+		recs := make([]pipeline.Record, perBatch)
+		for i := range recs {
+			recs[i] = pipeline.Record{Topic: "orders", Key: []byte("k"), Value: []byte(strconv.Itoa(b*perBatch + i))}
+		}
+		p.Publish(ctx, Batch{Records: recs}, a.onAck(b))
+	}
+	a.wait(t)
+	for i := range a.ids {
+		if a.ids[i] != i || a.errs[i] != nil {
+			t.Fatalf("ack #%d = batch %d, err %v; want in order, nil", i, a.ids[i], a.errs[i])
+		}
+	}
+	if failed.Load() < 2 {
+		t.Fatalf("the broker failed %d produce requests; the fault was not injected", failed.Load())
+	}
+	got := consume(t, c, "orders", batches*perBatch)
+	if len(got) != batches*perBatch {
+		t.Fatalf("read %d records; want %d", len(got), batches*perBatch)
+	}
+	for i, r := range got {
+		if string(r.Value) != strconv.Itoa(i) {
+			t.Fatalf("record %d = %s; want %d (lost, duplicated or reordered)", i, r.Value, i)
+		}
+	}
+}
+
+func TestIntegrationFatalErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       Config
+		inject    int16 // produce error code, or 0
+		value     []byte
+		check     func(error) bool
+		wantRetry bool
+	}{
+		{
+			name:   "topic authorization failed",
+			inject: kerr.TopicAuthorizationFailed.Code,
+			value:  []byte("v"),
+			check:  func(err error) bool { return errors.Is(err, kerr.TopicAuthorizationFailed) },
+		},
+		{
+			name:  "record too large",
+			cfg:   Config{BatchMaxBytes: 1000},
+			value: make([]byte, 5000),
+			check: func(err error) bool {
+				e, ok := errors.AsType[*RecordTooLargeError](err)
+				return ok && e.Topic == "orders" && e.Bytes >= 5000
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(t)
+			p, _ := newPublisher(t, c, tt.cfg)
+			ctx := t.Context()
+			if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.inject != 0 {
+				c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+					c.KeepControl()
+					return produceErrs(kreq, tt.inject), nil, true
+				})
+			}
+			a := newAcks(2)
+			p.Publish(ctx, Batch{Records: []pipeline.Record{{Topic: "orders", Key: []byte("k"), Value: tt.value}}}, a.onAck(0))
+			p.Publish(ctx, Batch{}, a.onAck(1))
+			a.wait(t)
+			err := a.errs[0]
+			if err == nil || !tt.check(err) {
+				t.Fatalf("ack = %v; want the %s error", err, tt.name)
+			}
+			if IsRetryable(err) != tt.wantRetry {
+				t.Errorf("IsRetryable(%v) = %v; want %v", err, !tt.wantRetry, tt.wantRetry)
+			}
+			if a.ids[0] != 0 || a.ids[1] != 1 {
+				t.Errorf("acks in order %v; want [0 1]", a.ids)
+			}
+		})
+	}
+}
+
+func TestIsRetryable(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{kerr.NotLeaderForPartition, true},
+		{fmt.Errorf("produce: %w", kerr.RequestTimedOut), true},
+		{kerr.TopicAuthorizationFailed, false},
+		{kerr.UnknownTopicOrPartition, true}, // retriable at the broker; kgo gives up after UnknownTopicRetries
+		{&RecordTooLargeError{Err: kerr.MessageTooLarge}, false},
+		{context.Canceled, false},
+		{context.DeadlineExceeded, true},
+		{kgo.ErrRecordTimeout, true},
+		{ErrClosed, false},
+	}
+	for _, tt := range tests {
+		if got := IsRetryable(tt.err); got != tt.want {
+			t.Errorf("IsRetryable(%v) = %v; want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestIntegrationPublishAfterClose(t *testing.T) {
+	c := newCluster(t)
+	p, _ := newPublisher(t, c, Config{})
+	p.Close()
+	a := newAcks(1)
+	p.Publish(t.Context(), Batch{Records: []pipeline.Record{{Topic: "orders", Key: []byte("k")}}}, a.onAck(0))
+	a.wait(t)
+	if !errors.Is(a.errs[0], ErrClosed) {
+		t.Errorf("ack after Close = %v; want ErrClosed", a.errs[0])
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	p, err := New(Config{Brokers: c.ListenAddrs()}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := b.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+		b.Fatal(err)
+	}
+	value := []byte(`{"specversion":"1.0","type":"OrderRequested","source":"postgres://7123/orders?tl=1","id":"0123456789abcdef","data":{"order_id":12345,"customer":"c-77","amount":"1234.5600","lines":3}}`)
+	recs := make([]pipeline.Record, 100)
+	for i := range recs {
+		recs[i] = pipeline.Record{Topic: "orders", Key: []byte("order-" + strconv.Itoa(i)), Value: value}
+	}
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.SetBytes(int64(len(recs) * len(value)))
+	for b.Loop() {
+		wg.Add(1)
+		p.Publish(ctx, Batch{Records: recs}, func(err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,211 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcflow/cdcflow/backpressure"
+)
+
+// EnsureTopics creates the missing ones among topics and the dead-letter
+// topic, with the configured partitions, replication factor and retention,
+// and checks that none of them changed its partition count.
+//
+// The partition count of each topic is recorded, the first time cdcflow sees
+// the topic, in the compacted one-partition metadata topic (key = topic,
+// value = decimal count), which lives in Kafka itself: it survives restarts
+// and needs no other store. When a topic's live count differs from the
+// recorded one, EnsureTopics returns a *PartitionsChangedError and the caller
+// must not publish: keys would now hash to other partitions.
+func (p *Publisher) EnsureTopics(ctx context.Context, topics []string) error {
+	all := append(topics[:len(topics):len(topics)], p.cfg.DeadLetterTopic)
+	compact := "compact"
+	if err := p.createMissing(ctx, []string{p.cfg.MetadataTopic}, 1, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return err
+	}
+	retention := strconv.FormatInt(retentionMillis(p.cfg.Topics.Retention), 10)
+	if err := p.createMissing(ctx, all, p.cfg.Topics.Partitions, map[string]*string{"retention.ms": &retention}); err != nil {
+		return err
+	}
+	// A topic just created may take a moment to appear in every broker's
+	// metadata: wait for it, within a bound.
+	wctx, cancel := context.WithTimeout(ctx, topicWait)
+	defer cancel()
+	var details kadm.TopicDetails
+	err := backpressure.Retry(wctx, &backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second}, IsRetryable,
+		func(ctx context.Context) error {
+			var err error
+			if details, err = p.adm.ListTopics(fresh(ctx), append(all, p.cfg.MetadataTopic)...); err != nil {
+				return err
+			}
+			return details.Error()
+		})
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	recorded, err := p.readMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	live := make(map[string]int32, len(all))
+	var record []*kgo.Record
+	for _, t := range all {
+		n := int32(len(details[t].Partitions))
+		live[t] = n
+		rec, ok := recorded[t]
+		switch {
+		case !ok:
+			record = append(record, &kgo.Record{
+				Topic: p.cfg.MetadataTopic, Partition: 0,
+				Key: []byte(t), Value: []byte(strconv.Itoa(int(n))),
+			})
+		case rec != n:
+			return &PartitionsChangedError{Topic: t, Recorded: rec, Current: n}
+		}
+	}
+	if len(record) > 0 {
+		if err := p.cl.ProduceSync(ctx, record...).FirstErr(); err != nil {
+			return fmt.Errorf("record partition counts in %q: %w", p.cfg.MetadataTopic, err)
+		}
+	}
+	p.partsMu.Lock()
+	for t, n := range live {
+		p.parts[t] = n
+	}
+	p.partsMu.Unlock()
+	return nil
+}
+
+// topicWait bounds the wait for created topics to appear in the metadata.
+const topicWait = 10 * time.Second
+
+// fresh makes kadm bypass the client's metadata cache (kept up to 5 s, and
+// which may still say a topic created a moment ago does not exist): kadm
+// issues a direct metadata request when authorized operations are asked for.
+func fresh(ctx context.Context) context.Context {
+	return kadm.WithAuthorizedOps(ctx)
+}
+
+func retentionMillis(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}
+
+// createMissing creates those of topics that do not exist.
+func (p *Publisher) createMissing(ctx context.Context, topics []string, partitions int32, configs map[string]*string) error {
+	details, err := p.adm.ListTopics(fresh(ctx), topics...)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	var missing []string
+	for _, t := range topics {
+		d, ok := details[t]
+		switch {
+		case !ok, errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			missing = append(missing, t)
+		case d.Err != nil:
+			return fmt.Errorf("describe topic %q: %w", t, d.Err)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	resps, err := p.adm.CreateTopics(ctx, partitions, p.cfg.Topics.ReplicationFactor, configs, missing...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, r := range resps.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %q: %w", r.Topic, r.Err)
+		}
+		if r.Err == nil {
+			p.log.Info("topic created", "topic", r.Topic, "partitions", partitions)
+		}
+	}
+	return nil
+}
+
+// readMetadata reads the metadata topic to its end: the recorded partition
+// count of each topic, the last record of a key winning.
+func (p *Publisher) readMetadata(ctx context.Context) (map[string]int32, error) {
+	counts := make(map[string]int32)
+	err := p.readToEnd(ctx, p.cfg.MetadataTopic, func(r *kgo.Record) error {
+		n, err := strconv.ParseInt(string(r.Value), 10, 32)
+		if err != nil {
+			return fmt.Errorf("parse partition count of %q at offset %d: %w", r.Key, r.Offset, err)
+		}
+		counts[string(r.Key)] = int32(n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", p.cfg.MetadataTopic, err)
+	}
+	return counts, nil
+}
+
+// readToEnd reads partition 0 of topic with read_committed isolation from
+// its start to its last stable offset, calling fn for each data record. It
+// uses a short-lived client of its own. Control records (transaction
+// markers) are fetched too, so that a log ending with a commit marker is
+// known to be read to its end.
+func (p *Publisher) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record) error) error {
+	ends, err := p.adm.ListCommittedOffsets(fresh(ctx), topic)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	end, ok := ends.Lookup(topic, 0)
+	if !ok {
+		return fmt.Errorf("list end offsets: partition 0 missing")
+	}
+	if end.Err != nil {
+		return fmt.Errorf("list end offsets: %w", end.Err)
+	}
+	if end.Offset <= 0 {
+		return nil
+	}
+	opts := append(p.conn[:len(p.conn):len(p.conn)],
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("create reader: %w", err)
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(_ string, _ int32, err error) {
+			if ferr == nil {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return fmt.Errorf("fetch: %w", ferr)
+		}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if !r.Attrs.IsControl() {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+			if r.Offset >= end.Offset-1 {
+				return nil
+			}
+		}
+	}
+}
