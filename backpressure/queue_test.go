@@ -86,11 +86,11 @@ func TestQueuePutNegativeSize(t *testing.T) {
 
 func TestQueuePutBlocksUntilRoom(t *testing.T) {
 	tests := []struct {
-		name   string
-		cfg    QueueConfig
-		sizes  []int64 // queued first; they fit
-		size   int64   // this Put must block
-		takeN  int     // items to take before it may proceed
+		name  string
+		cfg   QueueConfig
+		sizes []int64 // queued first; they fit
+		size  int64   // this Put must block
+		takeN int     // items to take before it may proceed
 	}{
 		{name: "bytes full", cfg: QueueConfig{MaxBytes: 100, MaxRecords: 10}, sizes: []int64{60, 40}, size: 30, takeN: 1},
 		{name: "records full", cfg: QueueConfig{MaxBytes: 1000, MaxRecords: 2}, sizes: []int64{1, 1}, size: 1, takeN: 1},
