@@ -352,14 +352,12 @@ func DecodeRecord(r Record) (Event, error) {
 func decodeStructured(value []byte, env *envelope) error {
 	// Every attribute must be a string: decoding into string fields refuses
 	// other JSON types, with an error naming the field.
+	// json.Unmarshal copies the data into env.Data: the Event does not alias value.
 	if err := json.Unmarshal(value, env); err != nil {
 		return fmt.Errorf("structured CloudEvent: %w", err)
 	}
 	if env.DataBase64 != nil {
 		return errors.New("structured CloudEvent: data_base64 is not supported: the data of an event is JSON")
-	}
-	if env.Data != nil {
-		env.Data = bytes.Clone(env.Data)
 	}
 	return nil
 }

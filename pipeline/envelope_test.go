@@ -117,6 +117,13 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			if !eventsEqual(got, e) {
 				t.Errorf("DecodeRecord(EncodeEvent(%s, %s)) =\n%+v\nwant\n%+v", name, mode, got, e)
 			}
+			// The decoded event owns its data.
+			for i := range r.Value {
+				r.Value[i] = ' '
+			}
+			if !eventsEqual(got, e) {
+				t.Errorf("DecodeRecord(%s, %s): the event aliases the record value", name, mode)
+			}
 		}
 	}
 }
