@@ -122,3 +122,46 @@ func TestIntegrationSnapshotConcurrentWithWrites(t *testing.T) {
 		t.Error("no concurrent writes happened")
 	}
 }
+
+func TestIntegrationSnapshotModes(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 5)`)
+
+	// initial_only: the snapshot, then Run returns nil and no slot remains.
+	c := &collector{}
+	cfg := testConfig(db, "t")
+	cfg.SnapshotMode = SnapshotInitialOnly
+	rr := start(t, cfg, c, nil)
+	if err := rr.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("Run = %v, want nil after the snapshot", err)
+	}
+	if n := len(c.changes()); n != 5 || c.count(isMarker(capture.MarkerSnapshotEnd)) != 1 {
+		t.Errorf("initial_only handed on %d rows", n)
+	}
+	testenv.Await(t, 10*time.Second, "no slot left", func() (bool, error) {
+		return testenv.QueryValue[int64](t, db, "SELECT count(*) FROM pg_replication_slots") == 0, nil
+	})
+	if n := testenv.QueryValue[int64](t, db, "SELECT count(*) FROM pg_publication"); n != 0 {
+		t.Errorf("initial_only created %d publications, want 0", n)
+	}
+
+	// temporary: snapshot and stream; the slot goes with the Reader.
+	c2 := &collector{confirm: true}
+	cfg2 := testConfig(db, "t")
+	cfg2.Temporary = true
+	rr2 := start(t, cfg2, c2, nil)
+	testenv.Await(t, 30*time.Second, "snapshot", func() (bool, error) {
+		return c2.count(isMarker(capture.MarkerSnapshotEnd)) == 1, nil
+	})
+	db.Exec(t, `INSERT INTO t VALUES (6)`)
+	awaitChanges(t, rr2, 6)
+	if tmp := testenv.QueryValue[bool](t, db, "SELECT temporary FROM pg_replication_slots WHERE slot_name = 'cdcflow'"); !tmp {
+		t.Error("slot is not temporary")
+	}
+	if err := rr2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, 10*time.Second, "temporary slot gone", func() (bool, error) {
+		return testenv.QueryValue[int64](t, db, "SELECT count(*) FROM pg_replication_slots") == 0, nil
+	})
+}
