@@ -454,5 +454,3 @@ func suggest(name string, rel *capture.Relation) string {
 	}
 	return ""
 }
-
-func sortStrings(s []string) { slices.Sort(s) }

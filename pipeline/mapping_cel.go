@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -298,7 +299,7 @@ func (c *compiler) tables(docs []tableDoc) {
 			t.exclude[e.text] = true
 			t.excluded = append(t.excluded, e.text)
 		}
-		sortStrings(t.excluded)
+		slices.Sort(t.excluded)
 		entries = append(entries, pending{t, d})
 	}
 	for _, e := range entries {
@@ -506,5 +507,5 @@ func (c *compiler) versions() {
 	}
 }
 
-// fmtType is used in messages.
+// fmtType names an event version in messages: "OrderRequested v2".
 func fmtType(typ string, version int) string { return fmt.Sprintf("%s v%d", typ, version) }
