@@ -307,3 +307,22 @@ func BenchmarkCELCompare(b *testing.B) {
 		})
 	}
 }
+
+// TestLibraryTwice checks that including the library twice, or extending an
+// environment that has it, works.
+func TestLibraryTwice(t *testing.T) {
+	env, err := cel.NewEnv(decimal.Library(), decimal.Library(), cel.Variable("row", cel.MapType(cel.StringType, cel.DynType)))
+	if err != nil {
+		t.Fatalf("NewEnv: %v", err)
+	}
+	ext, err := env.Extend(decimal.Library(), cel.Variable("x", cel.IntType))
+	if err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+	for _, e := range []*cel.Env{env, ext} {
+		got, _, err := compile(t, e, `100 < row.total`).Eval(vars)
+		if err != nil || got != types.True {
+			t.Fatalf("Eval = %v, %v; want true", got, err)
+		}
+	}
+}
