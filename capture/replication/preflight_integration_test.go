@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
@@ -115,5 +116,21 @@ func TestIntegrationPreflightWalLevel(t *testing.T) {
 	err := Preflight(t.Context(), Config{DSN: db.DSN, Tables: []string{"t"}})
 	if err == nil || !strings.Contains(err.Error(), `wal_level is "replica": run ALTER SYSTEM SET wal_level = logical`) {
 		t.Fatalf("Preflight = %v, want the wal_level problem", err)
+	}
+}
+
+// Without REPLICATION the Reader stops at once with the server's error
+// instead of retrying forever.
+func TestIntegrationRunStopsOnPermanentError(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	role := "norepl_" + strings.ToLower(db.Name)
+	role = role[:min(len(role), 60)]
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY); CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() { cleanupExec(t, db, `DROP OWNED BY `+role+`; DROP ROLE `+role) })
+	rr := start(t, Config{DSN: roleDSN(t, db, role), Tables: []string{"t"}}, &collector{}, nil)
+	err := rr.wait(t, 30*time.Second)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Code, "28") && !strings.HasPrefix(pgErr.Code, "42") {
+		t.Fatalf("Run = %v, want the server's permission error", err)
 	}
 }

@@ -184,6 +184,9 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 		if errors.As(err, &fe) {
 			return fe.err
 		}
+		if permanent(err) {
+			return err
+		}
 		if time.Since(start) > time.Minute {
 			backoff = r.cfg.ReconnectMin
 		}
@@ -394,6 +397,19 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 	}
 	r.log.Info("slot created", "consistent_point", c.consistentPoint, "snapshot", c.snapshotName != "")
 	return c.consistentPoint, &c, newSource, nil
+}
+
+// permanent reports whether err is a server error that retrying cannot cure:
+// a missing privilege or object, a syntax error, an unsupported feature,
+// failed authentication, a database that does not exist.
+// A dropped slot (undefined_object 42704) is not: the next session creates it.
+func permanent(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code == "42704" {
+		return false
+	}
+	return strings.HasPrefix(pgErr.Code, "42") || strings.HasPrefix(pgErr.Code, "28") ||
+		pgErr.Code == "0A000" || pgErr.Code == "3D000"
 }
 
 // classifyCreate makes a blocked slot creation fatal: waiting again would

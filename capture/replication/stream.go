@@ -284,7 +284,8 @@ func (r *Reader) decode(dec *pgoutput.Decoder, walStart capture.LSN, data []byte
 	}
 	msg, err := dec.Decode(walStart, data)
 	if err != nil {
-		return nil, fmt.Errorf("decode message at %s: %w", walStart, err)
+		// The same WAL decodes the same way: retrying cannot help.
+		return nil, fatal(fmt.Errorf("decode message at %s: %w", walStart, err))
 	}
 	if c, ok := msg.(*capture.Change); ok {
 		if c.Op == capture.OpTruncate {
