@@ -1,7 +1,171 @@
 package main
 
+import (
+	"time"
+
+	"github.com/cdcflow/cdcflow/sinks/kafka"
+)
+
 // KafkaConfig configures the Kafka sink.
 type KafkaConfig struct {
 	// Brokers lists seed brokers as host:port. Empty means the embedded broker.
 	Brokers []string `yaml:"brokers"`
+	// ClientID is the Kafka client id. Default "cdcflow".
+	ClientID string `yaml:"client_id"`
+	// TLS encrypts the connections to the brokers.
+	TLS KafkaTLSConfig `yaml:"tls"`
+	// SASL authenticates to the brokers.
+	SASL KafkaSASLConfig `yaml:"sasl"`
+	// Compression is the batch codec: zstd (default), lz4, snappy, gzip or none.
+	Compression string `yaml:"compression"`
+	// Linger is how long a partition's batch waits for more records. Default 0.
+	Linger time.Duration `yaml:"linger"`
+	// BatchMaxBytes caps one partition batch, in bytes. Default 1048576; keep
+	// it at or below the broker's message.max.bytes.
+	BatchMaxBytes int32 `yaml:"batch_max_bytes"`
+	// MaxBufferedBytes bounds the bytes produced and not yet acknowledged.
+	// Default 67108864 (64 MiB).
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// RequestTimeout bounds one produce request at the broker. Default 10s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// Topics says how missing topics are created.
+	Topics KafkaTopicsConfig `yaml:"topics"`
+	// DeadLetterTopic receives the records the pipeline could not map or that
+	// are too large. Default "cdcflow.deadletter".
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// MetadataTopic records each event topic's partition count (compacted,
+	// one partition). Default "cdcflow.topics".
+	MetadataTopic string `yaml:"metadata_topic"`
+	// PositionTopic stores the source position in exactly-once mode
+	// (compacted, one partition). Default "cdcflow.positions".
+	PositionTopic string `yaml:"position_topic"`
+}
+
+// KafkaTLSConfig configures TLS to the brokers.
+type KafkaTLSConfig struct {
+	// Enable turns TLS on. Default false. With no ca_file the system roots are trusted.
+	Enable bool `yaml:"enable"`
+	// CAFile is a PEM file of the certificate authorities to trust.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the PEM client certificate, for mutual TLS (with key_file).
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of cert_file.
+	KeyFile string `yaml:"key_file"`
+	// InsecureSkipVerify disables broker certificate verification. Tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// KafkaSASLConfig configures SASL authentication.
+type KafkaSASLConfig struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables SASL.
+	Mechanism string `yaml:"mechanism"`
+	// User is the SASL user name.
+	User string `yaml:"user"`
+	// Password is the SASL password: a secret, never printed or logged.
+	Password string `yaml:"password" secret:"true"`
+}
+
+// KafkaTopicsConfig says how missing topics are created.
+type KafkaTopicsConfig struct {
+	// Partitions of each event topic. Default 6. Never change it once a
+	// topic is written: cdcflow refuses to run if it did.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor of created topics. Default -1: the broker's default.
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// Retention of event topics. Default -1 (forever): the topics are the
+	// log views are rebuilt from.
+	Retention time.Duration `yaml:"retention"`
+}
+
+func (k *KafkaConfig) setDefaults() {
+	if k.ClientID == "" {
+		k.ClientID = kafka.DefaultClientID
+	}
+	if k.Compression == "" {
+		k.Compression = kafka.DefaultCompression
+	}
+	if k.BatchMaxBytes == 0 {
+		k.BatchMaxBytes = kafka.DefaultBatchMaxBytes
+	}
+	if k.MaxBufferedBytes == 0 {
+		k.MaxBufferedBytes = kafka.DefaultMaxBufferedBytes
+	}
+	if k.RequestTimeout == 0 {
+		k.RequestTimeout = kafka.DefaultRequestTimeout
+	}
+	if k.Topics.Partitions == 0 {
+		k.Topics.Partitions = kafka.DefaultPartitions
+	}
+	if k.Topics.ReplicationFactor == 0 {
+		k.Topics.ReplicationFactor = -1
+	}
+	if k.Topics.Retention == 0 {
+		k.Topics.Retention = -1
+	}
+	if k.DeadLetterTopic == "" {
+		k.DeadLetterTopic = kafka.DefaultDeadLetterTopic
+	}
+	if k.MetadataTopic == "" {
+		k.MetadataTopic = kafka.DefaultMetadataTopic
+	}
+	if k.PositionTopic == "" {
+		k.PositionTopic = kafka.DefaultPositionTopic
+	}
+}
+
+func (k *KafkaConfig) validate() error {
+	switch k.Compression {
+	case "zstd", "lz4", "snappy", "gzip", "none":
+	default:
+		return invalidKey("compression", "%q is not one of zstd, lz4, snappy, gzip, none", k.Compression)
+	}
+	switch k.SASL.Mechanism {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		return invalidKey("sasl.mechanism", "%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", k.SASL.Mechanism)
+	}
+	if k.SASL.Mechanism != "" && k.SASL.User == "" {
+		return invalidKey("sasl.user", "required with sasl.mechanism %s", k.SASL.Mechanism)
+	}
+	if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+		return invalidKey("tls", "cert_file and key_file go together")
+	}
+	switch {
+	case k.Linger < 0:
+		return invalidKey("linger", "negative")
+	case k.BatchMaxBytes < 0:
+		return invalidKey("batch_max_bytes", "negative")
+	case k.MaxBufferedBytes < 0:
+		return invalidKey("max_buffered_bytes", "negative")
+	case k.RequestTimeout < 0:
+		return invalidKey("request_timeout", "negative")
+	case k.Topics.Partitions < 0:
+		return invalidKey("topics.partitions", "negative")
+	}
+	return nil
+}
+
+// publisherConfig returns the sinks/kafka configuration for brokers (the
+// configured ones, or the embedded broker's addresses).
+func (k *KafkaConfig) publisherConfig(brokers []string) kafka.Config {
+	return kafka.Config{
+		Brokers:  brokers,
+		ClientID: k.ClientID,
+		TLS: kafka.TLSConfig{
+			Enable: k.TLS.Enable, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile, KeyFile: k.TLS.KeyFile,
+			InsecureSkipVerify: k.TLS.InsecureSkipVerify,
+		},
+		SASL:             kafka.SASLConfig{Mechanism: k.SASL.Mechanism, User: k.SASL.User, Password: k.SASL.Password},
+		Compression:      k.Compression,
+		Linger:           k.Linger,
+		BatchMaxBytes:    k.BatchMaxBytes,
+		MaxBufferedBytes: k.MaxBufferedBytes,
+		RequestTimeout:   k.RequestTimeout,
+		Topics: kafka.TopicConfig{
+			Partitions: k.Topics.Partitions, ReplicationFactor: k.Topics.ReplicationFactor, Retention: k.Topics.Retention,
+		},
+		DeadLetterTopic: k.DeadLetterTopic,
+		MetadataTopic:   k.MetadataTopic,
+		PositionTopic:   k.PositionTopic,
+	}
 }
