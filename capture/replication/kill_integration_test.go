@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,4 +218,31 @@ func TestIntegrationKillAtRandom(t *testing.T) {
 		t.Fatalf("%d of %d rows lost, first %v", len(missing), written, missing[:min(len(missing), 10)])
 	}
 	t.Logf("%d rows in 5 processes, 4 of them killed", written)
+}
+
+// A process that hangs (SIGSTOP) keeps its walsender, and the slot, active:
+// a new Reader retries "slot is active" until wal_sender_timeout ends the old
+// walsender, then streams.
+func TestIntegrationSlotActiveRetriedUntilOldWalsenderTimesOut(t *testing.T) {
+	pg := testenv.NewPostgres(t, map[string]string{"wal_sender_timeout": "3s"})
+	db := pg.NewDatabase(t)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY)`)
+	a := startHelper(t, db.DSN)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{confirm: true}
+	cfg := testConfig(db, "t")
+	cfg.SnapshotMode = SnapshotNever
+	began := time.Now()
+	rr := start(t, cfg, c, nil)
+	testenv.Await(t, 60*time.Second, "the new Reader connected", func() (bool, error) {
+		if done, err := rr.exited(); done {
+			return false, err
+		}
+		return c.count(isConnected) == 1, nil
+	})
+	t.Logf("took over the slot after %s", time.Since(began).Round(100*time.Millisecond))
+	db.Exec(t, `INSERT INTO t VALUES (1)`)
+	awaitChanges(t, rr, 1)
 }

@@ -109,13 +109,20 @@ func TestIntegrationPreflight(t *testing.T) {
 	}
 }
 
-func TestIntegrationPreflightWalLevel(t *testing.T) {
-	pg := testenv.NewPostgres(t, map[string]string{"wal_level": "replica"})
+func TestIntegrationPreflightServerSettings(t *testing.T) {
+	pg := testenv.NewPostgres(t, map[string]string{"wal_level": "replica", "max_replication_slots": "1", "max_wal_senders": "1"})
 	db := pg.NewDatabase(t)
 	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY)`)
+	// A physical slot takes the only slot.
+	db.Exec(t, `SELECT pg_create_physical_replication_slot('other')`)
 	err := Preflight(t.Context(), Config{DSN: db.DSN, Tables: []string{"t"}})
-	if err == nil || !strings.Contains(err.Error(), `wal_level is "replica": run ALTER SYSTEM SET wal_level = logical`) {
-		t.Fatalf("Preflight = %v, want the wal_level problem", err)
+	for _, want := range []string{
+		`wal_level is "replica": run ALTER SYSTEM SET wal_level = logical`,
+		"max_replication_slots is 1 and 1 are in use, cdcflow needs 2 more",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Preflight = %v, want %q", err, want)
+		}
 	}
 }
 

@@ -332,7 +332,8 @@ func TestIntegrationHeartbeatAdvancesIdleSlot(t *testing.T) {
 	c := &collector{confirm: true}
 	cfg := testConfig(db, "captured")
 	cfg.SnapshotMode = SnapshotNever
-	start(t, cfg, c, nil)
+	m := NewMetrics(prometheus.NewRegistry())
+	start(t, cfg, c, m)
 	testenv.Await(t, 30*time.Second, "connected", func() (bool, error) { return c.count(isConnected) == 1, nil })
 	startLSN := slotConfirmed(t, db, "cdcflow")
 	for range 20 {
@@ -349,6 +350,13 @@ func TestIntegrationHeartbeatAdvancesIdleSlot(t *testing.T) {
 	if n := len(c.changes()); n != 0 {
 		t.Errorf("%d changes handed on, want 0", n)
 	}
+	if n := testutil.ToFloat64(m.heartbeats); n < 1 {
+		t.Errorf("heartbeats = %v", n)
+	}
+	testenv.Await(t, 30*time.Second, "slot metrics", func() (bool, error) {
+		return testutil.ToFloat64(m.retainedBytes) > 0 && testutil.ToFloat64(m.confirmedLSN) > float64(afterLSN) &&
+			testutil.ToFloat64(m.receivedLSN) > 0, nil
+	})
 }
 
 // A transaction far larger than a chunk is handed on in chunks, with a
