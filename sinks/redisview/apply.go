@@ -1,0 +1,531 @@
+package redisview
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// ErrFenced is returned by Apply when the offset stored for the batch's
+// partition is not the one the batch started from: another consumer (or an
+// earlier life of this one) has moved the partition on, so this one must stop
+// writing it and resume from the stored offset.
+var ErrFenced = errors.New("partition offset moved: fenced")
+
+// errConflict means an aggregate's stored position changed between the read
+// and the script; Apply computes the batch again.
+var errConflict = errors.New("aggregate position changed during apply")
+
+//go:embed apply.lua
+var applySource string
+
+var applyScript = redis.NewScript(applySource)
+
+// Config configures Views. The zero value of each field means its default.
+type Config struct {
+	// Prefix is put before every key (default ""; e.g. "cdcflow:").
+	Prefix string
+	// Generation is the generation the Views write (default 1).
+	Generation int64
+	// Upcast, if set, brings an event to its type's current version before it
+	// is projected (cmd passes the mapping's Upcast), so views see only
+	// current versions.
+	Upcast func(pipeline.Event) (pipeline.Event, error)
+	// OnPoison, if set, is called synchronously for an event that cannot be
+	// projected; when it returns nil the event is skipped and the view goes on
+	// (the consumer sends it to the dead-letter topic). When OnPoison is nil,
+	// or returns an error, Apply fails and stores nothing (replay mode).
+	OnPoison func(ctx context.Context, err *ProjectError, ev pipeline.Event) error
+	// DropChunk is how many aggregates one atomic step removes when a
+	// snapshot end or a truncate drops aggregates (default 500).
+	DropChunk int
+	// MaxRetries bounds how often a batch is computed again after a conflict
+	// (default 5).
+	MaxRetries int
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+	// Metrics, if not nil, records the views' metrics.
+	Metrics *Metrics
+}
+
+// Validate checks c.
+func (c Config) Validate() error {
+	switch {
+	case c.Generation < 0:
+		return fmt.Errorf("generation %d: want 1 or more", c.Generation)
+	case strings.ContainsAny(c.Prefix, "{}"):
+		return fmt.Errorf("prefix %q: must not contain braces (they are the hash tag)", c.Prefix)
+	case c.DropChunk < 0 || c.MaxRetries < 0:
+		return errors.New("drop chunk and max retries must not be negative")
+	}
+	return nil
+}
+
+// Views applies batches of events to the Redis views of one generation.
+// Apply is synchronous (it returns once the batch and its offset are stored)
+// and safe for concurrent use on different partitions; batches of one
+// partition must be applied one at a time, in order. Views owns no goroutine.
+type Views struct {
+	cfg  Config
+	defs *Definitions
+	rdb  redis.UniversalClient
+	keys keys
+	log  *slog.Logger
+}
+
+// New returns Views writing the views defs describes to rdb. It does not
+// touch Redis; call Preflight first.
+func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("views config: %w", err)
+	}
+	if defs == nil || rdb == nil {
+		return nil, errors.New("views: definitions and redis client are required")
+	}
+	cfg.Generation = max(cfg.Generation, 1)
+	if cfg.DropChunk == 0 {
+		cfg.DropChunk = 500
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 5
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: keys{cfg.Prefix, cfg.Generation}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+}
+
+// Generation returns the generation v writes.
+func (v *Views) Generation() int64 { return v.cfg.Generation }
+
+// Preflight checks that Redis cannot evict the views' keys (maxmemory-policy
+// noeviction, or volatile-* since views set no TTL) and loads the apply
+// script. It blocks on Redis.
+func (v *Views) Preflight(ctx context.Context) error {
+	res, err := v.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return fmt.Errorf("preflight: read maxmemory-policy: %w", err)
+	}
+	if p := res["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+		return fmt.Errorf("preflight: redis maxmemory-policy is %q, which evicts keys and would silently lose view data; set it to noeviction", p)
+	}
+	if err := applyScript.Load(ctx, v.rdb).Err(); err != nil {
+		return fmt.Errorf("preflight: load apply script: %w", err)
+	}
+	return nil
+}
+
+// Record is one consumed Kafka record, decoded.
+type Record struct {
+	Offset int64
+	Event  pipeline.Event
+}
+
+// Batch is consecutive records of one partition of one topic.
+type Batch struct {
+	Topic     string
+	Partition int32
+	// From is the offset stored for the partition when the batch was read:
+	// the next offset the consumer expected to apply, or -1 when none was
+	// stored. The batch is applied only if it is still stored (zombie fencing).
+	From int64
+	// Records in offset order.
+	Records []Record
+}
+
+// Offsets returns the next offsets to apply stored for the partitions of
+// topic; a partition with none stored is absent.
+func (v *Views) Offsets(ctx context.Context, topic string, partitions []int32) (map[int32]int64, error) {
+	out := map[int32]int64{}
+	for _, p := range partitions {
+		s, err := v.rdb.HGet(ctx, v.keys.offsets(p), topic).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read offset of %s[%d]: %w", topic, p, err)
+		}
+		o, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("read offset of %s[%d]: %q is not an offset", topic, p, s)
+		}
+		out[p] = o
+	}
+	return out, nil
+}
+
+// Apply applies b: each run of events between control records is one atomic
+// step that checks and advances the partition's stored offset, so an error
+// leaves the stored offset at the last step that succeeded, never past an
+// event that is not applied. It returns ErrFenced when the stored offset is
+// not b.From (or a later step's start), a *ProjectError for a poison event
+// that OnPoison did not take, and otherwise Redis errors. It blocks on Redis.
+func (v *Views) Apply(ctx context.Context, b Batch) error {
+	start := time.Now()
+	defer func() { v.cfg.Metrics.observeApply(time.Since(start)) }()
+	from := b.From
+	recs := b.Records
+	for len(recs) > 0 {
+		n := slices.IndexFunc(recs, func(r Record) bool { return r.Event.Control != pipeline.NotControl })
+		switch {
+		case n == 0:
+			if err := v.control(ctx, b.Topic, b.Partition, from, recs[0]); err != nil {
+				return err
+			}
+			n = 1
+		case n < 0:
+			n = len(recs)
+			fallthrough
+		default:
+			if err := v.applyEvents(ctx, b.Topic, b.Partition, from, recs[:n]); err != nil {
+				return err
+			}
+		}
+		from = recs[n-1].Offset + 1
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// step is one atomic script call being built.
+type step struct {
+	keys   []string
+	keyIdx map[string]int
+	checks []any
+	nCheck int
+	ops    []any
+}
+
+func newStep(offsets string) *step {
+	return &step{keys: []string{offsets}, keyIdx: map[string]int{offsets: 1}}
+}
+
+func (s *step) key(k string) int {
+	if i, ok := s.keyIdx[k]; ok {
+		return i
+	}
+	s.keys = append(s.keys, k)
+	s.keyIdx[k] = len(s.keys)
+	return len(s.keys)
+}
+
+// check makes the script fail with a conflict unless hash field is want
+// ("" = absent).
+func (s *step) check(hash, field, want string) {
+	s.checks = append(s.checks, s.key(hash), field, want)
+	s.nCheck++
+}
+
+func (s *step) op(name, key string, args ...any) {
+	s.ops = append(s.ops, name, s.key(key), len(args))
+	s.ops = append(s.ops, args...)
+}
+
+// run executes the step, moving the stored offset of topic from from to to.
+func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) error {
+	expect := ""
+	if from >= 0 {
+		expect = strconv.FormatInt(from, 10)
+	}
+	args := make([]any, 0, 4+len(s.checks)+len(s.ops))
+	args = append(args, topic, expect, strconv.FormatInt(to, 10), s.nCheck)
+	args = append(args, s.checks...)
+	args = append(args, s.ops...)
+	res, err := applyScript.Run(ctx, v.rdb, s.keys, args...).StringSlice()
+	if err != nil {
+		return fmt.Errorf("run apply script: %w", err)
+	}
+	switch res[0] {
+	case "OK":
+		return nil
+	case "FENCED":
+		return fmt.Errorf("apply %s from offset %d: stored offset is %q: %w", topic, from, res[1], ErrFenced)
+	case "CONFLICT":
+		return errConflict
+	}
+	return fmt.Errorf("run apply script: unexpected reply %q", res)
+}
+
+// readStates reads the stored state of the aggregates ids of type agg.
+func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []string) (map[string]*aggState, uint64, error) {
+	pipe := v.rdb.Pipeline()
+	posCmd := pipe.HMGet(ctx, v.keys.pos(p, agg), ids...)
+	snapCmd := pipe.Get(ctx, v.keys.snap(p, agg))
+	ents := v.defs.entities(agg)
+	entCmds := make([][]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		for _, e := range ents {
+			entCmds[i] = append(entCmds[i], pipe.HGetAll(ctx, v.keys.item(p, e.name, id)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("read state of %d %s aggregates: %w", len(ids), agg, err)
+	}
+	var snap uint64
+	if s, err := snapCmd.Result(); err == nil {
+		if snap, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("read snapshot epoch: %q is not an epoch", s)
+		}
+	}
+	out := make(map[string]*aggState, len(ids))
+	for i, id := range ids {
+		st := &aggState{entities: map[string]map[string]string{}}
+		if s, ok := posCmd.Val()[i].(string); ok {
+			pos, seen, err := parsePosValue(s)
+			if err != nil {
+				return nil, 0, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+			}
+			st.pos, st.seen, st.present = pos, seen, true
+		}
+		for j, e := range ents {
+			if m := entCmds[i][j].Val(); len(m) > 0 {
+				st.entities[e.name] = m
+			}
+		}
+		out[id] = st
+	}
+	return out, snap, nil
+}
+
+func (d *Definitions) entities(agg string) []*view {
+	var out []*view
+	for _, v := range d.views {
+		if v.kind == KindEntity && v.aggregate == agg {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// applyEvents applies records that are all events (no control records) in
+// one atomic step, computing it again after a conflict.
+func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int64, recs []Record) error {
+	evs := make([]pipeline.Event, len(recs))
+	poisoned := make([]bool, len(recs))
+	for i, r := range recs {
+		ev := r.Event
+		if v.cfg.Upcast != nil {
+			up, err := v.cfg.Upcast(ev)
+			if err != nil {
+				if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("upcast: %w", err)}, ev); err != nil {
+					return err
+				}
+				poisoned[i] = true
+				continue
+			}
+			ev = up
+		}
+		if ev.AggregateType == "" || ev.AggregateID == "" {
+			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("event has no aggregate type or id")}, ev); err != nil {
+				return err
+			}
+			poisoned[i] = true
+		}
+		evs[i] = ev
+	}
+	to := recs[len(recs)-1].Offset + 1
+	for attempt := 0; ; attempt++ {
+		s, applied, last, err := v.compute(ctx, topic, p, recs, evs, poisoned)
+		if err != nil {
+			return err
+		}
+		err = v.run(ctx, s, topic, from, to)
+		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
+			v.cfg.Metrics.addConflict()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for name, n := range applied {
+			v.cfg.Metrics.addApplied(name, n)
+		}
+		v.cfg.Metrics.setLastEvent(last)
+		return nil
+	}
+}
+
+func (v *Views) poison(ctx context.Context, perr *ProjectError, ev pipeline.Event) error {
+	if v.cfg.OnPoison == nil {
+		return perr
+	}
+	if err := v.cfg.OnPoison(ctx, perr, ev); err != nil {
+		return fmt.Errorf("handle poison event: %w", err)
+	}
+	return nil
+}
+
+// compute reads the batch's aggregates and builds the atomic step. Events
+// that turn out to be poison are handed to OnPoison and marked in poisoned,
+// so that a retry does not hand them over twice.
+func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Record, evs []pipeline.Event, poisoned []bool) (*step, map[string]int, time.Time, error) {
+	byType := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for i, ev := range evs {
+		k := [2]string{ev.AggregateType, ev.AggregateID}
+		if !poisoned[i] && !seen[k] {
+			seen[k] = true
+			byType[ev.AggregateType] = append(byType[ev.AggregateType], ev.AggregateID)
+		}
+	}
+	s := newStep(v.keys.offsets(p))
+	applied := map[string]int{}
+	var last time.Time
+	for _, agg := range slices.Sorted(maps.Keys(byType)) {
+		ids := byType[agg]
+		states, snap, err := v.readStates(ctx, p, agg, ids)
+		if err != nil {
+			return nil, nil, last, err
+		}
+		folds := map[string]*foldResult{}
+		for _, id := range ids {
+			st := states[id]
+			folds[id] = &foldResult{final: maps.Clone(st.entities), history: map[string][]string{}, applied: map[string]int{}, pos: st.pos, seen: st.seen}
+		}
+		for i, ev := range evs {
+			if poisoned[i] || ev.AggregateType != agg {
+				continue
+			}
+			ok, err := v.defs.fold(folds[ev.AggregateID], ev, snap)
+			if err != nil {
+				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, ev); err != nil {
+					return nil, nil, last, err
+				}
+				poisoned[i] = true
+				continue
+			}
+			if !ok {
+				v.cfg.Metrics.addSkipped(agg)
+				continue
+			}
+			last = ev.Time
+		}
+		deltas := map[[2]string]int64{}
+		for _, id := range ids {
+			f, st := folds[id], states[id]
+			posKey := v.keys.pos(p, agg)
+			s.check(posKey, id, st.posValue())
+			if !f.touched {
+				continue
+			}
+			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, deltas); err != nil {
+				// The old state no longer derives (definitions changed
+				// under a live generation): a rebuild is needed.
+				return nil, nil, last, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+			}
+			for name, entries := range f.history {
+				hv := v.defs.byName[name]
+				key := v.keys.item(p, name, id)
+				s.op("RPUSH", key, toAny(entries)...)
+				if hv.max > 0 {
+					s.op("LTRIM", key, -hv.max, -1)
+				}
+			}
+			s.op("HSET", posKey, id, (&aggState{pos: f.pos, seen: f.seen, present: true}).posValue())
+			for name, n := range f.applied {
+				applied[name] += n
+			}
+		}
+		v.flushDeltas(s, deltas)
+	}
+	return s, applied, last, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// writeAggregate adds the writes that move one aggregate from the entity
+// states old to new: its entity hashes, its index entries and its aggregate
+// deltas (accumulated in deltas by hash key and field).
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, deltas map[[2]string]int64) error {
+	for _, e := range v.defs.entities(agg) {
+		o, n := old[e.name], new[e.name]
+		if maps.Equal(o, n) && (o == nil) == (n == nil) {
+			continue
+		}
+		key := v.keys.item(p, e.name, id)
+		if o != nil {
+			s.op("DEL", key)
+		}
+		if len(n) > 0 {
+			args := make([]any, 0, 2*len(n))
+			for _, f := range slices.Sorted(maps.Keys(n)) {
+				args = append(args, f, n[f])
+			}
+			s.op("HSET", key, args...)
+		}
+	}
+	before, err := v.defs.deriveAll(agg, old)
+	if err != nil {
+		return err
+	}
+	after, err := v.defs.deriveAll(agg, new)
+	if err != nil {
+		return err
+	}
+	for _, dv := range v.defs.views {
+		if dv.aggregate != agg {
+			continue
+		}
+		b, a := before[dv.name], after[dv.name]
+		switch dv.kind {
+		case KindIndex:
+			if b.in && (!a.in || a.key != b.key) {
+				s.op("ZREM", v.indexKey(p, dv, b.key), id)
+			}
+			if a.in && (!b.in || a.key != b.key || a.score != b.score) {
+				s.op("ZADD", v.indexKey(p, dv, a.key), strconv.FormatFloat(a.score, 'g', -1, 64), id)
+			}
+		case KindAggregate:
+			key := v.keys.whole(p, dv.name)
+			if b.in {
+				deltas[[2]string{key, "count:" + b.key}]--
+				for i, sr := range dv.sums {
+					deltas[[2]string{key, "sum:" + sr.name + ":" + b.key}] -= b.sums[i]
+				}
+			}
+			if a.in {
+				deltas[[2]string{key, "count:" + a.key}]++
+				for i, sr := range dv.sums {
+					deltas[[2]string{key, "sum:" + sr.name + ":" + a.key}] += a.sums[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (v *Views) indexKey(p int32, dv *view, key string) string {
+	if dv.key == nil {
+		return v.keys.whole(p, dv.name)
+	}
+	return v.keys.item(p, dv.name, key)
+}
+
+func (v *Views) flushDeltas(s *step, deltas map[[2]string]int64) {
+	ks := slices.SortedFunc(maps.Keys(deltas), func(a, b [2]string) int {
+		return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
+	})
+	for _, k := range ks {
+		if d := deltas[k]; d != 0 {
+			s.op("HINCRBY0", k[0], k[1], d)
+		}
+	}
+}

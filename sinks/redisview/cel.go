@@ -1,0 +1,259 @@
+package redisview
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cdcflow/cdcflow/pipeline/decimal"
+)
+
+// exprKind says where an expression is used: which variables it sees and
+// which results it may give.
+type exprKind uint8
+
+const (
+	exprField  exprKind = iota // entity field: data, event, state -> scalar or null
+	exprBool                   // index/aggregate predicate: state -> bool
+	exprScore                  // index score: state -> int, double, decimal or timestamp
+	exprString                 // index key, aggregate group: state -> string
+	exprTime                   // aggregate group by day: state -> timestamp or date-time string
+	exprSum                    // aggregate sum: state -> decimal or int
+)
+
+// celEnvs holds the two CEL environments of view expressions.
+type celEnvs struct {
+	entity  *cel.Env // data, event, state
+	derived *cel.Env // state only: index and aggregate views derive from state alone
+}
+
+func newCELEnvs() (*celEnvs, error) {
+	base := []cel.EnvOption{
+		decimal.Library(),
+		cel.Variable("state", cel.MapType(cel.StringType, cel.StringType)),
+	}
+	derived, err := cel.NewEnv(base...)
+	if err != nil {
+		return nil, err
+	}
+	entity, err := cel.NewEnv(append(base,
+		cel.Variable("data", cel.DynType),
+		cel.Variable("event", cel.MapType(cel.StringType, cel.DynType)),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	return &celEnvs{entity: entity, derived: derived}, nil
+}
+
+// program is one compiled expression.
+type program struct {
+	prg   cel.Program
+	kind  exprKind
+	where string // for errors: view, key and line
+}
+
+func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
+	env := e.derived
+	if k == exprField {
+		env = e.entity
+	}
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	out := ast.OutputType()
+	want := map[exprKind][]*cel.Type{
+		exprBool:   {cel.BoolType},
+		exprScore:  {cel.IntType, cel.DoubleType, cel.TimestampType, decimal.Type},
+		exprString: {cel.StringType},
+		exprTime:   {cel.TimestampType, cel.StringType},
+		exprSum:    {decimal.Type, cel.IntType},
+	}[k]
+	if want != nil && !out.IsExactType(cel.DynType) {
+		ok := false
+		for _, w := range want {
+			if out.IsExactType(w) {
+				ok = true
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("result is %s; want %s", out, typeList(want))
+		}
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	return &program{prg: prg, kind: k}, nil
+}
+
+func typeList(ts []*cel.Type) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = t.String()
+	}
+	return strings.Join(s, " or ")
+}
+
+// eval runs p over vars.
+func (p *program) eval(vars map[string]any) (ref.Val, error) {
+	v, _, err := p.prg.Eval(vars)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.where, err)
+	}
+	return v, nil
+}
+
+// fieldText turns an entity field's value into the text stored in the hash.
+// ok is false for null (the field is removed).
+func fieldText(v ref.Val) (text string, ok bool, err error) {
+	if d, isDec := decimal.FromVal(v); isDec {
+		return d.String(), true, nil
+	}
+	switch x := v.(type) {
+	case types.Null:
+		return "", false, nil
+	case types.String:
+		return string(x), true, nil
+	case types.Int:
+		return strconv.FormatInt(int64(x), 10), true, nil
+	case types.Uint:
+		return strconv.FormatUint(uint64(x), 10), true, nil
+	case types.Double:
+		return strconv.FormatFloat(float64(x), 'g', -1, 64), true, nil
+	case types.Bool:
+		return strconv.FormatBool(bool(x)), true, nil
+	case types.Timestamp:
+		return x.Time.UTC().Format(time.RFC3339Nano), true, nil
+	case types.Duration:
+		return x.Duration.String(), true, nil
+	}
+	return "", false, fmt.Errorf("result of type %s: want a scalar or null", v.Type().TypeName())
+}
+
+// scoreOf turns an index score into a sorted-set score.
+func scoreOf(v ref.Val) (float64, error) {
+	if d, ok := decimal.FromVal(v); ok {
+		if !d.IsFinite() {
+			return 0, fmt.Errorf("score %s: want a finite number", d)
+		}
+		return d.Float64(), nil
+	}
+	switch x := v.(type) {
+	case types.Int:
+		return float64(x), nil
+	case types.Double:
+		if math.IsNaN(float64(x)) {
+			return 0, fmt.Errorf("score is NaN")
+		}
+		return float64(x), nil
+	case types.Timestamp:
+		return float64(x.Time.UnixMicro()) / 1e6, nil
+	}
+	return 0, fmt.Errorf("score of type %s: want int, double, decimal or timestamp", v.Type().TypeName())
+}
+
+// dayOf returns the local date (YYYY-MM-DD) in loc of a timestamp or a
+// date-time string; a date-time without an offset is read in loc.
+func dayOf(v ref.Val, loc *time.Location) (string, error) {
+	var t time.Time
+	switch x := v.(type) {
+	case types.Timestamp:
+		t = x.Time
+	case types.String:
+		s := string(x)
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			if t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err != nil {
+				if t, err = time.ParseInLocation(time.DateOnly, s, loc); err != nil {
+					return "", fmt.Errorf("group %q: want a date-time", s)
+				}
+			}
+		}
+	default:
+		return "", fmt.Errorf("group of type %s: want a timestamp or a date-time string", v.Type().TypeName())
+	}
+	return t.In(loc).Format(time.DateOnly), nil
+}
+
+// scaled returns v (a decimal or an int) times 10^scale as an integer, and an
+// error when that is not exact or overflows: sums are kept as scaled integers,
+// never as floats.
+func scaled(v ref.Val, scale int) (int64, error) {
+	var d decimal.Decimal
+	switch x := v.(type) {
+	case types.Int:
+		d = decimal.FromInt(int64(x))
+	default:
+		var ok bool
+		if d, ok = decimal.FromVal(v); !ok {
+			return 0, fmt.Errorf("sum of type %s: want decimal or int", v.Type().TypeName())
+		}
+	}
+	if !d.IsFinite() {
+		return 0, fmt.Errorf("sum %s: want a finite number", d)
+	}
+	m, err := d.Mul(decimal.MustParse("1" + strings.Repeat("0", scale)))
+	if err != nil {
+		return 0, err
+	}
+	r, err := m.Round(0)
+	if err != nil {
+		return 0, err
+	}
+	if !r.Equal(m) {
+		return 0, fmt.Errorf("sum %s has more than %d decimal places", d, scale)
+	}
+	i, err := r.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("sum %s at scale %d: %w", d, scale, err)
+	}
+	return i, nil
+}
+
+// jsonValue decodes event data for CEL: integers stay exact, other numbers
+// become doubles (as the mapping's upcasters do); decimals are strings in
+// event data and are converted with decimal(data.total).
+func jsonValue(data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return fromJSON(v), nil
+}
+
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if !strings.ContainsAny(string(x), ".eE") {
+			if i, err := x.Int64(); err == nil {
+				return i
+			}
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = fromJSON(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = fromJSON(x[k])
+		}
+	}
+	return v
+}

@@ -1,0 +1,148 @@
+package redisview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// control applies one control record in its own atomic step(s):
+//
+//   - snapshot begin (epoch E): the partition's snapshot in progress becomes
+//     E, superseding an interrupted earlier one; every event applied from now
+//     on marks its aggregate as seen in E;
+//   - snapshot end (epoch E), if E is the snapshot in progress: every
+//     aggregate of the partition not seen in E (no state event of E, no later
+//     event) no longer exists in the source and is dropped from every view;
+//     an end of a superseded epoch changes nothing;
+//   - truncate: every aggregate of the partition is dropped.
+//
+// Dropping removes an aggregate's entity hashes, index entries, aggregate
+// counts and sums (derived from its state, as for any change), history and
+// position. Many aggregates are dropped in chunks of DropChunk, each atomic;
+// only the last chunk advances the offset, so a crash in between resumes with
+// the same control record and drops what is left.
+func (v *Views) control(ctx context.Context, topic string, p int32, from int64, r Record) error {
+	ev := r.Event
+	agg := ev.AggregateType
+	to := r.Offset + 1
+	if agg == "" {
+		return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("control record has no aggregate type")}, ev)
+	}
+	snapKey := v.keys.snap(p, agg)
+	switch ev.Control {
+	case pipeline.ControlSnapshotBegin:
+		s := newStep(v.keys.offsets(p))
+		s.op("SET", snapKey, strconv.FormatUint(ev.Epoch, 10))
+		return v.run(ctx, s, topic, from, to)
+	case pipeline.ControlSnapshotEnd:
+		cur, err := v.rdb.Get(ctx, snapKey).Result()
+		if errors.Is(err, redis.Nil) || err == nil && cur != strconv.FormatUint(ev.Epoch, 10) {
+			// Not the snapshot in progress: superseded, or already done.
+			return v.run(ctx, newStep(v.keys.offsets(p)), topic, from, to)
+		}
+		if err != nil {
+			return fmt.Errorf("read snapshot epoch of %s[%d]: %w", topic, p, err)
+		}
+		return v.drop(ctx, topic, p, agg, from, to, func(seen uint64) bool { return seen < ev.Epoch }, snapKey)
+	case pipeline.ControlTruncate:
+		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "")
+	}
+	return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("unknown control kind %d", ev.Control)}, ev)
+}
+
+// poisonOrFail hands a poison control record to OnPoison and, when it is
+// taken, stores the offset past it.
+func (v *Views) poisonOrFail(ctx context.Context, topic string, p int32, from, to int64, perr *ProjectError, ev pipeline.Event) error {
+	if err := v.poison(ctx, perr, ev); err != nil {
+		return err
+	}
+	return v.run(ctx, newStep(v.keys.offsets(p)), topic, from, to)
+}
+
+// drop removes the aggregates of type agg in partition p whose seen epoch
+// satisfies gone, then stores offset to (and deletes doneKey, if not "").
+func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, from, to int64, gone func(uint64) bool, doneKey string) error {
+	posKey := v.keys.pos(p, agg)
+	all, err := v.rdb.HGetAll(ctx, posKey).Result()
+	if err != nil {
+		return fmt.Errorf("read positions of %s[%d]: %w", topic, p, err)
+	}
+	var ids []string
+	for id, val := range all {
+		_, seen, err := parsePosValue(val)
+		if err != nil {
+			return fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+		}
+		if gone(seen) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for {
+		n := min(len(ids), v.cfg.DropChunk)
+		chunk := ids[:n]
+		ids = ids[n:]
+		last := len(ids) == 0
+		end := from
+		if last {
+			end = to
+		}
+		for attempt := 0; ; attempt++ {
+			s, err := v.dropStep(ctx, p, agg, chunk)
+			if err != nil {
+				return err
+			}
+			if last && doneKey != "" {
+				s.op("DEL", doneKey)
+			}
+			err = v.run(ctx, s, topic, from, end)
+			if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
+				v.cfg.Metrics.addConflict()
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			break
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// dropStep builds the step that removes the aggregates ids.
+func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string) (*step, error) {
+	s := newStep(v.keys.offsets(p))
+	if len(ids) == 0 {
+		return s, nil
+	}
+	states, _, err := v.readStates(ctx, p, agg, ids)
+	if err != nil {
+		return nil, err
+	}
+	posKey := v.keys.pos(p, agg)
+	deltas := map[[2]string]int64{}
+	for _, id := range ids {
+		st := states[id]
+		s.check(posKey, id, st.posValue())
+		if err := v.writeAggregate(s, p, agg, id, st.entities, map[string]map[string]string{}, deltas); err != nil {
+			return nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+		}
+		for _, hv := range v.defs.views {
+			if hv.kind == KindHistory && hv.aggregate == agg {
+				s.op("DEL", v.keys.item(p, hv.name, id))
+			}
+		}
+		s.op("HDEL", posKey, id)
+	}
+	v.flushDeltas(s, deltas)
+	return s, nil
+}

@@ -1,0 +1,283 @@
+package redisview
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// This file is the pure half of applying a batch: from the stored state of the
+// batch's aggregates (read by the caller) and the batch's events it computes
+// the writes and the checks that the atomic script makes. Index and aggregate
+// views are derived from each entity's state before and after, never from the
+// events, so they stay right whatever the history.
+
+// aggState is one aggregate's stored state, as read before the batch.
+type aggState struct {
+	pos      pipeline.Position
+	seen     uint64                       // latest snapshot epoch the aggregate was seen in
+	entities map[string]map[string]string // by entity view; nil map = no entity
+	present  bool                         // the pos field exists
+}
+
+func (s *aggState) posValue() string {
+	if !s.present {
+		return ""
+	}
+	return string(s.pos) + " " + strconv.FormatUint(s.seen, 10)
+}
+
+func parsePosValue(v string) (pipeline.Position, uint64, error) {
+	p, e, ok := strings.Cut(v, " ")
+	if !ok {
+		return "", 0, fmt.Errorf("stored position %q: want \"<position> <epoch>\"", v)
+	}
+	ep, err := strconv.ParseUint(e, 10, 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("stored position %q: %w", v, err)
+	}
+	return pipeline.Position(p), ep, nil
+}
+
+// member is a derived view's entry for one entity state.
+type member struct {
+	in    bool
+	key   string  // index: the set's key suffix ("" without key); aggregate: the group
+	score float64 // index
+	sums  []int64 // aggregate, scaled
+}
+
+// derived is every derived view's entry for one state, by view name.
+type derived map[string]member
+
+// ProjectError says why an event cannot be projected. It is a poison event:
+// the consumer sends it to the dead-letter topic, a replay stops on it.
+type ProjectError struct {
+	Offset  int64  // the record's offset
+	EventID string // the event's id, "" when it could not be decoded
+	Err     error
+}
+
+// Error implements error.
+func (e *ProjectError) Error() string {
+	return fmt.Sprintf("project event %q at offset %d: %v", e.EventID, e.Offset, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ProjectError) Unwrap() error { return e.Err }
+
+// deriveAll evaluates every index and aggregate view of the aggregate type
+// over the entity states.
+func (d *Definitions) deriveAll(agg string, ents map[string]map[string]string) (derived, error) {
+	out := derived{}
+	for _, v := range d.views {
+		if (v.kind != KindIndex && v.kind != KindAggregate) || v.aggregate != agg {
+			continue
+		}
+		m, err := d.derive(v, ents[v.entity.name])
+		if err != nil {
+			return nil, err
+		}
+		out[v.name] = m
+	}
+	return out, nil
+}
+
+func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
+	if state == nil {
+		return member{}, nil
+	}
+	vars := map[string]any{"state": state}
+	if v.when != nil {
+		r, err := v.when.eval(vars)
+		if err != nil {
+			return member{}, err
+		}
+		b, ok := r.(types.Bool)
+		if !ok {
+			return member{}, fmt.Errorf("%s: result is %s, want bool", v.when.where, r.Type().TypeName())
+		}
+		if !b {
+			return member{}, nil
+		}
+	}
+	m := member{in: true}
+	switch v.kind {
+	case KindIndex:
+		r, err := v.score.eval(vars)
+		if err != nil {
+			return member{}, err
+		}
+		if m.score, err = scoreOf(r); err != nil {
+			return member{}, fmt.Errorf("%s: %w", v.score.where, err)
+		}
+		if v.key != nil {
+			r, err := v.key.eval(vars)
+			if err != nil {
+				return member{}, err
+			}
+			s, ok := r.(types.String)
+			if !ok {
+				return member{}, fmt.Errorf("%s: result is %s, want string", v.key.where, r.Type().TypeName())
+			}
+			m.key = string(s)
+		}
+	case KindAggregate:
+		r, err := v.group.eval(vars)
+		if err != nil {
+			return member{}, err
+		}
+		if v.byDay {
+			if m.key, err = dayOf(r, d.Location); err != nil {
+				return member{}, fmt.Errorf("%s: %w", v.group.where, err)
+			}
+		} else {
+			s, ok := r.(types.String)
+			if !ok {
+				return member{}, fmt.Errorf("%s: result is %s, want string", v.group.where, r.Type().TypeName())
+			}
+			m.key = string(s)
+		}
+		for _, s := range v.sums {
+			r, err := s.expr.eval(vars)
+			if err != nil {
+				return member{}, err
+			}
+			n, err := scaled(r, s.scale)
+			if err != nil {
+				return member{}, fmt.Errorf("%s: %w", s.expr.where, err)
+			}
+			m.sums = append(m.sums, n)
+		}
+	}
+	return m, nil
+}
+
+// historyEntry is one element of a history view, as JSON.
+type historyEntry struct {
+	Type     string          `json:"type"`
+	Version  int             `json:"version,omitempty"`
+	ID       string          `json:"id"`
+	Position string          `json:"position"`
+	Time     time.Time       `json:"time"`
+	Data     json.RawMessage `json:"data,omitempty"`
+}
+
+// foldResult is what applying one aggregate's events produced.
+type foldResult struct {
+	final   map[string]map[string]string
+	history map[string][]string // by history view: entries to append
+	applied map[string]int      // by view: events that changed it
+	pos     pipeline.Position
+	seen    uint64
+	touched bool // at least one event was applied
+}
+
+// fold applies ev to an aggregate whose state is cur (updated in place).
+// It returns whether the event was applied (false: stale or duplicate).
+// On a projection error cur is unchanged.
+func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64) (bool, error) {
+	// Positions guard against duplicates and stale events; a snapshot state
+	// event (Epoch > 0) at an equal position is idempotent and applied.
+	if cur.pos != "" && (ev.Position < cur.pos || ev.Position == cur.pos && ev.Epoch == 0) {
+		return false, nil
+	}
+	next := maps.Clone(cur.final)
+	changed := map[string]bool{}
+	var data any
+	for _, v := range d.views {
+		if v.kind != KindEntity || v.aggregate != ev.AggregateType {
+			continue
+		}
+		if v.deletes[ev.Type] {
+			if next[v.name] != nil {
+				next[v.name] = nil
+				changed[v.name] = true
+			}
+			continue
+		}
+		r, ok := v.rules[ev.Type]
+		if !ok {
+			continue
+		}
+		if data == nil {
+			var err error
+			if data, err = jsonValue(ev.Data); err != nil {
+				return false, fmt.Errorf("decode data: %w", err)
+			}
+		}
+		old := next[v.name]
+		state := map[string]string{}
+		if old != nil {
+			state = maps.Clone(old)
+		}
+		vars := map[string]any{"data": data, "event": eventVars(ev), "state": stateOrEmpty(old)}
+		for _, f := range r.fields {
+			val, err := f.expr.eval(vars)
+			if err != nil {
+				return false, err
+			}
+			text, ok, err := fieldText(val)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", f.expr.where, err)
+			}
+			if ok {
+				state[f.name] = text
+			} else {
+				delete(state, f.name)
+			}
+		}
+		next[v.name] = state
+		changed[v.name] = true
+	}
+	// Derived views must be computable on the new state, or the event is
+	// poison: checking it here attributes the failure to this event.
+	if _, err := d.deriveAll(ev.AggregateType, next); err != nil {
+		return false, err
+	}
+	for _, v := range d.views {
+		if v.kind != KindHistory || v.aggregate != ev.AggregateType || v.types != nil && !v.types[ev.Type] {
+			continue
+		}
+		b, err := json.Marshal(historyEntry{Type: ev.Type, Version: ev.Version, ID: ev.ID, Position: string(ev.Position), Time: ev.Time, Data: ev.Data})
+		if err != nil {
+			return false, fmt.Errorf("encode history entry: %w", err)
+		}
+		cur.history[v.name] = append(cur.history[v.name], string(b))
+		changed[v.name] = true
+	}
+	cur.final = next
+	for name := range changed {
+		cur.applied[name]++
+	}
+	cur.pos = ev.Position
+	cur.seen = max(cur.seen, ev.Epoch, snapEpoch)
+	cur.touched = true
+	return true, nil
+}
+
+func stateOrEmpty(s map[string]string) map[string]string {
+	if s == nil {
+		return map[string]string{}
+	}
+	return s
+}
+
+func eventVars(ev pipeline.Event) map[string]any {
+	return map[string]any{
+		"type":         ev.Type,
+		"version":      int64(ev.Version),
+		"id":           ev.ID,
+		"aggregate_id": ev.AggregateID,
+		"position":     string(ev.Position),
+		"time":         ev.Time,
+		"epoch":        int64(ev.Epoch),
+	}
+}

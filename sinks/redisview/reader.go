@@ -1,0 +1,233 @@
+package redisview
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cdcflow/cdcflow/pipeline/decimal"
+)
+
+// Reader reads the views for the query side, merging what is kept per Kafka
+// partition. It is safe for concurrent use and holds no state besides its
+// configuration.
+type Reader struct {
+	defs       *Definitions
+	rdb        redis.UniversalClient
+	prefix     string
+	partitions int32
+}
+
+// NewReader returns a Reader of the views defs describes under prefix, kept
+// over partitions Kafka partitions (the event topics' partition count).
+func NewReader(defs *Definitions, rdb redis.UniversalClient, prefix string, partitions int) (*Reader, error) {
+	if defs == nil || rdb == nil || partitions < 1 {
+		return nil, errors.New("new reader: definitions, redis client and a partition count of 1 or more are required")
+	}
+	return &Reader{defs: defs, rdb: rdb, prefix: prefix, partitions: int32(partitions)}, nil
+}
+
+// Snapshot reads one generation: every read through it sees the same
+// generation, whatever swaps happen meanwhile (until that generation is
+// deleted after its grace period).
+type Snapshot struct {
+	r    *Reader
+	keys keys
+}
+
+// Current resolves the generation pointer once and returns a Snapshot of it.
+// It blocks on Redis.
+func (r *Reader) Current(ctx context.Context) (*Snapshot, error) {
+	g, err := CurrentGeneration(ctx, r.rdb, r.prefix)
+	if err != nil {
+		return nil, err
+	}
+	if g == 0 {
+		return nil, errors.New("read views: no generation has been swapped in yet")
+	}
+	return r.At(g), nil
+}
+
+// At returns a Snapshot of generation gen.
+func (r *Reader) At(gen int64) *Snapshot {
+	return &Snapshot{r: r, keys: keys{prefix: r.prefix, gen: gen}}
+}
+
+// Generation returns the snapshot's generation.
+func (s *Snapshot) Generation() int64 { return s.keys.gen }
+
+// Entity returns the fields of aggregate id in the entity view, or nil when
+// there is none. It looks in every partition, so it does not depend on the
+// producer's partitioner.
+func (s *Snapshot) Entity(ctx context.Context, view, id string) (map[string]string, error) {
+	if _, err := s.r.defs.view(view, KindEntity); err != nil {
+		return nil, err
+	}
+	pipe := s.r.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, s.r.partitions)
+	for p := range s.r.partitions {
+		cmds[p] = pipe.HGetAll(ctx, s.keys.item(p, view, id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read %s %q: %w", view, id, err)
+	}
+	for _, c := range cmds {
+		if m := c.Val(); len(m) > 0 {
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+// IndexEntry is one member of an index view.
+type IndexEntry struct {
+	ID    string
+	Score float64
+}
+
+// Index returns up to limit members of the index view (of the set for key,
+// for a keyed index; "" otherwise) in ascending score order (ties by id),
+// merged over the partitions; limit <= 0 returns all.
+func (s *Snapshot) Index(ctx context.Context, view, key string, limit int) ([]IndexEntry, error) {
+	v, err := s.r.defs.view(view, KindIndex)
+	if err != nil {
+		return nil, err
+	}
+	stop := int64(-1)
+	if limit > 0 {
+		stop = int64(limit - 1)
+	}
+	pipe := s.r.rdb.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, s.r.partitions)
+	for p := range s.r.partitions {
+		k := s.keys.whole(p, view)
+		if v.key != nil {
+			k = s.keys.item(p, view, key)
+		}
+		cmds[p] = pipe.ZRangeWithScores(ctx, k, 0, stop)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read index %s: %w", view, err)
+	}
+	var out []IndexEntry
+	for _, c := range cmds {
+		for _, z := range c.Val() {
+			out = append(out, IndexEntry{ID: z.Member.(string), Score: z.Score})
+		}
+	}
+	slices.SortFunc(out, func(a, b IndexEntry) int {
+		return cmp.Or(cmp.Compare(a.Score, b.Score), strings.Compare(a.ID, b.ID))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Group is one group of an aggregate view: how many entities it holds and the
+// exact sums, at the scales the view declares.
+type Group struct {
+	Count int64
+	Sums  map[string]decimal.Decimal
+}
+
+// Aggregate returns the groups of the aggregate view, summed over the
+// partitions. A group whose count is zero is absent.
+func (s *Snapshot) Aggregate(ctx context.Context, view string) (map[string]Group, error) {
+	v, err := s.r.defs.view(view, KindAggregate)
+	if err != nil {
+		return nil, err
+	}
+	pipe := s.r.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, s.r.partitions)
+	for p := range s.r.partitions {
+		cmds[p] = pipe.HGetAll(ctx, s.keys.whole(p, view))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read aggregate %s: %w", view, err)
+	}
+	counts := map[string]int64{}
+	sums := map[[2]string]int64{}
+	for _, c := range cmds {
+		for f, val := range c.Val() {
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("read aggregate %s: field %q: %q is not an integer", view, f, val)
+			}
+			if g, ok := strings.CutPrefix(f, "count:"); ok {
+				counts[g] += n
+			} else if rest, ok := strings.CutPrefix(f, "sum:"); ok {
+				name, g, _ := strings.Cut(rest, ":")
+				sums[[2]string{name, g}] += n
+			}
+		}
+	}
+	out := map[string]Group{}
+	for g, n := range counts {
+		if n == 0 {
+			continue
+		}
+		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}}
+		for _, sr := range v.sums {
+			d, err := unscale(sums[[2]string{sr.name, g}], sr.scale)
+			if err != nil {
+				return nil, fmt.Errorf("read aggregate %s: %w", view, err)
+			}
+			grp.Sums[sr.name] = d
+		}
+		out[g] = grp
+	}
+	return out, nil
+}
+
+// unscale returns n / 10^scale exactly.
+func unscale(n int64, scale int) (decimal.Decimal, error) {
+	neg := n < 0
+	u := strconv.FormatUint(uint64(n), 10)
+	if neg {
+		u = strconv.FormatUint(uint64(-n), 10)
+	}
+	if scale > 0 {
+		if len(u) <= scale {
+			u = strings.Repeat("0", scale-len(u)+1) + u
+		}
+		u = u[:len(u)-scale] + "." + u[len(u)-scale:]
+	}
+	if neg {
+		u = "-" + u
+	}
+	return decimal.Parse(u)
+}
+
+// History returns the events of aggregate id in the history view, oldest
+// first, each as the JSON object {type, version, id, position, time, data}.
+func (s *Snapshot) History(ctx context.Context, view, id string) ([]json.RawMessage, error) {
+	if _, err := s.r.defs.view(view, KindHistory); err != nil {
+		return nil, err
+	}
+	pipe := s.r.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, s.r.partitions)
+	for p := range s.r.partitions {
+		cmds[p] = pipe.LRange(ctx, s.keys.item(p, view, id), 0, -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read history %s %q: %w", view, id, err)
+	}
+	for _, c := range cmds {
+		if l := c.Val(); len(l) > 0 {
+			out := make([]json.RawMessage, len(l))
+			for i, e := range l {
+				out[i] = json.RawMessage(e)
+			}
+			return out, nil
+		}
+	}
+	return nil, nil
+}
