@@ -47,8 +47,7 @@ type Publisher struct {
 	m    *Metrics
 	now  func() time.Time
 
-	partsMu sync.Mutex
-	parts   map[string]int32 // partition count of each topic written with AllPartitions
+	route *router
 
 	ackMu      sync.Mutex
 	acks       []*pending // batches in call order, not yet reported
@@ -120,7 +119,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 		log:   log,
 		m:     m,
 		now:   time.Now,
-		parts: make(map[string]int32),
+		route: newRouter(cfg, kadm.NewClient(cl)),
 	}, nil
 }
 
@@ -165,29 +164,11 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 
 // produce hands the kgo record(s) for r to the client.
 func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record) error {
-	topic := r.Topic
-	headers := make([]kgo.RecordHeader, len(r.Headers), len(r.Headers)+1)
-	for i, h := range r.Headers {
-		headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+	krs, err := p.route.records(ctx, r)
+	if err != nil {
+		return err
 	}
-	if r.DeadLetter {
-		topic = p.cfg.DeadLetterTopic
-		if r.Topic != "" && r.Topic != topic {
-			headers = append(headers, kgo.RecordHeader{Key: "cdcflow-topic", Value: []byte(r.Topic)})
-		}
-	}
-	n := int32(1)
-	if r.AllPartitions {
-		var err error
-		if n, err = p.partitionCount(ctx, topic); err != nil {
-			return err
-		}
-	}
-	for i := range n {
-		kr := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: -1}
-		if r.AllPartitions {
-			kr.Partition = i
-		}
+	for _, kr := range krs {
 		size := recordBytes(kr)
 		pb.remaining.Add(1)
 		p.m.produced(1, size)
@@ -235,30 +216,6 @@ func (p *Publisher) finish(pb *pending) {
 	}
 	p.delivering = false
 	p.ackMu.Unlock()
-}
-
-// partitionCount returns the number of partitions of topic, from
-// EnsureTopics or else from the cluster's metadata.
-func (p *Publisher) partitionCount(ctx context.Context, topic string) (int32, error) {
-	p.partsMu.Lock()
-	n, ok := p.parts[topic]
-	p.partsMu.Unlock()
-	if ok {
-		return n, nil
-	}
-	details, err := p.adm.ListTopics(ctx, topic)
-	if err != nil {
-		return 0, fmt.Errorf("look up partitions of topic %q: %w", topic, err)
-	}
-	d, ok := details[topic]
-	if !ok || d.Err != nil || len(d.Partitions) == 0 {
-		return 0, fmt.Errorf("look up partitions of topic %q: %w", topic, d.Err)
-	}
-	n = int32(len(d.Partitions))
-	p.partsMu.Lock()
-	p.parts[topic] = n
-	p.partsMu.Unlock()
-	return n, nil
 }
 
 // Flush blocks until every record produced so far is acknowledged or has

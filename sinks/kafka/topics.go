@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -75,11 +76,7 @@ func (p *Publisher) EnsureTopics(ctx context.Context, topics []string) error {
 			return fmt.Errorf("record partition counts in %q: %w", p.cfg.MetadataTopic, err)
 		}
 	}
-	p.partsMu.Lock()
-	for t, n := range live {
-		p.parts[t] = n
-	}
-	p.partsMu.Unlock()
+	p.route.setCounts(live)
 	return nil
 }
 
@@ -102,7 +99,11 @@ func retentionMillis(d time.Duration) int64 {
 
 // createMissing creates those of topics that do not exist.
 func (p *Publisher) createMissing(ctx context.Context, topics []string, partitions int32, configs map[string]*string) error {
-	details, err := p.adm.ListTopics(fresh(ctx), topics...)
+	return createMissing(ctx, p.adm, p.cfg, p.log, topics, partitions, configs)
+}
+
+func createMissing(ctx context.Context, adm *kadm.Client, cfg Config, log *slog.Logger, topics []string, partitions int32, configs map[string]*string) error {
+	details, err := adm.ListTopics(fresh(ctx), topics...)
 	if err != nil {
 		return fmt.Errorf("describe topics: %w", err)
 	}
@@ -119,7 +120,7 @@ func (p *Publisher) createMissing(ctx context.Context, topics []string, partitio
 	if len(missing) == 0 {
 		return nil
 	}
-	resps, err := p.adm.CreateTopics(ctx, partitions, p.cfg.Topics.ReplicationFactor, configs, missing...)
+	resps, err := adm.CreateTopics(ctx, partitions, cfg.Topics.ReplicationFactor, configs, missing...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}
@@ -128,7 +129,7 @@ func (p *Publisher) createMissing(ctx context.Context, topics []string, partitio
 			return fmt.Errorf("create topic %q: %w", r.Topic, r.Err)
 		}
 		if r.Err == nil {
-			p.log.Info("topic created", "topic", r.Topic, "partitions", partitions)
+			log.Info("topic created", "topic", r.Topic, "partitions", partitions)
 		}
 	}
 	return nil
@@ -138,7 +139,7 @@ func (p *Publisher) createMissing(ctx context.Context, topics []string, partitio
 // count of each topic, the last record of a key winning.
 func (p *Publisher) readMetadata(ctx context.Context) (map[string]int32, error) {
 	counts := make(map[string]int32)
-	err := p.readToEnd(ctx, p.cfg.MetadataTopic, func(r *kgo.Record) error {
+	err := readToEnd(ctx, p.adm, p.conn, p.cfg.MetadataTopic, func(r *kgo.Record) error {
 		n, err := strconv.ParseInt(string(r.Value), 10, 32)
 		if err != nil {
 			return fmt.Errorf("parse partition count of %q at offset %d: %w", r.Key, r.Offset, err)
@@ -157,8 +158,8 @@ func (p *Publisher) readMetadata(ctx context.Context) (map[string]int32, error) 
 // uses a short-lived client of its own. Control records (transaction
 // markers) are fetched too, so that a log ending with a commit marker is
 // known to be read to its end.
-func (p *Publisher) readToEnd(ctx context.Context, topic string, fn func(*kgo.Record) error) error {
-	ends, err := p.adm.ListCommittedOffsets(fresh(ctx), topic)
+func readToEnd(ctx context.Context, adm *kadm.Client, conn []kgo.Opt, topic string, fn func(*kgo.Record) error) error {
+	ends, err := adm.ListCommittedOffsets(fresh(ctx), topic)
 	if err != nil {
 		return fmt.Errorf("list end offsets: %w", err)
 	}
@@ -172,7 +173,7 @@ func (p *Publisher) readToEnd(ctx context.Context, topic string, fn func(*kgo.Re
 	if end.Offset <= 0 {
 		return nil
 	}
-	opts := append(p.conn[:len(p.conn):len(p.conn)],
+	opts := append(conn[:len(conn):len(conn)],
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
