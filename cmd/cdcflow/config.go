@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"reflect"
@@ -957,4 +958,18 @@ func maskPasswords(s string) string {
 // $CDCFLOW_CONFIG, so a container can name the file once.
 func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", os.Getenv(envConfig), "configuration `file` (YAML); default $"+envConfig+"; none means environment only")
+}
+
+// logger builds the process logger the section describes: text (or JSON)
+// on w at the configured level. Call it on a validated configuration.
+func (l LogConfig) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
+		level = slog.LevelInfo // unreachable after validate
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcflow/cdcflow/internal/loadgen"
+)
+
+func init() {
+	register(command{name: "loadgen", summary: "drive the order lifecycle against the reference order database", run: runLoadgen})
+}
+
+// loadgenFlags are the flags "loadgen" and "quickstart" share.
+type loadgenFlags struct {
+	seed     *uint64
+	rate     *float64
+	count    *int64
+	duration *time.Duration
+	workers  *int
+}
+
+func addLoadgenFlags(fs *flag.FlagSet, defaultRate float64) *loadgenFlags {
+	return &loadgenFlags{
+		seed:     fs.Uint64("seed", 0, "seed of the run; the same seed on the same database gives the same data (default: random, printed)"),
+		rate:     fs.Float64("rate", defaultRate, "transactions per second; 0 = as fast as possible"),
+		count:    fs.Int64("count", 0, "stop after this many transactions; 0 = no limit"),
+		duration: fs.Duration("duration", 0, "stop after this long, e.g. 30s; 0 = no limit"),
+		workers:  fs.Int("workers", 1, "concurrent connections; runs repeat for a seed only with 1"),
+	}
+}
+
+// config returns the generator configuration; an unset seed is drawn at
+// random and reported, so the run can be repeated.
+func (f *loadgenFlags) config(fs *flag.FlagSet, dsn string, stderr io.Writer) loadgen.Config {
+	seed := *f.seed
+	if !flagSet(fs, "seed") {
+		seed = uint64(time.Now().UnixNano()) % 1_000_000
+		fmt.Fprintf(stderr, "seed %d (repeat the run with --seed %d)\n", seed, seed)
+	}
+	return loadgen.Config{DSN: dsn, Seed: seed, Rate: *f.rate, Count: *f.count, Duration: *f.duration, Workers: *f.workers}
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// runLoadgen is "cdcflow loadgen": it plays the legacy order application
+// against a database holding the reference schema (--init creates it).
+func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	dsn := fs.String("dsn", "", "connection string of the order database (default: source.dsn of the configuration)")
+	initSchema := fs.Bool("init", false, "create the reference order schema first")
+	bigTx := fs.Int("big-tx", 0, "write one transaction of this many rows (orders and their lines, by COPY) before the run")
+	lf := addLoadgenFlags(fs, 0)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: cdcflow loadgen [flags]\n\nRuns order lifecycle transactions against the reference order database\n(deploy/examples/orders). Without --count or --duration it runs until interrupted,\nunless --big-tx alone is given.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *bigTx < 0 {
+		return fmt.Errorf("%w: --big-tx must not be negative", errUsage)
+	}
+	if *dsn == "" {
+		cfg, err := loadConfig(*cfgPath, os.Environ())
+		if err != nil {
+			return err
+		}
+		*dsn = cfg.Source.DSN
+	}
+	if *dsn == "" {
+		return fmt.Errorf("%w: no database: give --dsn, or source.dsn in the configuration (CDCFLOW_SOURCE_DSN)", errUsage)
+	}
+	if *initSchema {
+		if err := initOrderSchema(ctx, *dsn); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "created the reference order schema")
+	}
+	g, err := loadgen.New(lf.config(fs, *dsn, stderr))
+	if err != nil {
+		return err
+	}
+	if *bigTx > 0 {
+		start := time.Now()
+		if err := g.BigTx(ctx, *bigTx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "big transaction of %d rows committed in %v\n", *bigTx, time.Since(start).Round(time.Millisecond))
+		if !flagSet(fs, "count") && !flagSet(fs, "duration") {
+			return printStats(stdout, g.Stats())
+		}
+	}
+	err = runWithProgress(ctx, g, *lf.count, stderr)
+	if perr := printStats(stdout, g.Stats()); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// initOrderSchema creates the reference schema in the database at dsn.
+func initOrderSchema(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return loadgen.Init(ctx, conn)
+}
+
+// runWithProgress runs g, showing progress on w until it returns. A
+// terminal gets one line rewritten in place every half second; a file or
+// pipe gets a plain line every ten seconds. count (0 if none) gives the
+// ETA.
+func runWithProgress(ctx context.Context, g *loadgen.Generator, count int64, w io.Writer) error {
+	interval, tty := 10*time.Second, isTerminal(w)
+	if tty {
+		interval = 500 * time.Millisecond
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			line := progressLine(g.Stats(), count, time.Since(start))
+			if tty {
+				fmt.Fprintf(w, "\r\033[K%s\n", line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+			return err
+		case <-t.C:
+			line := progressLine(g.Stats(), count, time.Since(start))
+			if tty {
+				fmt.Fprintf(w, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintln(w, line)
+			}
+		}
+	}
+}
+
+func progressLine(s loadgen.Stats, count int64, elapsed time.Duration) string {
+	rate := float64(s.Transactions) / max(elapsed.Seconds(), 1e-3)
+	var rows int64
+	for _, t := range s.Tables {
+		rows += t.Inserted + t.Updated + t.Deleted
+	}
+	line := fmt.Sprintf("%d tx, %d rows changed, %.0f tx/s, %v", s.Transactions, rows, rate, elapsed.Round(time.Second))
+	if count > 0 {
+		line = fmt.Sprintf("%d/%d tx (%.0f%%), %d rows changed, %.0f tx/s", s.Transactions, count,
+			100*float64(s.Transactions)/float64(count), rows, rate)
+		if left := count - s.Transactions; left > 0 && rate > 0 {
+			line += fmt.Sprintf(", ETA %v", (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
+		}
+	}
+	return line
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// printStats writes the per-table counts as a table.
+func printStats(w io.Writer, s loadgen.Stats) error {
+	names := make([]string, 0, len(s.Tables))
+	for n := range s.Tables {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-18s %10s %10s %10s\n", "table", "inserted", "updated", "deleted")
+	for _, n := range names {
+		t := s.Tables[n]
+		fmt.Fprintf(&b, "%-18s %10d %10d %10d\n", n, t.Inserted, t.Updated, t.Deleted)
+	}
+	fmt.Fprintf(&b, "%d transactions committed\n", s.Transactions)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
