@@ -159,6 +159,7 @@ func TestGolden(t *testing.T) {
 			s := readStream(t, p)
 			m := loadMapping(t, s.mappingPath, LoadOptions{Timezone: s.timezone})
 			got := runStream(t, m, s, MapperOptions{Validate: m.schemas != nil})
+			checkOrder(t, got)
 			checkGolden(t, filepath.Join(dir, "events.golden.json"), got)
 		})
 	}
@@ -184,5 +185,30 @@ func feed(t testing.TB, mp *Mapper, s *stream, emit func(Event)) {
 		if err != nil {
 			t.Fatalf("map %T: %v", msg, err)
 		}
+	}
+}
+
+// checkOrder checks the ordering promise: one aggregate's events come out in
+// position order, and no two events share an id.
+func checkOrder(t *testing.T, events []goldenEvent) {
+	t.Helper()
+	last := map[string]Position{}
+	ids := map[string]bool{}
+	for _, e := range events {
+		if e.Error != "" {
+			continue
+		}
+		if ids[e.ID] {
+			t.Errorf("event id %s given twice", e.ID)
+		}
+		ids[e.ID] = true
+		if e.DeadLetter || e.Control != NotControl {
+			continue
+		}
+		k := e.AggregateType + "/" + e.AggregateID
+		if p, ok := last[k]; ok && e.Position < p {
+			t.Errorf("aggregate %s: event %s at %s comes after %s", k, e.Type, e.Position, p)
+		}
+		last[k] = e.Position
 	}
 }
