@@ -20,7 +20,7 @@ func streamOnly(t *testing.T, db *testenv.DB, tables ...string) *running {
 	rr := start(t, cfg, c, nil)
 	testenv.Await(t, 30*time.Second, "connected", func() (bool, error) {
 		if done, err := rr.exited(); done {
-			return false, err
+			t.Fatalf("Run returned: %v", err)
 		}
 		return c.count(isConnected) == 1, nil
 	})
@@ -167,5 +167,49 @@ func TestIntegrationSlotLost(t *testing.T) {
 	})
 	if n := len(c3.changes()); n != 3000 {
 		t.Errorf("new snapshot has %d rows, want 3000", n)
+	}
+}
+
+// The database's own settings (DateStyle, IntervalStyle, TimeZone,
+// extra_float_digits, bytea_output) do not change the values capture hands
+// on: the replication connection pins them.
+func TestIntegrationPinnedSessionSettings(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `ALTER DATABASE `+quoteIdent(db.Name)+` SET DateStyle = 'SQL, DMY';
+		ALTER DATABASE `+quoteIdent(db.Name)+` SET IntervalStyle = 'sql_standard';
+		ALTER DATABASE `+quoteIdent(db.Name)+` SET TimeZone = 'America/New_York';
+		ALTER DATABASE `+quoteIdent(db.Name)+` SET extra_float_digits = -3;
+		ALTER DATABASE `+quoteIdent(db.Name)+` SET bytea_output = 'escape'`)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY, d date, ts timestamp, tz timestamptz, f float8, b bytea, n numeric)`)
+	rr := streamOnly(t, db, "t")
+	db.Exec(t, `INSERT INTO t VALUES (1, '2026-11-23', '2026-11-23 10:15:00.123456', '2026-11-23 10:15:00.5+00',
+		0.1, '\xdead', 1234.5600)`)
+	ch := awaitChanges(t, rr, 1)[0]
+	want := []any{
+		int64(1), "2026-11-23",
+		capture.LocalTime{Time: time.Date(2026, 11, 23, 10, 15, 0, 123456000, time.UTC)},
+		time.Date(2026, 11, 23, 10, 15, 0, 500000000, time.UTC),
+		0.1, []byte{0xde, 0xad}, capture.Numeric("1234.5600"),
+	}
+	for i, w := range want {
+		got := ch.New[i].Data
+		switch w := w.(type) {
+		case []byte:
+			if g, ok := got.([]byte); !ok || string(g) != string(w) {
+				t.Errorf("column %s = %#v, want %#v", ch.Relation.Columns[i].Name, got, w)
+			}
+		case time.Time:
+			if g, ok := got.(time.Time); !ok || !g.Equal(w) {
+				t.Errorf("column %s = %#v, want %v", ch.Relation.Columns[i].Name, got, w)
+			}
+		case capture.LocalTime:
+			if g, ok := got.(capture.LocalTime); !ok || !g.Equal(w.Time) {
+				t.Errorf("column %s = %#v, want %v", ch.Relation.Columns[i].Name, got, w)
+			}
+		default:
+			if got != w {
+				t.Errorf("column %s = %#v, want %#v", ch.Relation.Columns[i].Name, got, w)
+			}
+		}
 	}
 }

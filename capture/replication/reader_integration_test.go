@@ -164,7 +164,7 @@ func awaitChanges(t *testing.T, rr *running, n int) []*capture.Change {
 	t.Helper()
 	testenv.Await(t, 60*time.Second, fmt.Sprintf("%d changes", n), func() (bool, error) {
 		if done, err := rr.exited(); done {
-			return false, fmt.Errorf("Run returned: %v", err)
+			t.Fatalf("Run returned: %v", err)
 		}
 		return len(rr.c.changes()) >= n, nil
 	})
@@ -397,7 +397,7 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 	db.Exec(t, fmt.Sprintf(`INSERT INTO big SELECT g, repeat('z', 200) FROM generate_series(1, %d) g`, rows))
 	testenv.Await(t, 120*time.Second, "all rows", func() (bool, error) {
 		if done, err := rr.exited(); done {
-			return false, fmt.Errorf("Run returned: %v", err)
+			t.Fatalf("Run returned: %v", err)
 		}
 		return heapAt200k.Load() != 0, nil
 	})

@@ -55,7 +55,7 @@ func TestIntegrationSnapshotConcurrentWithWrites(t *testing.T) {
 	rr := start(t, cfg, c, nil)
 	testenv.Await(t, 60*time.Second, "snapshot end", func() (bool, error) {
 		if done, err := rr.exited(); done {
-			return false, err
+			t.Fatalf("Run returned: %v", err)
 		}
 		return c.count(isMarker(capture.MarkerSnapshotEnd)) == 1, nil
 	})
