@@ -238,7 +238,7 @@ func TestIntegrationSlotActiveRetriedUntilOldWalsenderTimesOut(t *testing.T) {
 	rr := start(t, cfg, c, nil)
 	testenv.Await(t, 60*time.Second, "the new Reader connected", func() (bool, error) {
 		if done, err := rr.exited(); done {
-			return false, err
+			t.Fatalf("Run returned: %v", err)
 		}
 		return c.count(isConnected) == 1, nil
 	})
