@@ -1,0 +1,319 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// Defaults of the exactly-once publisher.
+const (
+	// DefaultTxTimeout is the Kafka transaction timeout: the broker aborts a
+	// transaction left open longer, and it bounds how long Start waits for
+	// a previous incarnation's transaction to end.
+	DefaultTxTimeout = 10 * time.Second
+	// DefaultTxMaxBytes is the size at which a Publish is split into several
+	// Kafka transactions.
+	DefaultTxMaxBytes = 16 << 20
+)
+
+// CommitUnknownError reports a Kafka transaction whose commit may or may not
+// have happened (the commit request failed or timed out). The only safe
+// continuation is the restart path: a new TxPublisher whose Start fences this
+// one and returns the position Kafka actually holds.
+type CommitUnknownError struct {
+	Err error
+}
+
+func (e *CommitUnknownError) Error() string {
+	return fmt.Sprintf("kafka transaction commit outcome unknown (restart to recover the committed position): %v", e.Err)
+}
+
+func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// TxRecord is a record for TxPublisher.Publish with an optional cut.
+type TxRecord struct {
+	Record pipeline.Record
+	// Cut, when not nil, is the source position reached once this record
+	// and all before it are written: Publish may end a Kafka transaction
+	// after this record and store Cut with it. The caller sets it at least
+	// on the last record of every source transaction (there Cut is the
+	// transaction's end position), and may set it at change boundaries
+	// inside a large transaction (there Cut must identify the change, e.g.
+	// its last event's position), so that such a transaction can be split.
+	Cut []byte
+}
+
+// TxPublisher writes records exactly once with Kafka transactions: each
+// Kafka transaction holds a run of records and, in the same transaction, a
+// record in the position topic (key = the publisher's name, value = the
+// last Cut of the run). A read_committed consumer therefore sees the records
+// if and only if the position that covers them is stored, and a restart that
+// skips everything up to the stored position produces no duplicate.
+//
+// Use: NewTx, then Start (fences the previous incarnation and returns the
+// stored position), then Publish repeatedly from one goroutine, then Close.
+// A TxPublisher is not safe for concurrent Publish calls.
+type TxPublisher struct {
+	cfg     Config
+	name    string
+	conn    []kgo.Opt
+	cl      *kgo.Client
+	adm     *kadm.Client
+	route   *router
+	log     *slog.Logger
+	m       *Metrics
+	timeout time.Duration
+	max     int
+}
+
+// TxConfig adds the exactly-once settings to Config.
+type TxConfig struct {
+	Config
+	// Name identifies the stream (cdcflow uses the slot name). The
+	// transactional id is "cdcflow-" + Name and the position record's key is
+	// Name. Required.
+	Name string
+	// Timeout is the Kafka transaction timeout. Default DefaultTxTimeout.
+	Timeout time.Duration
+	// MaxBytes splits a Publish into several transactions at cuts once a
+	// transaction holds this many bytes. Default DefaultTxMaxBytes.
+	MaxBytes int
+}
+
+// NewTx builds a TxPublisher with a transactional *kgo.Client. It validates
+// the configuration but does not contact the brokers. log and reg may be nil.
+func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublisher, error) {
+	base, err := cfg.Config.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		return nil, errors.New("kafka config: exactly-once needs a name")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTxTimeout
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultTxMaxBytes
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "kafka", "transactional_id", "cdcflow-"+cfg.Name)
+	conn, err := base.connOpts()
+	if err != nil {
+		return nil, fmt.Errorf("create kafka transactional publisher: %w", err)
+	}
+	c, _ := codec(base.Compression)
+	opts := append(conn[:len(conn):len(conn)],
+		kgo.WithLogger(kslog.New(log)),
+		kgo.TransactionalID("cdcflow-"+cfg.Name),
+		kgo.TransactionTimeout(cfg.Timeout),
+		kgo.RecordPartitioner(partitioner{}),
+		kgo.ProducerBatchCompression(c),
+		kgo.ProducerLinger(base.Linger),
+		kgo.ProducerBatchMaxBytes(base.BatchMaxBytes),
+		kgo.MaxBufferedBytes(base.MaxBufferedBytes),
+		kgo.ProduceRequestTimeout(base.RequestTimeout),
+	)
+	var m *Metrics
+	if reg != nil {
+		m = NewMetrics(reg)
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("cdcflow", kprom.Subsystem("kafka_client"), kprom.Registerer(reg))))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	adm := kadm.NewClient(cl)
+	return &TxPublisher{
+		cfg: base, name: cfg.Name, conn: conn, cl: cl, adm: adm,
+		route: newRouter(base, adm), log: log, m: m,
+		timeout: cfg.Timeout, max: cfg.MaxBytes,
+	}, nil
+}
+
+// Start prepares the publisher and returns the last position committed
+// under its name (nil if none). It creates the position topic if missing,
+// fences any previous incarnation (a producer with the same transactional
+// id: the broker aborts its open transaction), waits — at most twice the
+// transaction timeout — until DescribeTransactions shows no transaction in
+// progress, and reads the position topic with read_committed to its end.
+// The caller skips whatever the source resends up to that position.
+func (t *TxPublisher) Start(ctx context.Context) ([]byte, error) {
+	compact := "compact"
+	if err := createMissing(ctx, t.adm, t.cfg, t.log, []string{t.cfg.PositionTopic}, 1, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return nil, err
+	}
+	// Loading the producer id sends InitProducerID, which bumps the epoch
+	// and fences the previous incarnation.
+	if _, _, err := t.cl.ProducerID(ctx); err != nil {
+		return nil, fmt.Errorf("fence previous producer: %w", err)
+	}
+	if err := t.awaitNoTransaction(ctx); err != nil {
+		return nil, err
+	}
+	var pos []byte
+	err := readToEnd(ctx, t.adm, t.conn, t.cfg.PositionTopic, func(r *kgo.Record) error {
+		if string(r.Key) == t.name {
+			pos = r.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read position topic %q: %w", t.cfg.PositionTopic, err)
+	}
+	t.log.Info("exactly-once publisher started", "has_position", pos != nil)
+	return pos, nil
+}
+
+// awaitNoTransaction polls DescribeTransactions until the transactional id
+// has no transaction in progress. Kafka aborts a fenced transaction
+// asynchronously, so the fence alone does not mean the markers are written.
+func (t *TxPublisher) awaitNoTransaction(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
+	defer cancel()
+	id := "cdcflow-" + t.name
+	delay := 10 * time.Millisecond
+	for {
+		described, err := t.adm.DescribeTransactions(ctx, id)
+		if err == nil {
+			d, ok := described[id]
+			switch {
+			case !ok:
+				err = fmt.Errorf("transactional id %q not described", id)
+			case d.Err != nil:
+				err = d.Err
+			default:
+				switch d.State {
+				case "Ongoing", "PrepareCommit", "PrepareAbort", "PrepareEpochFence":
+					err = fmt.Errorf("previous transaction of %q still %s", id, d.State)
+				default:
+					return nil
+				}
+			}
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("wait for the previous transaction to end: %w", err)
+		case <-timer.C:
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// Publish writes recs and their positions in one or more Kafka transactions
+// and returns the position stored by the last of them. The last record must
+// carry a Cut. Once a transaction holds MaxBytes, it ends at the next cut,
+// so a transaction larger than MaxBytes in the source is split at its
+// change boundaries (where the caller put cuts) and each Kafka transaction
+// stores the position of the last change it completes.
+//
+// Publish blocks until the last transaction is committed. On an error while
+// producing, the open transaction is aborted and the error returned: what
+// earlier transactions of the call committed stays (the stored position says
+// how far). An error that leaves the commit's outcome unknown is a
+// *CommitUnknownError: close this publisher and Start a new one.
+func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord) ([]byte, error) {
+	if len(recs) == 0 {
+		return nil, errors.New("publish transaction: no records")
+	}
+	if recs[len(recs)-1].Cut == nil {
+		return nil, errors.New("publish transaction: the last record carries no position")
+	}
+	var (
+		committed []byte
+		start     int
+		size      int
+	)
+	for i, r := range recs {
+		size += len(r.Record.Key) + len(r.Record.Value)
+		if r.Cut == nil || (size < t.max && i < len(recs)-1) {
+			continue
+		}
+		if err := t.commit(ctx, recs[start:i+1]); err != nil {
+			return committed, err
+		}
+		committed = r.Cut
+		start, size = i+1, 0
+	}
+	return committed, nil
+}
+
+// commit writes recs and the position of the last one in one transaction.
+func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
+	if err := t.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("begin kafka transaction: %w", err)
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	produce := func(kr *kgo.Record) {
+		wg.Add(1)
+		t.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("produce to %s: %w", kr.Topic, wrapRecordErr(kr, err))
+				}
+				mu.Unlock()
+			}
+			t.m.acked(kr.Topic, recordBytes(kr), false, err)
+			wg.Done()
+		})
+		t.m.produced(1, recordBytes(kr))
+	}
+	for _, r := range recs {
+		krs, err := t.route.records(ctx, r.Record)
+		if err != nil {
+			wg.Wait()
+			return t.abort(ctx, err)
+		}
+		for _, kr := range krs {
+			produce(kr)
+		}
+	}
+	produce(&kgo.Record{Topic: t.cfg.PositionTopic, Partition: 0, Key: []byte(t.name), Value: recs[len(recs)-1].Cut})
+	wg.Wait()
+	if firstErr != nil {
+		return t.abort(ctx, firstErr)
+	}
+	if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return &CommitUnknownError{Err: err}
+	}
+	return nil
+}
+
+// abort ends the open transaction without committing and returns cause.
+func (t *TxPublisher) abort(ctx context.Context, cause error) error {
+	if err := t.cl.AbortBufferedRecords(ctx); err != nil {
+		return errors.Join(cause, fmt.Errorf("abort buffered records: %w", err))
+	}
+	if err := t.cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return errors.Join(cause, fmt.Errorf("abort kafka transaction: %w", err))
+	}
+	return cause
+}
+
+// Close closes the client. A transaction left open (after an error) is
+// aborted by the broker when it times out or when the next incarnation
+// starts.
+func (t *TxPublisher) Close() {
+	t.cl.Close()
+}
