@@ -24,8 +24,9 @@ import (
 //   - truncate: every aggregate of the partition is dropped.
 //
 // Dropping removes an aggregate's entity hashes, index entries, aggregate
-// counts and sums (derived from its state, as for any change), history and
-// position. Many aggregates are dropped in chunks of DropChunk, each atomic;
+// counts and sums (derived from its state, as for any change) and history; its
+// position stays as a tombstone, so that a stale re-sent event cannot bring it
+// back. Many aggregates are dropped in chunks of DropChunk, each atomic;
 // only the last chunk advances the offset, so a crash in between resumes with
 // the same control record and drops what is left.
 func (v *Views) control(ctx context.Context, topic string, p int32, from int64, r Record) error {
@@ -141,7 +142,6 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string)
 				s.op("DEL", v.keys.item(p, hv.name, id))
 			}
 		}
-		s.op("HDEL", posKey, id)
 	}
 	v.flushDeltas(s, deltas)
 	return s, nil
