@@ -351,3 +351,42 @@ func TestOpFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestRuleDecimals checks exact decimal arithmetic inside rules, on literals
+// and on numeric columns, including comparisons with int literals.
+func TestRuleDecimals(t *testing.T) {
+	tests := []struct {
+		when  string
+		total string
+		want  bool
+	}{
+		{`decimal("0.1") + decimal("0.2") == decimal("0.3")`, "0", true},
+		{`decimal("1e30") + 1 != decimal("1e30")`, "0", true},
+		{`row.total > 100`, "100.01", true},
+		{`row.total > 100`, "100.00", false},
+		{`100 <= row.total`, "100.00", true},
+		{`row.total * 3 == decimal("0.3")`, "0.1", true},
+		{`row.total == 1`, "1.000", true},
+	}
+	for _, tt := range tests {
+		src := strings.Replace(goodMapping, `op == "update" && old.status == "N" && row.status == "C"`, tt.when, 1)
+		m, err := Parse("m.yaml", []byte(src), nil, LoadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.when, err)
+		}
+		mp, _ := NewMapper(m, MapperOptions{})
+		rel := ordersRel(capture.IdentityFull)
+		v := func(d any) capture.Value { return capture.Value{Kind: capture.KindValue, Data: d} }
+		n := 0
+		err = mp.Change(&capture.Change{Op: capture.OpInsert, Relation: rel,
+			New: []capture.Value{v(int64(1)), v("N"), v(capture.Numeric(tt.total)), v("4111")}}, func(e Event) {
+			if e.DeadLetter {
+				t.Errorf("%s with total %s: dead letter %s", tt.when, tt.total, e.Data)
+			}
+			n++
+		})
+		if err != nil || (n == 1) != tt.want {
+			t.Errorf("when %s with total %s fired %d times (%v); want %v", tt.when, tt.total, n, err, tt.want)
+		}
+	}
+}
