@@ -163,7 +163,8 @@ func fatal(err error) error { return &fatalError{err} }
 // it likes (backpressure): meanwhile the Reader stops reading WAL but keeps
 // the connection alive with status updates. An error from h ends Run with
 // that error. Connection failures, a slot still held by an old walsender and
-// server restarts are retried with capped exponential backoff and jitter.
+// server restarts are retried with capped exponential backoff and jitter; a
+// new session starts only after the handler call in progress returned.
 //
 // Run returns ctx.Err() after a shutdown, nil when SnapshotInitialOnly has
 // handed on its snapshot, and otherwise the fatal error (handler error,
