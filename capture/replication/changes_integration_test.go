@@ -213,3 +213,43 @@ func TestIntegrationPinnedSessionSettings(t *testing.T) {
 		}
 	}
 }
+
+// A partitioned table is captured through its root: snapshot rows and
+// changes of every partition carry the root's relation.
+func TestIntegrationPartitionedTableViaRoot(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TABLE m (id int NOT NULL, k int NOT NULL, PRIMARY KEY (id, k)) PARTITION BY LIST (k);
+		CREATE TABLE m_1 PARTITION OF m FOR VALUES IN (1);
+		CREATE TABLE m_2 PARTITION OF m FOR VALUES IN (2);
+		INSERT INTO m VALUES (1, 1), (2, 2)`)
+	c := &collector{confirm: true}
+	rr := start(t, testConfig(db, "m"), c, nil)
+	awaitChanges(t, rr, 2)
+	db.Exec(t, `INSERT INTO m VALUES (3, 1), (4, 2); UPDATE m SET k = 2 WHERE id = 3`)
+	got := awaitChanges(t, rr, 5)
+	for i, ch := range got {
+		if ch.Relation.Table != "m" {
+			t.Errorf("change %d (%s) of relation %q, want the root m", i, ch.Op, ch.Relation.Table)
+		}
+	}
+	if viaRoot := testenv.QueryValue[bool](t, db, "SELECT pubviaroot FROM pg_publication WHERE pubname = 'cdcflow'"); !viaRoot {
+		t.Error("publication not via root")
+	}
+}
+
+// A table added to the configuration of a running slot is refused while
+// the publication lacks it, with what to run.
+func TestIntegrationTableAddedLaterRefused(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)`)
+	rr := streamOnly(t, db, "a")
+	if err := rr.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(db, "a", "b")
+	rr2 := start(t, cfg, &collector{}, nil)
+	err := rr2.wait(t, 30*time.Second)
+	if !errors.As(err, new(*NotReadyError)) || !strings.Contains(err.Error(), `ALTER PUBLICATION "cdcflow" ADD TABLE "public"."b"`) {
+		t.Fatalf("Run = %v, want a NotReadyError saying to add b", err)
+	}
+}
