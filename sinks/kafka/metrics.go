@@ -5,7 +5,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/twmb/franz-go/plugin/kprom"
 )
+
+// clientMetrics returns franz-go's kprom hooks, registered with reg under
+// cdcflow_kafka_client_*, with compressed and uncompressed byte counts so
+// that the compression ratio can be watched.
+func clientMetrics(reg prometheus.Registerer) *kprom.Metrics {
+	return kprom.NewMetrics("cdcflow",
+		kprom.Subsystem("kafka_client"),
+		kprom.Registerer(reg),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Batches, kprom.Records,
+			kprom.CompressedBytes, kprom.UncompressedBytes, kprom.ConsistentNaming),
+	)
+}
 
 // Metrics holds the publisher's Prometheus metrics. A nil *Metrics is valid
 // and records nothing. The franz-go client's own metrics come from kprom and

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -105,7 +104,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 	var m *Metrics
 	if reg != nil {
 		m = NewMetrics(reg)
-		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("cdcflow", kprom.Subsystem("kafka_client"), kprom.Registerer(reg))))
+		opts = append(opts, kgo.WithHooks(clientMetrics(reg)))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
