@@ -46,6 +46,9 @@ func (g *Generator) BigTx(ctx context.Context, rows int) error {
 			return err
 		}
 	}
+	if len(st.customers) == 0 {
+		return errors.New("big transaction: the database has products but no customers to order them")
+	}
 	now := st.tick(w.rng)
 	local := now.In(g.zone)
 	orders := (rows + bulkLinesPerOrder) / (bulkLinesPerOrder + 1)
