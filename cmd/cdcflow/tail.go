@@ -78,6 +78,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		filter[n] = true
 	}
 	log := tailLogger(cfg.Log, stderr)
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			rc.Snapshot.Progress = stderr // a progress bar on a terminal; log lines otherwise
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r, err := replication.New(rc, log, replication.NewMetrics(reg))
@@ -86,6 +91,14 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := r.WithSnapshotMetrics(snapshot.NewMetrics(reg)); err != nil {
 		return err
+	}
+	// Say everything that is not ready at once, with the fixes; an
+	// unreachable server is left to Run, which retries.
+	if err := replication.Preflight(ctx, rc); err != nil {
+		if errors.As(err, new(*replication.NotReadyError)) {
+			return err
+		}
+		log.Warn("preflight check failed", "err", err)
 	}
 
 	var ready atomic.Bool
