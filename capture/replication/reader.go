@@ -53,10 +53,9 @@ type Reader struct {
 	notify chan struct{} // Confirm wakes the streaming loop; capacity 1
 
 	// Owned by Run's goroutine.
-	epochDone  uint64 // the snapshot epoch this process handed on in full
-	dropSlot   bool   // the next session drops the slot first (re-snapshot)
-	tableOIDs  map[uint32]bool
-	lastSource capture.Source
+	epochDone uint64 // the snapshot epoch this process handed on in full
+	dropSlot  bool   // the next session drops the slot first (re-snapshot)
+	tableOIDs map[uint32]bool
 }
 
 // New returns a Reader for cfg. A nil log discards, a nil m records nothing.
@@ -133,12 +132,6 @@ func (r *Reader) startSlot(slotLSN capture.LSN, fresh bool) capture.LSN {
 	r.confirmed = max(r.confirmed, slotLSN)
 	r.given = max(r.given, r.confirmed)
 	return r.done
-}
-
-func (r *Reader) positions() (confirmed, done capture.LSN) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.confirmed, r.done
 }
 
 // errStop ends Run without error (initial_only after its snapshot).
@@ -296,7 +289,6 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	if err := h(ctx, []capture.Message{&capture.Connected{Source: src, StartLSN: start, NewSource: newSource}}); err != nil {
 		return fatal(err)
 	}
-	r.lastSource = src
 
 	if created != nil && created.snapshotName != "" {
 		epoch := uint64(created.consistentPoint)
