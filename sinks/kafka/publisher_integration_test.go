@@ -493,3 +493,64 @@ func sumCounter(b *testing.B, g prometheus.Gatherer, name string) float64 {
 	}
 	return sum
 }
+
+// TestIntegrationAckOrderWithStalledPartition stalls the broker that leads
+// batch 0's partition while batch 1, on another broker, is stored: batch 1's
+// acknowledgement must wait for batch 0's.
+func TestIntegrationAckOrderWithStalledPartition(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(2))
+	p, _ := newPublisher(t, c, Config{Topics: TopicConfig{Partitions: 4}})
+	ctx := t.Context()
+	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
+		t.Fatal(err)
+	}
+	// Pick two keys whose partitions have different leaders.
+	tp := partitioner{}.ForTopic("orders")
+	leaderOf := func(key string) int32 {
+		return c.LeaderFor("orders", int32(tp.Partition(&kgo.Record{Key: []byte(key), Partition: -1}, 4)))
+	}
+	k0 := "order-0"
+	k1 := ""
+	for i := 1; i < 100 && k1 == ""; i++ {
+		if k := "order-" + strconv.Itoa(i); leaderOf(k) != leaderOf(k0) {
+			k1 = k
+		}
+	}
+	if k1 == "" {
+		t.Fatal("no key found on the other broker")
+	}
+	stalled := leaderOf(k0)
+	release := make(chan struct{})
+	var slept atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if c.CurrentNode() == stalled && slept.CompareAndSwap(false, true) {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	a := newAcks(2)
+	p.Publish(ctx, Batch{Records: []pipeline.Record{{Topic: "orders", Key: []byte(k0), Value: []byte("0")}}}, a.onAck(0))
+	p.Publish(ctx, Batch{Records: []pipeline.Record{{Topic: "orders", Key: []byte(k1), Value: []byte("1")}}}, a.onAck(1))
+	// Batch 1 is in Kafka while batch 0 is stalled ...
+	if got := consume(t, c, "orders", 1); string(got[0].Value) != "1" {
+		t.Fatalf("first stored record = %q; want batch 1's", got[0].Value)
+	}
+	// ... and its record's promise has run (the records metric counts it),
+	// yet nothing is acknowledged.
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(p.m.records.WithLabelValues("orders")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("batch 1's record was never acknowledged by the client")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := a.n.Load(); n != 0 {
+		t.Fatalf("%d acknowledgements while batch 0 is stalled; want 0", n)
+	}
+	close(release)
+	a.wait(t)
+	if a.ids[0] != 0 || a.ids[1] != 1 || a.errs[0] != nil || a.errs[1] != nil {
+		t.Fatalf("acks = %v %v; want [0 1] without errors", a.ids, a.errs)
+	}
+}
