@@ -49,8 +49,9 @@ type Publisher struct {
 	route *router
 
 	ackMu      sync.Mutex
-	acks       []*pending // batches in call order, not yet reported
-	delivering bool       // a goroutine is reporting acks from acks
+	acks       []*pending    // batches in call order, not yet reported
+	delivering bool          // a goroutine is reporting acks from acks
+	reported   chan struct{} // closed and replaced each time acks becomes empty
 	closed     bool
 }
 
@@ -111,14 +112,15 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
 	return &Publisher{
-		cfg:   cfg,
-		conn:  conn,
-		cl:    cl,
-		adm:   kadm.NewClient(cl),
-		log:   log,
-		m:     m,
-		now:   time.Now,
-		route: newRouter(cfg, kadm.NewClient(cl)),
+		cfg:      cfg,
+		conn:     conn,
+		cl:       cl,
+		adm:      kadm.NewClient(cl),
+		log:      log,
+		m:        m,
+		now:      time.Now,
+		route:    newRouter(cfg, kadm.NewClient(cl)),
+		reported: make(chan struct{}),
 	}, nil
 }
 
@@ -214,16 +216,36 @@ func (p *Publisher) finish(pb *pending) {
 		p.ackMu.Lock()
 	}
 	p.delivering = false
+	if len(p.acks) == 0 {
+		close(p.reported)
+		p.reported = make(chan struct{})
+	}
 	p.ackMu.Unlock()
 }
 
-// Flush blocks until every record produced so far is acknowledged or has
-// failed (their onAck calls are then made or under way), or ctx is done.
+// Flush blocks until no batch is pending: every batch published is
+// reported, its records acknowledged or failed and its onAck returned.
+// Meant for shutdown, after the last Publish; with Publish still being
+// called concurrently it waits for a moment with nothing in flight. It
+// returns ctx's error if ctx is done first.
 func (p *Publisher) Flush(ctx context.Context) error {
 	if err := p.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("flush kafka producer: %w", err)
 	}
-	return nil
+	for {
+		p.ackMu.Lock()
+		if len(p.acks) == 0 && !p.delivering {
+			p.ackMu.Unlock()
+			return nil
+		}
+		wait := p.reported
+		p.ackMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush kafka producer: %w", context.Cause(ctx))
+		case <-wait:
+		}
+	}
 }
 
 // Close closes the client. Batches still in flight are failed (their onAck

@@ -9,7 +9,7 @@ import (
 // TestFinishReportsInCallOrder completes batches in reverse order and checks
 // that their acknowledgements are still reported in call order.
 func TestFinishReportsInCallOrder(t *testing.T) {
-	p := &Publisher{now: time.Now}
+	p := &Publisher{now: time.Now, reported: make(chan struct{})}
 	var got []int
 	const n = 5
 	batches := make([]*pending, n)
