@@ -82,11 +82,34 @@ func (m *Metrics) confirmed(lsn capture.LSN) {
 	}
 }
 
-func (m *Metrics) change(c *capture.Change) {
-	if m == nil || c.Relation == nil {
+// changeCounters caches the changes counter of each relation and operation
+// of one session, sparing the label lookup per change. It is owned by the
+// session's receiving goroutine.
+type changeCounters struct {
+	m  *Metrics
+	by map[changeKey]prometheus.Counter
+}
+
+type changeKey struct {
+	rel *capture.Relation // a new pointer when the table's shape changes
+	op  capture.Op
+}
+
+func (m *Metrics) changeCounters() *changeCounters {
+	return &changeCounters{m: m, by: make(map[changeKey]prometheus.Counter)}
+}
+
+func (cc *changeCounters) inc(c *capture.Change) {
+	if cc.m == nil || c.Relation == nil {
 		return
 	}
-	m.changes.WithLabelValues(c.Relation.Schema+"."+c.Relation.Table, c.Op.String()).Inc()
+	k := changeKey{c.Relation, c.Op}
+	ctr, ok := cc.by[k]
+	if !ok {
+		ctr = cc.m.changes.WithLabelValues(c.Relation.Schema+"."+c.Relation.Table, c.Op.String())
+		cc.by[k] = ctr
+	}
+	ctr.Inc()
 }
 
 func (m *Metrics) reconnect() {

@@ -439,6 +439,9 @@ func TestIntegrationReconnectAfterWalsenderTerminated(t *testing.T) {
 	if n := testutil.ToFloat64(m.reconnects); n < 1 {
 		t.Errorf("reconnects = %v, want >= 1", n)
 	}
+	if n := testutil.ToFloat64(m.changes.WithLabelValues("public.t", "insert")); n != 3 {
+		t.Errorf("changes_total{public.t,insert} = %v, want 3", n)
+	}
 }
 
 // A snapshot that the consumer never finished is started over as a new

@@ -95,6 +95,7 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 	}()
 
 	dec := pgoutput.NewDecoder(pgoutput.Config{LookupType: r.typeLookup(ctx, conn), HeartbeatPrefix: r.heartbeatPrefix()})
+	counters := r.metrics.changeCounters()
 	var (
 		cur        []capture.Message
 		curBytes   int
@@ -204,7 +205,7 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 					return fmt.Errorf("parse XLogData: %w", err)
 				}
 				r.metrics.received(capture.LSN(xld.WALStart))
-				out, err := r.decode(dec, capture.LSN(xld.WALStart), xld.WALData)
+				out, err := r.decode(dec, counters, capture.LSN(xld.WALStart), xld.WALData)
 				if err != nil {
 					return err
 				}
@@ -266,7 +267,7 @@ func minTime(a, b time.Time) time.Time {
 
 // decode turns one pgoutput message into a capture message, or nil. It keeps
 // only changes of the configured tables and recognises the slot marker.
-func (r *Reader) decode(dec *pgoutput.Decoder, walStart capture.LSN, data []byte) (capture.Message, error) {
+func (r *Reader) decode(dec *pgoutput.Decoder, counters *changeCounters, walStart capture.LSN, data []byte) (capture.Message, error) {
 	if len(data) > 0 && data[0] == 'M' {
 		if lsn, payload, ok := parseMessage(data, r.slotPrefix()); ok {
 			var sm slotMarker
@@ -302,7 +303,7 @@ func (r *Reader) decode(dec *pgoutput.Decoder, walStart capture.LSN, data []byte
 		} else if c.Relation == nil || !r.tableOIDs[c.Relation.OID] {
 			return nil, nil
 		}
-		r.metrics.change(c)
+		counters.inc(c)
 	}
 	return msg, nil
 }
