@@ -56,9 +56,9 @@ func unframe(b []byte) [][]byte {
 	return msgs
 }
 
-// fuzzSeeds returns the seed inputs: each kind of message alone, and the whole
-// synthetic recording as one sequence.
-func fuzzSeeds() [][]byte {
+// fuzzSeeds returns the seed inputs: each kind of message alone, and the
+// synthetic and the real recordings, each as one sequence.
+func fuzzSeeds(t testing.TB) [][]byte {
 	seeds := [][]byte{
 		frame(encInsert(16400, txt("1"), txt("x"), txt("1.5"), txt(`{"a":1}`))),
 		frame(encInsert(16401, txt("1"), txt("happy"), txt(`{a,NULL}`), txt("2026-11-23 10:15:00+00"))),
@@ -71,12 +71,15 @@ func fuzzSeeds() [][]byte {
 		frame(encOrigin(0x42, "o"), encType(16502, "", "numeric")),
 		frame(encRelation(16400, "public", "orders", 'd', relCol{key: true, name: "id", oid: 20}), encInsert(16400, txt("1"))),
 	}
-	var all [][]byte
-	for _, m := range syntheticRecording() {
-		all = append(all, m.data)
+	for _, rec := range [][]recorded{syntheticRecording(), readRecording(t, filepath.Join("testdata", "realwal.pgoutput"))} {
+		// The recordings begin their own transactions: commit the setup's first.
+		all := [][]byte{encCommit(0x100, 0x110, t0)}
+		for _, m := range rec {
+			all = append(all, m.data)
+		}
+		seeds = append(seeds, frame(all...))
 	}
-	// The recording begins its own transaction: commit the setup's first.
-	return append(seeds, frame(append([][]byte{encCommit(0x100, 0x110, t0)}, all...)...))
+	return seeds
 }
 
 func newFuzzDecoder(t *testing.T) *Decoder {
@@ -94,7 +97,7 @@ func newFuzzDecoder(t *testing.T) *Decoder {
 // tuples match their relation, and must fail on every strict prefix of the
 // last message when that message decoded.
 func FuzzDecode(f *testing.F) {
-	for _, s := range fuzzSeeds() {
+	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
@@ -173,7 +176,7 @@ func TestGenCorpus(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range fuzzSeeds() {
+	for _, s := range fuzzSeeds(t) {
 		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\n", strconv.Quote(string(s)))
 		name := fmt.Sprintf("seed-%x", sha256.Sum256([]byte(body)))[:21]
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
