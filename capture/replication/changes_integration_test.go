@@ -253,3 +253,20 @@ func TestIntegrationTableAddedLaterRefused(t *testing.T) {
 		t.Fatalf("Run = %v, want a NotReadyError saying to add b", err)
 	}
 }
+
+// Columns of types that are not built in carry their own type name.
+func TestIntegrationUserDefinedTypes(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+		CREATE TABLE t (id int PRIMARY KEY, m mood, p positive)`)
+	rr := streamOnly(t, db, "t")
+	db.Exec(t, `INSERT INTO t VALUES (1, 'happy', 7)`)
+	ch := awaitChanges(t, rr, 1)[0]
+	if got := ch.Relation.Columns[1].TypeName; got != "mood" {
+		t.Errorf("enum column type %q, want mood", got)
+	}
+	if ch.New[1].Data != "happy" {
+		t.Errorf("enum value %#v, want happy", ch.New[1].Data)
+	}
+	t.Logf("domain column: type %q (oid %d), value %#v", ch.Relation.Columns[2].TypeName, ch.Relation.Columns[2].TypeOID, ch.New[2].Data)
+}
