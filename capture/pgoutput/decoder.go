@@ -129,6 +129,7 @@ func (d *Decoder) decodeBegin(r *reader) capture.Message {
 		CommitTime: pgTime(r.uint64()),
 		XID:        r.uint32(),
 	}
+	r.end() // before touching the decoder's state
 	if r.err != nil {
 		return nil
 	}
@@ -147,6 +148,7 @@ func (d *Decoder) decodeCommit(r *reader) capture.Message {
 		EndLSN:     capture.LSN(r.uint64()),
 		CommitTime: pgTime(r.uint64()),
 	}
+	r.end()
 	if r.err != nil {
 		return nil
 	}
@@ -241,6 +243,7 @@ func (d *Decoder) decodeType(r *reader) {
 	oid := r.uint32()
 	r.string() // namespace; "" for pg_catalog
 	name := r.string()
+	r.end()
 	if r.err != nil {
 		return
 	}
