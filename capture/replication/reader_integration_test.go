@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,11 +362,19 @@ func TestIntegrationHeartbeatAdvancesIdleSlot(t *testing.T) {
 }
 
 // A transaction far larger than a chunk is handed on in chunks, with a
-// flat heap.
+// flat heap. CDCFLOW_TEST_SOAK_ROWS sets the transaction's size (default
+// 200000).
 func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 	db := testenv.Postgres(t).NewDatabase(t)
 	db.Exec(t, `CREATE TABLE big (id int PRIMARY KEY, pad text)`)
-	const rows = 200_000
+	rows := 200_000
+	if v := os.Getenv("CDCFLOW_TEST_SOAK_ROWS"); v != "" { // make soak: 1000000
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 50_000 {
+			t.Fatalf("CDCFLOW_TEST_SOAK_ROWS=%q: want a number of at least 50000", v)
+		}
+		rows = n
+	}
 	var seen int // the handler's
 	var heapAt50k, heapAt200k, maxChunk atomic.Uint64
 	c := &collector{discard: true}
@@ -402,12 +412,12 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 		return heapAt200k.Load() != 0, nil
 	})
 	h50, h200 := heapAt50k.Load(), heapAt200k.Load()
-	t.Logf("heap in use at 50k rows: %d kB, at 200k rows: %d kB; largest chunk %d messages", h50>>10, h200>>10, maxChunk.Load())
+	t.Logf("heap in use at 50k rows: %d kB, at %d rows: %d kB; largest chunk %d messages", h50>>10, rows, h200>>10, maxChunk.Load())
 	if maxChunk.Load() > uint64(rr.r.cfg.ChunkMessages) {
 		t.Errorf("chunk of %d messages, limit %d", maxChunk.Load(), rr.r.cfg.ChunkMessages)
 	}
 	if h200 > h50+8<<20 {
-		t.Errorf("heap grew from %d kB at 50k rows to %d kB at 200k rows", h50>>10, h200>>10)
+		t.Errorf("heap grew from %d kB at 50k rows to %d kB at %d rows", h50>>10, h200>>10, rows)
 	}
 }
 
