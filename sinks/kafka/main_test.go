@@ -3,9 +3,9 @@ package kafka
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testenv.MainVerifyNoLeaks(m)
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,6 +14,22 @@ import (
 
 	"github.com/cdcflow/cdcflow/pipeline"
 )
+
+// newClusterWithOrders starts a broker with the topic "orders" of three
+// partitions.
+func newClusterWithOrders(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	c := newCluster(t, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(t.Context(), 3, -1, nil, "orders"); err != nil {
+		t.Fatalf("create topic orders: %v", err)
+	}
+	return c
+}
 
 func newTx(t *testing.T, c *kfake.Cluster, maxBytes int) *TxPublisher {
 	t.Helper()
@@ -49,7 +66,7 @@ func committedValues(t *testing.T, c *kfake.Cluster, want int) map[string]int {
 }
 
 func TestIntegrationTxCrashAndRecover(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(3, "orders"))
+	c := newClusterWithOrders(t)
 	ctx := t.Context()
 
 	a := newTx(t, c, 0)
@@ -99,7 +116,7 @@ func TestIntegrationTxCrashAndRecover(t *testing.T) {
 }
 
 func TestIntegrationTxSplit(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(3, "orders"))
+	c := newClusterWithOrders(t)
 	ctx := t.Context()
 	tp := newTx(t, c, 10) // each record is ~3 bytes: a transaction ends at the first cut after 10 bytes
 
@@ -138,7 +155,7 @@ func TestIntegrationTxSplit(t *testing.T) {
 }
 
 func TestIntegrationTxProduceErrorAborts(t *testing.T) {
-	c := newCluster(t, kfake.SeedTopics(3, "orders"))
+	c := newClusterWithOrders(t)
 	ctx := t.Context()
 	tp := newTx(t, c, 0)
 	if _, err := tp.Start(ctx); err != nil {
