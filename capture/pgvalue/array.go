@@ -2,6 +2,7 @@ package pgvalue
 
 import (
 	"errors"
+	"slices"
 )
 
 var errArray = errors.New("invalid array syntax")
@@ -31,7 +32,43 @@ func decodeArray(elem string, s []byte) ([]any, error) {
 	if p.i != len(s) {
 		return nil, errArray
 	}
+	if _, ok := shape(v); !ok {
+		return nil, errors.New("multidimensional array with sub-arrays of different dimensions")
+	}
 	return v, nil
+}
+
+// shape returns the dimensions of a nested array, and false when it is not
+// rectangular, as PostgreSQL requires: sibling sub-arrays of equal shape, and no
+// level mixing elements with sub-arrays.
+func shape(a []any) ([]int, bool) {
+	if len(a) == 0 {
+		return []int{0}, true
+	}
+	first, isArr := a[0].([]any)
+	if !isArr {
+		for _, e := range a[1:] {
+			if _, ok := e.([]any); ok {
+				return nil, false
+			}
+		}
+		return []int{len(a)}, true
+	}
+	dims, ok := shape(first)
+	if !ok {
+		return nil, false
+	}
+	for _, e := range a[1:] {
+		sub, ok := e.([]any)
+		if !ok {
+			return nil, false
+		}
+		d, ok := shape(sub)
+		if !ok || !slices.Equal(d, dims) {
+			return nil, false
+		}
+	}
+	return append([]int{len(a)}, dims...), true
 }
 
 type arrayParser struct {

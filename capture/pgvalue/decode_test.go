@@ -263,6 +263,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"_text", `{"a\`},
 		{"_int4", "{{{{{{{1}}}}}}}"},
 		{"_int4", ""},
+		{"_int4", "{{0},{}}"},
+		{"_int4", "{{1,2},{3}}"},
+		{"_int4", "{1,{2}}"},
+		{"_int4", "{{1},2}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.typ+"/"+tt.text, func(t *testing.T) {
