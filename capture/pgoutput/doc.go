@@ -13,10 +13,28 @@
 // Column values in text format are decoded by capture/pgvalue; binary-format
 // values are refused (the replication connection requests text).
 //
+// What the protocol leaves to the decoder:
+//   - A Relation message that changes a table's shape (ALTER TABLE) yields a new
+//     *capture.Relation; an identical one keeps the cached pointer.
+//   - An old tuple of key columns ('K') marks its other columns KindAbsent.
+//   - An unchanged TOAST value ('u') in a new tuple takes the old tuple's value
+//     when there is one: under REPLICA IDENTITY FULL pgoutput sends the marker
+//     even though the old tuple holds the value. Otherwise it stays
+//     KindUnchangedTOAST, never NULL.
+//   - Under REPLICA IDENTITY FULL pgoutput flags every column as part of the
+//     identity, so Column.Key is true for all of them: the stream does not say
+//     which columns form the primary key.
+//   - A heartbeat Marker's LSN is the LSN pgoutput reports for the logical
+//     message, which is the end of its WAL record: the value
+//     pg_logical_emit_message returned (checked against a real server).
+//   - A Truncate becomes one Change: Relation is the first table, Truncated all
+//     of them, with the CASCADE and RESTART IDENTITY flags.
+//
 // Concurrency: a Decoder is not safe for concurrent use; it belongs to the one
 // goroutine that reads the replication connection. The *capture.Relation values
 // it hands out are never modified afterwards and may be shared.
 //
 // pgoutput imports capture, capture/pgvalue and the standard library; it must
-// never import pipeline, sinks, backpressure or any network client.
+// never import pipeline, sinks, backpressure or any network client. (Its
+// integration test, which records real WAL, uses pglogrepl and the harness.)
 package pgoutput

@@ -17,8 +17,20 @@
 // decodes as a string; an unknown array type (a TypeName starting with "_")
 // decodes as an array of strings.
 //
+// Choices the capture.Value table leaves open, made here once:
+//   - real and double precision both become the float64 nearest the printed
+//     decimal, so a real printed as 1.1 is 1.1, not 1.100000023841858;
+//   - money becomes capture.Numeric without the currency sign and grouping;
+//   - timetz keeps PostgreSQL's text with the offset written as ±HH:MM;
+//   - interval becomes the ISO 8601 duration PostgreSQL itself prints with
+//     IntervalStyle=iso_8601, each part with its own sign ("P-1DT2H");
+//   - arrays drop an explicit lower bound ("[0:1]={a,b}" is [a b]) and must be
+//     rectangular, as PostgreSQL prints them;
+//   - bytea accepts the escape format too, although the session pins hex.
+//
 // Decode never panics, whatever its input, and its errors name the column, the
-// type and at most a short excerpt of the offending text.
+// type and at most a short excerpt of the offending text. The package's own
+// array parser is fuzzed against pgx's pgtype for agreement.
 //
 // pgvalue imports only the standard library and capture; it must never import
 // pgx's connection packages, pipeline, sinks or any client library. It holds no
