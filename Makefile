@@ -22,7 +22,7 @@ bench:
 
 # Long memory soak: a 1M-row transaction through capture.
 soak:
-	CDCFLOW_SOAK_ROWS=1000000 go test -count=1 -run 'TestIntegrationLargeTransaction' -timeout 30m ./capture/replication/
+	CDCFLOW_TEST_SOAK_ROWS=1000000 go test -count=1 -run LargeTransaction -v -timeout 30m ./capture/replication/
 
 # Fuzz each decoder for two minutes (CI runs the committed seeds on every build).
 fuzz:
