@@ -130,7 +130,10 @@ const (
 type Column struct {
 	Name     string // unquoted, exactly as in the catalog (may be mixed case)
 	TypeOID  uint32
-	TypeName string // e.g. "int4", "numeric", "_text" for text[]; for enums and domains the type's own name
+	// TypeName is the type's name: "int4", "numeric", "_text" for text[]; for an
+	// enum or other user type its own name; for a domain, the name of its base
+	// type (pgoutput announces domains that way, and the snapshot matches it).
+	TypeName string
 	TypeMod  int32
 	// Key is true when the column is part of the replica identity (the primary
 	// key under the default identity).
