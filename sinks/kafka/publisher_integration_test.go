@@ -392,6 +392,7 @@ func TestIsRetryable(t *testing.T) {
 		{kerr.NotLeaderForPartition, true},
 		{fmt.Errorf("produce: %w", kerr.RequestTimedOut), true},
 		{kerr.TopicAuthorizationFailed, false},
+		{kerr.SaslAuthenticationFailed, false},
 		{kerr.UnknownTopicOrPartition, true}, // retriable at the broker; kgo gives up after UnknownTopicRetries
 		{&RecordTooLargeError{Err: kerr.MessageTooLarge}, false},
 		{context.Canceled, false},

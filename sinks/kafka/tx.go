@@ -263,7 +263,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	produce := func(kr *kgo.Record) {
+	produce := func(kr *kgo.Record, deadLetter bool) {
 		wg.Add(1)
 		t.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
 			if err != nil {
@@ -273,7 +273,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 				}
 				mu.Unlock()
 			}
-			t.m.acked(kr.Topic, recordBytes(kr), false, err)
+			t.m.acked(kr.Topic, recordBytes(kr), deadLetter, err)
 			wg.Done()
 		})
 		t.m.produced(1, recordBytes(kr))
@@ -285,10 +285,10 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 			return t.abort(ctx, err)
 		}
 		for _, kr := range krs {
-			produce(kr)
+			produce(kr, r.Record.DeadLetter)
 		}
 	}
-	produce(&kgo.Record{Topic: t.cfg.PositionTopic, Partition: 0, Key: []byte(t.name), Value: recs[len(recs)-1].Cut})
+	produce(&kgo.Record{Topic: t.cfg.PositionTopic, Partition: 0, Key: []byte(t.name), Value: recs[len(recs)-1].Cut}, false)
 	wg.Wait()
 	if firstErr != nil {
 		return t.abort(ctx, firstErr)
