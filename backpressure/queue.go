@@ -54,7 +54,8 @@ type Queue[T any] struct {
 	head    int
 	bytes   int64
 	closed  bool
-	changed chan struct{} // closed and replaced whenever the state changes
+	waiters int           // goroutines waiting on changed
+	changed chan struct{} // closed and replaced when the state changes and someone waits
 }
 
 type queued[T any] struct {
@@ -107,17 +108,22 @@ func (q *Queue[T]) Put(ctx context.Context, item T, size int64) error {
 			break
 		}
 		wait := q.changed
+		q.waiters++
 		q.mu.Unlock()
 		if !blocked {
 			blocked, blockedAt = true, time.Now()
 		}
 		select {
 		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiters--
+			q.mu.Unlock()
 			q.noteBlocked(blocked, blockedAt)
 			return fmt.Errorf("queue put: %w", context.Cause(ctx))
 		case <-wait:
 		}
 		q.mu.Lock()
+		q.waiters--
 	}
 	q.items = append(q.items, queued[T]{item: item, size: size})
 	q.bytes += size
@@ -160,13 +166,18 @@ func (q *Queue[T]) Take(ctx context.Context, dst []T, maxRecords int, maxBytes i
 			return dst, 0, ErrClosed
 		}
 		wait := q.changed
+		q.waiters++
 		q.mu.Unlock()
 		select {
 		case <-ctx.Done():
+			q.mu.Lock()
+			q.waiters--
+			q.mu.Unlock()
 			return dst, 0, fmt.Errorf("queue take: %w", context.Cause(ctx))
 		case <-wait:
 		}
 		q.mu.Lock()
+		q.waiters--
 	}
 	var (
 		taken int64
@@ -215,8 +226,12 @@ func (q *Queue[T]) Close() {
 	}
 }
 
-// broadcast wakes every waiter. The caller holds q.mu.
+// broadcast wakes every waiter. The caller holds q.mu. Without waiters it
+// does nothing, which keeps the uncontended path free of allocations.
 func (q *Queue[T]) broadcast() {
+	if q.waiters == 0 {
+		return
+	}
 	close(q.changed)
 	q.changed = make(chan struct{})
 }

@@ -2,6 +2,8 @@ package backpressure
 
 import (
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -140,8 +142,16 @@ func TestWatermarkAdvancedAndMetrics(t *testing.T) {
 // after every Done, that Confirmed equals the position of the last item of
 // the longest fully done prefix and never passes an item still pending.
 func TestWatermarkProperty(t *testing.T) {
+	// The harness's convention (testenv.Seed), without importing it here.
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if s := os.Getenv("CDCFLOW_TEST_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("parse CDCFLOW_TEST_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed=%d (set CDCFLOW_TEST_SEED to repeat)", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	for round := range 200 {
 		initial := rng.Uint64N(100) + 1

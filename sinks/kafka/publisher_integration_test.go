@@ -510,20 +510,30 @@ func TestIntegrationAckOrderWithStalledPartition(t *testing.T) {
 	if err := p.EnsureTopics(ctx, []string{"orders"}); err != nil {
 		t.Fatal(err)
 	}
-	// Pick two keys whose partitions have different leaders.
+	// Pick two keys in different partitions, and give those partitions
+	// different leaders (kfake assigns leaders at random).
 	tp := partitioner{}.ForTopic("orders")
-	leaderOf := func(key string) int32 {
-		return c.LeaderFor("orders", int32(tp.Partition(&kgo.Record{Key: []byte(key), Partition: -1}, 4)))
+	partOf := func(key string) int32 {
+		return int32(tp.Partition(&kgo.Record{Key: []byte(key), Partition: -1}, 4))
 	}
-	k0 := "order-0"
-	k1 := ""
+	k0, k1 := "order-0", ""
 	for i := 1; i < 100 && k1 == ""; i++ {
-		if k := "order-" + strconv.Itoa(i); leaderOf(k) != leaderOf(k0) {
+		if k := "order-" + strconv.Itoa(i); partOf(k) != partOf(k0) {
 			k1 = k
 		}
 	}
 	if k1 == "" {
-		t.Fatal("no key found on the other broker")
+		t.Fatal("no key found in another partition")
+	}
+	if err := c.MoveTopicPartition("orders", partOf(k0), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MoveTopicPartition("orders", partOf(k1), 1); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf := func(key string) int32 { return c.LeaderFor("orders", partOf(key)) }
+	if leaderOf(k0) == leaderOf(k1) {
+		t.Fatalf("partitions %d and %d share leader %d", partOf(k0), partOf(k1), leaderOf(k0))
 	}
 	stalled := leaderOf(k0)
 	release := make(chan struct{})
@@ -544,13 +554,9 @@ func TestIntegrationAckOrderWithStalledPartition(t *testing.T) {
 	}
 	// ... and its record's promise has run (the records metric counts it),
 	// yet nothing is acknowledged.
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(p.m.records.WithLabelValues("orders")) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("batch 1's record was never acknowledged by the client")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Await(t, 10*time.Second, "the client's acknowledgement of batch 1's record", func() (bool, error) {
+		return testutil.ToFloat64(p.m.records.WithLabelValues("orders")) == 1, nil
+	})
 	if n := a.n.Load(); n != 0 {
 		t.Fatalf("%d acknowledgements while batch 0 is stalled; want 0", n)
 	}
