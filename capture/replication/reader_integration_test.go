@@ -435,10 +435,10 @@ func TestIntegrationReconnectAfterWalsenderTerminated(t *testing.T) {
 	awaitChanges(t, rr, 1)
 	db.Exec(t, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'cdcflow'`)
 	db.Exec(t, `INSERT INTO t VALUES (2)`)
-	got := awaitChanges(t, rr, 2)
+	awaitChanges(t, rr, 2)
 	testenv.Await(t, 30*time.Second, "second session", func() (bool, error) { return c.count(isConnected) >= 2, nil })
 	db.Exec(t, `INSERT INTO t VALUES (3)`)
-	got = awaitChanges(t, rr, 3)
+	got := awaitChanges(t, rr, 3)
 	var ids []int64
 	for _, ch := range got {
 		ids = append(ids, intValue(t, ch.New[0]))
