@@ -128,8 +128,8 @@ const (
 
 // Column describes one column of a Relation.
 type Column struct {
-	Name     string // unquoted, exactly as in the catalog (may be mixed case)
-	TypeOID  uint32
+	Name    string // unquoted, exactly as in the catalog (may be mixed case)
+	TypeOID uint32
 	// TypeName is the type's name: "int4", "numeric", "_text" for text[]; for an
 	// enum or other user type its own name; for a domain, the name of its base
 	// type (pgoutput announces domains that way, and the snapshot matches it).
