@@ -34,8 +34,10 @@ type Config struct {
 	Capture CaptureConfig `yaml:"capture"`
 	Mapping MappingConfig `yaml:"mapping"`
 	Kafka   KafkaConfig   `yaml:"kafka"`
-	Metrics MetricsConfig `yaml:"metrics"`
-	Log     LogConfig     `yaml:"log"`
+	// Backpressure bounds what is held between capture and Kafka.
+	Backpressure BackpressureConfig `yaml:"backpressure"`
+	Metrics      MetricsConfig      `yaml:"metrics"`
+	Log          LogConfig          `yaml:"log"`
 }
 
 // MetricsConfig configures the Prometheus endpoint, served with /healthz and /readyz.

@@ -10,6 +10,8 @@ import (
 type KafkaConfig struct {
 	// Brokers lists seed brokers as host:port. Empty means the embedded broker.
 	Brokers []string `yaml:"brokers"`
+	// Embedded configures the embedded broker used when Brokers is empty.
+	Embedded KafkaEmbeddedConfig `yaml:"embedded"`
 	// ClientID is the Kafka client id. Default "cdcflow".
 	ClientID string `yaml:"client_id"`
 	// TLS encrypts the connections to the brokers.
