@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/pgvalue"
@@ -395,7 +396,8 @@ INSERT INTO c11 SELECT generate_series(1, 11);`)
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s by %d", tt.table, tt.chunkRows), func(t *testing.T) {
 			exp := exportSnapshot(t, db)
-			s, err := snapshot.New(snapshot.Config{ChunkRows: tt.chunkRows}, nil, nil)
+			reg := prometheus.NewRegistry()
+			s, err := snapshot.New(snapshot.Config{ChunkRows: tt.chunkRows}, nil, snapshot.NewMetrics(reg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -419,8 +421,38 @@ INSERT INTO c11 SELECT generate_series(1, 11);`)
 					t.Fatalf("ids read = %v; want 1..%d once each", ids, len(ids))
 				}
 			}
+			rows := metricValue(t, reg, "cdcflow_capture_snapshot_rows_total", "public."+tt.table)
+			remaining := metricValue(t, reg, "cdcflow_capture_snapshot_tables_remaining", "")
+			if rows != float64(len(changes)) || remaining != 0 {
+				t.Errorf("metrics: rows_total %v, tables_remaining %v; want %d, 0", rows, remaining, len(changes))
+			}
 		})
 	}
+}
+
+// metricValue returns the value of the gathered metric name (with label
+// table = table when table is not empty); 0 when it was never observed.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, table string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if table != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != table) {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 // TestIntegrationRelationsMatchPgoutput checks that the Relations the
