@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -271,6 +272,8 @@ func (r *run) readByKey(ctx context.Context, t *table) error {
 	first := keysetQuery(t.src, t.cols, keyNames, false, limit)
 	next := keysetQuery(t.src, t.cols, keyNames, true, limit)
 	var after [][]byte // text of the last key read; nil before the first chunk
+	var keyBuf []byte  // the current row's key text, and where each column ends in it
+	var keyEnds []int
 	for {
 		sql, params, oids := first, [][]byte(nil), []uint32(nil)
 		if after != nil {
@@ -278,14 +281,18 @@ func (r *run) readByKey(ctx context.Context, t *table) error {
 		}
 		rr := r.conn.PgConn().ExecParams(ctx, sql, params, oids, nil, nil)
 		n := 0
-		var last [][]byte
 		for rr.NextRow() {
-			row, err := r.addRow(t, rr.Values())
-			if err != nil {
+			vals := rr.Values()
+			if err := r.addRow(t, vals); err != nil {
 				_, _ = rr.Close() // the decode error is the one to report
 				return err
 			}
-			last = row
+			// Keep the key's text: the next chunk starts after it.
+			keyBuf, keyEnds = keyBuf[:0], keyEnds[:0]
+			for _, k := range t.key {
+				keyBuf = append(keyBuf, vals[k]...)
+				keyEnds = append(keyEnds, len(keyBuf))
+			}
 			n++
 		}
 		if _, err := rr.Close(); err != nil {
@@ -297,9 +304,10 @@ func (r *run) readByKey(ctx context.Context, t *table) error {
 		if n < limit {
 			return nil
 		}
+		buf, start := bytes.Clone(keyBuf), 0
 		after = make([][]byte, len(t.key))
-		for i, k := range t.key {
-			after[i] = last[k]
+		for i, end := range keyEnds {
+			after[i], start = buf[start:end:end], end
 		}
 	}
 }
@@ -321,7 +329,7 @@ func (r *run) readByCTID(ctx context.Context, t *table) error {
 			}
 			rr := r.conn.PgConn().ExecParams(ctx, ctidQuery(hp.src, t.cols, from, to), nil, nil, nil, nil)
 			for rr.NextRow() {
-				if _, err := r.addRow(t, rr.Values()); err != nil {
+				if err := r.addRow(t, rr.Values()); err != nil {
 					_, _ = rr.Close()
 					return err
 				}
@@ -343,29 +351,15 @@ func (r *run) readByCTID(ctx context.Context, t *table) error {
 }
 
 // addRow decodes one row's text values into an OpRead change appended to the
-// chunk. It returns the row's text, copied out of the connection's buffer.
-func (r *run) addRow(t *table, vals [][]byte) ([][]byte, error) {
+// chunk. vals belongs to the connection and is only valid until the next row;
+// pgvalue.Decode copies what it keeps.
+func (r *run) addRow(t *table, vals [][]byte) error {
 	if len(vals) != len(t.cols) {
-		return nil, fmt.Errorf("read row: got %d columns, want %d", len(vals), len(t.cols))
+		return fmt.Errorf("read row: got %d columns, want %d", len(vals), len(t.cols))
 	}
 	if r.index > math.MaxUint32 {
-		return nil, errors.New("read row: more than 2^32 rows in one snapshot epoch")
+		return errors.New("read row: more than 2^32 rows in one snapshot epoch")
 	}
-	// The connection reuses its buffer for the next row, and decoded values
-	// (json.RawMessage) may alias their text, so copy the row once.
-	size := 0
-	for _, v := range vals {
-		size += len(v)
-	}
-	buf := make([]byte, 0, size)
-	row := make([][]byte, len(vals))
-	for i, v := range vals {
-		if v != nil {
-			buf = append(buf, v...)
-			row[i] = buf[len(buf)-len(v) : len(buf) : len(buf)]
-		}
-	}
-
 	cols := t.rel.Columns
 	if len(r.values) < len(cols) {
 		r.values = make([]capture.Value, len(cols)*min(r.s.cfg.ChunkRows, 256))
@@ -373,13 +367,13 @@ func (r *run) addRow(t *table, vals [][]byte) ([][]byte, error) {
 	newVals := r.values[:len(cols):len(cols)]
 	r.values = r.values[len(cols):]
 	for i, col := range cols {
-		if row[i] == nil {
+		if vals[i] == nil {
 			newVals[i] = capture.Value{Kind: capture.KindNull}
 			continue
 		}
-		v, err := pgvalue.Decode(col, row[i])
+		v, err := pgvalue.Decode(col, vals[i])
 		if err != nil {
-			return nil, fmt.Errorf("decode column %q (%s): %w", col.Name, col.TypeName, err)
+			return fmt.Errorf("read row: %w", err) // names the column and type, quotes only an excerpt
 		}
 		newVals[i] = v
 	}
@@ -400,7 +394,7 @@ func (r *run) addRow(t *table, vals [][]byte) ([][]byte, error) {
 	}
 	r.index++
 	r.msgs = append(r.msgs, c)
-	return row, nil
+	return nil
 }
 
 // flush hands the chunk to the handler, which may block.
