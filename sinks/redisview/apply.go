@@ -46,7 +46,7 @@ type Config struct {
 	// projected; when it returns nil the event is skipped and the view goes on
 	// (the consumer sends it to the dead-letter topic). When OnPoison is nil,
 	// or returns an error, Apply fails and stores nothing (replay mode).
-	OnPoison func(ctx context.Context, err *ProjectError, ev pipeline.Event) error
+	OnPoison func(ctx context.Context, err *ProjectError, rec Record) error
 	// DropChunk is how many aggregates one atomic step removes when a
 	// snapshot end or a truncate drops aggregates (default 500).
 	DropChunk int
@@ -131,6 +131,11 @@ func (v *Views) Preflight(ctx context.Context) error {
 type Record struct {
 	Offset int64
 	Event  pipeline.Event
+	// Err is set when the record could not be decoded: it is poison.
+	Err error
+	// Raw is the record as consumed (nil in tests that build events
+	// directly); OnPoison sends it to the dead-letter topic.
+	Raw *pipeline.Record
 }
 
 // Batch is consecutive records of one partition of one topic.
@@ -178,7 +183,7 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 	from := b.From
 	recs := b.Records
 	for len(recs) > 0 {
-		n := slices.IndexFunc(recs, func(r Record) bool { return r.Event.Control != pipeline.NotControl })
+		n := slices.IndexFunc(recs, func(r Record) bool { return r.Err == nil && r.Event.Control != pipeline.NotControl })
 		switch {
 		case n == 0:
 			if err := v.control(ctx, b.Topic, b.Partition, from, recs[0]); err != nil {
@@ -316,10 +321,17 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	poisoned := make([]bool, len(recs))
 	for i, r := range recs {
 		ev := r.Event
+		if r.Err != nil {
+			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, Err: r.Err}, r); err != nil {
+				return err
+			}
+			poisoned[i] = true
+			continue
+		}
 		if v.cfg.Upcast != nil {
 			up, err := v.cfg.Upcast(ev)
 			if err != nil {
-				if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("upcast: %w", err)}, ev); err != nil {
+				if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("upcast: %w", err)}, r); err != nil {
 					return err
 				}
 				poisoned[i] = true
@@ -328,7 +340,7 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 			ev = up
 		}
 		if ev.AggregateType == "" || ev.AggregateID == "" {
-			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("event has no aggregate type or id")}, ev); err != nil {
+			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("event has no aggregate type or id")}, r); err != nil {
 				return err
 			}
 			poisoned[i] = true
@@ -357,11 +369,11 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	}
 }
 
-func (v *Views) poison(ctx context.Context, perr *ProjectError, ev pipeline.Event) error {
+func (v *Views) poison(ctx context.Context, perr *ProjectError, rec Record) error {
 	if v.cfg.OnPoison == nil {
 		return perr
 	}
-	if err := v.cfg.OnPoison(ctx, perr, ev); err != nil {
+	if err := v.cfg.OnPoison(ctx, perr, rec); err != nil {
 		return fmt.Errorf("handle poison event: %w", err)
 	}
 	return nil
@@ -400,7 +412,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			}
 			ok, err := v.defs.fold(folds[ev.AggregateID], ev, snap)
 			if err != nil {
-				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, ev); err != nil {
+				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, recs[i]); err != nil {
 					return nil, nil, last, err
 				}
 				poisoned[i] = true

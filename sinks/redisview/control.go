@@ -34,7 +34,7 @@ func (v *Views) control(ctx context.Context, topic string, p int32, from int64, 
 	agg := ev.AggregateType
 	to := r.Offset + 1
 	if agg == "" {
-		return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("control record has no aggregate type")}, ev)
+		return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: errors.New("control record has no aggregate type")}, r)
 	}
 	snapKey := v.keys.snap(p, agg)
 	switch ev.Control {
@@ -55,13 +55,13 @@ func (v *Views) control(ctx context.Context, topic string, p int32, from int64, 
 	case pipeline.ControlTruncate:
 		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "")
 	}
-	return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("unknown control kind %d", ev.Control)}, ev)
+	return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("unknown control kind %d", ev.Control)}, r)
 }
 
 // poisonOrFail hands a poison control record to OnPoison and, when it is
 // taken, stores the offset past it.
-func (v *Views) poisonOrFail(ctx context.Context, topic string, p int32, from, to int64, perr *ProjectError, ev pipeline.Event) error {
-	if err := v.poison(ctx, perr, ev); err != nil {
+func (v *Views) poisonOrFail(ctx context.Context, topic string, p int32, from, to int64, perr *ProjectError, r Record) error {
+	if err := v.poison(ctx, perr, r); err != nil {
 		return err
 	}
 	return v.run(ctx, newStep(v.keys.offsets(p)), topic, from, to)

@@ -1,0 +1,428 @@
+package redisview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// ErrGenerationChanged is returned by Consumer.Run when FollowPointer is set
+// and the generation pointer moved away from the consumer's generation (a
+// replay swapped in a new one): restart with the new generation, which
+// resumes from the offsets stored with it.
+var ErrGenerationChanged = errors.New("generation pointer moved")
+
+// ConsumerConfig configures a Consumer. Zero values mean the defaults.
+type ConsumerConfig struct {
+	// Brokers are the Kafka seed brokers (required).
+	Brokers []string
+	// Group is the consumer group (required). Only membership comes from
+	// the group: offsets come from Redis and are never committed to Kafka.
+	Group string
+	// Topics are the event topics to consume (required).
+	Topics []string
+	// DeadLetterTopic (which must exist) receives records that cannot be
+	// decoded or projected, with the reason in headers. Empty means a poison record stops Run with
+	// an error naming it (replay mode: a rebuild must not silently differ).
+	DeadLetterTopic string
+	// MaxPollRecords bounds one poll (default 1000); a partition's records
+	// in one poll are one batch.
+	MaxPollRecords int
+	// StopAtEnd makes Run return nil once every partition of Topics has been
+	// applied up to the end offsets it saw when it started (replay).
+	StopAtEnd bool
+	// FollowPointer makes Run return ErrGenerationChanged when the
+	// generation pointer no longer names the views' generation. It is
+	// checked every PointerInterval (default 2s).
+	FollowPointer   bool
+	PointerInterval time.Duration
+	// RetryBackoff is the pause before applying a partition again after an
+	// infrastructure error (default 500ms).
+	RetryBackoff time.Duration
+	// Progress, if set, is called after each poll during a StopAtEnd run.
+	Progress func(Progress)
+	// ClientOpts are added to the franz-go client's options (TLS, SASL,
+	// logger, kprom hooks).
+	ClientOpts []kgo.Opt
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Progress is how far a replay is.
+type Progress struct {
+	Done, Total int64         // records applied, records to apply
+	Rate        float64       // records per second since the start
+	ETA         time.Duration // at Rate; 0 when unknown
+}
+
+// Consumer feeds Kafka records to Views, one batch per partition per poll.
+// On assignment it resumes every partition from the offset stored in Redis
+// with the views (none stored: from the earliest), so a restart neither loses
+// nor double-applies. It owns a franz-go client, created in Run. Lag, dead
+// letters and replay progress go to the Views' Metrics.
+type Consumer struct {
+	cfg   ConsumerConfig
+	views *Views
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	next map[tp]int64 // expected stored offset per owned partition (-1: none)
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// NewConsumer returns a Consumer applying to views. It starts nothing.
+func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("consumer: no brokers")
+	case cfg.Group == "":
+		return nil, errors.New("consumer: no group")
+	case len(cfg.Topics) == 0:
+		return nil, errors.New("consumer: no topics")
+	case views == nil:
+		return nil, errors.New("consumer: no views")
+	}
+	if cfg.MaxPollRecords <= 0 {
+		cfg.MaxPollRecords = 1000
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 500 * time.Millisecond
+	}
+	if cfg.PointerInterval <= 0 {
+		cfg.PointerInterval = 2 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Consumer{cfg: cfg, views: views, log: log.With("component", "views_consumer", "group", cfg.Group), next: map[tp]int64{}}, nil
+}
+
+// Run consumes until ctx ends (returning ctx.Err()), a fatal error, or, with
+// StopAtEnd, the end offsets are reached (returning nil). Poison records go
+// to DeadLetterTopic; without one Run returns the *ProjectError. A batch the
+// stored offset refuses (ErrFenced: another instance moved the partition on)
+// is dropped and the partition resumes from the stored offset. Redis errors
+// are retried after RetryBackoff, from the stored offset.
+func (c *Consumer) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(c.cfg.Brokers...),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeTopics(c.cfg.Topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(c.adjust),
+		kgo.OnPartitionsRevoked(c.forget),
+		kgo.OnPartitionsLost(c.forget),
+	}, c.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	var end map[tp]int64
+	var total int64
+	if c.cfg.StopAtEnd {
+		if end, total, err = c.endOffsets(ctx, cl); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	var done int64
+	lastPointer := time.Now()
+	c.log.Info("views consumer started", "topics", c.cfg.Topics, "generation", c.views.Generation())
+	for {
+		if c.cfg.StopAtEnd && c.reached(ctx, end) {
+			c.progress(done, total, start)
+			return nil
+		}
+		if c.cfg.FollowPointer && time.Since(lastPointer) >= c.cfg.PointerInterval {
+			lastPointer = time.Now()
+			g, err := CurrentGeneration(ctx, c.views.rdb, c.views.cfg.Prefix)
+			if err == nil && g != 0 && g != c.views.Generation() {
+				return fmt.Errorf("views generation %d, pointer %d: %w", c.views.Generation(), g, ErrGenerationChanged)
+			}
+		}
+		pollCtx := ctx
+		var cancel context.CancelFunc = func() {}
+		if c.cfg.FollowPointer || c.cfg.StopAtEnd {
+			pollCtx, cancel = context.WithTimeout(ctx, c.cfg.PointerInterval)
+		}
+		fetches := cl.PollRecords(pollCtx, c.cfg.MaxPollRecords)
+		cancel()
+		if ctx.Err() != nil {
+			cl.AllowRebalance()
+			return ctx.Err()
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			c.log.Warn("fetch failed", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		var fatal error
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if fatal != nil || len(p.Records) == 0 {
+				return
+			}
+			n, err := c.applyPartition(ctx, cl, p)
+			done += n
+			if err != nil {
+				fatal = err
+			}
+		})
+		cl.AllowRebalance()
+		if fatal != nil {
+			return fatal
+		}
+		if c.cfg.StopAtEnd {
+			c.progress(done, total, start)
+		}
+	}
+}
+
+// adjust replaces the group's offsets with the ones stored in Redis.
+func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, parts := range assigned {
+		ps := make([]int32, 0, len(parts))
+		for p := range parts {
+			ps = append(ps, p)
+		}
+		stored, err := c.views.Offsets(ctx, topic, ps)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if o, ok := stored[p]; ok {
+				parts[p] = kgo.NewOffset().At(o).WithEpoch(-1)
+				c.next[tp{topic, p}] = o
+			} else {
+				parts[p] = kgo.NewOffset().AtStart()
+				c.next[tp{topic, p}] = -1
+			}
+		}
+		c.log.Info("partitions assigned", "topic", topic, "partitions", ps)
+	}
+	return assigned, nil
+}
+
+// forget drops revoked or lost partitions; with BlockRebalanceOnPoll this
+// never runs while a batch is being applied.
+func (c *Consumer) forget(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			delete(c.next, tp{topic, p})
+		}
+	}
+}
+
+// applyPartition applies one partition's records of a poll and returns how
+// many it applied.
+func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.FetchTopicPartition) (int64, error) {
+	key := tp{p.Topic, p.Partition}
+	c.mu.Lock()
+	from, owned := c.next[key]
+	c.mu.Unlock()
+	if !owned {
+		return 0, nil
+	}
+	recs := make([]Record, 0, len(p.Records))
+	for _, kr := range p.Records {
+		if from >= 0 && kr.Offset < from {
+			continue // already applied: fetched before a seek took effect
+		}
+		raw := &pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value}
+		for _, h := range kr.Headers {
+			raw.Headers = append(raw.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
+		}
+		ev, err := pipeline.DecodeRecord(*raw)
+		recs = append(recs, Record{Offset: kr.Offset, Event: ev, Err: err, Raw: raw})
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	batch := Batch{Topic: p.Topic, Partition: p.Partition, From: from, Records: recs}
+	err := c.applyWithPoison(ctx, cl, batch)
+	switch {
+	case err == nil:
+		next := recs[len(recs)-1].Offset + 1
+		c.mu.Lock()
+		c.next[key] = next
+		c.mu.Unlock()
+		c.views.cfg.Metrics.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
+		return int64(len(recs)), nil
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case errors.As(err, new(*ProjectError)):
+		return 0, err
+	}
+	// Fenced or an infrastructure error: resume from what Redis stores, so
+	// nothing is skipped and nothing applied twice.
+	if errors.Is(err, ErrFenced) {
+		c.log.Warn("partition fenced: resuming from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
+	} else {
+		c.log.Warn("apply failed: retrying from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(c.cfg.RetryBackoff):
+		}
+	}
+	stored, serr := c.views.Offsets(ctx, p.Topic, []int32{p.Partition})
+	if serr != nil {
+		// Redis unreachable: start again from the batch's own start.
+		stored = map[int32]int64{}
+		if from >= 0 {
+			stored[p.Partition] = from
+		}
+	}
+	o, ok := stored[p.Partition]
+	eo := kgo.EpochOffset{Epoch: -1, Offset: o}
+	if !ok {
+		o, eo.Offset = -1, 0
+	}
+	c.mu.Lock()
+	c.next[key] = o
+	c.mu.Unlock()
+	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.Topic: {p.Partition: eo}})
+	return 0, nil
+}
+
+// applyWithPoison applies b, sending poison records to the dead-letter topic
+// when there is one.
+func (c *Consumer) applyWithPoison(ctx context.Context, cl *kgo.Client, b Batch) error {
+	if c.cfg.DeadLetterTopic == "" {
+		return c.views.Apply(ctx, b)
+	}
+	v := *c.views
+	v.cfg.OnPoison = func(ctx context.Context, perr *ProjectError, rec Record) error {
+		return c.deadLetter(ctx, cl, b, perr, rec)
+	}
+	return v.Apply(ctx, b)
+}
+
+// deadLetter writes rec to the dead-letter topic with the reason. It is
+// at-least-once: if the batch is applied again after a failure, the record
+// may be dead-lettered twice.
+func (c *Consumer) deadLetter(ctx context.Context, cl *kgo.Client, b Batch, perr *ProjectError, rec Record) error {
+	kr := &kgo.Record{Topic: c.cfg.DeadLetterTopic}
+	if rec.Raw != nil {
+		kr.Key, kr.Value = rec.Raw.Key, rec.Raw.Value
+		for _, h := range rec.Raw.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	kr.Headers = append(kr.Headers,
+		kgo.RecordHeader{Key: "cdcflow_error", Value: []byte(perr.Error())},
+		kgo.RecordHeader{Key: "cdcflow_topic", Value: []byte(b.Topic)},
+		kgo.RecordHeader{Key: "cdcflow_partition", Value: []byte(strconv.Itoa(int(b.Partition)))},
+		kgo.RecordHeader{Key: "cdcflow_offset", Value: []byte(strconv.FormatInt(perr.Offset, 10))},
+	)
+	// Bounded: a missing dead-letter topic must not hang the partition.
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(pctx, kr).FirstErr(); err != nil {
+		return fmt.Errorf("write dead letter for %s[%d]@%d: %w", b.Topic, b.Partition, perr.Offset, err)
+	}
+	c.views.cfg.Metrics.addDeadLetter(b.Topic)
+	c.log.Warn("record dead-lettered", "topic", b.Topic, "partition", b.Partition, "offset", perr.Offset, "err", perr.Err)
+	return nil
+}
+
+// endOffsets lists every partition's end offset (read_committed: the last
+// stable offset) and the records left to apply from the stored offsets.
+func (c *Consumer) endOffsets(ctx context.Context, cl *kgo.Client) (map[tp]int64, int64, error) {
+	end, err := listEnds(ctx, cl, c.cfg.Topics)
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	for k, e := range end {
+		stored, err := c.views.Offsets(ctx, k.topic, []int32{k.partition})
+		if err != nil {
+			return nil, 0, err
+		}
+		total += e - stored[k.partition] // absent: from 0
+	}
+	return end, total, nil
+}
+
+// reached reports whether every partition's stored offset is at its end.
+func (c *Consumer) reached(ctx context.Context, end map[tp]int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range end {
+		if e == 0 {
+			continue
+		}
+		if n, ok := c.next[k]; !ok || n < e {
+			// Not owned by this instance or not there yet; a partition
+			// owned elsewhere is checked against Redis.
+			if ok {
+				return false
+			}
+			stored, err := c.views.Offsets(ctx, k.topic, []int32{k.partition})
+			if err != nil || stored[k.partition] < e {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (c *Consumer) progress(done, total int64, start time.Time) {
+	p := Progress{Done: done, Total: total}
+	if el := time.Since(start).Seconds(); el > 0 {
+		p.Rate = float64(done) / el
+	}
+	if p.Rate > 0 && total > done {
+		p.ETA = time.Duration(float64(total-done) / p.Rate * float64(time.Second))
+	}
+	c.views.cfg.Metrics.setReplay(done, total)
+	if c.cfg.Progress != nil {
+		c.cfg.Progress(p)
+	}
+}
+
+// listEnds returns the last stable offset (the end a read_committed consumer
+// reaches) of every partition of topics.
+func listEnds(ctx context.Context, cl *kgo.Client, topics []string) (map[tp]int64, error) {
+	listed, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %v: %w", topics, err)
+	}
+	out := map[tp]int64{}
+	var ferr error
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			ferr = fmt.Errorf("list end offset of %s[%d]: %w", o.Topic, o.Partition, o.Err)
+			return
+		}
+		out[tp{o.Topic, o.Partition}] = o.Offset
+	})
+	return out, ferr
+}
