@@ -1,0 +1,100 @@
+package redisview
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+
+	"github.com/cdcflow/cdcflow/pipeline/decimal"
+)
+
+func TestScaled(t *testing.T) {
+	tests := []struct {
+		in      ref.Val
+		scale   int
+		want    int64
+		wantErr bool
+	}{
+		{decimal.Val(decimal.MustParse("12.34")), 2, 1234, false},
+		{decimal.Val(decimal.MustParse("12.3")), 2, 1230, false},
+		{decimal.Val(decimal.MustParse("-0.05")), 2, -5, false},
+		{decimal.Val(decimal.MustParse("12.3400")), 2, 1234, false},
+		{decimal.Val(decimal.MustParse("12.345")), 2, 0, true},
+		{decimal.Val(decimal.MustParse("NaN")), 2, 0, true},
+		{decimal.Val(decimal.MustParse("99999999999999999999")), 2, 0, true},
+		{types.Int(7), 3, 7000, false},
+		{types.Double(1.5), 2, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := scaled(tt.in, tt.scale)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("scaled(%v, %d) = %d, %v; want %d, error %v", tt.in, tt.scale, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestUnscale(t *testing.T) {
+	tests := []struct {
+		n     int64
+		scale int
+		want  string
+	}{{1234, 2, "12.34"}, {5, 2, "0.05"}, {-5, 2, "-0.05"}, {0, 2, "0.00"}, {7, 0, "7"}, {-1230, 3, "-1.230"}}
+	for _, tt := range tests {
+		got, err := unscale(tt.n, tt.scale)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("unscale(%d, %d) = %v, %v; want %s", tt.n, tt.scale, got, err, tt.want)
+		}
+	}
+}
+
+func TestDayOf(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		in      ref.Val
+		want    string
+		wantErr bool
+	}{
+		{types.String("2026-11-23T22:30:00Z"), "2026-11-23", false},  // 23:30 in Berlin
+		{types.String("2026-11-23T23:30:00Z"), "2026-11-24", false},  // 00:30 next day
+		{types.String("2026-11-23T23:30:00.5"), "2026-11-23", false}, // local date-time, read in Berlin
+		{types.String("2026-11-23"), "2026-11-23", false},
+		{types.Timestamp{Time: time.Date(2026, 6, 30, 22, 0, 0, 0, time.UTC)}, "2026-07-01", false}, // summer time
+		{types.String("yesterday"), "", true},
+		{types.Int(1), "", true},
+	}
+	for _, tt := range tests {
+		got, err := dayOf(tt.in, berlin)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("dayOf(%v) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestFieldText(t *testing.T) {
+	tests := []struct {
+		in   ref.Val
+		want string
+		ok   bool
+	}{
+		{types.String("x"), "x", true},
+		{types.Int(-3), "-3", true},
+		{types.Bool(true), "true", true},
+		{decimal.Val(decimal.MustParse("1.50")), "1.50", true},
+		{types.Timestamp{Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("x", 3600))}, "2026-01-02T02:04:05.000006Z", true},
+		{types.NullValue, "", false},
+	}
+	for _, tt := range tests {
+		got, ok, err := fieldText(tt.in)
+		if err != nil || ok != tt.ok || got != tt.want {
+			t.Errorf("fieldText(%v) = %q, %v, %v; want %q, %v", tt.in, got, ok, err, tt.want, tt.ok)
+		}
+	}
+	if _, _, err := fieldText(types.NewStringList(types.DefaultTypeAdapter, []string{"a"})); err == nil {
+		t.Error("fieldText(list) = nil error; want an error")
+	}
+}
