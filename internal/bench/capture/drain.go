@@ -34,9 +34,10 @@ type drainResult struct {
 	PeakRSS int64 `json:"peak_rss_kib"`
 }
 
-// peakRSS returns VmHWM from /proc/self/status in KiB, 0 if unknown.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS returns VmHWM (the peak resident set) of process pid ("self" for
+// this one) from /proc in KiB, 0 if unknown.
+func peakRSS(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
@@ -74,7 +75,7 @@ func drain(ctx context.Context, o drainOptions) error {
 		if err != nil {
 			return err
 		}
-		res.PeakRSS = peakRSS()
+		res.PeakRSS = peakRSS("self")
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
 	r, err := replication.New(replication.Config{
@@ -130,6 +131,6 @@ func drain(ctx context.Context, o drainOptions) error {
 		}
 		return fmt.Errorf("drain slot %q before the end position %s: %w", o.slot, end, err)
 	}
-	res.PeakRSS = peakRSS()
+	res.PeakRSS = peakRSS("self")
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

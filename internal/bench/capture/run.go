@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -215,7 +216,7 @@ func drainRecvlogical(ctx context.Context, pg *services.Postgres, slot string, e
 		"-o", "proto_version=1", "-o", "publication_names="+publication, "-o", "messages=true",
 		"-f", "/dev/null")
 	cmd.Stderr = os.Stderr
-	return timed(cmd)
+	return timed(cmd, true)
 }
 
 // drainCdcflow runs this program as a child (-drain), which runs cdcflow's
@@ -238,7 +239,7 @@ func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w wor
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
-	m, err := timed(cmd)
+	m, err := timed(cmd, false)
 	if err != nil {
 		return m, err
 	}
@@ -253,15 +254,43 @@ func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w wor
 	return m, nil
 }
 
-// timed runs cmd and measures its wall time and CPU time.
-func timed(cmd *exec.Cmd) (measurement, error) {
+// timed runs cmd and measures its wall time and CPU time. With sample set it
+// also samples the process's VmHWM every few milliseconds, for a program that
+// cannot report its own; the peak of its last few milliseconds may be missed.
+func timed(cmd *exec.Cmd, sample bool) (measurement, error) {
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %w", cmd.Path, err)
+	}
+	var hwm int64
+	done, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		if !sample {
+			return
+		}
+		pid := strconv.Itoa(cmd.Process.Pid)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			hwm = max(hwm, peakRSS(pid))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	<-sampled
+	if err != nil {
 		return measurement{}, fmt.Errorf("%s: %w", cmd.Path, err)
 	}
 	return measurement{
 		seconds: time.Since(start).Seconds(),
 		cpu:     (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(),
+		maxRSS:  hwm,
 	}, nil
 }
 
