@@ -15,19 +15,25 @@
 //   - pg_recvlogical (Debian's, pgoutput, proto_version 1, the publication,
 //     messages on: the plugin options cdcflow's Reader sends) with --endpos,
 //     writing to /dev/null;
-//   - cdcflow: this program run again as a child process (-drain), which
-//     runs capture/replication's Reader (snapshot mode never, on the copied
-//     slot) with a handler that counts the changes, confirms each commit and
-//     stops at the first transaction committed at or after the end position.
+//   - cdcflow (Reader): this program run again as a child process (-drain),
+//     which runs capture/replication's Reader (snapshot mode never, on the
+//     copied slot, heartbeats off) with a handler that counts the changes,
+//     confirms the last commit once per -confirm-interval and stops at the
+//     first transaction committed at or after the end position; the run fails
+//     unless it saw exactly the changes the load generator wrote;
+//   - cdcflow decode only: the same child with -bare, a single goroutine that
+//     receives with pglogrepl and decodes with capture/pgoutput, to tell the
+//     cost of decoding from the cost of the Reader's loop.
 //
-// Both are timed as whole processes, start to exit. The runs alternate which
-// reader goes first; the table reports the median of -runs runs, rows per
-// second of each, their ratio and the peak RSS (getrusage ru_maxrss) of each
-// process. -cpuprofile writes a CPU profile of the last cdcflow run.
+// Each is timed as a whole process, start to exit, with its CPU time. The
+// runs alternate the readers' order; the table reports the median of -runs
+// runs: rows per second, the ratio to pg_recvlogical, CPU seconds and peak
+// RSS (VmHWM: reported by the cdcflow child itself, sampled from /proc for
+// pg_recvlogical). -cpuprofile writes a CPU profile of the last Reader run.
 //
 // Usage:
 //
-//	go run ./internal/bench/capture [-changes 100000] [-runs 3] [-cpuprofile cpu.out]
+//	go run ./internal/bench/capture [-changes 100000] [-runs 3] [-cpuprofile cpu.out] [-confirm-interval 1s] [-keep]
 //
 // It must not be imported; it imports the product's capture packages, the
 // test services and the load generator only.
