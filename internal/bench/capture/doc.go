@@ -9,7 +9,7 @@
 // server's WAL position after the load.
 //
 // Each run copies the slot (pg_copy_logical_replication_slot) once per
-// reader, so both readers decode exactly the same WAL from exactly the same
+// reader, so every reader decodes exactly the same WAL from exactly the same
 // start, and drains its copy to the end position:
 //
 //   - pg_recvlogical (Debian's, pgoutput, proto_version 1, the publication,
