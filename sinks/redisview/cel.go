@@ -35,10 +35,25 @@ type celEnvs struct {
 	derived *cel.Env // state only: index and aggregate views derive from state alone
 }
 
-func newCELEnvs() (*celEnvs, error) {
+func newCELEnvs(loc *time.Location) (*celEnvs, error) {
 	base := []cel.EnvOption{
 		decimal.Library(),
 		cel.Variable("state", cel.MapType(cel.StringType, cel.StringType)),
+		// datetime reads an RFC 3339 time, or a date-time or date without an
+		// offset (a PostgreSQL timestamp without time zone, as events carry
+		// it) in the view file's time zone.
+		cel.Function("datetime", cel.Overload("datetime_string", []*cel.Type{cel.StringType}, cel.TimestampType,
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				s, ok := v.(types.String)
+				if !ok {
+					return types.MaybeNoSuchOverloadErr(v)
+				}
+				t, err := parseDateTime(string(s), loc)
+				if err != nil {
+					return types.WrapErr(err)
+				}
+				return types.Timestamp{Time: t}
+			}))),
 	}
 	derived, err := cel.NewEnv(base...)
 	if err != nil {
@@ -170,19 +185,29 @@ func dayOf(v ref.Val, loc *time.Location) (string, error) {
 	case types.Timestamp:
 		t = x.Time
 	case types.String:
-		s := string(x)
 		var err error
-		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			if t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err != nil {
-				if t, err = time.ParseInLocation(time.DateOnly, s, loc); err != nil {
-					return "", fmt.Errorf("group %q: want a date-time", s)
-				}
-			}
+		if t, err = parseDateTime(string(x), loc); err != nil {
+			return "", fmt.Errorf("group: %w", err)
 		}
 	default:
 		return "", fmt.Errorf("group of type %s: want a timestamp or a date-time string", v.Type().TypeName())
 	}
 	return t.In(loc).Format(time.DateOnly), nil
+}
+
+// parseDateTime reads an RFC 3339 time, or a date-time or date without an
+// offset in loc.
+func parseDateTime(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, loc); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date-time", s)
 }
 
 // scaled returns v (a decimal or an int) times 10^scale as an integer, and an

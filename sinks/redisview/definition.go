@@ -255,12 +255,6 @@ func (p *parser) file(root *yaml.Node) *Definitions {
 		p.add(1, "", "want one YAML document")
 		return nil
 	}
-	env, err := newCELEnvs()
-	if err != nil {
-		p.add(0, "", "create CEL environment: %v", err)
-		return nil
-	}
-	p.env = env
 	d := &Definitions{Location: time.UTC, byName: map[string]*view{}}
 	var viewNodes []*yaml.Node
 	p.fields(root.Content[0], "", "view file", map[string]func(*yaml.Node){
@@ -286,6 +280,12 @@ func (p *parser) file(root *yaml.Node) *Definitions {
 			viewNodes = n.Content
 		},
 	}, "version", "views")
+	env, err := newCELEnvs(d.Location)
+	if err != nil {
+		p.add(0, "", "create CEL environment: %v", err)
+		return nil
+	}
+	p.env = env
 	// Entities first, so that index and aggregate views may name any of them.
 	var later []func()
 	for _, n := range viewNodes {
