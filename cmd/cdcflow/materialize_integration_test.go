@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,12 @@ import (
 // (SIGINT, then kill after 30s), logging its output if the test failed.
 func startCdcflow(t *testing.T, env []string, args ...string) <-chan error {
 	t.Helper()
+	_, exited := startCdcflowCmd(t, env, args...)
+	return exited
+}
+
+func startCdcflowCmd(t *testing.T, env []string, args ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
 	cmd := exec.Command(testenv.Cdcflow(t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	logPath := filepath.Join(t.TempDir(), args[0]+".log")
@@ -30,14 +37,15 @@ func startCdcflow(t *testing.T, env []string, args ...string) <-chan error {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); logFile.Close() }()
+	done := make(chan struct{})
+	go func() { exited <- cmd.Wait(); logFile.Close(); close(done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case <-done:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-done
 			t.Errorf("cdcflow %s did not stop within 30s of SIGINT", args[0])
 		}
 		if t.Failed() {
@@ -45,44 +53,43 @@ func startCdcflow(t *testing.T, env []string, args ...string) <-chan error {
 			t.Logf("cdcflow %s output:\n%s", args[0], out)
 		}
 	})
-	return exited
+	return cmd, exited
 }
 
-// TestIntegrationMaterializeOrders runs `cdcflow run` and `cdcflow
-// materialize` on the reference order database (snapshot, then streaming)
-// and checks the reference views against SQL over the source tables: every
-// order's status, and the counts per status.
-func TestIntegrationMaterializeOrders(t *testing.T) {
+// matSetup is the reference order database with `cdcflow run` publishing it
+// to a kfake broker, and a Redis for the views.
+type matSetup struct {
+	t       *testing.T
+	db      *testenv.DB
+	env     []string
+	views   string // path of the reference views
+	redis   string // address
+	prefix  string
+	reader  *redisview.Reader
+	seed    int64
+	running []<-chan error // processes that must not exit
+}
+
+func newMatSetup(t *testing.T) *matSetup {
+	t.Helper()
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
+	s := &matSetup{t: t, db: testenv.Postgres(t).NewDatabase(t), seed: testenv.Seed(t)}
+	if err := loadgen.Init(ctx, s.db.Conn(t)); err != nil {
 		t.Fatal(err)
 	}
-	db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
-	seed := testenv.Seed(t)
-	load := func(count int64, seed uint64) {
-		t.Helper()
-		g, err := loadgen.New(loadgen.Config{DSN: db.DSN, Seed: seed, Count: count})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := g.Run(ctx); err != nil {
-			t.Fatalf("load: %v", err)
-		}
-	}
-	load(100, uint64(seed))
-
+	s.db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
+	s.load(100, 0) // taken by the snapshot
 	broker := testenv.Kafka(t)
 	rsrv := testenv.Redis(t)
-	rdb := rsrv.Client(t)
-	prefix := rsrv.Prefix(t)
+	s.redis, s.prefix = rsrv.Addr(), rsrv.Prefix(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.views = filepath.Join(root, "deploy/examples/orders/views.yaml")
 	slot := fmt.Sprintf("mat_%d", time.Now().UnixNano()%1e9)
-	env := []string{
-		"CDCFLOW_SOURCE_DSN=" + db.DSN,
+	s.env = []string{
+		"CDCFLOW_SOURCE_DSN=" + s.db.DSN,
 		"CDCFLOW_SOURCE_TIMEZONE=" + loadgen.ShopZone,
 		"CDCFLOW_MAPPING_FILE=" + filepath.Join(root, "deploy/examples/orders/mapping.yaml"),
 		"CDCFLOW_KAFKA_BROKERS=" + strings.Join(broker.Addrs(), ","),
@@ -91,12 +98,8 @@ func TestIntegrationMaterializeOrders(t *testing.T) {
 		"CDCFLOW_CAPTURE_PUBLICATION=" + slot,
 		"CDCFLOW_DATA_DIR=" + t.TempDir(),
 	}
-	runExited := startCdcflow(t, env, "run", "--progress=false")
-	matExited := startCdcflow(t, env, "materialize", "--views", filepath.Join(root, "deploy/examples/orders/views.yaml"),
-		"--redis", rsrv.Addr(), "--prefix", prefix)
-	load(200, uint64(seed)+1)
-
-	src, err := os.ReadFile(filepath.Join(root, "deploy/examples/orders/views.yaml"))
+	s.running = append(s.running, startCdcflow(t, s.env, "run", "--progress=false"))
+	src, err := os.ReadFile(s.views)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,93 +107,151 @@ func TestIntegrationMaterializeOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := redisview.NewReader(defs, rdb, prefix, 3)
-	if err != nil {
+	if s.reader, err = redisview.NewReader(defs, rsrv.Client(t), s.prefix, 3); err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// load runs count seeded transactions of the load generator.
+func (s *matSetup) load(count int64, n uint64) {
+	s.t.Helper()
+	g, err := loadgen.New(loadgen.Config{DSN: s.db.DSN, Seed: uint64(s.seed) + n, Count: count})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := g.Run(s.t.Context()); err != nil {
+		s.t.Fatalf("load: %v", err)
+	}
+}
+
+func (s *matSetup) materialize() (*exec.Cmd, <-chan error) {
+	s.t.Helper()
+	return startCdcflowCmd(s.t, s.env, "materialize", "--views", s.views, "--redis", s.redis, "--prefix", s.prefix)
+}
+
+// match compares the views of the current generation (which must be at
+// least minGen) with SQL over the source tables: every order's status, the
+// counts per status and the revenue per day. diff says what differed.
+func (s *matSetup) match(minGen int64, diff *string) (bool, error) {
+	t, ctx := s.t, s.t.Context()
+	for _, ch := range s.running {
+		select {
+		case err := <-ch:
+			return false, fmt.Errorf("a cdcflow process exited early: %v", err)
+		default:
+		}
 	}
 	names := map[string]string{}
 	for name, code := range stateCode {
 		names[code] = name
 	}
-	var diff string
-	match := func() (bool, error) {
-		for name, ch := range map[string]<-chan error{"run": runExited, "materialize": matExited} {
-			select {
-			case err := <-ch:
-				return false, fmt.Errorf("cdcflow %s exited early: %v", name, err)
-			default:
-			}
+	want := map[string]string{}
+	rows, err := s.db.Conn(t).Query(ctx, `SELECT order_id::text, status FROM orders`)
+	if err != nil {
+		return false, err
+	}
+	counts := map[string]int64{}
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			return false, err
 		}
-		want := map[string]string{}
-		rows, err := db.Conn(t).Query(ctx, `SELECT order_id::text, status FROM orders`)
+		want[id] = names[status]
+		counts[names[status]]++
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	snap, err := s.reader.Current(ctx)
+	if err != nil || snap.Generation() < minGen {
+		return false, err
+	}
+	for id, status := range want {
+		e, err := snap.Entity(ctx, "order", id)
 		if err != nil {
 			return false, err
 		}
-		counts := map[string]int64{}
-		for rows.Next() {
-			var id, status string
-			if err := rows.Scan(&id, &status); err != nil {
-				return false, err
-			}
-			want[id] = names[status]
-			counts[names[status]]++
-		}
-		if err := rows.Err(); err != nil {
-			return false, err
-		}
-		snap, err := reader.Current(ctx)
-		if err != nil {
-			return false, err
-		}
-		for id, status := range want {
-			e, err := snap.Entity(ctx, "order", id)
-			if err != nil {
-				return false, err
-			}
-			if e["status"] != status {
-				diff = fmt.Sprintf("order %s: status %q; want %q", id, e["status"], status)
-				return false, nil
-			}
-		}
-		groups, err := snap.Aggregate(ctx, "per_status")
-		if err != nil {
-			return false, err
-		}
-		for s, n := range counts {
-			if groups[s].Count != n {
-				diff = fmt.Sprintf("per_status[%s] = %d; want %d", s, groups[s].Count, n)
-				return false, nil
-			}
-		}
-		if len(groups) != len(counts) {
-			diff = fmt.Sprintf("per_status has %d groups; want %d", len(groups), len(counts))
+		if e["status"] != status {
+			*diff = fmt.Sprintf("order %s: status %q; want %q", id, e["status"], status)
 			return false, nil
 		}
-		return revenueMatches(t, db, snap, &diff)
 	}
-	testenv.Await(t, 120*time.Second, "views equal to the source tables", match)
+	groups, err := snap.Aggregate(ctx, "per_status")
+	if err != nil {
+		return false, err
+	}
+	for st, n := range counts {
+		if groups[st].Count != n {
+			*diff = fmt.Sprintf("per_status[%s] = %d; want %d", st, groups[st].Count, n)
+			return false, nil
+		}
+	}
+	if len(groups) != len(counts) {
+		*diff = fmt.Sprintf("per_status has %d groups; want %d", len(groups), len(counts))
+		return false, nil
+	}
+	return revenueMatches(t, s.db, snap, diff)
+}
+
+// TestIntegrationMaterializeOrders runs `cdcflow run` and `cdcflow
+// materialize` on the reference order database (snapshot, then streaming)
+// and checks the reference views against SQL over the source tables, then
+// replays them into generation 2, which the running materializer follows.
+func TestIntegrationMaterializeOrders(t *testing.T) {
+	s := newMatSetup(t)
+	_, matExited := s.materialize()
+	s.running = append(s.running, matExited)
+	s.load(200, 1)
+	var diff string
+	testenv.Await(t, 120*time.Second, "views equal to the source tables", func() (bool, error) { return s.match(1, &diff) })
 	t.Logf("views match; last difference seen while catching up: %s", diff)
-	if n := testenv.QueryValue[int64](t, db, `SELECT count(*) FROM orders WHERE status = 'V' AND currency = 'EUR'`); n == 0 {
+	if n := testenv.QueryValue[int64](t, s.db, `SELECT count(*) FROM orders WHERE status = 'V' AND currency = 'EUR'`); n == 0 {
 		t.Fatal("no accepted EUR orders: the revenue view was not tested")
 	}
 
-	// A replay builds generation 2 while generation 1 serves, swaps it in,
-	// and the running materializer follows it.
-	replay := exec.CommandContext(ctx, testenv.Cdcflow(t), "replay", "--progress=false", "--grace=0",
-		"--views", filepath.Join(root, "deploy/examples/orders/views.yaml"), "--redis", rsrv.Addr(), "--prefix", prefix)
-	replay.Env = append(os.Environ(), env...)
+	replay := exec.CommandContext(t.Context(), testenv.Cdcflow(t), "replay", "--progress=false", "--grace=0",
+		"--views", s.views, "--redis", s.redis, "--prefix", s.prefix)
+	replay.Env = append(os.Environ(), s.env...)
 	out, err := replay.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "generation 2 is live") {
 		t.Fatalf("cdcflow replay = %v:\n%s", err, out)
 	}
-	load(50, uint64(seed)+2)
-	testenv.Await(t, 120*time.Second, "generation 2 equal to the source tables", func() (bool, error) {
-		snap, err := reader.Current(ctx)
-		if err != nil || snap.Generation() != 2 {
-			return false, err
+	s.load(50, 2)
+	testenv.Await(t, 120*time.Second, "generation 2 equal to the source tables", func() (bool, error) { return s.match(2, &diff) })
+}
+
+// TestIntegrationMaterializeKilled runs two materializers sharing the
+// partitions, kills one with SIGKILL at a seeded random moment while the
+// workload runs, restarts it, and checks the views converge to the source.
+func TestIntegrationMaterializeKilled(t *testing.T) {
+	s := newMatSetup(t)
+	a, _ := s.materialize()
+	_, bExited := s.materialize()
+	s.running = append(s.running, bExited)
+	rng := rand.New(rand.NewPCG(uint64(s.seed), 3))
+	loaded := make(chan struct{})
+	go func() {
+		defer close(loaded)
+		g, err := loadgen.New(loadgen.Config{DSN: s.db.DSN, Seed: uint64(s.seed) + 1, Count: 400})
+		if err != nil {
+			t.Error(err)
+			return
 		}
-		return match()
-	})
+		if err := g.Run(t.Context()); err != nil {
+			t.Errorf("load: %v", err)
+		}
+	}()
+	time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond) // a random moment of the workload
+	if err := a.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed materializer %d", a.Process.Pid)
+	<-loaded
+	_, cExited := s.materialize()
+	s.running = append(s.running, cExited)
+	var diff string
+	testenv.Await(t, 120*time.Second, "views equal to the source tables after a kill -9", func() (bool, error) { return s.match(1, &diff) })
 }
 
 // revenueMatches compares the revenue_per_day view with SQL.
