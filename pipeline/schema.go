@@ -171,7 +171,7 @@ func (s *schemaSet) validate(typ string, version int, data []byte) error {
 	if es == nil {
 		return &SchemaError{Type: typ, Version: version, Err: fmt.Errorf("no schema %s", schemaFileName(typ, version))}
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	v, err := decodeForSchema(data)
 	if err != nil {
 		return &SchemaError{Type: typ, Version: version, Err: err}
 	}
