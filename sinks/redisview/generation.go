@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,7 +77,7 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 		slice = 500
 	}
 	pattern := genPattern(prefix, gen)
-	var total int64
+	var total atomic.Int64 // ForEachMaster walks the masters concurrently
 	one := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
@@ -94,7 +95,7 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 				if _, err := pipe.Exec(ctx); err != nil {
 					return fmt.Errorf("unlink generation %d: %w", gen, err)
 				}
-				total += int64(len(ks))
+				total.Add(int64(len(ks)))
 			}
 			if next == 0 {
 				return nil
@@ -117,5 +118,5 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 	default:
 		err = fmt.Errorf("delete generation %d: unsupported client %T", gen, rdb)
 	}
-	return total, err
+	return total.Load(), err
 }
