@@ -432,7 +432,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			if !f.touched {
 				continue
 			}
-			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, deltas); err != nil {
+			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas); err != nil {
 				// The old state no longer derives (definitions changed
 				// under a live generation): a rebuild is needed.
 				return nil, nil, last, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
@@ -465,8 +465,9 @@ func toAny(ss []string) []any {
 
 // writeAggregate adds the writes that move one aggregate from the entity
 // states old to new: its entity hashes, its index entries and its aggregate
-// deltas (accumulated in deltas by hash key and field).
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, deltas map[[2]string]int64) error {
+// deltas (accumulated in deltas by hash key and field). after, if not nil, is
+// what new derives to (fold computed it already).
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, after derived, deltas map[[2]string]int64) error {
 	for _, e := range v.defs.entities(agg) {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
@@ -488,9 +489,10 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 	if err != nil {
 		return err
 	}
-	after, err := v.defs.deriveAll(agg, new)
-	if err != nil {
-		return err
+	if after == nil {
+		if after, err = v.defs.deriveAll(agg, new); err != nil {
+			return err
+		}
 	}
 	for _, dv := range v.defs.views {
 		if dv.aggregate != agg {

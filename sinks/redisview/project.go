@@ -177,7 +177,8 @@ type foldResult struct {
 	applied map[string]int      // by view: events that changed it
 	pos     pipeline.Position
 	seen    uint64
-	touched bool // at least one event was applied
+	touched bool    // at least one event was applied
+	derived derived // the derived views' entries for final (valid when touched)
 }
 
 // fold applies ev to an aggregate whose state is cur (updated in place).
@@ -239,7 +240,8 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	}
 	// Derived views must be computable on the new state, or the event is
 	// poison: checking it here attributes the failure to this event.
-	if _, err := d.deriveAll(ev.AggregateType, next); err != nil {
+	der, err := d.deriveAll(ev.AggregateType, next)
+	if err != nil {
 		return false, err
 	}
 	for _, v := range d.views {
@@ -254,6 +256,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		changed[v.name] = true
 	}
 	cur.final = next
+	cur.derived = der
 	for name := range changed {
 		cur.applied[name]++
 	}
