@@ -101,7 +101,7 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 			}
 		}
 		if !ok {
-			return nil, fmt.Errorf("result is %s; want %s", out, typeList(want))
+			return nil, fmt.Errorf("result is %s; want %s", typeName(out), typeList(want))
 		}
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
@@ -114,9 +114,17 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 func typeList(ts []*cel.Type) string {
 	s := make([]string, len(ts))
 	for i, t := range ts {
-		s[i] = t.String()
+		s[i] = typeName(t)
 	}
 	return strings.Join(s, " or ")
+}
+
+// typeName is t as a view author writes it.
+func typeName(t *cel.Type) string {
+	if t.IsExactType(cel.TimestampType) {
+		return "timestamp"
+	}
+	return t.String()
 }
 
 // eval runs p over vars.

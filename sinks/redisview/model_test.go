@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -27,6 +26,12 @@ type partRecord struct {
 	partition int32
 	offset    int64
 	ev        pipeline.Event
+}
+
+// testPosition is pipeline.MakePosition(lsn, index, 0), written out because
+// the sinks never import capture (for capture.LSN).
+func testPosition(lsn uint64, index uint32) pipeline.Position {
+	return pipeline.Position(fmt.Sprintf("%016X-%08X-%04X", lsn, index, 0))
 }
 
 func partitionOf(id string) int32 {
@@ -49,7 +54,7 @@ var transitions = []struct{ typ, status string }{
 // consecutive offsets.
 type generator struct {
 	rng     *rand.Rand
-	lsn     capture.LSN
+	lsn     uint64 // the sinks never import capture: positions are built from plain numbers
 	next    [testPartitions]int64
 	records []partRecord
 	live    map[string]*genOrder // the source's rows
@@ -70,7 +75,7 @@ func (g *generator) event(typ, id string, data any, epoch uint64, pos pipeline.P
 	b, _ := json.Marshal(data)
 	ev := pipeline.Event{
 		ID: fmt.Sprintf("ev-%s-%s", id, pos), Source: "postgres://1/db?tl=1", Type: typ, Version: 1,
-		AggregateType: "order", AggregateID: id, Position: pos, LSN: g.lsn, Epoch: epoch,
+		AggregateType: "order", AggregateID: id, Position: pos, Epoch: epoch,
 		Time: time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC).Add(time.Duration(g.lsn) * time.Second), Data: b,
 	}
 	g.sent[id] = append(g.sent[id], ev)
@@ -78,8 +83,8 @@ func (g *generator) event(typ, id string, data any, epoch uint64, pos pipeline.P
 }
 
 func (g *generator) streamStep() {
-	g.lsn += capture.LSN(1 + g.rng.IntN(3))
-	pos := pipeline.MakePosition(g.lsn, uint32(g.rng.IntN(4)), 0)
+	g.lsn += uint64(1 + g.rng.IntN(3))
+	pos := testPosition(g.lsn, uint32(g.rng.IntN(4)))
 	ids := slices.Sorted(maps.Keys(g.live))
 	switch r := g.rng.IntN(100); {
 	case r < 30 || len(ids) == 0:
@@ -127,7 +132,7 @@ func (g *generator) snapshot(epoch uint64) {
 	}
 	for i, id := range slices.Sorted(maps.Keys(g.live)) {
 		o := g.live[id]
-		pos := pipeline.SnapshotPosition(g.lsn, uint32(i), 0)
+		pos := testPosition(g.lsn, uint32(i)) // a snapshot row: consistent point - 1, row counter
 		ev := g.event("OrderStateObserved", id, map[string]any{
 			"order_id": id, "customer_id": o.customer, "total": o.total, "status": o.status, "ordered_at": o.orderedAt.Format(time.RFC3339),
 		}, epoch, pos)
