@@ -20,7 +20,11 @@ import (
 )
 
 // runtimeParams are pinned on the replication connection so that pgoutput
-// prints values the same way whatever the database's own settings are.
+// prints values the same way whatever the database's own settings are, and
+// so that a database's own timeouts cannot end the session: the connection
+// that exported the snapshot sits idle in its transaction until every
+// snapshot reader has imported it, and CREATE_REPLICATION_SLOT may wait long
+// for running transactions.
 var runtimeParams = map[string]string{
 	"DateStyle":          "ISO",
 	"IntervalStyle":      "postgres",
@@ -28,6 +32,10 @@ var runtimeParams = map[string]string{
 	"TimeZone":           "UTC",
 	"bytea_output":       "hex",
 	"lc_monetary":        "C",
+
+	"statement_timeout":                   "0",
+	"idle_in_transaction_session_timeout": "0",
+	"idle_session_timeout":                "0",
 }
 
 // Reader streams a database's changes from a logical replication slot to a

@@ -137,9 +137,16 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 				return err
 			}
 		}
+		// A chunk goes to the handler when it is full, when it has waited
+		// ChunkLinger, or at a transaction boundary once it has gathered for
+		// boundaryLinger while the handler is idle: handing on every small
+		// transaction alone would cost a goroutine hand-off per transaction
+		// and halve throughput, while a busy stream fills a chunk well within
+		// boundaryLinger.
 		if pending == nil && len(cur) > 0 &&
 			(len(cur) >= r.cfg.ChunkMessages || curBytes >= r.cfg.ChunkBytes ||
-				boundary && len(chunks) < cap(chunks) || now.Sub(curSince) >= r.cfg.ChunkLinger) {
+				boundary && len(chunks) < cap(chunks) && now.Sub(curSince) >= boundaryLinger ||
+				now.Sub(curSince) >= r.cfg.ChunkLinger) {
 			pending, cur, curBytes = cur, make([]capture.Message, 0, min(len(cur), r.cfg.ChunkMessages)), 0
 			r.give(pending)
 		}
@@ -169,7 +176,11 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 
 		want := nextStatus
 		if len(cur) > 0 {
-			want = minTime(want, curSince.Add(r.cfg.ChunkLinger))
+			linger := r.cfg.ChunkLinger
+			if boundary {
+				linger = min(linger, boundaryLinger)
+			}
+			want = minTime(want, curSince.Add(linger))
 		}
 		msg, err := rconn.ReceiveMessage(recv.context(ctx, want, now))
 		if err != nil {
@@ -231,6 +242,12 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 		}
 	}
 }
+
+// boundaryLinger is how long a chunk that ends between transactions gathers
+// more before it is handed to an idle handler: short enough to add no
+// noticeable latency, long enough that a busy stream of small transactions
+// travels in chunks of many transactions.
+const boundaryLinger = time.Millisecond
 
 // receiveDeadline is the deadline context of ReceiveMessage, kept while it
 // suits: a new context per message would cost more than the message.
