@@ -40,8 +40,6 @@ func TestIntegrationRunOrders(t *testing.T) {
 	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
 		t.Fatal(err)
 	}
-	// The status rules compare old and new values.
-	db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
 	seed := testenv.Seed(t)
 	load := func(count int64, seed uint64) {
 		t.Helper()

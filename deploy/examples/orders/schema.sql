@@ -52,6 +52,9 @@ CREATE TABLE orders (
 );
 CREATE INDEX orders_customer_id_idx ON orders (customer_id);
 CREATE INDEX orders_status_idx ON orders (status);
+-- The status rules of the reference mapping compare an order's old and new
+-- values, which pgoutput sends only under REPLICA IDENTITY FULL.
+ALTER TABLE orders REPLICA IDENTITY FULL;
 
 CREATE TABLE order_lines (
     order_id     bigint NOT NULL REFERENCES orders ON DELETE CASCADE,
