@@ -283,6 +283,7 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 	// Fenced or an infrastructure error: resume from what Redis stores, so
 	// nothing is skipped and nothing applied twice.
 	if errors.Is(err, ErrFenced) {
+		c.views.cfg.Metrics.addFenced(p.Topic)
 		c.log.Warn("partition fenced: resuming from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
 	} else {
 		c.log.Warn("apply failed: retrying from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)

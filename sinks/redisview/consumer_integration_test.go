@@ -194,3 +194,55 @@ func TestIntegrationConsumerPoison(t *testing.T) {
 	// The model partitions by id; with one partition only the layout differs.
 	diffViews(t, actual(t, ctx, r.At(1), allIDs(recs)), want)
 }
+
+// TestIntegrationConsumersFenceEachOther runs two consumers in different
+// groups over the same partitions and generation, as a zombie and its
+// successor would: each keeps fencing the other, resumes from the stored
+// offset, and the views still equal the model.
+func TestIntegrationConsumersFenceEachOther(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	k := testenv.NewKafka(t, services.KafkaOptions{Partitions: testPartitions})
+	prod := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	seed := testenv.Seed(t)
+	recs := orderStream(seed, 400, true)
+	produce(t, prod, "shop.order", recs)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	errs := make(chan error, 2)
+	reg := newTestRegistry()
+	metrics := NewMetrics(reg)
+	for _, group := range []string{"zombie", "successor"} {
+		v, err := New(Config{Prefix: prefix, Generation: 1, Metrics: metrics}, defs, rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := NewConsumer(ConsumerConfig{Brokers: k.Addrs(), Group: group, Topics: []string{"shop.order"},
+			StopAtEnd: true, MaxPollRecords: 7, RetryBackoff: time.Millisecond, PointerInterval: 200 * time.Millisecond, Logger: testLogger(t)}, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { errs <- c.Run(ctx) }()
+	}
+	for range 2 {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("consumer: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("consumers did not reach the end")
+		}
+	}
+	m := newModel()
+	for _, r := range recs {
+		m.apply(r)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffViews(t, actual(t, ctx, r.At(1), allIDs(recs)), m.expected())
+	t.Logf("%v batches fenced", counterValue(t, reg, "cdcflow_views_fenced_total", "topic", "shop.order"))
+}

@@ -31,6 +31,7 @@
 //	cdcflow_views_events_skipped_total{aggregate}         stale or duplicate events ignored
 //	cdcflow_views_apply_seconds                           histogram: one partition batch
 //	cdcflow_views_apply_conflicts_total                   batches computed again
+//	cdcflow_views_fenced_total{topic}                     batches refused: offset moved
 //	cdcflow_views_last_applied_event_timestamp_seconds    staleness = time() - this
 //	cdcflow_views_consumer_lag_records{topic,partition}   high watermark - next offset
 //	cdcflow_views_dead_letters_total{topic}               poison records dead-lettered

@@ -20,6 +20,7 @@ type Metrics struct {
 	replayDone   prometheus.Gauge
 	replayTotal  prometheus.Gauge
 	conflicts    prometheus.Counter
+	fenced       *prometheus.CounterVec
 }
 
 // NewMetrics registers the views' metrics with reg.
@@ -63,6 +64,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_views_apply_conflicts_total",
 			Help: "Batches computed again because an aggregate's stored position changed between read and write.",
 		}),
+		fenced: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcflow_views_fenced_total",
+			Help: "Batches refused because the partition's stored offset had moved (another consumer applied it).",
+		}, []string{"topic"}),
 	}
 }
 
@@ -112,5 +117,11 @@ func (m *Metrics) setReplay(done, total int64) {
 func (m *Metrics) addConflict() {
 	if m != nil {
 		m.conflicts.Inc()
+	}
+}
+
+func (m *Metrics) addFenced(topic string) {
+	if m != nil {
+		m.fenced.WithLabelValues(topic).Inc()
 	}
 }

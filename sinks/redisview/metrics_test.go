@@ -42,6 +42,7 @@ func TestNilMetrics(t *testing.T) {
 	m.setLag("t", 0, 1)
 	m.setReplay(1, 2)
 	m.addConflict()
+	m.addFenced("t")
 	m.observeApply(0)
 }
 
