@@ -240,9 +240,12 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	}
 	// Derived views must be computable on the new state, or the event is
 	// poison: checking it here attributes the failure to this event.
-	der, err := d.deriveAll(ev.AggregateType, next)
-	if err != nil {
-		return false, err
+	der := cur.derived
+	if der == nil || entityChanged(d, ev.AggregateType, changed) {
+		var err error
+		if der, err = d.deriveAll(ev.AggregateType, next); err != nil {
+			return false, err
+		}
 	}
 	for _, v := range d.views {
 		if v.kind != KindHistory || v.aggregate != ev.AggregateType || v.types != nil && !v.types[ev.Type] {
@@ -264,6 +267,17 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	cur.seen = max(cur.seen, ev.Epoch, snapEpoch)
 	cur.touched = true
 	return true, nil
+}
+
+// entityChanged reports whether changed names an entity view of agg (the
+// only views derived views depend on).
+func entityChanged(d *Definitions, agg string, changed map[string]bool) bool {
+	for name := range changed {
+		if v := d.byName[name]; v.kind == KindEntity && v.aggregate == agg {
+			return true
+		}
+	}
+	return false
 }
 
 func stateOrEmpty(s map[string]string) map[string]string {
