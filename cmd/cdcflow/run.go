@@ -56,29 +56,45 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := cfg.Log.logger(stderr)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	// The mapping is checked against each table's live shape when its first
 	// Relation arrives (and again after every ALTER TABLE).
 	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
 		return err
 	}
+	var out io.Writer
+	if *progress {
+		out = stderr
+	}
+	return runFlow(ctx, cfg, mapping, log, flowOptions{progress: out})
+}
+
+// flowOptions are what callers of runFlow may add to the configuration.
+type flowOptions struct {
+	// progress, when not nil, receives a live status line every second.
+	progress io.Writer
+	// status, when not nil, adds to the status line (the quickstart shows its
+	// load generator there).
+	status func() string
+}
+
+// runFlow runs capture → mapping → Kafka until ctx is done or a stage fails,
+// starting the embedded broker when no brokers are configured.
+func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, opts flowOptions) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	mapper, err := pipeline.NewMapper(mapping, cfg.Mapping.mapperOptions())
 	if err != nil {
 		return err
 	}
-
 	rc := replicationConfig(cfg)
 	if len(rc.Tables) == 0 {
 		for _, t := range mapping.Tables() {
 			rc.Tables = append(rc.Tables, t.String())
 		}
 	}
-	if *progress {
-		rc.Snapshot.Progress = stderr
-	}
+	rc.Snapshot.Progress = opts.progress
 	reader, err := replication.New(rc, log, replication.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -142,7 +158,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	return f.run(ctx, cfg, reg, *progress, stderr)
+	return f.run(ctx, cfg, reg, opts)
 }
 
 // flow is one run of the main job: it owns the stages' shared state.
@@ -178,7 +194,7 @@ type batch struct {
 	commitTime time.Time
 }
 
-func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, progress bool, stderr io.Writer) error {
+func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, opts flowOptions) error {
 	f.wmReady = make(chan struct{})
 	var ready atomic.Bool
 
@@ -201,8 +217,8 @@ func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, p
 	if cfg.Metrics.Addr != "" {
 		g.Go(func() error { return serveTailMetrics(gctx, cfg.Metrics.Addr, reg, &ready) })
 	}
-	if progress {
-		g.Go(func() error { return f.showProgress(gctx, stderr) })
+	if opts.progress != nil {
+		g.Go(func() error { return f.showProgress(gctx, opts.progress, opts.status) })
 	}
 	err := g.Wait()
 
@@ -375,7 +391,7 @@ func (f *flow) confirm(ctx context.Context) error {
 }
 
 // showProgress rewrites one status line on stderr every second.
-func (f *flow) showProgress(ctx context.Context, w io.Writer) error {
+func (f *flow) showProgress(ctx context.Context, w io.Writer, status func() string) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -392,8 +408,12 @@ func (f *flow) showProgress(ctx context.Context, w io.Writer) error {
 		}
 		records, bytes := f.queue.Len()
 		secs := time.Since(start).Seconds()
-		fmt.Fprintf(w, "\r\033[Kchanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
-			f.changes.Load(), f.events.Load(), float64(f.events.Load())/secs, f.published.Load(),
+		extra := ""
+		if status != nil {
+			extra = status() + " | "
+		}
+		fmt.Fprintf(w, "\r\033[K%schanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
+			extra, f.changes.Load(), f.events.Load(), float64(f.events.Load())/secs, f.published.Load(),
 			f.deadLetters.Load(), records, bytes>>10, confirmed)
 	}
 }
