@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
@@ -61,6 +63,7 @@ func startCdcflowCmd(t *testing.T, env []string, args ...string) (*exec.Cmd, <-c
 type matSetup struct {
 	t       *testing.T
 	db      *testenv.DB
+	conn    *pgx.Conn // for the checks: one connection, reused by every poll
 	env     []string
 	views   string // path of the reference views
 	redis   string // address
@@ -78,6 +81,7 @@ func newMatSetup(t *testing.T) *matSetup {
 		t.Fatal(err)
 	}
 	s.db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
+	s.conn = s.db.Conn(t)
 	s.load(100, 0) // taken by the snapshot
 	broker := testenv.Kafka(t)
 	rsrv := testenv.Redis(t)
@@ -147,7 +151,7 @@ func (s *matSetup) match(minGen int64, diff *string) (bool, error) {
 		names[code] = name
 	}
 	want := map[string]string{}
-	rows, err := s.db.Conn(t).Query(ctx, `SELECT order_id::text, status FROM orders`)
+	rows, err := s.conn.Query(ctx, `SELECT order_id::text, status FROM orders`)
 	if err != nil {
 		return false, err
 	}
@@ -191,7 +195,7 @@ func (s *matSetup) match(minGen int64, diff *string) (bool, error) {
 		*diff = fmt.Sprintf("per_status has %d groups; want %d", len(groups), len(counts))
 		return false, nil
 	}
-	return revenueMatches(t, s.db, snap, diff)
+	return revenueMatches(t, s.conn, snap, diff)
 }
 
 // TestIntegrationMaterializeOrders runs `cdcflow run` and `cdcflow
@@ -250,7 +254,7 @@ func TestIntegrationMaterializeKilled(t *testing.T) {
 	loaded := make(chan struct{})
 	go func() {
 		defer close(loaded)
-		g, err := loadgen.New(loadgen.Config{DSN: s.db.DSN, Seed: uint64(s.seed) + 1, Count: 400})
+		g, err := loadgen.New(loadgen.Config{DSN: s.db.DSN, Seed: uint64(s.seed) + 1, Count: 1500})
 		if err != nil {
 			t.Error(err)
 			return
@@ -259,21 +263,38 @@ func TestIntegrationMaterializeKilled(t *testing.T) {
 			t.Errorf("load: %v", err)
 		}
 	}()
-	time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond) // a random moment of the workload
+	// Kill at a random moment once the killed instance is applying: its
+	// partitions' stored offsets have started to move.
+	testenv.Await(t, 60*time.Second, "the first materializer applying", func() (bool, error) {
+		snap, err := s.reader.Current(t.Context())
+		if err != nil {
+			return false, nil
+		}
+		groups, err := snap.Aggregate(t.Context(), "per_status")
+		return len(groups) > 0, err
+	})
+	time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond) // the random moment
 	if err := a.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed materializer %d", a.Process.Pid)
+	select {
+	case <-loaded:
+		t.Log("the workload ended before the kill: the kill tested only the restart")
+	default:
+		t.Logf("killed materializer %d during the workload", a.Process.Pid)
+	}
 	<-loaded
 	_, cExited := s.materialize()
 	s.running = append(s.running, cExited)
 	var diff string
-	testenv.Await(t, 120*time.Second, "views equal to the source tables after a kill -9", func() (bool, error) { return s.match(1, &diff) })
+	// The survivors wait for the killed member's session to time out (45s)
+	// before the group rebalances its partitions to them.
+	testenv.Await(t, 180*time.Second, "views equal to the source tables after a kill -9", func() (bool, error) { return s.match(1, &diff) })
 }
 
 // revenueMatches compares the revenue_per_day view with SQL.
-func revenueMatches(t *testing.T, db *testenv.DB, snap *redisview.Snapshot, diff *string) (bool, error) {
-	rows, err := db.Conn(t).Query(t.Context(), `SELECT ordered_at::date::text, count(*), sum(total)::text FROM orders
+func revenueMatches(t *testing.T, conn *pgx.Conn, snap *redisview.Snapshot, diff *string) (bool, error) {
+	rows, err := conn.Query(t.Context(), `SELECT ordered_at::date::text, count(*), sum(total)::text FROM orders
 		WHERE status = 'V' AND currency = 'EUR' GROUP BY 1`)
 	if err != nil {
 		return false, err

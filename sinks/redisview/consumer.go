@@ -135,7 +135,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	defer cl.Close()
+	defer func() {
+		// Leaving waits for a rebalance in progress, which a member killed
+		// without leaving holds up until its session times out: bound it,
+		// then Close is immediate. Nothing is committed to Kafka, so an
+		// abrupt leave loses nothing.
+		cl.AllowRebalance()
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = cl.LeaveGroupContext(lctx)
+		cancel()
+		cl.Close()
+	}()
 
 	var end map[tp]int64
 	var total int64
@@ -168,7 +178,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		fetches := cl.PollRecords(pollCtx, c.cfg.MaxPollRecords)
 		cancel()
 		if ctx.Err() != nil {
-			cl.AllowRebalance()
 			return ctx.Err()
 		}
 		if fetches.IsClientClosed() {
