@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/pipeline"
 )
@@ -189,17 +191,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			c.log.Warn("fetch failed", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
-		var fatal error
+		// Partitions are independent (their keys, offsets and aggregates are
+		// disjoint), so the poll's partitions are applied concurrently; each
+		// partition's batch stays one ordered step.
+		var g errgroup.Group
+		var applied atomic.Int64
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if fatal != nil || len(p.Records) == 0 {
+			if len(p.Records) == 0 {
 				return
 			}
-			n, err := c.applyPartition(ctx, cl, p)
-			done += n
-			if err != nil {
-				fatal = err
-			}
+			g.Go(func() error {
+				n, err := c.applyPartition(ctx, cl, p)
+				applied.Add(n)
+				return err
+			})
 		})
+		fatal := g.Wait()
+		done += applied.Load()
 		cl.AllowRebalance()
 		if fatal != nil {
 			return fatal
