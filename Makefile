@@ -1,6 +1,6 @@
 # cdcflow — the README's two commands are `make run` and `make test`.
 
-.PHONY: run test vet bench soak fuzz
+.PHONY: run test vet bench bench-delivery soak fuzz
 
 # The main job: a private PostgreSQL with the reference order database and the
 # load generator (later issues extend it to the whole flow).
@@ -19,6 +19,11 @@ vet:
 bench:
 	scripts/setup.sh
 	go run ./internal/bench/capture
+
+# End to end: pg_recvlogical vs cdcflow run on the embedded broker, and latency.
+bench-delivery:
+	scripts/setup.sh
+	go run ./internal/bench/delivery
 
 # Long memory soak: a 1M-row transaction through capture.
 soak:

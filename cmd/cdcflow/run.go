@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	progress := fs.Bool("progress", isTerminal(stderr), "show live progress on stderr (default: when stderr is a terminal)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +55,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *mappingFile != "" {
 		cfg.Mapping.File = *mappingFile
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := cfg.Log.logger(stderr)
 
