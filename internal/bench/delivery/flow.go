@@ -89,11 +89,16 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 		if err := awaitReady(ctx, metricsURL, exited); err != nil {
 			return fail(err)
 		}
+		m.startup = time.Since(start).Seconds()
 		if end, err = load(ctx); err != nil {
 			return fail(err)
 		}
 	}
-	if err := fc.awaitConfirmed(ctx, slot, end, exited); err != nil {
+	if err := fc.awaitConfirmed(ctx, slot, end, exited, func() {
+		if m.startup == 0 && ready(ctx, metricsURL) {
+			m.startup = time.Since(start).Seconds()
+		}
+	}); err != nil {
 		return fail(err)
 	}
 	m.seconds = time.Since(start).Seconds()
@@ -131,11 +136,13 @@ func withoutCdcflowVars(env []string) []string {
 }
 
 // awaitConfirmed polls the slot every 10 ms until its confirmed_flush_lsn
-// reaches end, the child exits or a minute without progress passes.
-func (fc flowConfig) awaitConfirmed(ctx context.Context, slot string, end capture.LSN, exited <-chan error) error {
+// reaches end, the child exits or a minute without progress passes. It calls
+// poll on every round.
+func (fc flowConfig) awaitConfirmed(ctx context.Context, slot string, end capture.LSN, exited <-chan error, poll func()) error {
 	var last string
 	progressAt := time.Now()
 	for {
+		poll()
 		var confirmed string
 		var done bool
 		err := fc.conn.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn::text, ''), coalesce(confirmed_flush_lsn >= $1::pg_lsn, false)
@@ -161,21 +168,28 @@ func (fc flowConfig) awaitConfirmed(ctx context.Context, slot string, end captur
 	}
 }
 
-// awaitReady waits until cdcflow's /readyz answers 200: capture has handed
-// on its first messages.
+// ready reports whether cdcflow's /readyz answers 200: the broker is up,
+// the topics exist and capture has handed on its first messages.
+func ready(ctx context.Context, base string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// awaitReady waits until cdcflow is ready, polling every 10 ms.
 func awaitReady(ctx context.Context, base string, exited <-chan error) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if ready(ctx, base) {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return errors.New("cdcflow not ready within a minute")
@@ -185,7 +199,7 @@ func awaitReady(ctx context.Context, base string, exited <-chan error) error {
 			return ctx.Err()
 		case err := <-exited:
 			return fmt.Errorf("cdcflow exited before it was ready: %v", err)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

@@ -16,6 +16,8 @@ type row struct {
 	rate, cpu float64 // median rows/s; median CPU seconds
 	events    float64 // events acknowledged per run
 	rss       int64   // highest peak RSS over the runs, KiB
+	startup   float64 // median seconds until cdcflow was ready; 0 for pg_recvlogical
+	streaming float64 // median rows/s after cdcflow was ready
 }
 
 // summarize computes each reader's medians, in the order of names.
@@ -28,25 +30,28 @@ func summarize(w workload, names []string, results map[string][]measurement) []*
 	var rows []*row
 	for _, name := range names {
 		r := &row{name: name, ms: results[name], changes: w.changes}
-		var secs, cpus []float64
+		var secs, cpus, ups, streams []float64
 		for _, m := range r.ms {
+			ups = append(ups, m.startup)
+			streams = append(streams, float64(w.changes)/(m.seconds-m.startup))
 			secs = append(secs, m.seconds)
 			cpus = append(cpus, m.cpu)
 			r.rss = max(r.rss, m.maxRSS)
 			r.events = m.events
 		}
 		r.rate, r.cpu = float64(w.changes)/median(secs), median(cpus)
+		r.startup, r.streaming = median(ups), median(streams)
 		rows = append(rows, r)
 	}
 	return rows
 }
 
 // report prints the throughput table, the verdicts and the latency.
-func report(out io.Writer, w workload, runs int, rows []*row, lat *latencyResult) {
+func report(out io.Writer, w workload, runs int, rows []*row, lats []*latencyResult) {
 	fmt.Fprintf(out, "%d captured row changes, %d transactions, %.1f MiB WAL; median of %d runs, alternating order\n\n",
 		w.changes, w.transactions, float64(w.end-w.start)/(1<<20), runs)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "reader\trows/s (median)\tvs pg_recvlogical\tevents acked\twall s per run\tCPU s (median)\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "reader\trows/s (median)\tvs pg_recvlogical\tstart-up s\trows/s once ready\tevents acked\twall s per run\tCPU s (median)\tpeak RSS MiB\t")
 	for _, r := range rows {
 		var secs []string
 		for _, m := range r.ms {
@@ -56,26 +61,36 @@ func report(out io.Writer, w workload, runs int, rows []*row, lat *latencyResult
 		if r.events > 0 {
 			events = fmt.Sprintf("%.0f", r.events)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t%s\t%s\t%.3f\t%.1f\t\n", r.name, r.rate, r.rate/rows[0].rate, events,
+		startup, streaming := "-", "-"
+		if r.startup > 0 {
+			startup, streaming = fmt.Sprintf("%.3f", r.startup), fmt.Sprintf("%.0f", r.streaming)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t%s\t%s\t%s\t%s\t%.3f\t%.1f\t\n", r.name, r.rate, r.rate/rows[0].rate, startup, streaming, events,
 			strings.Join(secs, " "), r.cpu, float64(r.rss)/1024)
 	}
-	fmt.Fprintln(tw, "cdcflow, exactly-once\tnot measured: not wired into cdcflow run yet\t\t\t\t\t\t")
+	fmt.Fprintln(tw, "cdcflow, exactly-once\tnot measured: not wired into cdcflow run yet\t\t\t\t\t\t\t\t")
 	tw.Flush()
 	verdict := "met"
 	if rows[1].rate < 0.7*rows[0].rate {
 		verdict = "MISSED"
 	}
 	fmt.Fprintf(out, "\nend to end, at-least-once, SyncWrites on / pg_recvlogical: %.2fx (goal 0.70x or better: %s)\n", rows[1].rate/rows[0].rate, verdict)
-	if lat == nil {
-		return
+	for _, lat := range lats {
+		verdict = "met"
+		if lat.p99 >= 0.050 {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(out, "\ncommit-to-ack latency, SyncWrites %s, load %.0f rows/s (%.1f tx/s target, %.0f rows/s achieved) for %s, %.0f batches:\n",
+			onOff(lat.syncWrites), lat.targetRows, lat.txRate, lat.achievedRows, lat.duration, lat.batches)
+		fmt.Fprintf(out, "  p50 %.1f ms (bucket %s), p99 %.1f ms (bucket %s); goal p99 < 50 ms: %s\n",
+			lat.p50*1000, lat.p50Bucket, lat.p99*1000, lat.p99Bucket, verdict)
+		fmt.Fprintf(out, "  cdcflow: %.3f CPU s, %.1f MiB peak RSS, %.0f events acked\n", lat.m.cpu, float64(lat.m.maxRSS)/1024, lat.m.events)
 	}
-	verdict = "met"
-	if lat.p99 >= 0.050 {
-		verdict = "MISSED"
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
 	}
-	fmt.Fprintf(out, "\ncommit-to-ack latency, SyncWrites on, load %.0f rows/s (%.1f tx/s target, %.0f rows/s achieved) for %s, %.0f batches:\n",
-		lat.targetRows, lat.txRate, lat.achievedRows, lat.duration, lat.batches)
-	fmt.Fprintf(out, "  p50 %.1f ms (bucket %s), p99 %.1f ms (bucket %s); goal p99 < 50 ms: %s\n",
-		lat.p50*1000, lat.p50Bucket, lat.p99*1000, lat.p99Bucket, verdict)
-	fmt.Fprintf(out, "  cdcflow: %.3f CPU s, %.1f MiB peak RSS, %.0f events acked\n", lat.m.cpu, float64(lat.m.maxRSS)/1024, lat.m.events)
+	return "off"
 }

@@ -35,6 +35,7 @@ var capturedTables = []string{"customers", "products", "orders", "order_lines", 
 // measurement is one reader's pass over one slot copy.
 type measurement struct {
 	seconds float64 // wall time from process start to the end position
+	startup float64 // of which until cdcflow was ready (cdcflow only)
 	cpu     float64 // user + system CPU seconds of the process
 	maxRSS  int64   // peak resident set (VmHWM), KiB; 0 when not measured
 	events  float64 // records Kafka acknowledged (cdcflow only)
@@ -145,7 +146,8 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", i+1, rd.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "run %d %-24s %.3fs  %.3f CPU s  %d KiB peak RSS  %.0f events\n", i+1, rd.name, m.seconds, m.cpu, m.maxRSS, m.events)
+			fmt.Fprintf(os.Stderr, "run %d %-24s %.3fs (ready after %.3fs)  %.3f CPU s  %d KiB peak RSS  %.0f events\n",
+				i+1, rd.name, m.seconds, m.startup, m.cpu, m.maxRSS, m.events)
 			results[rd.name] = append(results[rd.name], m)
 			if err := dropSlot(ctx, conn, slot); err != nil {
 				return err
@@ -157,16 +159,20 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	var lat *latencyResult
+	var lats []*latencyResult
 	if o.latencyDuration > 0 {
 		// Half the sustainable rate: the lower of what cdcflow sustained
 		// (SyncWrites on) and what the load generator wrote flat out.
 		rate := o.latencyFraction * min(rows[1].rate, float64(w.changes)/w.took.Seconds())
-		if lat, err = measureLatency(ctx, fc, pg.DSN(database), w, rate, o.latencyDuration); err != nil {
-			return fmt.Errorf("latency: %w", err)
+		for _, sync := range []bool{true, false} {
+			lat, err := measureLatency(ctx, fc, pg.DSN(database), w, rate, o.latencyDuration, sync)
+			if err != nil {
+				return fmt.Errorf("latency: %w", err)
+			}
+			lats = append(lats, lat)
 		}
 	}
-	report(os.Stdout, w, o.runs, rows, lat)
+	report(os.Stdout, w, o.runs, rows, lats)
 	return nil
 }
 
