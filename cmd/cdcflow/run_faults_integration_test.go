@@ -1,0 +1,592 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcflow/cdcflow/internal/loadgen"
+	"github.com/cdcflow/cdcflow/internal/testenv"
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// runProc is a `cdcflow run` subprocess that a test may kill and start
+// again with the same environment; its output goes to one log file across
+// restarts. Its methods must run on the test's goroutine.
+type runProc struct {
+	t       *testing.T
+	env     []string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan error // receives the exit of cmd, once
+	starts  int
+}
+
+// startRun starts `cdcflow run --progress=false` with env added to the
+// test's environment and stops it (SIGINT, then SIGKILL after 30s) in
+// t.Cleanup, printing its log if the test failed.
+func startRun(t *testing.T, env ...string) *runProc {
+	t.Helper()
+	p := &runProc{t: t, env: env, logPath: filepath.Join(t.TempDir(), "run.log")}
+	p.start()
+	t.Cleanup(func() {
+		if p.cmd != nil {
+			if err := p.stop(); err != nil {
+				t.Errorf("stop cdcflow run: %v", err)
+			}
+		}
+		if t.Failed() {
+			out, _ := os.ReadFile(p.logPath)
+			t.Logf("cdcflow run output (%d starts, tail):\n%s", p.starts, tailLines(out, 60))
+		}
+	})
+	return p
+}
+
+func (p *runProc) start() {
+	p.t.Helper()
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command(testenv.Cdcflow(p.t), "run", "--progress=false")
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	p.cmd, p.exited = cmd, exited
+	p.starts++
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (p *runProc) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		p.t.Fatalf("kill cdcflow run: %v", err)
+	}
+	<-p.exited
+	p.cmd = nil
+}
+
+// stop sends SIGINT and waits (30s at most) for a clean exit.
+func (p *runProc) stop() error {
+	cmd := p.cmd
+	p.cmd = nil
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			return fmt.Errorf("exited with %v", err)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-p.exited
+		return errors.New("did not stop within 30s of SIGINT")
+	}
+}
+
+// running returns an error when the process has exited.
+func (p *runProc) running() error {
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		out, _ := os.ReadFile(p.logPath)
+		return fmt.Errorf("cdcflow run exited early (%v):\n%s", err, tailLines(out, 40))
+	default:
+		return nil
+	}
+}
+
+// rss returns the process's resident set size in bytes.
+func (p *runProc) rss() (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+func tailLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// orderFold reads shop.order from its start and folds it, tolerating the
+// duplicates at-least-once delivery allows: every order's status is the one
+// of its status-bearing event with the greatest position, and each
+// CloudEvents id must always come with the same position and type.
+type orderFold struct {
+	cl *kgo.Client
+
+	records, duplicates int
+	ids                 map[string]string // id -> position and type
+	status              map[string]string // order id -> status code
+	statusAt            map[string]pipeline.Position
+	seen                map[[2]string]bool // (order id, event type)
+	snapshotEnds        int
+}
+
+func newOrderFold(cl *kgo.Client) *orderFold {
+	return &orderFold{
+		cl:       cl,
+		ids:      map[string]string{},
+		status:   map[string]string{},
+		statusAt: map[string]pipeline.Position{},
+		seen:     map[[2]string]bool{},
+	}
+}
+
+// poll reads what arrived within two seconds.
+func (f *orderFold) poll(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	fs := f.cl.PollFetches(fctx)
+	for _, e := range fs.Errors() {
+		if !errors.Is(e.Err, context.DeadlineExceeded) {
+			return e.Err
+		}
+	}
+	var ferr error
+	fs.EachRecord(func(r *kgo.Record) {
+		if ferr == nil {
+			ferr = f.add(r)
+		}
+	})
+	return ferr
+}
+
+func (f *orderFold) add(r *kgo.Record) error {
+	ev, err := pipeline.DecodeRecord(recordOf(r))
+	if err != nil {
+		return fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	f.records++
+	what := fmt.Sprint(ev.Position) + " " + ev.Type
+	if prev, ok := f.ids[ev.ID]; ok {
+		if prev != what {
+			return fmt.Errorf("id %s names two events: %s and %s", ev.ID, prev, what)
+		}
+		if ev.Control == pipeline.NotControl { // control records have one copy per partition
+			f.duplicates++
+		}
+	}
+	f.ids[ev.ID] = what
+	switch {
+	case ev.Control == pipeline.ControlSnapshotEnd:
+		f.snapshotEnds++
+		return nil
+	case ev.Control != pipeline.NotControl:
+		return nil
+	}
+	f.seen[[2]string{ev.AggregateID, ev.Type}] = true
+	code, ok := statusOf[ev.Type]
+	if ev.Type == "OrderStateObserved" {
+		var d struct{ Status string }
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return fmt.Errorf("decode %s data: %w", ev.Type, err)
+		}
+		code, ok = stateCode[d.Status], true
+	}
+	if !ok {
+		return nil
+	}
+	if at, had := f.statusAt[ev.AggregateID]; had && ev.Position.Less(at) {
+		return nil // an older event again
+	}
+	f.status[ev.AggregateID], f.statusAt[ev.AggregateID] = code, ev.Position
+	return nil
+}
+
+// orderStatuses returns every order's status in the database.
+func orderStatuses(t *testing.T, db *testenv.DB) map[string]string {
+	t.Helper()
+	want := map[string]string{}
+	rows, err := db.Conn(t).Query(t.Context(), `SELECT order_id::text, status FROM orders`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, status string
+		if err := rows.Scan(&id, &status); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = status
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// installAudit records, from now on, each order insert and status change in
+// fault_audit, a table outside the publication, as the event type the
+// reference mapping must publish for it.
+func installAudit(t *testing.T, db *testenv.DB) {
+	t.Helper()
+	db.Exec(t, `CREATE TABLE fault_audit (order_id bigint NOT NULL, event_type text NOT NULL)`)
+	db.Exec(t, `CREATE FUNCTION fault_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO fault_audit VALUES (NEW.order_id, 'OrderRequested');
+  ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+    INSERT INTO fault_audit VALUES (NEW.order_id, CASE NEW.status
+      WHEN 'C' THEN 'OrderPromised' WHEN 'D' THEN 'OrderDeclined' WHEN 'S' THEN 'OrderDeclared'
+      WHEN 'V' THEN 'OrderAccepted' WHEN 'R' THEN 'OrderRejected' WHEN 'X' THEN 'OrderRevoked'
+      ELSE 'unknown status ' || NEW.status END);
+  END IF;
+  RETURN NULL;
+END $$`)
+	db.Exec(t, `CREATE TRIGGER fault_audit AFTER INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION fault_audit()`)
+}
+
+// missingAudited returns the audited (order, event type) pairs the fold has
+// not seen, and how many were audited.
+func missingAudited(t *testing.T, db *testenv.DB, f *orderFold) (missing []string, audited int) {
+	t.Helper()
+	rows, err := db.Conn(t).Query(t.Context(), `SELECT DISTINCT order_id::text, event_type FROM fault_audit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, typ string
+		if err := rows.Scan(&id, &typ); err != nil {
+			t.Fatal(err)
+		}
+		audited++
+		if !f.seen[[2]string{id, typ}] {
+			missing = append(missing, id+" "+typ)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return missing, audited
+}
+
+// awaitConverged polls the fold until every order's status equals the
+// database's and every audited change has its event.
+func awaitConverged(t *testing.T, p *runProc, db *testenv.DB, fold *orderFold, timeout time.Duration) {
+	t.Helper()
+	want := orderStatuses(t, db)
+	var missing []string
+	testenv.Await(t, timeout, "shop.order to fold to the database and hold every audited change", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		if err := fold.poll(t.Context()); err != nil {
+			return false, err
+		}
+		if !equalMaps(fold.status, want) {
+			return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
+		}
+		missing, _ = missingAudited(t, db, fold)
+		if len(missing) > 0 {
+			return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
+		}
+		return true, nil
+	})
+}
+
+func loadOrders(ctx context.Context, dsn string, seed uint64, count int64, rate float64) (loadgen.Stats, error) {
+	g, err := loadgen.New(loadgen.Config{DSN: dsn, Seed: seed, Count: count, Rate: rate})
+	if err != nil {
+		return loadgen.Stats{}, err
+	}
+	err = g.Run(ctx)
+	return g.Stats(), err
+}
+
+func uniqueSlot(prefix string) string {
+	return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e9)
+}
+
+func ordersMappingFile(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "deploy/examples/orders/mapping.yaml")
+}
+
+// TestIntegrationRunKillAtRandom kills `cdcflow run` (at-least-once, the
+// broker in its own process) with SIGKILL at seeded random moments, first
+// during the snapshot of a few thousand existing orders and then under
+// load, restarting it each time on the same slot and data directory. In the
+// end shop.order must fold to the database, hold an event for every order
+// insert and status change the database audited, and repeat an id only for
+// the same event.
+func TestIntegrationRunKillAtRandom(t *testing.T) {
+	ctx := t.Context()
+	db := testenv.Postgres(t).NewDatabase(t)
+	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	seed := testenv.Seed(t)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 3000, 0); err != nil { // taken by the snapshot
+		t.Fatalf("load before the slot: %v", err)
+	}
+
+	broker := testenv.BrokerProcess(t, "")
+	slot := uniqueSlot("kill")
+	p := startRun(t,
+		"CDCFLOW_SOURCE_DSN="+db.DSN,
+		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
+		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
+		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+		"CDCFLOW_KAFKA_TOPICS_PARTITIONS=3",
+		"CDCFLOW_CAPTURE_SLOT="+slot,
+		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
+		"CDCFLOW_DATA_DIR="+t.TempDir(),
+	)
+	fold := newOrderFold(broker.Client(t, kgo.ConsumeTopics("shop.order"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+
+	// Kill during the snapshot: once the slot exists, at a seeded moment
+	// within the first second.
+	testenv.Await(t, 30*time.Second, "the slot to be created", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		return testenv.QueryValue[int](t, db, `SELECT count(*)::int FROM pg_replication_slots WHERE slot_name = $1`, slot) == 1, nil
+	})
+	time.Sleep(time.Duration(rng.Int64N(int64(time.Second))))
+	p.kill()
+	if err := fold.poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kill 1 during the snapshot: %d records on shop.order, snapshot finished: %v", fold.records, fold.snapshotEnds > 0)
+	kills := 1
+	p.start()
+	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		return fold.snapshotEnds > 0, fold.poll(ctx)
+	})
+
+	// Kill under load: the audit starts now, after the snapshot, so every
+	// audited change must come as its own event.
+	installAudit(t, db)
+	type result struct {
+		stats loadgen.Stats
+		err   error
+	}
+	loaded := make(chan result, 1)
+	go func() {
+		st, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 1500, 120)
+		loaded <- result{st, err}
+	}()
+	var load result
+	for done := false; kills < 11 || !done; {
+		select {
+		case load = <-loaded:
+			done = true
+			if load.err != nil {
+				t.Fatalf("load: %v", load.err)
+			}
+		case <-time.After(time.Duration(300+rng.Int64N(700)) * time.Millisecond):
+		}
+		if kills < 11 {
+			if err := p.running(); err != nil {
+				t.Fatal(err)
+			}
+			p.kill()
+			kills++
+			p.start()
+		}
+	}
+	awaitConverged(t, p, db, fold, 90*time.Second)
+	_, audited := missingAudited(t, db, fold)
+	t.Logf("%d kills (%d starts), %d transactions under load, %d orders, %d audited changes, %d records on shop.order, %d duplicates, %d snapshot-end records",
+		kills, p.starts, load.stats.Transactions, len(fold.status), audited, fold.records, fold.duplicates, fold.snapshotEnds)
+}
+
+// TestIntegrationRunBrokerOutage stops the broker for 25 s under load, on a
+// PostgreSQL whose wal_sender_timeout (5 s) is shorter than the outage: the
+// replication connection must survive (same walsender, no reconnect), the
+// process stay within its memory budget, publication resume by itself and
+// nothing be lost.
+func TestIntegrationRunBrokerOutage(t *testing.T) {
+	ctx := t.Context()
+	db := testenv.NewPostgres(t, map[string]string{"wal_sender_timeout": "5s"}).NewDatabase(t)
+	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	seed := testenv.Seed(t)
+	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	broker := testenv.BrokerProcess(t, "")
+	metricsAddr := freeAddr(t)
+	slot := uniqueSlot("outage")
+	p := startRun(t,
+		"CDCFLOW_SOURCE_DSN="+db.DSN,
+		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
+		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
+		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+		"CDCFLOW_KAFKA_MAX_BUFFERED_BYTES=262144",
+		"CDCFLOW_BACKPRESSURE_MAX_BYTES=262144",
+		"CDCFLOW_CAPTURE_SLOT="+slot,
+		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
+		"CDCFLOW_DATA_DIR="+t.TempDir(),
+		"CDCFLOW_METRICS_ADDR="+metricsAddr,
+	)
+	fold := newOrderFold(broker.Client(t, kgo.ConsumeTopics("shop.order"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		return fold.snapshotEnds > 0, fold.poll(ctx)
+	})
+	installAudit(t, db)
+	walsender := func() (int, error) {
+		var pid *int
+		err := db.Conn(t).QueryRow(ctx, `SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&pid)
+		if err != nil || pid == nil {
+			return 0, fmt.Errorf("slot %s has no walsender (%v)", slot, err)
+		}
+		return *pid, nil
+	}
+	pid, err := walsender()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := p.rss()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 2500, 80)
+		loaded <- err
+	}()
+	// Once streamed events are being published, take the broker away.
+	snapshotted := fold.records
+	testenv.Await(t, 30*time.Second, "streamed events on shop.order", func() (bool, error) {
+		return fold.records > snapshotted+100, fold.poll(ctx)
+	})
+	if err := broker.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	outageStart := time.Now()
+	peak := before
+	for time.Since(outageStart) < 25*time.Second {
+		if err := p.running(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := walsender(); err != nil || got != pid {
+			t.Fatalf("%v into the outage: walsender %d (%v); was %d", time.Since(outageStart).Round(time.Second), got, err, pid)
+		}
+		rss, err := p.rss()
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, rss)
+		time.Sleep(500 * time.Millisecond)
+	}
+	queued := metricValue(t, metricsAddr, "cdcflow_backpressure_queue_bytes")
+	if queued <= 0 || queued > 256<<10 {
+		t.Errorf("cdcflow_backpressure_queue_bytes = %v at the end of the outage; want the queue filled, within its 256 KiB budget", queued)
+	}
+	broker.Restart(t)
+	// 256 KiB of queue and 256 KiB in the Kafka client, plus what decoding
+	// and encoding hold: 32 MiB above the RSS before the outage is generous.
+	const slack = 32 << 20
+	if peak > before+slack {
+		t.Errorf("RSS peaked at %d MiB during the outage, %d MiB before; want at most %d MiB more",
+			peak>>20, before>>20, slack>>20)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	awaitConverged(t, p, db, fold, 90*time.Second)
+	if got, err := walsender(); err != nil || got != pid {
+		t.Errorf("after the outage: walsender %d (%v); was %d", got, err, pid)
+	}
+	// The queue counts the time a Put waited once it got through.
+	blocked := metricValue(t, metricsAddr, "cdcflow_backpressure_blocked_seconds_total")
+	if blocked <= 0 {
+		t.Errorf("cdcflow_backpressure_blocked_seconds_total = %v after the outage; want capture to have waited for room", blocked)
+	}
+	if n := metricValue(t, metricsAddr, "cdcflow_capture_reconnects_total"); n != 0 {
+		t.Errorf("cdcflow_capture_reconnects_total = %v; want 0", n)
+	}
+	t.Logf("outage %v; RSS %d MiB before, peak %d MiB during; %v bytes queued at its end, %.1fs blocked; %d orders, %d records, %d duplicates",
+		25*time.Second, before>>20, peak>>20, queued, blocked, len(fold.status), fold.records, fold.duplicates)
+}
+
+// freeAddr returns a 127.0.0.1 address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// metricValue returns the sum of the samples of an unlabelled or labelled
+// metric served at addr's /metrics, or -1 when it is absent.
+func metricValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("get metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sum, found := 0.0, false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum, found = sum+v, true
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		return -1
+	}
+	return sum
+}
