@@ -140,7 +140,13 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		brokers = broker.Addrs()
 		log.Info("embedded broker started", "addrs", brokers, "data_dir", dir, "sync_writes", !cfg.Kafka.Embedded.NoSyncWrites)
 	}
-	pub, err := kafka.New(cfg.Kafka.publisherConfig(brokers), log, reg)
+	pc := cfg.Kafka.publisherConfig(brokers)
+	// The mapping names its dead-letter topic (the catalog advertises it);
+	// kafka.dead_letter_topic overrides it only when changed from its default.
+	if pc.DeadLetterTopic == kafka.DefaultDeadLetterTopic {
+		pc.DeadLetterTopic = mapping.DeadLetterTopic()
+	}
+	pub, err := kafka.New(pc, log, reg)
 	if err != nil {
 		return err
 	}
@@ -158,7 +164,7 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		log:     log,
 		mapper:  mapper,
 		mapping: mapping,
-		deadTo:  cfg.Kafka.DeadLetterTopic,
+		deadTo:  pc.DeadLetterTopic,
 		reader:  reader,
 		pub:     pub,
 		bm:      bm,

@@ -590,3 +590,105 @@ func metricValue(t *testing.T, addr, name string) float64 {
 	}
 	return sum
 }
+
+// poisonMapping maps public.gadgets; its ratio is a division by the row's n,
+// which fails at run time for n = 0.
+const poisonMapping = `version: 1
+topics:
+  prefix: poison.
+  dead_letter: poison.deadletter
+tables:
+  - table: public.gadgets
+    aggregate:
+      type: gadget
+      id: string(row.id)
+    events:
+      - type: GadgetAdded
+        version: 1
+        when: op == "insert"
+        data:
+          id: row.id
+          ratio: 100 / row.n
+`
+
+// TestIntegrationRunPoison streams rows of which one cannot be mapped (a
+// division by zero in its rule): it must land in the dead-letter topic with
+// its reason, table and key, and the rows after it must still come through.
+func TestIntegrationRunPoison(t *testing.T) {
+	ctx := t.Context()
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TABLE gadgets (id int PRIMARY KEY, n int NOT NULL)`)
+	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
+	if err := os.WriteFile(mappingPath, []byte(poisonMapping), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broker := testenv.Kafka(t)
+	slot := uniqueSlot("poison")
+	p := startRun(t,
+		"CDCFLOW_SOURCE_DSN="+db.DSN,
+		"CDCFLOW_MAPPING_FILE="+mappingPath,
+		"CDCFLOW_MAPPING_NO_VALIDATION=true",
+		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+		"CDCFLOW_CAPTURE_SLOT="+slot,
+		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
+		"CDCFLOW_DATA_DIR="+t.TempDir(),
+	)
+	testenv.Await(t, 30*time.Second, "the slot to be streaming", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		return testenv.QueryValue[bool](t, db, `SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot), nil
+	})
+	for id := 1; id <= 10; id++ {
+		n := 1 + id%3
+		if id == 6 {
+			n = 0
+		}
+		db.Exec(t, `INSERT INTO gadgets VALUES ($1, $2)`, id, n)
+	}
+
+	cl := broker.Client(t, kgo.ConsumeTopics("poison.gadget", "poison.deadletter", "cdcflow.deadletter"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	added := map[string]bool{}
+	var dead []pipeline.Event
+	var deadTopics []string
+	testenv.Await(t, 60*time.Second, "9 gadgets on poison.gadget and 1 dead letter", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		fs := cl.PollFetches(fctx)
+		var ferr error
+		fs.EachRecord(func(r *kgo.Record) {
+			ev, err := pipeline.DecodeRecord(recordOf(r))
+			if err != nil {
+				ferr = fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+				return
+			}
+			switch {
+			case ev.Control != pipeline.NotControl:
+			case ev.DeadLetter:
+				dead = append(dead, ev)
+				deadTopics = append(deadTopics, r.Topic)
+			default:
+				added[ev.AggregateID] = true
+			}
+		})
+		return len(added) == 9 && len(dead) == 1, ferr
+	})
+	if added["6"] {
+		t.Errorf("gadget 6 (n = 0) was published as an event")
+	}
+	if deadTopics[0] != "poison.deadletter" {
+		t.Errorf("dead letter on topic %q; want the mapping's poison.deadletter", deadTopics[0])
+	}
+	var dl pipeline.DeadLetter
+	if err := json.Unmarshal(dead[0].Data, &dl); err != nil {
+		t.Fatalf("decode dead letter: %v", err)
+	}
+	if !strings.Contains(dl.Reason, "division by zero") || dl.Table != "public.gadgets" || !strings.Contains(string(dl.Key), "6") {
+		t.Errorf("dead letter = reason %q, table %q, key %s; want a division by zero of public.gadgets key 6", dl.Reason, dl.Table, dl.Key)
+	}
+	t.Logf("dead letter on %s: %s (rule %q, table %s, key %s)", deadTopics[0], dl.Reason, dl.Rule, dl.Table, dl.Key)
+}
