@@ -42,9 +42,10 @@
 //
 // Usage:
 //
-//	go run ./internal/bench/delivery [-changes 100000] [-runs 3] [-cpuprofile cpu.out] [-latency-duration 20s] [-keep]
+//	go run ./internal/bench/delivery [-changes 100000] [-runs 3] [-cpuprofile cpu.out] [-latency-duration 20s] [-env CDCFLOW_KAFKA_COMPRESSION=lz4] [-keep]
 //
-// -cpuprofile passes --cpuprofile to the last SyncWrites-on run.
+// -cpuprofile passes --cpuprofile to the last SyncWrites-on run; -env adds
+// configuration to every cdcflow run (a variable given twice: the last wins).
 //
 // It must not be imported; it imports the test services, the load generator
 // and capture's LSN type only, and runs cdcflow as a separate binary.

@@ -27,6 +27,7 @@ type flowConfig struct {
 	dsn     string    // the source database
 	mapping string    // absolute path of the mapping file
 	conn    *pgx.Conn // polls the slot; used by one run at a time
+	env     []string  // extra CDCFLOW_* variables, applied last
 }
 
 // run starts `cdcflow run` on slot with a fresh data directory and the
@@ -67,6 +68,7 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 		"CDCFLOW_KAFKA_EMBEDDED_NO_SYNC_WRITES="+strconv.FormatBool(!syncWrites),
 		"CDCFLOW_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port),
 	)
+	cmd.Env = append(cmd.Env, fc.env...)
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", port)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -22,6 +22,21 @@ type options struct {
 	latencyDuration time.Duration
 	// latencyFraction is the fixed rate as a fraction of the sustained one.
 	latencyFraction float64
+	// env are extra CDCFLOW_* variables for every cdcflow run.
+	env envList
+}
+
+// envList is a repeatable flag of KEY=VALUE environment variables.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(kv string) error {
+	if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "CDCFLOW_") {
+		return fmt.Errorf("%q is not CDCFLOW_KEY=VALUE", kv)
+	}
+	*e = append(*e, kv)
+	return nil
 }
 
 func main() {
@@ -32,6 +47,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (PostgreSQL and cdcflow logs) after the run")
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "how long the fixed-rate load of the latency measurement runs (0: skip it)")
 	flag.Float64Var(&o.latencyFraction, "latency-fraction", 0.5, "the latency measurement's load rate as a fraction of the sustained rate")
+	flag.Var(&o.env, "env", "an extra `CDCFLOW_KEY=VALUE` for every cdcflow run, e.g. CDCFLOW_KAFKA_COMPRESSION=lz4 (repeatable)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -110,7 +110,7 @@ func run(ctx context.Context, o options) error {
 	fmt.Fprintf(os.Stderr, "workload: %d captured row changes in %d transactions, %.1f MiB of WAL (%s to %s), written in %s\n",
 		w.changes, w.transactions, float64(w.end-w.start)/(1<<20), w.start, w.end, w.took.Round(time.Millisecond))
 
-	fc := flowConfig{bin: bin, dir: dir, dsn: pg.DSN(database), mapping: mapping, conn: conn}
+	fc := flowConfig{bin: bin, dir: dir, dsn: pg.DSN(database), mapping: mapping, conn: conn, env: o.env}
 	recv := reader{name: "pg_recvlogical", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
 		return drainRecvlogical(ctx, pg, slot, w.end)
 	}}
@@ -171,6 +171,9 @@ func run(ctx context.Context, o options) error {
 			}
 			lats = append(lats, lat)
 		}
+	}
+	if len(o.env) > 0 {
+		fmt.Fprintf(os.Stdout, "cdcflow runs with %s\n", strings.Join(o.env, " "))
 	}
 	report(os.Stdout, w, o.runs, rows, lats)
 	return nil
