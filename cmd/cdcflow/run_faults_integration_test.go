@@ -227,6 +227,20 @@ func (f *orderFold) add(r *kgo.Record) error {
 	return nil
 }
 
+// consumer returns a client reading topics from their start, closed in
+// t.Cleanup. Unlike the harness's clients it does not create missing
+// topics, which would race cdcflow's own creation with its partition count.
+func consumer(t *testing.T, addrs []string, topics ...string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
 // orderStatuses returns every order's status in the database.
 func orderStatuses(t *testing.T, db *testenv.DB) map[string]string {
 	t.Helper()
@@ -370,7 +384,7 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
 		"CDCFLOW_DATA_DIR="+t.TempDir(),
 	)
-	fold := newOrderFold(broker.Client(t, kgo.ConsumeTopics("shop.order"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
 
 	// Kill during the snapshot: once the slot exists, at a seeded moment
 	// within the first second.
@@ -462,7 +476,7 @@ func TestIntegrationRunBrokerOutage(t *testing.T) {
 		"CDCFLOW_DATA_DIR="+t.TempDir(),
 		"CDCFLOW_METRICS_ADDR="+metricsAddr,
 	)
-	fold := newOrderFold(broker.Client(t, kgo.ConsumeTopics("shop.order"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())))
+	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
 	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
 		if err := p.running(); err != nil {
 			return false, err
@@ -647,8 +661,7 @@ func TestIntegrationRunPoison(t *testing.T) {
 		db.Exec(t, `INSERT INTO gadgets VALUES ($1, $2)`, id, n)
 	}
 
-	cl := broker.Client(t, kgo.ConsumeTopics("poison.gadget", "poison.deadletter", "cdcflow.deadletter"),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := consumer(t, broker.Addrs(), "poison.gadget", "poison.deadletter", "cdcflow.deadletter")
 	added := map[string]bool{}
 	var dead []pipeline.Event
 	var deadTopics []string
