@@ -23,8 +23,11 @@
 //     to PostgreSQL only once Kafka has acknowledged every event up to it,
 //     so the run is over when the slot's confirmed_flush_lsn (polled from
 //     pg_replication_slots) reaches the end position; the benchmark then
-//     reads /metrics (events published, CPU seconds), samples the peak
-//     resident set from /proc and stops the child with SIGINT.
+//     reads /metrics (changes captured, events published, CPU seconds),
+//     samples the peak resident set from /proc and stops the child with
+//     SIGINT. The benchmark fails unless every cdcflow run captured the
+//     changes the workload wrote and all runs published the same number of
+//     events, at least one per ten changes.
 //
 // Each reader is timed from process start. The runs alternate the readers'
 // order; the table reports the median of -runs runs.

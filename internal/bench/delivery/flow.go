@@ -84,7 +84,7 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 		}
 	}()
 	fail := func(err error) (measurement, metrics, error) {
-		return m, nil, fmt.Errorf("%w (cdcflow's log: %s)", err, logf.Name())
+		return m, nil, fmt.Errorf("%w (cdcflow's log: %s, kept with -keep)", err, logf.Name())
 	}
 
 	if load != nil {
@@ -112,6 +112,7 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 	m.cpu = met.sum("process_cpu_seconds_total")
 	m.events = met.sum("cdcflow_kafka_records_total")
 	m.dead = met.sum("cdcflow_kafka_dead_letters_total")
+	m.captured = met.sum("cdcflow_capture_changes_total")
 
 	stopped = true
 	cmd.Process.Signal(syscall.SIGINT)

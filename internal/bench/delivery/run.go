@@ -40,6 +40,8 @@ type measurement struct {
 	maxRSS  int64   // peak resident set (VmHWM), KiB; 0 when not measured
 	events  float64 // records Kafka acknowledged (cdcflow only)
 	dead    float64 // of which dead letters (cdcflow only)
+	// captured is the row changes cdcflow's capture counted (cdcflow only).
+	captured float64
 }
 
 // reader reads a slot copy to the end position in a child process.
@@ -146,8 +148,8 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", i+1, rd.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "run %d %-24s %.3fs (ready after %.3fs)  %.3f CPU s  %d KiB peak RSS  %.0f events\n",
-				i+1, rd.name, m.seconds, m.startup, m.cpu, m.maxRSS, m.events)
+			fmt.Fprintf(os.Stderr, "run %d %-24s %.3fs (ready after %.3fs)  %.3f CPU s  %d KiB peak RSS  %.0f events (%.0f dead letters)\n",
+				i+1, rd.name, m.seconds, m.startup, m.cpu, m.maxRSS, m.events, m.dead)
 			results[rd.name] = append(results[rd.name], m)
 			if err := dropSlot(ctx, conn, slot); err != nil {
 				return err
@@ -179,13 +181,17 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// checkEvents fails unless every cdcflow run published a plausible number
-// of events: the same in every run (the same WAL maps to the same events),
-// and at least one per ten changes.
+// checkEvents fails unless every cdcflow run captured every change the
+// workload wrote (and at most the one transaction after the end position)
+// and published a plausible number of events: the same in every run (the
+// same WAL maps to the same events), and at least one per ten changes.
 func checkEvents(rows []*row) error {
 	var want float64
 	for _, r := range rows {
 		for _, m := range r.ms {
+			if c := int64(m.captured); c < r.changes || c > r.changes+1 {
+				return fmt.Errorf("%s captured %d changes; the workload wrote %d", r.name, c, r.changes)
+			}
 			if want == 0 {
 				want = m.events
 			}
