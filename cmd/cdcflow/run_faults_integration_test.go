@@ -154,6 +154,7 @@ type orderFold struct {
 	statusAt            map[string]pipeline.Position
 	seen                map[[2]string]bool // (order id, event type)
 	snapshotEnds        int
+	epochs              map[uint64]bool // of snapshot begin markers
 }
 
 func newOrderFold(cl *kgo.Client) *orderFold {
@@ -163,6 +164,7 @@ func newOrderFold(cl *kgo.Client) *orderFold {
 		status:   map[string]string{},
 		statusAt: map[string]pipeline.Position{},
 		seen:     map[[2]string]bool{},
+		epochs:   map[uint64]bool{},
 	}
 }
 
@@ -202,6 +204,9 @@ func (f *orderFold) add(r *kgo.Record) error {
 	}
 	f.ids[ev.ID] = what
 	switch {
+	case ev.Control == pipeline.ControlSnapshotBegin:
+		f.epochs[ev.Epoch] = true
+		return nil
 	case ev.Control == pipeline.ControlSnapshotEnd:
 		f.snapshotEnds++
 		return nil
@@ -239,6 +244,19 @@ func consumer(t *testing.T, addrs []string, topics ...string) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// drain polls until a poll brings nothing new.
+func (f *orderFold) drain(ctx context.Context) error {
+	for {
+		n := f.records
+		if err := f.poll(ctx); err != nil {
+			return err
+		}
+		if f.records == n {
+			return nil
+		}
+	}
 }
 
 // orderStatuses returns every order's status in the database.
@@ -368,8 +386,18 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 	}
 	seed := testenv.Seed(t)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 3000, 0); err != nil { // taken by the snapshot
+	// Taken by the snapshot: a thousand order lifecycles and an import of
+	// 3000 orders of 9 lines (one transaction of 30 000 rows), enough for
+	// the snapshot to take a while.
+	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 1000, 0); err != nil {
 		t.Fatalf("load before the slot: %v", err)
+	}
+	g, err := loadgen.New(loadgen.Config{DSN: db.DSN, Seed: uint64(seed) + 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.BigTx(ctx, 30000); err != nil {
+		t.Fatalf("import before the slot: %v", err)
 	}
 
 	broker := testenv.BrokerProcess(t, "")
@@ -386,22 +414,33 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 	)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
 
-	// Kill during the snapshot: once the slot exists, at a seeded moment
-	// within the first second.
-	testenv.Await(t, 30*time.Second, "the slot to be created", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
+	// Kill during the snapshot: as soon as its first records are on
+	// shop.order, after a seeded pause of up to 150 ms; again after each
+	// restart (up to 4 kills) until one has landed before the snapshot's end.
+	kills, inSnapshot := 0, 0
+	for kills < 4 && fold.snapshotEnds == 0 {
+		before := fold.records
+		testenv.Await(t, 60*time.Second, "snapshot records on shop.order", func() (bool, error) {
+			if err := p.running(); err != nil {
+				return false, err
+			}
+			return fold.records > before, fold.poll(ctx)
+		})
+		time.Sleep(time.Duration(rng.Int64N(int64(150 * time.Millisecond))))
+		p.kill()
+		kills++
+		if err := fold.drain(ctx); err != nil {
+			t.Fatal(err)
 		}
-		return testenv.QueryValue[int](t, db, `SELECT count(*)::int FROM pg_replication_slots WHERE slot_name = $1`, slot) == 1, nil
-	})
-	time.Sleep(time.Duration(rng.Int64N(int64(time.Second))))
-	p.kill()
-	if err := fold.poll(ctx); err != nil {
-		t.Fatal(err)
+		if fold.snapshotEnds == 0 {
+			inSnapshot++
+		}
+		t.Logf("kill %d: %d records on shop.order, snapshot finished: %v", kills, fold.records, fold.snapshotEnds > 0)
+		p.start()
 	}
-	t.Logf("kill 1 during the snapshot: %d records on shop.order, snapshot finished: %v", fold.records, fold.snapshotEnds > 0)
-	kills := 1
-	p.start()
+	if inSnapshot == 0 {
+		t.Logf("no kill landed during the snapshot (it was too quick)")
+	}
 	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
 		if err := p.running(); err != nil {
 			return false, err
@@ -422,7 +461,8 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 		loaded <- result{st, err}
 	}()
 	var load result
-	for done := false; kills < 11 || !done; {
+	underLoad := 0
+	for done := false; underLoad < 10 || !done; {
 		select {
 		case load = <-loaded:
 			done = true
@@ -431,19 +471,20 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 			}
 		case <-time.After(time.Duration(300+rng.Int64N(700)) * time.Millisecond):
 		}
-		if kills < 11 {
+		if underLoad < 10 {
 			if err := p.running(); err != nil {
 				t.Fatal(err)
 			}
 			p.kill()
 			kills++
+			underLoad++
 			p.start()
 		}
 	}
 	awaitConverged(t, p, db, fold, 90*time.Second)
 	_, audited := missingAudited(t, db, fold)
-	t.Logf("%d kills (%d starts), %d transactions under load, %d orders, %d audited changes, %d records on shop.order, %d duplicates, %d snapshot-end records",
-		kills, p.starts, load.stats.Transactions, len(fold.status), audited, fold.records, fold.duplicates, fold.snapshotEnds)
+	t.Logf("%d kills (%d during the snapshot, %d starts), %d transactions under load, %d orders, %d audited changes, %d records on shop.order, %d duplicates, %d snapshot epochs begun",
+		kills, inSnapshot, p.starts, load.stats.Transactions, len(fold.status), audited, fold.records, fold.duplicates, len(fold.epochs))
 }
 
 // TestIntegrationRunBrokerOutage stops the broker for 25 s under load, on a
