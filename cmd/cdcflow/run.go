@@ -64,4 +64,3 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return runFlow(ctx, cfg, mapping, log, flowOptions{progress: out})
 }
-
