@@ -137,7 +137,8 @@ type envelope struct {
 //	control         "snapshot_begin", "snapshot_end" or "truncate" for control records
 //	deadletter      "true" for dead-letter records
 //
-// The record key is e.AggregateID (nil when empty); AllPartitions is set for
+// The record key is e.AggregateID (nil when empty); Type is e.Type (for every
+// record: events, control records and dead letters); AllPartitions is set for
 // control records and DeadLetter for dead letters. e.Data must be valid JSON or
 // empty (no data); it is written compacted. LSN, XID and epoch are strings
 // because CloudEvents integers are 32-bit. EncodeEvent fails on an event
@@ -151,6 +152,7 @@ func EncodeEvent(e Event, topic string, mode EnvelopeMode) (Record, error) {
 	}
 	r := Record{
 		Topic:         topic,
+		Type:          e.Type,
 		AllPartitions: e.Control != NotControl,
 		DeadLetter:    e.DeadLetter,
 	}

@@ -128,6 +128,67 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEncodeEventType checks that every record carries its event's type,
+// control records and dead letters included, in both modes, and that the
+// type a sink counts by is the one a consumer decodes.
+func TestEncodeEventType(t *testing.T) {
+	want := map[string]string{
+		"domain": "OrderPromised", "state": "OrderStateObserved", "control": SnapshotBeginType,
+		"deadletter": DeadLetterType, "minimal": "T",
+	}
+	for name, e := range envelopeEvents() {
+		for _, mode := range []EnvelopeMode{Structured, Binary} {
+			r, err := EncodeEvent(e, "t", mode)
+			if err != nil {
+				t.Fatalf("EncodeEvent(%s, %s): %v", name, mode, err)
+			}
+			if r.Type != want[name] {
+				t.Errorf("EncodeEvent(%s, %s).Type = %q; want %q", name, mode, r.Type, want[name])
+			}
+			got, err := DecodeRecord(r)
+			if err != nil {
+				t.Fatalf("DecodeRecord(%s, %s): %v", name, mode, err)
+			}
+			if got.Type != r.Type {
+				t.Errorf("DecodeRecord(%s, %s).Type = %q; the record says %q", name, mode, got.Type, r.Type)
+			}
+		}
+	}
+	var deadLetters, controls int
+	checkType := func(e Event) {
+		r, err := EncodeEvent(e, "t", Binary)
+		if err != nil {
+			t.Fatalf("EncodeEvent(%s %s): %v", e.Type, e.Position, err)
+		}
+		if r.Type != e.Type || r.Type == "" {
+			t.Errorf("EncodeEvent(%s %s).Type = %q", e.Type, e.Position, r.Type)
+		}
+		if r.DeadLetter {
+			deadLetters++
+			if r.Type != DeadLetterType {
+				t.Errorf("dead letter %s: Type %q; want %q", e.Position, r.Type, DeadLetterType)
+			}
+		}
+		if r.AllPartitions {
+			controls++
+		}
+	}
+	// The events of the golden streams, as the mapper builds them: domain
+	// events, control records and dead letters.
+	for _, path := range []string{"testdata/golden/orders/stream.json", "testdata/golden/gather/stream.json"} {
+		s := readStream(t, path)
+		m := loadMapping(t, s.mappingPath, LoadOptions{Timezone: s.timezone})
+		mp, err := NewMapper(m, MapperOptions{Validate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, mp, s, checkType)
+	}
+	if deadLetters == 0 || controls == 0 {
+		t.Fatalf("the golden streams gave %d dead letters and %d control records; want some of each", deadLetters, controls)
+	}
+}
+
 // eventsEqual compares events, times by instant.
 func eventsEqual(a, b Event) bool {
 	if !a.Time.Equal(b.Time) {

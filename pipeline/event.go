@@ -44,7 +44,14 @@ const (
 
 // Record is an encoded event ready for a sink: what is written to Kafka.
 type Record struct {
-	Topic   string
+	Topic string
+	// Type is the CloudEvents type of the encoded event (its Event.Type),
+	// never empty: a domain event's type such as "OrderRequested",
+	// DeadLetterType for dead letters, and SnapshotBeginType,
+	// SnapshotEndType or TruncateType for control records. Sinks use it to
+	// count records by type without decoding them; it is not written to
+	// Kafka apart from the envelope's own type attribute.
+	Type    string
 	Key     []byte
 	Value   []byte
 	Headers []Header
