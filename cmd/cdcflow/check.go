@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cdcflow/cdcflow/capture/replication"
+	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+func init() {
+	register(command{
+		name:    "check",
+		summary: "check the configuration, the mapping against the live schema, the source's readiness and the schema versions",
+		run:     runCheck,
+	})
+}
+
+// errCheckFailed is returned when at least one check found a problem.
+var errCheckFailed = errors.New("check failed")
+
+// runCheck runs, in order, every check that can be made before cdcflow runs
+// and prints one line per check with its problems indented below it. A check
+// that cannot run because an earlier one failed says so. It changes nothing:
+// no publication, slot or topic is created.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cdcflow check [flags]")
+		fmt.Fprintln(fs.Output(), "\nChecks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,")
+		fmt.Fprintln(fs.Output(), "every table and column it uses against the live database; the source's readiness")
+		fmt.Fprintln(fs.Output(), "for capture (wal_level, privileges, replica identity, publication, slot); and that")
+		fmt.Fprintln(fs.Output(), "every schema version upcasts to the current one. Exit status 1 when a check fails.")
+		fmt.Fprintln(fs.Output(), "\nflags:")
+		fs.PrintDefaults()
+	}
+	path := configFlag(fs)
+	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
+	offline := fs.Bool("offline", false, "do not connect to the source: check files only")
+	forward := fs.Bool("forward", false, "also check that each schema version is FORWARD compatible with the one before")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on the source after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+
+	r := &checkReport{w: stdout}
+	cfg, err := loadConfig(*path, os.Environ())
+	if err != nil {
+		r.fail("configuration", err)
+		return r.result()
+	}
+	r.ok("configuration", describeConfigPath(*path))
+	if *mappingFile != "" {
+		cfg.Mapping.File = *mappingFile
+	}
+
+	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	if err != nil {
+		r.fail("mapping", err)
+		r.skip("live schema", "the mapping did not load")
+		r.skip("schema versions", "the mapping did not load")
+		return r.result()
+	}
+	r.ok("mapping", fmt.Sprintf("%s: %d table(s), %d aggregate type(s), %d event type(s)",
+		cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
+
+	switch {
+	case *offline:
+		r.skip("live schema", "--offline")
+		r.skip("source readiness", "--offline")
+	case cfg.Source.DSN == "":
+		r.skip("live schema", "source.dsn is not set")
+		r.skip("source readiness", "source.dsn is not set")
+	default:
+		cctx, cancel := context.WithTimeout(ctx, *timeout)
+		checkSource(cctx, r, cfg, mapping)
+		cancel()
+	}
+
+	if err := mapping.CheckUpcasts(); err != nil {
+		r.fail("schema versions", err)
+	} else {
+		r.ok("schema versions", "every version upcasts to the current one")
+	}
+	if *forward {
+		if err := mapping.CheckForward(); err != nil {
+			r.fail("forward compatibility", err)
+		} else {
+			r.ok("forward compatibility", "each version is readable by consumers of the one before")
+		}
+	}
+	return r.result()
+}
+
+// checkSource checks the mapping against the live tables and the server's
+// readiness for capture.
+func checkSource(ctx context.Context, r *checkReport, cfg *Config, mapping *pipeline.Mapping) {
+	conn, err := pgx.Connect(ctx, cfg.Source.DSN)
+	if err != nil {
+		// pgx's connect errors name host and user, never the password.
+		r.fail("live schema", fmt.Errorf("connect to the source: %w", err))
+		r.skip("source readiness", "cannot connect")
+		return
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	where := conn.Config().Host + "/" + conn.Config().Database
+
+	names := make([]string, 0, len(mapping.Tables()))
+	for _, t := range mapping.Tables() {
+		names = append(names, t.String())
+	}
+	rels, err := snapshot.Describe(ctx, conn, names)
+	if err == nil {
+		_, err = loadMappingFile(cfg.Mapping.File, pipeline.SchemaOf(rels...), cfg.Source.Timezone)
+	}
+	if err != nil {
+		r.fail("live schema", err)
+	} else {
+		r.ok("live schema", fmt.Sprintf("%d table(s) in %s match the mapping", len(rels), where))
+	}
+
+	rc := replicationConfig(cfg)
+	if len(rc.Tables) == 0 {
+		rc.Tables = names
+	}
+	if err := replication.Preflight(ctx, rc); err != nil {
+		var nr *replication.NotReadyError
+		if errors.As(err, &nr) {
+			r.fail("source readiness", errors.New(strings.Join(nr.Problems, "\n")))
+		} else {
+			r.fail("source readiness", err)
+		}
+		return
+	}
+	r.ok("source readiness", fmt.Sprintf("%s can be captured (slot %q, publication %q)", where, rc.Slot, rc.Publication))
+}
+
+func describeConfigPath(path string) string {
+	if path == "" {
+		return "environment only"
+	}
+	return path
+}
+
+// checkReport prints one line per check and remembers the failures.
+type checkReport struct {
+	w      io.Writer
+	failed []string
+}
+
+func (r *checkReport) ok(name, detail string) {
+	fmt.Fprintf(r.w, "ok    %-22s %s\n", name, detail)
+}
+
+func (r *checkReport) skip(name, why string) {
+	fmt.Fprintf(r.w, "skip  %-22s %s\n", name, why)
+}
+
+func (r *checkReport) fail(name string, err error) {
+	r.failed = append(r.failed, name)
+	fmt.Fprintf(r.w, "FAIL  %s\n", name)
+	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+		fmt.Fprintf(r.w, "      %s\n", strings.TrimLeft(line, " -"))
+	}
+}
+
+func (r *checkReport) result() error {
+	if len(r.failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", errCheckFailed, strings.Join(r.failed, ", "))
+}
