@@ -90,7 +90,7 @@ func (mp *Mapper) deadLetter(c *capture.Change, b *binding, rule string, ordinal
 // oversized returns the by-reference dead letter of an event larger than the
 // mapping's max_event_bytes.
 func (mp *Mapper) oversized(ev Event, size int, c *capture.Change, b *binding, r *eventRule) Event {
-	reason := fmt.Sprintf("event %s of %d bytes exceeds max_event_bytes %d", ev.Type, size, mp.m.maxEventBytes)
+	reason := fmt.Sprintf("event %s of %d bytes exceeds max_event_bytes %d", ev.Type, size, mp.maxEvent)
 	if c != nil {
 		var omitted []string
 		for i, col := range b.rel.Columns {
@@ -132,6 +132,13 @@ func withEvent(dlEvent, ev Event) Event {
 
 func (mp *Mapper) deadLetterEvent(dl DeadLetter, t time.Time, lsn capture.LSN, xid uint32, epoch uint64) Event {
 	data, err := json.Marshal(dl)
+	if err == nil && len(data) > mp.maxEvent && (dl.Row != nil || dl.Old != nil) {
+		// A dead letter must not be too large to publish either: it keeps
+		// the key and leaves the row out.
+		dl.Reason = fmt.Sprintf("%s (dead letter of %d bytes exceeds max_event_bytes %d: row left out)", dl.Reason, len(data), mp.maxEvent)
+		dl.Row, dl.Old, dl.Omitted = nil, nil, []string{"row"}
+		data, err = json.Marshal(dl)
+	}
 	if err != nil {
 		// Every field is a string, number or valid raw JSON built here.
 		data = []byte(`{"reason":"dead letter could not be encoded"}`)

@@ -43,6 +43,7 @@ type MapperOptions struct {
 type Mapper struct {
 	m        *Mapping
 	opts     MapperOptions
+	maxEvent int // the mapping's max_event_bytes, or lower (LimitEventBytes)
 	source   string
 	bindings map[*capture.Relation]*binding
 	current  map[TableName]*capture.Relation
@@ -86,11 +87,23 @@ func NewMapper(m *Mapping, opts MapperOptions) (*Mapper, error) {
 	return &Mapper{
 		m:        m,
 		opts:     opts,
+		maxEvent: m.maxEventBytes,
 		bindings: map[*capture.Relation]*binding{},
 		current:  map[TableName]*capture.Relation{},
 		known:    map[TableName]map[string]string{},
 		byAgg:    map[aggKey]*pendingEvent{},
 	}, nil
+}
+
+// LimitEventBytes lowers the largest event data the Mapper emits to n when n
+// is below the mapping's max_event_bytes (a sink whose records must fit a
+// broker's limit); larger events become dead letters by reference, as do
+// dead letters that would be larger (their row is left out). n <= 0 or above
+// the mapping's limit changes nothing. Call it before the first change.
+func (mp *Mapper) LimitEventBytes(n int) {
+	if n > 0 && n < mp.m.maxEventBytes {
+		mp.maxEvent = n
+	}
 }
 
 // Connected records the source the following messages come from; events take
@@ -311,7 +324,7 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 // finish checks an event's size and schema and emits it, or its dead letter.
 // data is copied.
 func (mp *Mapper) finish(ev Event, data []byte, c *capture.Change, b *binding, r *eventRule, emit func(Event)) {
-	if len(data) > mp.m.maxEventBytes {
+	if len(data) > mp.maxEvent {
 		emit(mp.oversized(ev, len(data), c, b, r))
 		return
 	}

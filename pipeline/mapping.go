@@ -228,6 +228,10 @@ func (m *Mapping) Topic(aggregateType string) string { return m.topicPrefix + ag
 // DeadLetterTopic returns the topic of dead-letter records.
 func (m *Mapping) DeadLetterTopic() string { return m.deadLetter }
 
+// MaxEventBytes returns limits.max_event_bytes: the largest event data a
+// Mapper emits; a larger event becomes a dead letter by reference.
+func (m *Mapping) MaxEventBytes() int { return m.maxEventBytes }
+
 // Location returns the time zone timestamps without time zone are read in.
 func (m *Mapping) Location() *time.Location { return m.loc }
 
