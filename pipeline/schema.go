@@ -29,6 +29,7 @@ type eventSchema struct {
 	raw     json.RawMessage
 	doc     any // the schema decoded, for the catalog and instance generation
 	sch     *jsonschema.Schema
+	fast    *fastSchema // nil when the schema uses more than the fast path checks
 }
 
 // schemaSet holds the JSON Schemas (draft-07) of every event type and version,
@@ -94,7 +95,7 @@ func loadSchemas(fsys fs.FS, dir string, line int, p *problems) *schemaSet {
 			s.byType[m[1]] = map[int]*eventSchema{}
 			s.typeSeq = append(s.typeSeq, m[1])
 		}
-		s.byType[m[1]][v] = &eventSchema{typ: m[1], version: v, file: file, raw: raw, doc: doc, sch: sch}
+		s.byType[m[1]][v] = &eventSchema{typ: m[1], version: v, file: file, raw: raw, doc: doc, sch: sch, fast: compileFast(sch)}
 	}
 	slices.Sort(s.typeSeq)
 	s.loadExamples(fsys, path.Join(dir, "examples"), line, p)
@@ -165,12 +166,23 @@ func (e *SchemaError) Error() string {
 // Unwrap returns the validator's error.
 func (e *SchemaError) Unwrap() error { return e.Err }
 
-// validate checks data against the schema of typ and version.
+// validate checks data against the schema of typ and version: by the fast
+// path when it can vouch for data, otherwise by the library, which decides and
+// explains (see fastSchema).
 func (s *schemaSet) validate(typ string, version int, data []byte) error {
 	es := s.get(typ, version)
 	if es == nil {
 		return &SchemaError{Type: typ, Version: version, Err: fmt.Errorf("no schema %s", schemaFileName(typ, version))}
 	}
+	if es.fast != nil && es.fast.valid(data) {
+		return nil
+	}
+	return es.validateLibrary(data)
+}
+
+// validateLibrary checks data with the generic validator only.
+func (es *eventSchema) validateLibrary(data []byte) error {
+	typ, version := es.typ, es.version
 	v, err := decodeForSchema(data)
 	if err != nil {
 		return &SchemaError{Type: typ, Version: version, Err: err}
