@@ -29,6 +29,51 @@ func (e *RecordTooLargeError) Error() string {
 
 func (e *RecordTooLargeError) Unwrap() error { return e.Err }
 
+// FatalError reports records Kafka refused for a reason that neither a retry
+// nor a dead letter can fix: an authorization failure, a missing or invalid
+// topic, a topic or broker configuration the records cannot meet. The flow
+// must stop; Hint says what an operator does about it. Nothing past the last
+// acknowledged batch was confirmed to the source, so the next start sends the
+// rest again. It unwraps to the broker's (or client's) error.
+type FatalError struct {
+	Topic string
+	Err   error
+	// Hint is what to do, in a sentence naming the topic.
+	Hint string
+}
+
+func (e *FatalError) Error() string {
+	return fmt.Sprintf("kafka refused records for topic %q: %v; %s (nothing past the last acknowledged event was confirmed to PostgreSQL: the next start sends the rest again)", e.Topic, e.Err, e.Hint)
+}
+
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// fatalHint says what an operator does about a non-retryable produce error
+// for topic.
+func fatalHint(topic string, err error) string {
+	switch {
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return fmt.Sprintf("the principal cdcflow authenticates as may not write to it: grant it WRITE and DESCRIBE on topic %q (Kafka ACLs), then start cdcflow again", topic)
+	case errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return "the principal cdcflow authenticates as may not use the idempotent producer: grant it IDEMPOTENT_WRITE on the cluster (Kafka ACLs), then start cdcflow again"
+	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
+		return "the principal cdcflow authenticates as may not use its transactional id: grant it WRITE and DESCRIBE on the transactional id, then start cdcflow again"
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return "check kafka.sasl.mechanism, kafka.sasl.user and kafka.sasl.password, then start cdcflow again"
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		return fmt.Sprintf("topic %q is gone (deleted while cdcflow ran?): cdcflow creates its topics when it starts, so start it again (a topic created by hand must keep the partition count recorded in the metadata topic)", topic)
+	case errors.Is(err, kerr.InvalidTopicException):
+		return fmt.Sprintf("%q is not a valid topic name: correct the mapping's topics", topic)
+	case errors.Is(err, kerr.UnsupportedCompressionType):
+		return "the broker does not support the codec: set kafka.compression to one it does (gzip, or none), then start cdcflow again"
+	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.PolicyViolation), errors.Is(err, kerr.InvalidTimestamp):
+		return fmt.Sprintf("the broker refused the records under the configuration of topic %q (e.g. message.timestamp.type or a policy): correct the topic's configuration, then start cdcflow again", topic)
+	case errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.ProducerFenced):
+		return "another cdcflow process with the same transactional id took over: run one cdcflow per slot"
+	}
+	return fmt.Sprintf("correct the broker or topic %q configuration the error names, then start cdcflow again", topic)
+}
+
 // PartitionsChangedError reports an event topic whose partition count is no
 // longer the one recorded when cdcflow first wrote it. Keys would now hash to
 // other partitions and per-aggregate order would break, so the publisher
@@ -61,6 +106,9 @@ func IsRetryable(err error) bool {
 	if _, ok := errors.AsType[*RecordTooLargeError](err); ok {
 		return false
 	}
+	if _, ok := errors.AsType[*FatalError](err); ok {
+		return false
+	}
 	if ke, ok := errors.AsType[*kerr.Error](err); ok {
 		return ke.Retriable
 	}
@@ -84,12 +132,29 @@ func errorKind(err error) string {
 	return "fatal"
 }
 
-// wrapRecordErr turns the broker's too-large errors into RecordTooLargeError.
+// wrapRecordErr turns the broker's too-large errors into RecordTooLargeError
+// and the other errors no retry can fix into FatalError.
 func wrapRecordErr(r *kgo.Record, err error) error {
-	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge):
 		return &RecordTooLargeError{Topic: r.Topic, Bytes: recordBytes(r), Err: err}
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		// Retriable at the broker, but a record fails with it only after
+		// kgo's UnknownTopicRetries: the topic is gone.
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, kgo.ErrClientClosed),
+		errors.Is(err, kgo.ErrAborting), IsRetryable(err):
+		return err
 	}
-	return err
+	return &FatalError{Topic: r.Topic, Err: err, Hint: fatalHint(r.Topic, err)}
+}
+
+// namesTopic reports whether err's message already names its topic.
+func namesTopic(err error) bool {
+	if _, ok := errors.AsType[*FatalError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[*RecordTooLargeError](err)
+	return ok
 }
 
 func recordBytes(r *kgo.Record) int {

@@ -25,8 +25,10 @@ func clientMetrics(reg prometheus.Registerer) *kprom.Metrics {
 // are registered by New.
 type Metrics struct {
 	records     *prometheus.CounterVec
+	events      *prometheus.CounterVec
 	bytes       *prometheus.CounterVec
-	deadLetters prometheus.Counter
+	deadLetters *prometheus.CounterVec
+	retries     prometheus.Counter
 	latency     prometheus.Histogram
 	inflightRec prometheus.Gauge
 	inflightB   prometheus.Gauge
@@ -42,13 +44,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_kafka_records_total",
 			Help: "Records acknowledged by Kafka, by topic.",
 		}, []string{"topic"}),
+		events: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcflow_kafka_events_total",
+			Help: "Events acknowledged by Kafka, by topic and CloudEvents type; a control record counts once, not once per partition.",
+		}, []string{"topic", "type"}),
 		bytes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_bytes_total",
 			Help: "Bytes (key, value, headers) acknowledged by Kafka, by topic.",
 		}, []string{"topic"}),
-		deadLetters: f.NewCounter(prometheus.CounterOpts{
+		deadLetters: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_dead_letters_total",
-			Help: "Dead-letter records acknowledged by Kafka.",
+			Help: "Dead-letter records acknowledged by Kafka, by kind: oversized (an event above the size cap, by reference) or unmappable (any other reason).",
+		}, []string{"kind"}),
+		retries: f.NewCounter(prometheus.CounterOpts{
+			Name: "cdcflow_kafka_retries_total",
+			Help: "Backoffs the Kafka client waited before retrying after a transient error (a produce request failed with a retriable error code or timed out, a broker unreachable, a metadata load failed).",
 		}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cdcflow_kafka_commit_to_ack_seconds",
@@ -78,21 +88,60 @@ func (m *Metrics) produced(records, bytes int) {
 	m.inflightB.Add(float64(bytes))
 }
 
+// ackedRecord describes an acknowledged (or failed) kgo record for the
+// metrics.
+type ackedRecord struct {
+	topic string
+	typ   string // the CloudEvents type
+	bytes int
+	// first is false for the copies of a control record after the one of
+	// partition 0, so that events count once.
+	first bool
+	// deadLetter is "" or the dead letter's kind label.
+	deadLetter string
+}
+
+// acked counts an acknowledged (or failed) record whose event type is not
+// known: it counts in records and bytes, and a dead letter under kind
+// "unknown", but not in the events by type.
 func (m *Metrics) acked(topic string, bytes int, deadLetter bool, err error) {
+	r := ackedRecord{topic: topic, bytes: bytes, first: true}
+	if deadLetter {
+		r.deadLetter = "unknown"
+	}
+	m.ackedRec(r, err)
+}
+
+// ackedRec counts an acknowledged (or failed) record.
+func (m *Metrics) ackedRec(r ackedRecord, err error) {
 	if m == nil {
 		return
 	}
 	m.inflightRec.Dec()
-	m.inflightB.Sub(float64(bytes))
+	m.inflightB.Sub(float64(r.bytes))
 	if err != nil {
 		m.errors.WithLabelValues(errorKind(err)).Inc()
 		return
 	}
-	m.records.WithLabelValues(topic).Inc()
-	m.bytes.WithLabelValues(topic).Add(float64(bytes))
-	if deadLetter {
-		m.deadLetters.Inc()
+	m.records.WithLabelValues(r.topic).Inc()
+	m.bytes.WithLabelValues(r.topic).Add(float64(r.bytes))
+	if !r.first {
+		return
 	}
+	if r.typ != "" {
+		m.events.WithLabelValues(r.topic, r.typ).Inc()
+	}
+	if r.deadLetter != "" {
+		m.deadLetters.WithLabelValues(r.deadLetter).Inc()
+	}
+}
+
+// retried counts one backoff of the client.
+func (m *Metrics) retried() {
+	if m == nil {
+		return
+	}
+	m.retries.Inc()
 }
 
 func (m *Metrics) observeLatency(d time.Duration) {

@@ -2,8 +2,12 @@ package kafka
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +50,8 @@ type Publisher struct {
 	m    *Metrics
 	now  func() time.Time
 
-	route *router
+	route  *router
+	limits *batchLimits
 
 	ackMu      sync.Mutex
 	acks       []*pending    // batches in call order, not yet reported
@@ -92,19 +97,23 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 		return nil, fmt.Errorf("create kafka publisher: %w", err)
 	}
 	c, _ := codec(cfg.Compression)
+	var m *Metrics
+	if reg != nil {
+		m = NewMetrics(reg)
+	}
+	limits := &batchLimits{max: cfg.BatchMaxBytes}
 	opts := append(conn[:len(conn):len(conn)],
 		kgo.WithLogger(kslog.New(log)),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(partitioner{}),
 		kgo.ProducerBatchCompression(c),
 		kgo.ProducerLinger(cfg.Linger),
-		kgo.ProducerBatchMaxBytes(cfg.BatchMaxBytes),
+		kgo.ProducerBatchMaxBytesFn(limits.batchBytes),
 		kgo.MaxBufferedBytes(cfg.MaxBufferedBytes),
 		kgo.ProduceRequestTimeout(cfg.RequestTimeout),
+		kgo.RetryBackoffFn(retryBackoff(m)),
 	)
-	var m *Metrics
 	if reg != nil {
-		m = NewMetrics(reg)
 		opts = append(opts, kgo.WithHooks(clientMetrics(reg)))
 	}
 	cl, err := kgo.NewClient(opts...)
@@ -120,6 +129,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 		m:        m,
 		now:      time.Now,
 		route:    newRouter(cfg, kadm.NewClient(cl)),
+		limits:   limits,
 		reported: make(chan struct{}),
 	}, nil
 }
@@ -165,27 +175,86 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 
 // produce hands the kgo record(s) for r to the client.
 func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record) error {
+	var deadKind string
+	if r.DeadLetter {
+		var reason string
+		reason, deadKind = deadLetterReason(r)
+		if reason != "" && !slices.ContainsFunc(r.Headers, func(h pipeline.Header) bool { return h.Key == HeaderReason }) {
+			r.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], pipeline.Header{Key: HeaderReason, Value: []byte(reason)})
+		}
+	}
 	krs, err := p.route.records(ctx, r)
 	if err != nil {
 		return err
 	}
-	for _, kr := range krs {
-		size := recordBytes(kr)
+	typ := r.Type
+	if typ == "" {
+		typ = "unknown"
+	}
+	for i, kr := range krs {
+		ar := ackedRecord{topic: kr.Topic, typ: typ, bytes: recordBytes(kr), first: i == 0, deadLetter: deadKind}
 		pb.remaining.Add(1)
-		p.m.produced(1, size)
-		dead := r.DeadLetter
+		p.m.produced(1, ar.bytes)
 		p.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
 			if err != nil {
-				err = fmt.Errorf("produce to %s: %w", kr.Topic, wrapRecordErr(kr, err))
+				err = wrapRecordErr(kr, err)
+				if !namesTopic(err) {
+					err = fmt.Errorf("produce to %s: %w", kr.Topic, err)
+				}
 				pb.fail(err)
 			}
-			p.m.acked(kr.Topic, size, dead, err)
+			p.m.ackedRec(ar, err)
 			if pb.remaining.Add(-1) == 0 {
 				p.finish(pb)
 			}
 		})
 	}
 	return nil
+}
+
+// HeaderReason is the header of dead-letter records that carries the reason
+// the pipeline gave (at most 1 KiB of it; the whole reason is in the data).
+const HeaderReason = "cdcflow-reason"
+
+// deadLetterReason returns the reason of a dead-letter record, from its
+// CloudEvents data ("" when it has none), and its kind for the metrics:
+// "oversized" for a dead letter by reference (some of it was left out),
+// else "unmappable". Dead letters are rare, so decoding them costs nothing
+// that matters.
+func deadLetterReason(r pipeline.Record) (reason, kind string) {
+	kind = "unmappable"
+	ev, err := pipeline.DecodeRecord(r)
+	if err != nil {
+		return "", kind
+	}
+	var dl pipeline.DeadLetter
+	if err := json.Unmarshal(ev.Data, &dl); err != nil {
+		return "", kind
+	}
+	if len(dl.Omitted) > 0 {
+		kind = "oversized"
+	}
+	const maxReason = 1 << 10
+	if len(dl.Reason) > maxReason {
+		dl.Reason = strings.ToValidUTF8(dl.Reason[:maxReason], "") + "…"
+	}
+	return dl.Reason, kind
+}
+
+// retryBackoff is kgo's default retry backoff (exponential from 250 ms to
+// 5 s, ±20% jitter) counting each backoff in m.
+func retryBackoff(m *Metrics) func(int) time.Duration {
+	return func(fails int) time.Duration {
+		m.retried()
+		const lo, hi = 250 * time.Millisecond, 5 * time.Second
+		d := hi
+		if fails <= 0 {
+			d = lo
+		} else if fails <= 5 {
+			d = lo << (fails - 1)
+		}
+		return min(time.Duration(float64(d)*(0.8+0.4*rand.Float64())), hi)
+	}
 }
 
 // finish marks pb acknowledged and reports, in call order, every batch at

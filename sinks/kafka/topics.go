@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -210,3 +211,113 @@ func readToEnd(ctx context.Context, adm *kadm.Client, conn []kgo.Opt, topic stri
 		}
 	}
 }
+
+// EnvelopeReserve is what FitEvents keeps, below a topic's record limit, for
+// everything of a record but the event's data: the CloudEvents attributes,
+// the key, the headers and the record batch's own framing.
+const EnvelopeReserve = 4 << 10
+
+// MinEventBytes is the smallest event cap FitEvents accepts: below it, even
+// the dead letters by reference of oversized events might not fit.
+const MinEventBytes = 4 << 10
+
+// batchLimits holds the record batch cap of each topic, which the client
+// reads (ProducerBatchMaxBytesFn) when it first produces to the topic.
+type batchLimits struct {
+	max int32 // kafka.batch_max_bytes
+
+	mu      sync.Mutex
+	byTopic map[string]int32
+}
+
+func (l *batchLimits) batchBytes(topic string) int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n, ok := l.byTopic[topic]; ok {
+		return n
+	}
+	return l.max
+}
+
+func (l *batchLimits) set(topic string, n int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byTopic == nil {
+		l.byTopic = make(map[string]int32)
+	}
+	l.byTopic[topic] = n
+}
+
+// FitEvents makes what the pipeline emits fit what Kafka accepts, so that no
+// record is refused as too large in the middle of the stream. It reads the
+// max.message.bytes of topics and of the dead-letter topic (which inherits
+// the broker's message.max.bytes unless the topic sets its own), caps the
+// client's record batches of each topic at the smaller of that and
+// batch_max_bytes, and returns the largest event data, at most
+// maxEventBytes, whose record fits every topic: the smallest limit less
+// EnvelopeReserve. The caller caps the mapper with it
+// (pipeline.Mapper.LimitEventBytes): larger events become dead letters by
+// reference instead of stopping the flow.
+//
+// It logs a warning when a topic's limit lowers the cap below maxEventBytes,
+// and refuses (an error naming the topic and what to do) when the cap would
+// be below MinEventBytes. When the configurations cannot be read (no
+// DESCRIBE_CONFIGS permission), it warns and assumes the broker default.
+// Call it after EnsureTopics and before the first Publish.
+func (p *Publisher) FitEvents(ctx context.Context, topics []string, maxEventBytes int) (int, error) {
+	all := append(topics[:len(topics):len(topics)], p.cfg.DeadLetterTopic)
+	limit, from := int(p.cfg.BatchMaxBytes), "kafka.batch_max_bytes"
+	rcs, err := p.adm.DescribeTopicConfigs(ctx, all...)
+	if err == nil {
+		for _, rc := range rcs {
+			if rc.Err != nil {
+				err = fmt.Errorf("topic %q: %w", rc.Name, rc.Err)
+				break
+			}
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("read max.message.bytes of the event topics: %w", err)
+		}
+		p.log.Warn("cannot read max.message.bytes of the event topics; assuming the broker default of 1 MiB: events above it would stop the flow", "err", err)
+		if limit > defaultMaxMessageBytes {
+			limit, from = defaultMaxMessageBytes, "Kafka's default message.max.bytes"
+		}
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			n, err := strconv.Atoi(*c.Value)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("topic %q: max.message.bytes %q is not a positive number", rc.Name, *c.Value)
+			}
+			if n < int(p.cfg.BatchMaxBytes) {
+				p.limits.set(rc.Name, int32(n))
+			}
+			if n < limit {
+				limit, from = n, fmt.Sprintf("max.message.bytes of topic %q", rc.Name)
+			}
+		}
+	}
+	fit := limit - EnvelopeReserve
+	if fit < MinEventBytes {
+		return 0, fmt.Errorf("%s is %d bytes: too small for cdcflow's events and dead letters (at least %d bytes); raise it (kafka-configs --alter --add-config max.message.bytes=...), or raise kafka.batch_max_bytes",
+			from, limit, MinEventBytes+EnvelopeReserve)
+	}
+	if fit >= maxEventBytes {
+		return maxEventBytes, nil
+	}
+	level := slog.LevelInfo
+	if limit+EnvelopeReserve < maxEventBytes {
+		level = slog.LevelWarn // a limit well below the mapping's: say so
+	}
+	p.log.Log(ctx, level, "events above the Kafka record limit become dead letters by reference",
+		"max_event_bytes", fit, "mapping_max_event_bytes", maxEventBytes, "limit", from, "limit_bytes", limit, "envelope_reserve", EnvelopeReserve)
+	return fit, nil
+}
+
+// defaultMaxMessageBytes is Kafka's default message.max.bytes.
+const defaultMaxMessageBytes = 1048588
