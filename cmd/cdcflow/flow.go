@@ -103,6 +103,13 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 	if err := pub.EnsureTopics(ctx, topics); err != nil {
 		return err
 	}
+	// Events too large for the topics' record limit become dead letters by
+	// reference instead of stopping the flow (sinks/kafka FitEvents).
+	maxEvent, err := pub.FitEvents(ctx, topics, mapping.MaxEventBytes())
+	if err != nil {
+		return err
+	}
+	mapper.LimitEventBytes(maxEvent)
 
 	bm := backpressure.NewMetrics(reg)
 	f := &flow{
