@@ -3,48 +3,19 @@ package redisview
 import (
 	"context"
 	"math/rand/v2"
-	"os/exec"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
-// newCluster starts three redis-server masters in cluster mode on loopback,
-// joins them with redis-cli --cluster create and returns a cluster client.
+// newCluster starts a three-master Redis Cluster (testenv.NewRedisCluster)
+// and returns a cluster client of it.
 func newCluster(t *testing.T) *redis.ClusterClient {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skip("redis-cli not found: install redis-tools to test on a Redis Cluster")
-	}
-	var addrs []string
-	for range 3 {
-		srv := testenv.NewRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
-		addrs = append(addrs, srv.Addr())
-	}
-	out, err := exec.CommandContext(t.Context(), cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { c.Close() })
-	testenv.Await(t, 30*time.Second, "cluster state ok on every node", func() (bool, error) {
-		for _, a := range addrs {
-			n := redis.NewClient(&redis.Options{Addr: a})
-			info, err := n.ClusterInfo(t.Context()).Result()
-			n.Close()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") {
-				return false, err
-			}
-		}
-		return c.Ping(t.Context()).Err() == nil, nil
-	})
-	return c
+	return testenv.NewRedisCluster(t, 3).Client(t)
 }
 
 // TestIntegrationCluster applies the seeded order stream to a three-master
