@@ -36,8 +36,10 @@ type Config struct {
 	Kafka   KafkaConfig   `yaml:"kafka"`
 	// Backpressure bounds what is held between capture and Kafka.
 	Backpressure BackpressureConfig `yaml:"backpressure"`
-	Metrics      MetricsConfig      `yaml:"metrics"`
-	Log          LogConfig          `yaml:"log"`
+	// Views configures the Redis views (config_views.go).
+	Views   ViewsConfig   `yaml:"views"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	Log     LogConfig     `yaml:"log"`
 }
 
 // MetricsConfig configures the Prometheus endpoint, served with /healthz and /readyz.

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -27,10 +29,8 @@ func init() {
 	})
 }
 
-// viewFlags are the flags materialize and replay share. There is no views
-// section in the configuration file yet, so the views' settings are flags;
-// Kafka brokers, the mapping (topics, dead-letter topic, upcasters), metrics
-// and logging come from the configuration.
+// viewFlags are the flags materialize and replay share. Each overrides the
+// views section of the configuration when given.
 type viewFlags struct {
 	config, mapping, views, redis, prefix, group *string
 }
@@ -39,25 +39,15 @@ func addViewFlags(fs *flag.FlagSet) viewFlags {
 	return viewFlags{
 		config:  configFlag(fs),
 		mapping: fs.String("mapping", "", "mapping `file` (default: mapping.file)"),
-		views:   fs.String("views", "", "view definitions `file` (required)"),
-		redis:   fs.String("redis", "127.0.0.1:6379", "Redis `address`"),
-		prefix:  fs.String("prefix", "cdcflow:", "`prefix` of every Redis key"),
-		group:   fs.String("group", "cdcflow-views", "Kafka consumer `group`"),
+		views:   fs.String("views", "", "view definitions `file` (default: views.file)"),
+		redis:   fs.String("redis", "", "Redis `address` of a single node (default: views.redis.addrs)"),
+		prefix:  fs.String("prefix", "", "`prefix` of every Redis key (default: views.prefix)"),
+		group:   fs.String("group", "", "Kafka consumer `group` (default: views.group)"),
 	}
 }
 
-// viewSetup is what both commands build from the flags and the configuration.
-type viewSetup struct {
-	cfg     *Config
-	log     *slog.Logger
-	reg     *prometheus.Registry
-	mapping *pipeline.Mapping
-	defs    *redisview.Definitions
-	rdb     *redis.Client
-	topics  []string
-}
-
-func (f viewFlags) setup(stderr io.Writer) (*viewSetup, error) {
+// load reads the configuration and applies the flags given over it.
+func (f viewFlags) load() (*Config, error) {
 	cfg, err := loadConfig(*f.config, os.Environ())
 	if err != nil {
 		return nil, err
@@ -65,35 +55,172 @@ func (f viewFlags) setup(stderr io.Writer) (*viewSetup, error) {
 	if *f.mapping != "" {
 		cfg.Mapping.File = *f.mapping
 	}
-	if *f.views == "" {
-		return nil, fmt.Errorf("%w: --views is required", errUsage)
+	v := &cfg.Views
+	if *f.views != "" {
+		v.File = *f.views
 	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		return nil, fmt.Errorf("%w: the views consume from kafka.brokers (CDCFLOW_KAFKA_BROKERS); the embedded broker runs inside cdcflow run", errUsage)
+	if *f.redis != "" {
+		v.Redis.Addrs, v.Redis.Cluster = []string{*f.redis}, false
 	}
-	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	if *f.prefix != "" {
+		v.Prefix = *f.prefix
+	}
+	if *f.group != "" {
+		v.Group = *f.group
+	}
+	// The flags may have changed what validation saw.
+	if err := v.validate(); err != nil {
+		return nil, fmt.Errorf("views (with the flags): %w", err)
+	}
+	return cfg, nil
+}
+
+// viewSetup is what the view commands, and `cdcflow run` with views.enabled,
+// build from the configuration: the definitions, the mapping's topics and
+// upcasters, and a Redis client.
+type viewSetup struct {
+	cfg     *Config
+	log     *slog.Logger
+	mapping *pipeline.Mapping
+	defs    *redisview.Definitions
+	rdb     redis.UniversalClient
+	topics  []string
+	// kafkaOpts connect the consumer (TLS, SASL of the kafka section).
+	kafkaOpts []kgo.Opt
+}
+
+// newViewSetup loads the view definitions named by cfg.Views.File and
+// builds the Redis client; the caller closes s.rdb.
+func newViewSetup(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger) (*viewSetup, error) {
+	if cfg.Views.File == "" {
+		return nil, fmt.Errorf("%w: views.file (CDCFLOW_VIEWS_FILE, or --views) names no view definitions file", errUsage)
+	}
+	src, err := os.ReadFile(cfg.Views.File)
 	if err != nil {
-		return nil, err
-	}
-	src, err := os.ReadFile(*f.views)
-	if err != nil {
-		return nil, fmt.Errorf("read views: %w", err)
+		return nil, fmt.Errorf("views.file: %w", err)
 	}
 	defs, err := redisview.ParseDefinitions(src)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", *f.views, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Views.File, err)
 	}
-	s := &viewSetup{cfg: cfg, log: cfg.Log.logger(stderr), reg: prometheus.NewRegistry(), mapping: mapping, defs: defs}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &viewSetup{cfg: cfg, log: log.With("component", "views"), mapping: mapping, defs: defs}
 	for _, agg := range defs.AggregateTypes() {
+		if !slices.Contains(mapping.AggregateTypes(), agg) {
+			return nil, fmt.Errorf("%s: the views follow aggregate %q, which the mapping %s does not produce", cfg.Views.File, agg, cfg.Mapping.File)
+		}
 		s.topics = append(s.topics, mapping.Topic(agg))
 	}
-	s.rdb = redis.NewClient(&redis.Options{Addr: *f.redis})
+	if s.kafkaOpts, err = cfg.Kafka.consumerOpts(); err != nil {
+		return nil, err
+	}
+	if s.rdb, err = cfg.Views.Redis.client(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-func (s *viewSetup) viewsConfig(prefix string, metrics *redisview.Metrics) redisview.Config {
-	return redisview.Config{Prefix: prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics}
+// viewsConfig is the redisview configuration of the views.
+func (s *viewSetup) viewsConfig(metrics *redisview.Metrics) redisview.Config {
+	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics}
+}
+
+// consumerConfig is the redisview consumer configuration for brokers.
+func (s *viewSetup) consumerConfig(brokers []string) redisview.ConsumerConfig {
+	return redisview.ConsumerConfig{
+		Brokers: brokers, Group: s.cfg.Views.Group, Topics: s.topics,
+		MaxPollRecords: s.cfg.Views.MaxPollRecords, ClientOpts: s.kafkaOpts, Logger: s.log,
+	}
+}
+
+// deadLetterTopic is views.dead_letter_topic, or the mapping's.
+func (s *viewSetup) deadLetterTopic() string {
+	if s.cfg.Views.DeadLetterTopic != "" {
+		return s.cfg.Views.DeadLetterTopic
+	}
+	return s.mapping.DeadLetterTopic()
+}
+
+// materialize consumes the event topics on brokers into the current
+// generation of the views until ctx is done, following the generation
+// pointer when a replay swaps in a new one. ready, when not nil, is set once
+// the first consumer runs.
+func (s *viewSetup) materialize(ctx context.Context, brokers []string, metrics *redisview.Metrics, ready *atomic.Bool) error {
+	prefix := s.cfg.Views.Prefix
+	for {
+		gen, err := redisview.CurrentGeneration(ctx, s.rdb, prefix)
+		if err != nil {
+			return err
+		}
+		if gen == 0 {
+			// The first materializer starts generation 1.
+			if err := redisview.Swap(ctx, s.rdb, prefix, 0, 1); err != nil && !errors.Is(err, redisview.ErrSwapped) {
+				return err
+			}
+			continue
+		}
+		vc := s.viewsConfig(metrics)
+		vc.Generation = gen
+		views, err := redisview.New(vc, s.defs, s.rdb)
+		if err != nil {
+			return err
+		}
+		if err := views.Preflight(ctx); err != nil {
+			return err
+		}
+		cc := s.consumerConfig(brokers)
+		cc.DeadLetterTopic, cc.FollowPointer = s.deadLetterTopic(), true
+		c, err := redisview.NewConsumer(cc, views)
+		if err != nil {
+			return err
+		}
+		if ready != nil {
+			ready.Store(true)
+		}
+		s.log.Info("materializing", "generation", gen, "topics", s.topics, "group", cc.Group)
+		err = c.Run(ctx)
+		if errors.Is(err, redisview.ErrGenerationChanged) {
+			s.log.Info("generation changed: handing over", "from", gen)
+			continue
+		}
+		return err
+	}
+}
+
+// materializeService returns the flow service `cdcflow run` starts when
+// views.enabled is set: the materializer, on the flow's brokers and metrics
+// registry.
+func (s *viewSetup) materializeService() func(ctx context.Context, reg *prometheus.Registry, brokers []string) error {
+	return func(ctx context.Context, reg *prometheus.Registry, brokers []string) error {
+		err := s.materialize(ctx, brokers, redisview.NewMetrics(reg), nil)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("views: %w", err)
+		}
+		return err
+	}
+}
+
+// viewCommandSetup is the common start of materialize and replay: the
+// configuration with the flags, the logger, the mapping, and a metrics
+// registry.
+func viewCommandSetup(f viewFlags, stderr io.Writer) (*viewSetup, *prometheus.Registry, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return nil, nil, fmt.Errorf("%w: the views consume from kafka.brokers (CDCFLOW_KAFKA_BROKERS); the embedded broker runs inside cdcflow run (views.enabled materializes there)", errUsage)
+	}
+	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := newViewSetup(cfg, mapping, cfg.Log.logger(stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return s, reg, nil
 }
 
 // runMaterialize consumes the event topics into the current generation of
@@ -109,56 +236,18 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	s, err := f.setup(stderr)
+	s, reg, err := viewCommandSetup(f, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.rdb.Close()
-	metrics := redisview.NewMetrics(s.reg)
+	metrics := redisview.NewMetrics(reg)
 	var ready atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	if s.cfg.Metrics.Addr != "" {
-		g.Go(func() error { return serveTailMetrics(gctx, s.cfg.Metrics.Addr, s.reg, &ready) })
+		g.Go(func() error { return serveTailMetrics(gctx, s.cfg.Metrics.Addr, reg, &ready) })
 	}
-	g.Go(func() error {
-		for {
-			gen, err := redisview.CurrentGeneration(gctx, s.rdb, *f.prefix)
-			if err != nil {
-				return err
-			}
-			if gen == 0 {
-				// The first materializer starts generation 1.
-				if err := redisview.Swap(gctx, s.rdb, *f.prefix, 0, 1); err != nil && !errors.Is(err, redisview.ErrSwapped) {
-					return err
-				}
-				continue
-			}
-			vc := s.viewsConfig(*f.prefix, metrics)
-			vc.Generation = gen
-			views, err := redisview.New(vc, s.defs, s.rdb)
-			if err != nil {
-				return err
-			}
-			if err := views.Preflight(gctx); err != nil {
-				return err
-			}
-			c, err := redisview.NewConsumer(redisview.ConsumerConfig{
-				Brokers: s.cfg.Kafka.Brokers, Group: *f.group, Topics: s.topics,
-				DeadLetterTopic: s.mapping.DeadLetterTopic(), FollowPointer: true, Logger: s.log,
-			}, views)
-			if err != nil {
-				return err
-			}
-			ready.Store(true)
-			s.log.Info("materializing", "generation", gen, "topics", s.topics)
-			err = c.Run(gctx)
-			if errors.Is(err, redisview.ErrGenerationChanged) {
-				s.log.Info("generation changed: handing over", "from", gen)
-				continue
-			}
-			return err
-		}
-	})
+	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil

@@ -12,13 +12,14 @@ import (
 func init() {
 	register(command{
 		name:    "run",
-		summary: "capture changes, map them to domain events and publish them to Kafka",
+		summary: "capture changes, map them to domain events and publish them to Kafka (and materialize the views with views.enabled)",
 		run:     runRun,
 	})
 }
 
 // runRun is the main job: capture → mapping → Kafka, confirming to
-// PostgreSQL only what Kafka has acknowledged.
+// PostgreSQL only what Kafka has acknowledged; with views.enabled the Redis
+// views are materialized from the same brokers in the same process.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,9 +59,19 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	var out io.Writer
+	opts := flowOptions{}
 	if *progress {
-		out = stderr
+		opts.progress = stderr
 	}
-	return runFlow(ctx, cfg, mapping, log, flowOptions{progress: out})
+	if cfg.Views.Enabled {
+		// The views are materialized in this process, from the brokers the
+		// flow publishes to (the embedded one included), with its metrics.
+		views, err := newViewSetup(cfg, mapping, log)
+		if err != nil {
+			return err
+		}
+		defer views.rdb.Close()
+		opts.services = append(opts.services, views.materializeService())
+	}
+	return runFlow(ctx, cfg, mapping, log, opts)
 }
