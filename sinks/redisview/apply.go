@@ -104,7 +104,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: keys{cfg.Prefix, cfg.Generation}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -474,31 +474,52 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			continue
 		}
 		key := v.keys.item(p, e.name, id)
-		if o != nil {
-			s.op("DEL", key)
+		if len(n) == 0 {
+			if len(o) > 0 {
+				s.op("DEL", key)
+			}
+			continue
 		}
-		if len(n) > 0 {
-			args := make([]any, 0, 2*len(n))
-			for _, f := range slices.Sorted(maps.Keys(n)) {
+		// Only what changed: fields gone are deleted, new or changed ones
+		// set (all of them for a new entity).
+		var gone []any
+		for f := range o {
+			if _, ok := n[f]; !ok {
+				gone = append(gone, f)
+			}
+		}
+		if len(gone) > 0 {
+			slices.SortFunc(gone, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
+			s.op("HDEL", key, gone...)
+		}
+		args := make([]any, 0, 2*len(n))
+		for _, f := range slices.Sorted(maps.Keys(n)) {
+			if val, ok := o[f]; !ok || val != n[f] {
 				args = append(args, f, n[f])
 			}
+		}
+		if len(args) > 0 {
 			s.op("HSET", key, args...)
 		}
 	}
-	before, err := v.defs.deriveAll(agg, old)
-	if err != nil {
-		return err
-	}
-	if after == nil {
-		if after, err = v.defs.deriveAll(agg, new); err != nil {
-			return err
-		}
-	}
 	for _, dv := range v.defs.views {
-		if dv.aggregate != agg {
+		if dv.aggregate != agg || dv.kind != KindIndex && dv.kind != KindAggregate {
 			continue
 		}
-		b, a := before[dv.name], after[dv.name]
+		o, n := old[dv.entity.name], new[dv.entity.name]
+		if dv.refs.same(o, n) {
+			continue // what it reads did not change: neither did its entry
+		}
+		b, err := v.defs.derive(dv, o)
+		if err != nil {
+			return err
+		}
+		a, ok := after[dv.name]
+		if !ok {
+			if a, err = v.defs.derive(dv, n); err != nil {
+				return err
+			}
+		}
 		switch dv.kind {
 		case KindIndex:
 			if b.in && (!a.in || a.key != b.key) {

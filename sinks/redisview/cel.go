@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
@@ -73,7 +78,100 @@ func newCELEnvs(loc *time.Location) (*celEnvs, error) {
 type program struct {
 	prg   cel.Program
 	kind  exprKind
-	where string // for errors: view, key and line
+	where string    // for errors: view, key and line
+	refs  stateRefs // the fields of state it reads
+	// usesData and usesEvent say whether it reads data and event, so that
+	// they are built only when needed; eventRefs is what it reads of event.
+	usesData, usesEvent bool
+	eventRefs           stateRefs
+}
+
+// usesIdent reports whether the checked expression a names the variable name.
+func usesIdent(a *cel.Ast, name string) bool {
+	return len(ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), func(e ast.NavigableExpr) bool {
+		return e.Kind() == ast.IdentKind && e.AsIdent() == name
+	})) > 0
+}
+
+// stateRefs are the fields of the variable state an expression reads: an
+// expression gives the same result for two states that agree on them (CEL is
+// pure), which lets Apply skip evaluating derived views whose inputs did not
+// change. all is set when state is used other than by a constant field name
+// (size(state), state[x], passed to a function), and then every field counts.
+type stateRefs struct {
+	fields []string
+	all    bool
+}
+
+// add merges o into r.
+func (r stateRefs) add(o stateRefs) stateRefs {
+	r.all = r.all || o.all
+	for _, f := range o.fields {
+		if !slices.Contains(r.fields, f) {
+			r.fields = append(r.fields, f)
+		}
+	}
+	return r
+}
+
+// same reports whether the states a and b (nil: no entity) agree on r.
+func (r stateRefs) same(a, b map[string]string) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if r.all {
+		return maps.Equal(a, b)
+	}
+	for _, f := range r.fields {
+		x, okA := a[f]
+		y, okB := b[f]
+		if okA != okB || x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// stateRefs returns what the derived view v reads of its entity's state.
+func (v *view) stateRefs() stateRefs {
+	var r stateRefs
+	for _, p := range []*program{v.when, v.score, v.key, v.group} {
+		if p != nil {
+			r = r.add(p.refs)
+		}
+	}
+	for _, s := range v.sums {
+		r = r.add(s.expr.refs)
+	}
+	return r
+}
+
+// identRefs finds the fields of the map variable name the checked
+// expression a reads.
+func identRefs(a *cel.Ast, name string) stateRefs {
+	var r stateRefs
+	root := ast.NavigateAST(a.NativeRep())
+	for _, id := range ast.MatchDescendants(root, func(e ast.NavigableExpr) bool {
+		return e.Kind() == ast.IdentKind && e.AsIdent() == name
+	}) {
+		parent, ok := id.Parent()
+		switch {
+		case ok && parent.Kind() == ast.SelectKind && parent.AsSelect().Operand().ID() == id.ID():
+			r = r.add(stateRefs{fields: []string{parent.AsSelect().FieldName()}})
+		case ok && parent.Kind() == ast.CallKind && parent.AsCall().FunctionName() == operators.Index &&
+			len(parent.AsCall().Args()) == 2 && parent.AsCall().Args()[0].ID() == id.ID() &&
+			parent.AsCall().Args()[1].Kind() == ast.LiteralKind:
+			lit, isStr := parent.AsCall().Args()[1].AsLiteral().(types.String)
+			if !isStr {
+				r.all = true
+				continue
+			}
+			r = r.add(stateRefs{fields: []string{string(lit)}})
+		default:
+			r.all = true
+		}
+	}
+	return r
 }
 
 func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
@@ -108,7 +206,8 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &program{prg: prg, kind: k}, nil
+	return &program{prg: prg, kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
+		usesEvent: usesIdent(ast, "event"), eventRefs: identRefs(ast, "event")}, nil
 }
 
 func typeList(ts []*cel.Type) string {
@@ -127,9 +226,33 @@ func typeName(t *cel.Type) string {
 	return t.String()
 }
 
-// eval runs p over vars.
-func (p *program) eval(vars map[string]any) (ref.Val, error) {
-	v, _, err := p.prg.Eval(vars)
+// vars are the variables of one evaluation. It is a CEL activation, which
+// saves building a map and an activation for every evaluation.
+type vars struct {
+	state map[string]string
+	data  any
+	event map[string]any
+}
+
+// ResolveName implements interpreter.Activation.
+func (v *vars) ResolveName(name string) (any, bool) {
+	switch name {
+	case "state":
+		return v.state, true
+	case "data":
+		return v.data, true
+	case "event":
+		return v.event, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (v *vars) Parent() interpreter.Activation { return nil }
+
+// eval runs p over vs.
+func (p *program) eval(vs *vars) (ref.Val, error) {
+	v, _, err := p.prg.Eval(vs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.where, err)
 	}
@@ -235,7 +358,19 @@ func scaled(v ref.Val, scale int) (int64, error) {
 	if !d.IsFinite() {
 		return 0, fmt.Errorf("sum %s: want a finite number", d)
 	}
-	m, err := d.Mul(decimal.MustParse("1" + strings.Repeat("0", scale)))
+	if d.Scale() <= scale {
+		// Exact by construction: no rounding check needed.
+		m, err := d.Mul(pow10(scale))
+		if err != nil {
+			return 0, err
+		}
+		i, err := m.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("sum %s at scale %d: %w", d, scale, err)
+		}
+		return i, nil
+	}
+	m, err := d.Mul(pow10(scale))
 	if err != nil {
 		return 0, err
 	}
@@ -251,6 +386,22 @@ func scaled(v ref.Val, scale int) (int64, error) {
 		return 0, fmt.Errorf("sum %s at scale %d: %w", d, scale, err)
 	}
 	return i, nil
+}
+
+// pow10s caches the powers of ten sums are scaled by.
+var pow10s = func() []decimal.Decimal {
+	out := make([]decimal.Decimal, 19)
+	for i := range out {
+		out[i] = decimal.MustParse("1" + strings.Repeat("0", i))
+	}
+	return out
+}()
+
+func pow10(n int) decimal.Decimal {
+	if n >= 0 && n < len(pow10s) {
+		return pow10s[n]
+	}
+	return decimal.MustParse("1" + strings.Repeat("0", n))
 }
 
 // jsonValue decodes event data for CEL: integers stay exact, other numbers

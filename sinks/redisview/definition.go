@@ -88,6 +88,7 @@ type view struct {
 	group  *program // aggregate
 	byDay  bool     // aggregate: the group value is a time, grouped by local date
 	sums   []*sumRule
+	refs   stateRefs // the entity fields when, score, key, group and sums read
 
 	// history
 	types map[string]bool // nil: every event type
@@ -97,6 +98,10 @@ type view struct {
 type entityRule struct {
 	line   int
 	fields []fieldRule
+	// usesData and usesEvent: some field reads data, event; eventRefs: what
+	// the fields read of event.
+	usesData, usesEvent bool
+	eventRefs           stateRefs
 }
 
 type fieldRule struct {
@@ -157,6 +162,9 @@ func ParseDefinitions(src []byte) (*Definitions, error) {
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *DefinitionError) int { return a.Line - b.Line })
 		return nil, p.errs
+	}
+	for _, v := range defs.views {
+		v.refs = v.stateRefs()
 	}
 	return defs, nil
 }
@@ -473,6 +481,9 @@ func (p *parser) entityRules(v *view, n *yaml.Node) {
 					}
 					if e := p.expr(n.Content[i+1], v.name, "on.set."+k.Value, exprField); e != nil {
 						r.fields = append(r.fields, fieldRule{name: k.Value, expr: e})
+						r.usesData = r.usesData || e.usesData
+						r.usesEvent = r.usesEvent || e.usesEvent
+						r.eventRefs = r.eventRefs.add(e.eventRefs)
 					}
 				}
 			},

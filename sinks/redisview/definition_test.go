@@ -107,7 +107,7 @@ func TestParseDefinitionsShippedExample(t *testing.T) {
 	ents := map[string]map[string]string{"order": {
 		"status": "accepted", "currency": "EUR", "total": "12.30", "customer_id": "7", "ordered_at": "2026-11-23T23:30:00",
 	}}
-	der, err := d.deriveAll("order", ents)
+	der, err := d.deriveAll("order", ents, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

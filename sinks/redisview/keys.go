@@ -17,11 +17,27 @@ import "strconv"
 type keys struct {
 	prefix string
 	gen    int64
+	bases  []string // base(p) of the first partitions, precomputed
+}
+
+// newKeys returns keys with the bases of partitions 0 to 255 precomputed
+// (they prefix every key a step names).
+func newKeys(prefix string, gen int64) keys {
+	k := keys{prefix: prefix, gen: gen}
+	bases := make([]string, 256)
+	for p := range bases {
+		bases[p] = k.base(int32(p))
+	}
+	k.bases = bases
+	return k
 }
 
 func (k keys) pointer() string { return k.prefix + "generation" }
 
 func (k keys) base(p int32) string {
+	if p >= 0 && int(p) < len(k.bases) {
+		return k.bases[p]
+	}
 	return k.prefix + "{p" + strconv.Itoa(int(p)) + "}:g" + strconv.FormatInt(k.gen, 10) + ":"
 }
 

@@ -1,9 +1,11 @@
 package redisview
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,14 +76,21 @@ func (e *ProjectError) Error() string {
 func (e *ProjectError) Unwrap() error { return e.Err }
 
 // deriveAll evaluates every index and aggregate view of the aggregate type
-// over the entity states.
-func (d *Definitions) deriveAll(agg string, ents map[string]map[string]string) (derived, error) {
+// over the entity states ents. When prev is not nil it holds the views'
+// entries for the states prevEnts, and a view whose inputs are the same in
+// both (see stateRefs) keeps its entry without being evaluated.
+func (d *Definitions) deriveAll(agg string, ents map[string]map[string]string, prev derived, prevEnts map[string]map[string]string) (derived, error) {
 	out := derived{}
 	for _, v := range d.views {
 		if (v.kind != KindIndex && v.kind != KindAggregate) || v.aggregate != agg {
 			continue
 		}
-		m, err := d.derive(v, ents[v.entity.name])
+		state := ents[v.entity.name]
+		if m, ok := prev[v.name]; ok && v.refs.same(prevEnts[v.entity.name], state) {
+			out[v.name] = m
+			continue
+		}
+		m, err := d.derive(v, state)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +103,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	if state == nil {
 		return member{}, nil
 	}
-	vars := map[string]any{"state": state}
+	vars := &vars{state: state}
 	if v.when != nil {
 		r, err := v.when.eval(vars)
 		if err != nil {
@@ -170,6 +179,52 @@ type historyEntry struct {
 	Data     json.RawMessage `json:"data,omitempty"`
 }
 
+// encodeHistory returns ev's history entry: exactly what json.Marshal makes
+// of a historyEntry, built directly when no field needs escaping (the common
+// case, and much cheaper).
+func encodeHistory(ev pipeline.Event) ([]byte, error) {
+	y := ev.Time.Year()
+	if !plainJSON(ev.Type) || !plainJSON(ev.ID) || !plainJSON(string(ev.Position)) || y < 0 || y > 9999 ||
+		bytes.ContainsAny(ev.Data, "<>&\u2028\u2029") {
+		return json.Marshal(historyEntry{Type: ev.Type, Version: ev.Version, ID: ev.ID, Position: string(ev.Position), Time: ev.Time, Data: ev.Data})
+	}
+	b := make([]byte, 0, 96+len(ev.Type)+len(ev.ID)+len(ev.Position)+len(ev.Data))
+	b = append(b, `{"type":"`...)
+	b = append(b, ev.Type...)
+	b = append(b, '"')
+	if ev.Version != 0 {
+		b = append(b, `,"version":`...)
+		b = strconv.AppendInt(b, int64(ev.Version), 10)
+	}
+	b = append(b, `,"id":"`...)
+	b = append(b, ev.ID...)
+	b = append(b, `","position":"`...)
+	b = append(b, ev.Position...)
+	b = append(b, `","time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if len(ev.Data) > 0 {
+		b = append(b, `,"data":`...)
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, ev.Data); err != nil {
+			return nil, fmt.Errorf("event data: %w", err)
+		}
+		b = buf.Bytes()
+	}
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether s is printable ASCII that json.Marshal writes
+// as it is between quotes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // foldResult is what applying one aggregate's events produced.
 type foldResult struct {
 	final   map[string]map[string]string
@@ -179,6 +234,9 @@ type foldResult struct {
 	seen    uint64
 	touched bool    // at least one event was applied
 	derived derived // the derived views' entries for final (valid when touched)
+	// derivedFrom is the entity states derived was computed from (final
+	// when touched; the stored state when fold derived that first).
+	derivedFrom map[string]map[string]string
 }
 
 // fold applies ev to an aggregate whose state is cur (updated in place).
@@ -193,6 +251,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	next := maps.Clone(cur.final)
 	changed := map[string]bool{}
 	var data any
+	var evVars map[string]any
 	for _, v := range d.views {
 		if v.kind != KindEntity || v.aggregate != ev.AggregateType {
 			continue
@@ -208,7 +267,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		if !ok {
 			continue
 		}
-		if data == nil {
+		if data == nil && r.usesData {
 			var err error
 			if data, err = jsonValue(ev.Data); err != nil {
 				return false, fmt.Errorf("decode data: %w", err)
@@ -219,7 +278,11 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		if old != nil {
 			state = maps.Clone(old)
 		}
-		vars := map[string]any{"data": data, "event": eventVars(ev), "state": stateOrEmpty(old)}
+		if r.usesEvent {
+			// Only the fields the rule reads.
+			evVars = eventVars(ev, r.eventRefs)
+		}
+		vars := &vars{data: data, event: evVars, state: stateOrEmpty(old)}
 		for _, f := range r.fields {
 			val, err := f.expr.eval(vars)
 			if err != nil {
@@ -240,26 +303,31 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	}
 	// Derived views must be computable on the new state, or the event is
 	// poison: checking it here attributes the failure to this event.
-	der := cur.derived
+	der, derFrom := cur.derived, cur.derivedFrom
 	if der == nil || entityChanged(d, ev.AggregateType, changed) {
 		var err error
-		if der, err = d.deriveAll(ev.AggregateType, next); err != nil {
+		if der, err = d.deriveAll(ev.AggregateType, next, cur.derived, cur.derivedFrom); err != nil {
 			return false, err
 		}
+		derFrom = next
 	}
+	var entry string
 	for _, v := range d.views {
 		if v.kind != KindHistory || v.aggregate != ev.AggregateType || v.types != nil && !v.types[ev.Type] {
 			continue
 		}
-		b, err := json.Marshal(historyEntry{Type: ev.Type, Version: ev.Version, ID: ev.ID, Position: string(ev.Position), Time: ev.Time, Data: ev.Data})
-		if err != nil {
-			return false, fmt.Errorf("encode history entry: %w", err)
+		if entry == "" {
+			b, err := encodeHistory(ev)
+			if err != nil {
+				return false, fmt.Errorf("encode history entry: %w", err)
+			}
+			entry = string(b)
 		}
-		cur.history[v.name] = append(cur.history[v.name], string(b))
+		cur.history[v.name] = append(cur.history[v.name], entry)
 		changed[v.name] = true
 	}
 	cur.final = next
-	cur.derived = der
+	cur.derived, cur.derivedFrom = der, derFrom
 	for name := range changed {
 		cur.applied[name]++
 	}
@@ -287,14 +355,30 @@ func stateOrEmpty(s map[string]string) map[string]string {
 	return s
 }
 
-func eventVars(ev pipeline.Event) map[string]any {
-	return map[string]any{
-		"type":         ev.Type,
-		"version":      int64(ev.Version),
-		"id":           ev.ID,
-		"aggregate_id": ev.AggregateID,
-		"position":     string(ev.Position),
-		"time":         ev.Time,
-		"epoch":        int64(ev.Epoch),
+// eventVars returns the fields of event refs names (all of them if refs.all).
+func eventVars(ev pipeline.Event, refs stateRefs) map[string]any {
+	out := make(map[string]any, len(refs.fields))
+	has := func(f string) bool { return refs.all || slices.Contains(refs.fields, f) }
+	if has("type") {
+		out["type"] = ev.Type
 	}
+	if has("version") {
+		out["version"] = int64(ev.Version)
+	}
+	if has("id") {
+		out["id"] = ev.ID
+	}
+	if has("aggregate_id") {
+		out["aggregate_id"] = ev.AggregateID
+	}
+	if has("position") {
+		out["position"] = string(ev.Position)
+	}
+	if has("time") {
+		out["time"] = ev.Time
+	}
+	if has("epoch") {
+		out["epoch"] = int64(ev.Epoch)
+	}
+	return out
 }

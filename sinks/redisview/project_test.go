@@ -1,12 +1,15 @@
 package redisview
 
 import (
+	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
+	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
 
@@ -96,5 +99,56 @@ func TestFieldText(t *testing.T) {
 	}
 	if _, _, err := fieldText(types.NewStringList(types.DefaultTypeAdapter, []string{"a"})); err == nil {
 		t.Error("fieldText(list) = nil error; want an error")
+	}
+}
+
+func TestEncodeHistoryMatchesMarshal(t *testing.T) {
+	at := time.Date(2026, 11, 23, 23, 30, 0, 123000, time.FixedZone("x", 3600))
+	for _, ev := range []pipeline.Event{
+		{Type: "OrderRequested", Version: 2, ID: "e1", Position: "0000/01", Time: at, Data: []byte(`{"a": 1, "b": "x y"}`)},
+		{Type: "OrderAccepted", ID: "e2", Position: "p", Time: at.UTC()},
+		{Type: "Odd<type>", ID: "e\"3", Position: "p", Time: at, Data: []byte(`{"html":"<b>&amp;</b>"}`)},
+		{Type: "T", ID: "é", Position: "p", Time: at, Data: []byte("\n[1,\n2]\n")},
+		{Type: "T", ID: "i", Position: "p", Time: time.Time{}, Data: []byte(`"\u2028"`)},
+	} {
+		want, werr := json.Marshal(historyEntry{Type: ev.Type, Version: ev.Version, ID: ev.ID, Position: string(ev.Position), Time: ev.Time, Data: ev.Data})
+		got, gerr := encodeHistory(ev)
+		if string(got) != string(want) || (werr == nil) != (gerr == nil) {
+			t.Errorf("encodeHistory(%+v) = %s, %v; json.Marshal: %s, %v", ev, got, gerr, want, werr)
+		}
+	}
+	if _, err := encodeHistory(pipeline.Event{Type: "T", Data: []byte(`{bad`)}); err == nil {
+		t.Error("encodeHistory accepted invalid data")
+	}
+}
+
+func TestStateRefs(t *testing.T) {
+	envs, err := newCELEnvs(time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		src    string
+		fields []string
+		all    bool
+	}{
+		{`state.status == "requested"`, []string{"status"}, false},
+		{`has(state.total) ? decimal(state.total) : decimal("0")`, []string{"total"}, false},
+		{`state["ordered_at"] + state.customer_id`, []string{"ordered_at", "customer_id"}, false},
+		{`size(state) > 2`, nil, true},
+		{`state[state.k] == "x"`, []string{"k"}, true},
+		{`"constant"`, nil, false},
+	} {
+		p, err := envs.compile(tt.src, exprField)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		if !slices.Equal(p.refs.fields, tt.fields) || p.refs.all != tt.all {
+			t.Errorf("%s: refs %v all=%v, want %v all=%v", tt.src, p.refs.fields, p.refs.all, tt.fields, tt.all)
+		}
+	}
+	r := stateRefs{fields: []string{"a"}}
+	if !r.same(map[string]string{"a": "1", "b": "2"}, map[string]string{"a": "1"}) || r.same(map[string]string{"a": "1"}, map[string]string{}) || r.same(nil, map[string]string{}) || !r.same(nil, nil) {
+		t.Error("stateRefs.same")
 	}
 }
