@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -582,5 +583,90 @@ func BenchmarkDecode(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// structuredReference is the structured value as encoding/json writes the
+// envelope, with HTML escaping off: what EncodeEvent wrote before it appended
+// the JSON itself, and still the definition of its output.
+func structuredReference(t testing.TB, e Event) []byte {
+	t.Helper()
+	env, err := toEnvelope(e)
+	if err != nil {
+		t.Fatalf("toEnvelope(%+v): %v", e, err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		t.Fatalf("encoding/json: %v", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// TestStructuredMatchesEncodingJSON checks that the structured value is byte
+// for byte what encoding/json writes for the envelope: for the sample events,
+// the events of the golden streams and random events whose strings hold
+// quotes, control characters, U+2028, HTML characters and invalid UTF-8.
+func TestStructuredMatchesEncodingJSON(t *testing.T) {
+	check := func(e Event) {
+		t.Helper()
+		r, err := EncodeEvent(e, "t", Structured)
+		if err != nil {
+			t.Fatalf("EncodeEvent(%+v): %v", e, err)
+		}
+		if want := structuredReference(t, e); !bytes.Equal(r.Value, want) {
+			t.Fatalf("EncodeEvent(%+v):\n%s\nencoding/json:\n%s", e, r.Value, want)
+		}
+		if string(r.Key) != e.AggregateID || len(r.Headers) != 1 || string(r.Headers[0].Value) != StructuredContentType {
+			t.Fatalf("EncodeEvent(%+v): key %q, headers %v", e, r.Key, r.Headers)
+		}
+	}
+	for _, e := range envelopeEvents() {
+		check(e)
+	}
+	for _, path := range []string{"testdata/golden/orders/stream.json", "testdata/golden/gather/stream.json", "testdata/golden/types/stream.json"} {
+		s := readStream(t, path)
+		m := loadMapping(t, s.mappingPath, LoadOptions{Timezone: s.timezone})
+		mp, err := NewMapper(m, MapperOptions{Validate: m.schemas != nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, mp, s, check)
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	pieces := []string{"a", "Z", "0", " ", "\"", "\\", "/", "<", ">", "&", "\b", "\f", "\n", "\r", "\t", "\x00", "\x1f", "\x7f",
+		"é", "€", "😀", "\u2028", "\u2029", "\ufffd", "\xff", "\xe2\x80", "+", "%", ":"}
+	str := func(valid bool) string {
+		var sb strings.Builder
+		for range rng.IntN(8) {
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		if valid {
+			return strings.ToValidUTF8(sb.String(), "?")
+		}
+		return sb.String()
+	}
+	for range 2000 {
+		e := Event{
+			ID: "i" + str(true), Source: "s" + str(true), Type: "T" + str(true), Version: rng.IntN(3),
+			AggregateType: str(true), AggregateID: str(true), Position: Position(str(false)),
+			LSN: capture.LSN(rng.Uint64() >> rng.IntN(64)), XID: rng.Uint32() >> rng.IntN(32), Epoch: rng.Uint64() >> rng.IntN(64),
+			Control: ControlKind(rng.IntN(4)), DeadLetter: rng.IntN(2) == 0,
+		}
+		if rng.IntN(2) == 0 {
+			// Any instant of the years 1 to 9999.
+			e.Time = time.Unix(rng.Int64N(253402300799+62135596800)-62135596800, rng.Int64N(1e9)).In(time.FixedZone("x", 3600*(rng.IntN(25)-12)))
+		}
+		if rng.IntN(4) != 0 {
+			data, _ := json.Marshal(map[string]any{str(true): str(false), "n": rng.IntN(1000), "l": []any{str(true), nil, true}})
+			if rng.IntN(2) == 0 {
+				data = bytes.ReplaceAll(data, []byte(","), []byte(" ,\n "))
+			}
+			e.Data = data
+		}
+		check(e)
 	}
 }
