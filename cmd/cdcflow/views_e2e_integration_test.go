@@ -2,12 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +61,9 @@ type viewsE2E struct {
 type viewsE2EOptions struct {
 	cluster bool // the views on a three-master Redis Cluster
 	inRun   bool // materialized by `cdcflow run` (views.enabled) from the embedded broker
+	// secure puts the views on a dedicated Redis reached over TLS only, as
+	// an ACL user whose password comes from a file.
+	secure bool
 }
 
 func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
@@ -81,11 +93,15 @@ func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
 		"CDCFLOW_VIEWS_FILE=" + views,
 	}
 	var prefix string
-	if opts.cluster {
+	switch {
+	case opts.cluster:
 		c := testenv.NewRedisCluster(t, 3)
 		s.rdb, prefix = c.Client(t), "e2e:"
 		s.env = append(s.env, c.Env()...)
-	} else {
+	case opts.secure:
+		prefix = "e2e:"
+		s.rdb, s.env = secureRedis(t, s.env)
+	default:
 		rsrv := testenv.Redis(t)
 		s.rdb, prefix = rsrv.Client(t), rsrv.Prefix(t)
 		s.env = append(s.env, "CDCFLOW_VIEWS_REDIS_ADDRS="+rsrv.Addr())
@@ -136,6 +152,94 @@ func (s *viewsE2E) startRun() {
 		}
 		s.run = nil
 	}
+}
+
+// secureRedis starts a redis-server whose TLS port is the only one cdcflow
+// is told about, with an ACL user "cdcflow" (the default user may only
+// PING, which the harness uses to see the server up). It returns a client
+// for the test (the plain port, as that user) and env with the
+// CDCFLOW_VIEWS_REDIS_* variables: TLS with the test CA, the user, and the
+// password in a file.
+func secureRedis(t *testing.T, env []string) (redis.UniversalClient, []string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, cert, key := writeTestCerts(t, dir)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	const password = "views-s3cret"
+	srv := testenv.NewRedis(t,
+		"--user", "default", "on", "nopass", "-@all", "+ping",
+		"--user", "cdcflow", "on", ">"+password, "~*", "&*", "+@all",
+		"--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,
+		"--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
+	pwFile := filepath.Join(dir, "redis-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "cdcflow", Password: password})
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Set(t.Context(), "e2e:probe", "1", 0).Err(); err != nil {
+		t.Fatalf("the ACL user cannot write: %v", err)
+	}
+	if err := redis.NewClient(&redis.Options{Addr: srv.Addr()}).Set(t.Context(), "e2e:probe", "1", 0).Err(); err == nil {
+		t.Fatal("the default user can write: the test would not notice cdcflow ignoring views.redis.username")
+	}
+	return rdb, append(env,
+		"CDCFLOW_VIEWS_REDIS_ADDRS="+net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)),
+		"CDCFLOW_VIEWS_REDIS_TLS_ENABLE=true",
+		"CDCFLOW_VIEWS_REDIS_TLS_CA_FILE="+ca,
+		"CDCFLOW_VIEWS_REDIS_USERNAME=cdcflow",
+		"CDCFLOW_VIEWS_REDIS_PASSWORD_FILE="+pwFile,
+	)
+}
+
+// writeTestCerts writes a CA and a server certificate for 127.0.0.1 signed
+// by it into dir and returns the PEM files' paths.
+func writeTestCerts(t *testing.T, dir string) (ca, cert, key string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cdcflow test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server.key", "EC PRIVATE KEY", keyDER)
 }
 
 // load runs count seeded transactions of the load generator.
@@ -528,9 +632,10 @@ func TestIntegrationViewsCluster(t *testing.T) {
 }
 
 // TestIntegrationRunViews: `cdcflow run` with views.enabled materializes in
-// the same process, from its embedded broker.
+// the same process, from its embedded broker, into a Redis it reaches over
+// TLS as an ACL user with a password from a file.
 func TestIntegrationRunViews(t *testing.T) {
-	s := newViewsE2E(t, viewsE2EOptions{inRun: true})
+	s := newViewsE2E(t, viewsE2EOptions{inRun: true, secure: true})
 	s.workload(250)
 }
 
