@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cdcflow/cdcflow/sinks/redisview"
+)
+
+func TestProgressBar(t *testing.T) {
+	tests := []struct {
+		p    redisview.Progress
+		want string
+	}{
+		{redisview.Progress{Done: 0, Total: 200}, "replay [..........]   0%  0/200 records  0/s  ETA -"},
+		{redisview.Progress{Done: 50, Total: 200, Rate: 25, ETA: 6 * time.Second}, "replay [##........]  25%  50/200 records  25/s  ETA 6s"},
+		{redisview.Progress{Done: 200, Total: 200, Rate: 30}, "replay [##########] 100%  200/200 records  30/s  ETA -"},
+		{redisview.Progress{Done: 0, Total: 0}, "replay [##########] 100%  0/0 records  0/s  ETA -"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		b := &progressBar{w: &buf, width: 10}
+		b.show(tt.p)
+		if got := strings.TrimPrefix(buf.String(), "\r\033[K"); got != tt.want {
+			t.Errorf("show(%+v) = %q; want %q", tt.p, got, tt.want)
+		}
+	}
+	var buf bytes.Buffer
+	(*progressBar)(nil).end() // no bar: nothing to end
+	b := &progressBar{w: &buf, width: 10}
+	b.end()
+	if buf.Len() != 0 {
+		t.Errorf("end() of a bar never drawn wrote %q", buf.String())
+	}
+	b.show(redisview.Progress{Total: 1})
+	b.end()
+	if !strings.HasSuffix(buf.String(), "\n") {
+		t.Errorf("end() did not finish the line: %q", buf.String())
+	}
+}
+
+func TestProgressLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	f := progressLogger(log, 10*time.Second, func() time.Time { return now })
+	steps := []struct {
+		after time.Duration
+		p     redisview.Progress
+		logs  bool
+	}{
+		{0, redisview.Progress{Done: 10, Total: 100}, true},            // the first report
+		{time.Second, redisview.Progress{Done: 20, Total: 100}, false}, // too soon
+		{10 * time.Second, redisview.Progress{Done: 60, Total: 100, Rate: 5, ETA: 8 * time.Second}, true},
+		{time.Second, redisview.Progress{Done: 100, Total: 100}, true}, // done: always
+	}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		before := buf.Len()
+		f(s.p)
+		if logged := buf.Len() > before; logged != s.logs {
+			t.Errorf("step %d (%+v): logged = %v; want %v", i, s.p, logged, s.logs)
+		}
+	}
+	if !strings.Contains(buf.String(), "done=60 total=100 percent=60 rate_per_s=5 eta=8s") {
+		t.Errorf("log lines:\n%s\nwant one with done=60 total=100 percent=60 rate_per_s=5 eta=8s", buf.String())
+	}
+}
