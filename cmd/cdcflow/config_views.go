@@ -43,8 +43,8 @@ type ViewsConfig struct {
 	// of a poll are applied as one atomic step. Default 1000.
 	MaxPollRecords int `yaml:"max_poll_records"`
 	// ReplayGrace is how long readers may keep using the old generation after
-	// `cdcflow replay` swapped in the new one, before it is deleted; 0 keeps
-	// it. Default 30s.
+	// `cdcflow replay` swapped in the new one, before it is deleted. Default
+	// 30s (zero means the default; `replay --grace 0` keeps the old one).
 	ReplayGrace time.Duration `yaml:"replay_grace"`
 }
 
