@@ -148,6 +148,11 @@ type Batch struct {
 	From int64
 	// Records in offset order.
 	Records []Record
+	// Next, when above the offset after the last record, is the offset the
+	// batch moves the stored offset to: records the consumer does not apply
+	// follow (a transaction's commit or abort marker, which takes an
+	// offset). 0 means the offset after the last record.
+	Next int64
 }
 
 // Offsets returns the next offsets to apply stored for the partitions of
@@ -194,12 +199,28 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 			n = len(recs)
 			fallthrough
 		default:
-			if err := v.applyEvents(ctx, b.Topic, b.Partition, from, recs[:n]); err != nil {
+			// The last run of events also moves the offset past the
+			// markers that follow it: no extra step.
+			to := recs[n-1].Offset + 1
+			if n == len(recs) {
+				to = max(to, b.Next)
+			}
+			if err := v.applyEvents(ctx, b.Topic, b.Partition, from, recs[:n], to); err != nil {
 				return err
 			}
+			from = to
+			recs = recs[n:]
+			continue
 		}
 		from = recs[n-1].Offset + 1
 		recs = recs[n:]
+	}
+	if b.Next > 0 && (from < 0 || b.Next > from) {
+		// Only markers, or markers after a control record: a step that
+		// moves the offset alone.
+		if err := v.run(ctx, newStep(v.keys.offsets(b.Partition)), b.Topic, from, b.Next); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -315,8 +336,9 @@ func (d *Definitions) entities(agg string) []*view {
 }
 
 // applyEvents applies records that are all events (no control records) in
-// one atomic step, computing it again after a conflict.
-func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int64, recs []Record) error {
+// one atomic step that moves the stored offset from from to to, computing it
+// again after a conflict.
+func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int64, recs []Record, to int64) error {
 	evs := make([]pipeline.Event, len(recs))
 	poisoned := make([]bool, len(recs))
 	for i, r := range recs {
@@ -347,7 +369,6 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		}
 		evs[i] = ev
 	}
-	to := recs[len(recs)-1].Offset + 1
 	for attempt := 0; ; attempt++ {
 		s, applied, last, err := v.compute(ctx, topic, p, recs, evs, poisoned)
 		if err != nil {

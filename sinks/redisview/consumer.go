@@ -126,6 +126,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(c.cfg.Topics...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers are delivered too, so that the stored offset
+		// moves past them: a partition's end (its last stable offset) is
+		// often a marker, and a replay must reach it.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -268,9 +272,16 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 		return 0, nil
 	}
 	recs := make([]Record, 0, len(p.Records))
+	last := int64(-1)
 	for _, kr := range p.Records {
 		if from >= 0 && kr.Offset < from {
 			continue // already applied: fetched before a seek took effect
+		}
+		last = kr.Offset
+		if kr.Attrs.IsControl() {
+			// A transaction's commit or abort marker: nothing to apply,
+			// but it takes an offset, which the batch moves past.
+			continue
 		}
 		raw := &pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value}
 		for _, h := range kr.Headers {
@@ -279,19 +290,19 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 		ev, err := pipeline.DecodeRecord(*raw)
 		recs = append(recs, Record{Offset: kr.Offset, Event: ev, Err: err, Raw: raw})
 	}
-	if len(recs) == 0 {
+	if last < 0 {
 		return 0, nil
 	}
-	batch := Batch{Topic: p.Topic, Partition: p.Partition, From: from, Records: recs}
+	batch := Batch{Topic: p.Topic, Partition: p.Partition, From: from, Records: recs, Next: last + 1}
 	err := c.applyWithPoison(ctx, cl, batch)
 	switch {
 	case err == nil:
-		next := recs[len(recs)-1].Offset + 1
+		next := last + 1
 		c.mu.Lock()
 		c.next[key] = next
 		c.mu.Unlock()
 		c.views.cfg.Metrics.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
-		return int64(len(recs)), nil
+		return next - max(from, 0), nil
 	case ctx.Err() != nil:
 		return 0, ctx.Err()
 	case errors.As(err, new(*ProjectError)):
