@@ -542,8 +542,9 @@ func (mp *Mapper) absorb(c *capture.Change, b *binding, emit func(Event)) bool {
 		p.items[gi] = append(p.items[gi], item...)
 		p.size += len(item) + 1
 		mp.pendingBytes += len(item) + 1
+		// The event now stands at its last row; its id follows from that
+		// position once it leaves (emitPending).
 		p.ev.Position = MakePosition(c.FinalLSN, c.Index, 0)
-		p.ev.ID = EventID(mp.source, p.ev.Position)
 		if mp.pendingBytes > mp.m.maxGatherBytes {
 			mp.flushAll(emit)
 		}
@@ -578,6 +579,7 @@ func (mp *Mapper) flushAll(emit func(Event)) {
 }
 
 func (mp *Mapper) emitPending(p *pendingEvent, emit func(Event)) {
+	p.ev.ID = EventID(mp.source, p.ev.Position)
 	data := append(mp.buf[:0], p.head...)
 	for i, g := range p.rule.gathers {
 		if len(data) > 1 {

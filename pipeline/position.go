@@ -20,7 +20,23 @@ const positionLen = 16 + 1 + 8 + 1 + 4
 // MakePosition returns the Position of the ordinal-th event of the index-th change
 // of the transaction that commits at lsn.
 func MakePosition(lsn capture.LSN, index uint32, ordinal uint16) Position {
-	return Position(fmt.Sprintf("%016X-%08X-%04X", uint64(lsn), index, ordinal))
+	const hex = "0123456789ABCDEF"
+	var b [positionLen]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hex[lsn&0xf]
+		lsn >>= 4
+	}
+	b[16] = '-'
+	for i := 24; i >= 17; i-- {
+		b[i] = hex[index&0xf]
+		index >>= 4
+	}
+	b[25] = '-'
+	for i := 29; i >= 26; i-- {
+		b[i] = hex[ordinal&0xf]
+		ordinal >>= 4
+	}
+	return Position(b[:])
 }
 
 // SnapshotPosition returns the Position of the ordinal-th event of a snapshot

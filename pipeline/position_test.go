@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
 )
@@ -94,5 +97,20 @@ func TestPositionOrder(t *testing.T) {
 	}
 	if Position("").Less("") || !Position("").Less(after) {
 		t.Error("the zero Position must sort first")
+	}
+}
+
+// TestMakePositionMatchesSprintf checks the hand-written formatting against
+// the format it documents, for random values (seed printed).
+func TestMakePositionMatchesSprintf(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	for range 10000 {
+		lsn, index, ordinal := rng.Uint64()>>rng.IntN(64), rng.Uint32()>>rng.IntN(32), uint16(rng.Uint32()>>rng.IntN(32))
+		want := fmt.Sprintf("%016X-%08X-%04X", lsn, index, ordinal)
+		if got := MakePosition(capture.LSN(lsn), index, ordinal); string(got) != want {
+			t.Fatalf("MakePosition(%#x, %#x, %#x) = %s; want %s", lsn, index, ordinal, got, want)
+		}
 	}
 }

@@ -30,10 +30,14 @@ import (
 
 // fastSchema is a compiled draft-07 schema of the subset the fast path checks.
 type fastSchema struct {
-	types    fastTypes // 0: any type
-	enum     []string  // non-nil: the value must be one of these strings
-	format   *jsonschema.Format
-	pattern  jsonschema.Regexp
+	types   fastTypes // 0: any type
+	enum    []string  // non-nil: the value must be one of these strings
+	format  *jsonschema.Format
+	pattern jsonschema.Regexp
+	// match, when set, does what pattern does for a pattern the mapping
+	// tool writes into every schema (decimals, local timestamps), without the
+	// regexp machinery (TestKnownPatternsMatchRegexp).
+	match    func([]byte) bool
 	minLen   int // -1: none
 	maxLen   int // -1: none
 	min, max int64
@@ -160,6 +164,7 @@ func compileFastDepth(s *jsonschema.Schema, depth int) *fastSchema {
 	if s.Pattern != nil {
 		constrained = true
 		f.pattern = s.Pattern
+		f.match = knownPatterns[s.Pattern.String()]
 	}
 	if s.MinLength != nil {
 		constrained = true
@@ -482,7 +487,11 @@ func (v *fastValidator) str(f *fastSchema) bool {
 	if f.pattern == nil && f.format == nil {
 		return true
 	}
-	if f.pattern != nil {
+	if f.match != nil {
+		if !f.match(raw) {
+			return false
+		}
+	} else if f.pattern != nil {
 		// The library compiles patterns with regexp unless told otherwise;
 		// Match reads the bytes without copying them into a string.
 		if re, ok := f.pattern.(*regexp.Regexp); ok {
@@ -555,4 +564,64 @@ func (v *fastValidator) number(f *fastSchema) bool {
 		return false
 	}
 	return (!f.hasMin || n >= f.min) && (!f.hasMax || n <= f.max)
+}
+
+// knownPatterns are hand-written matchers of the patterns the schemas of
+// cdcflow mappings use most, by their source text.
+var knownPatterns = map[string]func([]byte) bool{
+	`^(-?[0-9]+(\.[0-9]+)?|NaN|-?Infinity)$`: func(b []byte) bool {
+		switch string(b) {
+		case "NaN", "Infinity", "-Infinity":
+			return true
+		}
+		return matchDecimal(b)
+	},
+	`^-?[0-9]+(\.[0-9]+)?$`: matchDecimal,
+	`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}$`: matchLocalTimestamp,
+}
+
+// matchDecimal matches ^-?[0-9]+(\.[0-9]+)?$.
+func matchDecimal(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	n := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	if i == len(b) {
+		return true
+	}
+	if b[i] != '.' {
+		return false
+	}
+	i++
+	n = 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		n++
+	}
+	return n > 0 && i == len(b)
+}
+
+// matchLocalTimestamp matches
+// ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}$.
+func matchLocalTimestamp(b []byte) bool {
+	const form = "0000-00-00T00:00:00.000000"
+	if len(b) != len(form) {
+		return false
+	}
+	for i := range len(form) {
+		if form[i] == '0' {
+			if b[i] < '0' || b[i] > '9' {
+				return false
+			}
+		} else if b[i] != form[i] {
+			return false
+		}
+	}
+	return true
 }

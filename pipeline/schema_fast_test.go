@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,6 +68,15 @@ func TestFastSchemaCoversMappings(t *testing.T) {
 		}
 		if n == 0 {
 			t.Errorf("%s: no schemas", fm.mapping)
+		}
+	}
+	// The reference mapping's decimals and local timestamps use the
+	// hand-written matchers.
+	m := loadMapping(t, referenceMapping, LoadOptions{Timezone: "Europe/Berlin"})
+	f := m.schemas.get("OrderRequested", 1).fast
+	for _, name := range []string{"total", "ordered_at"} {
+		if p := f.props[name].s; p == nil || p.match == nil {
+			t.Errorf("OrderRequested v1: property %s has no hand-written pattern matcher", name)
 		}
 	}
 }
@@ -340,6 +350,57 @@ func FuzzFastSchema(f *testing.F) {
 		if es.fast.valid(data) {
 			if err := es.validateLibrary(data); err != nil {
 				t.Fatalf("the fast path accepts %q; the library refuses it: %v", data, err)
+			}
+		}
+	})
+}
+
+// TestKnownPatternsMatchRegexp checks each hand-written matcher against the
+// regexp it stands for, on random strings built from the characters that
+// matter (seed printed), and on every pattern's edge cases.
+func TestKnownPatternsMatchRegexp(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 4))
+	pieces := []string{"0", "9", "5", "-", ".", ":", "T", "t", " ", "\n", "e", "NaN", "Infinity", "-Infinity", "a", "é",
+		"2026-11-23T10:00:00.123456", "123.45"}
+	fixed := []string{"", "-", ".", "-.", "0", "-0", "0.", ".5", "1.5", "-1.50", "1..5", "1.5.5", "NaN", "nan", "-NaN",
+		"Infinity", "-Infinity", "+Infinity", "Infinity\n", "12\n", "1e5", "2026-11-23T10:00:00.123456",
+		"2026-11-23T10:00:00.12345", "2026-11-23T10:00:00.1234567", "2026-11-23 10:00:00.123456", "2026-11-23T10:00:00.123456\n",
+		"0000-00-00T00:00:00.000000", "20261-1-23T10:00:00.123456"}
+	for src, match := range knownPatterns {
+		re := regexp.MustCompile(src)
+		check := func(s string) {
+			if got, want := match([]byte(s)), re.MatchString(s); got != want {
+				t.Fatalf("pattern %s, %q: matcher %v, regexp %v", src, s, got, want)
+			}
+		}
+		for _, s := range fixed {
+			check(s)
+		}
+		for range 20000 {
+			var sb strings.Builder
+			for range rng.IntN(6) {
+				sb.WriteString(pieces[rng.IntN(len(pieces))])
+			}
+			check(sb.String())
+		}
+	}
+}
+
+// FuzzKnownPatterns checks the hand-written matchers against regexp.
+func FuzzKnownPatterns(f *testing.F) {
+	f.Add("123.45")
+	f.Add("-Infinity")
+	f.Add("2026-11-23T10:00:00.123456")
+	res := map[string]*regexp.Regexp{}
+	for src := range knownPatterns {
+		res[src] = regexp.MustCompile(src)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for src, match := range knownPatterns {
+			if got, want := match([]byte(s)), res[src].MatchString(s); got != want {
+				t.Fatalf("pattern %s, %q: matcher %v, regexp %v", src, s, got, want)
 			}
 		}
 	})
