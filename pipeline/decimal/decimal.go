@@ -76,6 +76,9 @@ type Decimal struct {
 // kept: Parse("1.50").String() is "1.50". A negative zero becomes zero, since
 // PostgreSQL has none.
 func Parse(s string) (Decimal, error) {
+	if d, ok := parsePlain(s); ok {
+		return d, nil
+	}
 	var d Decimal
 	t := strings.TrimSpace(s)
 	lower := strings.ToLower(t)
@@ -98,6 +101,45 @@ func Parse(s string) (Decimal, error) {
 		return Decimal{}, fmt.Errorf("parse decimal %.40q: %w", s, err)
 	}
 	return d.normal(), nil
+}
+
+// parsePlain parses the usual form of numeric text, [-]digits[.digits] with
+// at most 18 digits, without apd's general parser; it reports false for
+// anything else, which Parse then reads the general way. The result is the
+// one the general way gives (TestParsePlainMatchesGeneral).
+func parsePlain(s string) (Decimal, bool) {
+	var d Decimal
+	i := 0
+	neg := false
+	if i < len(s) && s[i] == '-' {
+		neg = true
+		i++
+	}
+	var coef uint64
+	digits, scale := 0, 0
+	point := false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			coef = coef*10 + uint64(c-'0')
+			digits++
+			if point {
+				scale++
+			}
+		case c == '.' && !point && digits > 0:
+			point = true
+		default:
+			return d, false
+		}
+	}
+	if digits == 0 || digits > 18 || point && scale == 0 {
+		return d, false
+	}
+	d.v.Coeff.SetUint64(coef)
+	d.v.Exponent = -int32(scale)
+	d.v.Negative = neg && coef != 0 // PostgreSQL has no negative zero
+	return d, true
 }
 
 // validSyntax reports whether s (in lower case) is numeric text PostgreSQL

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -206,6 +209,56 @@ func TestJSON(t *testing.T) {
 	for _, bad := range []string{`{"total": true}`, `{"total": "x"}`, `{"total": {}}`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("Unmarshal(%s) succeeded", bad)
+		}
+	}
+}
+
+// TestParsePlainMatchesGeneral checks that the plain-text fast path of Parse
+// gives what apd's general parser gives, for random plain numbers (seed
+// printed) and edge cases, and that it leaves every other form alone.
+func TestParsePlainMatchesGeneral(t *testing.T) {
+	general := func(s string) Decimal {
+		t.Helper()
+		var d Decimal
+		if _, _, err := exact.SetString(&d.v, s); err != nil {
+			t.Fatalf("apd SetString(%q): %v", s, err)
+		}
+		return d.normal()
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	cases := []string{"0", "-0", "0.00", "-0.00", "007", "12.50", "-12.50", "999999999999999999", "-999999999999999999",
+		"0.00000000000000001", "12345678.123456789", "1", "-1"}
+	for range 20000 {
+		var sb strings.Builder
+		if rng.IntN(2) == 0 {
+			sb.WriteByte('-')
+		}
+		n := 1 + rng.IntN(18)
+		point := rng.IntN(n + 1)
+		for i := range n {
+			if i == point && i > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		cases = append(cases, sb.String())
+	}
+	for _, s := range cases {
+		fast, ok := parsePlain(s)
+		if !ok {
+			t.Fatalf("parsePlain(%q) refused a plain number", s)
+		}
+		want := general(s)
+		if fast.String() != want.String() || fast.Scale() != want.Scale() || fast.Cmp(want) != 0 ||
+			fast.v.Negative != want.v.Negative || fast.v.Exponent != want.v.Exponent || fast.v.Form != want.v.Form {
+			t.Fatalf("parsePlain(%q) = %s (scale %d); apd reads %s (scale %d)", s, fast, fast.Scale(), want, want.Scale())
+		}
+	}
+	for _, s := range []string{"", "-", ".5", "5.", "1e5", "+1", " 1", "1 ", "1.2.3", "--1", "NaN", "inf", "1234567890123456789", "0x1", "1_0"} {
+		if _, ok := parsePlain(s); ok {
+			t.Errorf("parsePlain(%q) accepted it; the general parser must decide", s)
 		}
 	}
 }
