@@ -341,6 +341,7 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 		t.Fatal("no topic shop.order")
 	}
 	denied.Store(&info.TopicID)
+	deniedAt := time.Now()
 	loaded := make(chan error, 1)
 	go func() {
 		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 100, 50)
@@ -348,9 +349,11 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 	}()
 
 	var exitErr error
+	var stoppedIn time.Duration
 	select {
 	case exitErr = <-p.exited:
 		p.cmd = nil
+		stoppedIn = time.Since(deniedAt)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("cdcflow run still runs 30s after shop.order was refused (%d produce requests refused)", refused.Load())
 	}
@@ -367,7 +370,8 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 			t.Errorf("last line of the output does not say %q:\n%s", want, last)
 		}
 	}
-	t.Logf("exit (%v) after %d refused produce requests: %s", exitErr, refused.Load(), last)
+	t.Logf("exit (%v) %v after the refusal began (load running), after %d refused produce requests: %s",
+		exitErr, stoppedIn.Round(time.Millisecond), refused.Load(), last)
 
 	// Nothing was acknowledged for shop.order since the refusal began: what
 	// the slot confirms must be on the topic now.

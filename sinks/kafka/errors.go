@@ -66,8 +66,9 @@ func fatalHint(topic string, err error) string {
 		return fmt.Sprintf("%q is not a valid topic name: correct the mapping's topics", topic)
 	case errors.Is(err, kerr.UnsupportedCompressionType):
 		return "the broker does not support the codec: set kafka.compression to one it does (gzip, or none), then start cdcflow again"
-	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.PolicyViolation), errors.Is(err, kerr.InvalidTimestamp):
-		return fmt.Sprintf("the broker refused the records under the configuration of topic %q (e.g. message.timestamp.type or a policy): correct the topic's configuration, then start cdcflow again", topic)
+	case errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.PolicyViolation), errors.Is(err, kerr.InvalidTimestamp),
+		errors.Is(err, kerr.CorruptMessage):
+		return fmt.Sprintf("the broker refused the records under the configuration of topic %q (e.g. message.timestamp.type, cleanup.policy=compact with records without a key, or a policy): correct the topic's configuration, then start cdcflow again", topic)
 	case errors.Is(err, kerr.InvalidProducerEpoch), errors.Is(err, kerr.ProducerFenced):
 		return "another cdcflow process with the same transactional id took over: run one cdcflow per slot"
 	}
@@ -133,17 +134,22 @@ func errorKind(err error) string {
 }
 
 // wrapRecordErr turns the broker's too-large errors into RecordTooLargeError
-// and the other errors no retry can fix into FatalError.
+// and the broker errors no retry can fix into FatalError: the non-retriable
+// codes, and UNKNOWN_TOPIC_OR_PARTITION (after kgo's UnknownTopicRetries) and
+// CORRUPT_MESSAGE (which kgo never retries), retriable in name only.
+// Client-side errors (timeouts, cancellation, a closed client) and other
+// retriable codes pass as they are.
 func wrapRecordErr(r *kgo.Record, err error) error {
-	switch {
-	case errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge):
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 		return &RecordTooLargeError{Topic: r.Topic, Bytes: recordBytes(r), Err: err}
-	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
-		// Retriable at the broker, but a record fails with it only after
-		// kgo's UnknownTopicRetries: the topic is gone.
-	case errors.Is(err, context.Canceled), errors.Is(err, ErrClosed), errors.Is(err, kgo.ErrClientClosed),
-		errors.Is(err, kgo.ErrAborting), IsRetryable(err):
+	}
+	ke, ok := errors.AsType[*kerr.Error](err)
+	if !ok {
 		return err
+	}
+	gaveUp := ke == kerr.UnknownTopicOrPartition || ke == kerr.UnknownTopicID || ke == kerr.CorruptMessage
+	if ke.Retriable && !gaveUp {
+		return err // only with a retry limit, which cdcflow does not set
 	}
 	return &FatalError{Topic: r.Topic, Err: err, Hint: fatalHint(r.Topic, err)}
 }
