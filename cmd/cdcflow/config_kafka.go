@@ -41,7 +41,25 @@ type KafkaConfig struct {
 	// PositionTopic stores the source position in exactly-once mode
 	// (compacted, one partition). Default "cdcflow.positions".
 	PositionTopic string `yaml:"position_topic"`
+	// Delivery is "at_least_once" (default: idempotent producer, duplicates
+	// possible after a crash, recognisable by their ids) or "exactly_once"
+	// (Kafka transactions storing the source position with the events, so
+	// read_committed consumers see each event once).
+	Delivery string `yaml:"delivery"`
+	// TransactionTimeout is the Kafka transaction timeout in exactly-once
+	// mode. Default 10s.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// TransactionMaxBytes is the size, in bytes of records, after which a
+	// Kafka transaction ends at the next cut in exactly-once mode. Default
+	// 16777216 (16 MiB).
+	TransactionMaxBytes int `yaml:"transaction_max_bytes"`
 }
+
+// Delivery modes (kafka.delivery).
+const (
+	deliveryAtLeastOnce = "at_least_once"
+	deliveryExactlyOnce = "exactly_once"
+)
 
 // KafkaTLSConfig configures TLS to the brokers.
 type KafkaTLSConfig struct {
@@ -113,6 +131,15 @@ func (k *KafkaConfig) setDefaults() {
 	if k.PositionTopic == "" {
 		k.PositionTopic = kafka.DefaultPositionTopic
 	}
+	if k.Delivery == "" {
+		k.Delivery = deliveryAtLeastOnce
+	}
+	if k.TransactionTimeout == 0 {
+		k.TransactionTimeout = kafka.DefaultTxTimeout
+	}
+	if k.TransactionMaxBytes == 0 {
+		k.TransactionMaxBytes = kafka.DefaultTxMaxBytes
+	}
 }
 
 func (k *KafkaConfig) validate() error {
@@ -120,6 +147,11 @@ func (k *KafkaConfig) validate() error {
 	case "zstd", "lz4", "snappy", "gzip", "none":
 	default:
 		return invalidKey("compression", "%q is not one of zstd, lz4, snappy, gzip, none", k.Compression)
+	}
+	switch k.Delivery {
+	case deliveryAtLeastOnce, deliveryExactlyOnce:
+	default:
+		return invalidKey("delivery", "%q is not one of at_least_once, exactly_once", k.Delivery)
 	}
 	switch k.SASL.Mechanism {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
@@ -143,6 +175,10 @@ func (k *KafkaConfig) validate() error {
 		return invalidKey("request_timeout", "negative")
 	case k.Topics.Partitions < 0:
 		return invalidKey("topics.partitions", "negative")
+	case k.TransactionTimeout < 0:
+		return invalidKey("transaction_timeout", "negative")
+	case k.TransactionMaxBytes < 0:
+		return invalidKey("transaction_max_bytes", "negative")
 	}
 	return nil
 }

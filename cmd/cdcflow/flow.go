@@ -91,7 +91,14 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 	if pc.DeadLetterTopic == kafka.DefaultDeadLetterTopic {
 		pc.DeadLetterTopic = mapping.DeadLetterTopic()
 	}
-	pub, err := kafka.New(pc, log, reg)
+	eos := cfg.Kafka.Delivery == deliveryExactlyOnce
+	// In exactly-once mode this publisher only prepares the topics; the
+	// transactional one registers the Kafka metrics.
+	pubReg := prometheus.Registerer(reg)
+	if eos {
+		pubReg = nil
+	}
+	pub, err := kafka.New(pc, log, pubReg)
 	if err != nil {
 		return err
 	}
@@ -121,6 +128,29 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		pub:     pub,
 		bm:      bm,
 	}
+	if eos {
+		// The transactional id and the position's key derive from the
+		// slot: one slot is one stream.
+		tx, err := kafka.NewTx(kafka.TxConfig{
+			Config: pc, Name: rc.Slot,
+			Timeout: cfg.Kafka.TransactionTimeout, MaxBytes: cfg.Kafka.TransactionMaxBytes,
+		}, log, reg)
+		if err != nil {
+			return err
+		}
+		defer tx.Close()
+		stored, err := tx.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("exactly-once: start: %w", err)
+		}
+		skip, err := parseTxCursor(stored)
+		if err != nil {
+			return fmt.Errorf("exactly-once: %w", err)
+		}
+		log.Info("exactly-once delivery", "transactional_id", "cdcflow-"+rc.Slot,
+			"position_topic", pc.PositionTopic, "resume_after", string(stored))
+		f.tx, f.txMax, f.eos = tx, cfg.Kafka.TransactionMaxBytes, &eosState{skip: skip, log: log}
+	}
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.Backpressure.MaxBytes,
 		MaxRecords: cfg.Backpressure.MaxRecords,
@@ -141,7 +171,12 @@ type flow struct {
 	reader  *replication.Reader
 	pub     *kafka.Publisher
 	bm      *backpressure.Metrics
-	queue   *backpressure.Queue[*batch]
+	// Exactly-once mode: tx publishes instead of pub, eos is the handler's
+	// bookkeeping (nil in at-least-once mode).
+	tx    *kafka.TxPublisher
+	txMax int
+	eos   *eosState
+	queue *backpressure.Queue[*batch]
 
 	// wm is created on the first Connected message, at the slot's position.
 	wm      atomic.Pointer[backpressure.Watermark]
@@ -163,6 +198,9 @@ type batch struct {
 	records    []pipeline.Record
 	ticket     backpressure.Ticket
 	commitTime time.Time
+	// Exactly-once mode: the source and each record's cursor.
+	source  string
+	cursors []recCursor
 }
 
 func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, brokers []string, opts flowOptions) error {
@@ -183,7 +221,11 @@ func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, b
 		f.queue.Close()
 		return err
 	})
-	g.Go(func() error { return f.publish(gctx) })
+	if f.tx != nil {
+		g.Go(func() error { return f.publishTx(gctx) })
+	} else {
+		g.Go(func() error { return f.publish(gctx) })
+	}
 	g.Go(func() error { return f.confirm(gctx) })
 	if cfg.Metrics.Addr != "" {
 		g.Go(func() error { return serveTailMetrics(gctx, cfg.Metrics.Addr, reg, &ready) })
@@ -207,6 +249,9 @@ func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, b
 		f.log.Info("stopped", "acknowledged_lsn", capture.LSN(wm.Confirmed()).String(),
 			"changes", f.changes.Load(), "events", f.events.Load(), "dead_letters", f.deadLetters.Load())
 	}
+	if f.eos != nil {
+		f.log.Info("exactly-once: records skipped as already in kafka", "skipped", f.eos.skipped)
+	}
 	return err
 }
 
@@ -215,9 +260,15 @@ func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, b
 // capture from reading WAL (backpressure) while it keeps the connection alive.
 func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 	f.records = f.records[:0]
+	if f.eos != nil {
+		f.eos.cursors = f.eos.cursors[:0]
+	}
 	confirmable := capture.LSN(0) // a Commit end or heartbeat in this chunk
 	for _, m := range msgs {
 		var err error
+		if f.eos != nil {
+			f.eos.track(m)
+		}
 		switch m := m.(type) {
 		case *capture.Connected:
 			if f.wm.Load() == nil {
@@ -226,6 +277,9 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 			}
 			if f.lastEnd < m.StartLSN {
 				f.lastEnd = m.StartLSN
+			}
+			if f.eos != nil {
+				f.eos.connected(m.Source)
 			}
 			f.mapper.Connected(m)
 		case *capture.Begin:
@@ -269,6 +323,9 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 		return err
 	}
 	b := &batch{records: append([]pipeline.Record(nil), f.records...), ticket: t, commitTime: f.commitTime}
+	if f.eos != nil {
+		b.source, b.cursors = f.eos.source, append([]recCursor(nil), f.eos.cursors...)
+	}
 	var size int64
 	for _, r := range b.records {
 		size += int64(len(r.Key) + len(r.Value))
@@ -280,6 +337,13 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 func (f *flow) emit(e pipeline.Event) {
 	if f.encodeErr != nil {
 		return
+	}
+	var cur recCursor
+	if f.eos != nil {
+		var handOn bool
+		if cur, handOn = f.eos.next(); !handOn {
+			return // already in Kafka, or already handed on by this process
+		}
 	}
 	// A dead letter keeps its aggregate's topic when it has one: the
 	// publisher routes it to the dead-letter topic and records where it
@@ -301,6 +365,9 @@ func (f *flow) emit(e pipeline.Event) {
 		return
 	}
 	f.records = append(f.records, r)
+	if f.eos != nil {
+		f.eos.cursors = append(f.eos.cursors, cur)
+	}
 }
 
 // publish takes batches from the queue and hands them to Kafka; each

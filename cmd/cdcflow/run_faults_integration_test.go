@@ -116,6 +116,32 @@ func (p *runProc) running() error {
 	}
 }
 
+// skippedRecords sums what the exactly-once restarts logged as skipped.
+func (p *runProc) skippedRecords() int64 {
+	p.t.Helper()
+	out, err := os.ReadFile(p.logPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var n int64
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.Contains(line, "exactly-once: skipped records already in kafka") {
+			continue
+		}
+		_, v, ok := strings.Cut(line, " skipped=")
+		if !ok {
+			continue
+		}
+		v, _, _ = strings.Cut(v, " ")
+		k, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			p.t.Fatalf("log line %q: %v", line, err)
+		}
+		n += k
+	}
+	return n
+}
+
 // rss returns the process's resident set size in bytes.
 func (p *runProc) rss() (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
@@ -150,21 +176,30 @@ type orderFold struct {
 
 	records, duplicates int
 	ids                 map[string]string // id -> position and type
-	status              map[string]string // order id -> status code
-	statusAt            map[string]pipeline.Position
-	seen                map[[2]string]bool // (order id, event type)
-	snapshotEnds        int
-	epochs              map[uint64]bool // of snapshot begin markers
+	// repeats counts records whose (id, partition) came before: none may
+	// under exactly-once delivery.
+	repeats int
+	copies  map[string]bool // id and partition
+	// snapshotRows counts each order's OrderStateObserved by epoch.
+	snapshotRows     map[uint64]map[string]int
+	status           map[string]string // order id -> status code
+	statusAt         map[string]pipeline.Position
+	seen             map[[2]string]bool // (order id, event type)
+	snapshotEnds     int
+	snapshotRowsSeen int
+	epochs           map[uint64]bool // of snapshot begin markers
 }
 
 func newOrderFold(cl *kgo.Client) *orderFold {
 	return &orderFold{
-		cl:       cl,
-		ids:      map[string]string{},
-		status:   map[string]string{},
-		statusAt: map[string]pipeline.Position{},
-		seen:     map[[2]string]bool{},
-		epochs:   map[uint64]bool{},
+		cl:           cl,
+		ids:          map[string]string{},
+		copies:       map[string]bool{},
+		status:       map[string]string{},
+		snapshotRows: map[uint64]map[string]int{},
+		statusAt:     map[string]pipeline.Position{},
+		seen:         map[[2]string]bool{},
+		epochs:       map[uint64]bool{},
 	}
 }
 
@@ -193,6 +228,11 @@ func (f *orderFold) add(r *kgo.Record) error {
 		return fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
 	f.records++
+	if idPart := fmt.Sprintf("%s/%d", ev.ID, r.Partition); f.copies[idPart] {
+		f.repeats++
+	} else {
+		f.copies[idPart] = true
+	}
 	what := fmt.Sprint(ev.Position) + " " + ev.Type
 	if prev, ok := f.ids[ev.ID]; ok {
 		if prev != what {
@@ -216,6 +256,11 @@ func (f *orderFold) add(r *kgo.Record) error {
 	f.seen[[2]string{ev.AggregateID, ev.Type}] = true
 	code, ok := statusOf[ev.Type]
 	if ev.Type == "OrderStateObserved" {
+		if f.snapshotRows[ev.Epoch] == nil {
+			f.snapshotRows[ev.Epoch] = map[string]int{}
+		}
+		f.snapshotRows[ev.Epoch][ev.AggregateID]++
+		f.snapshotRowsSeen++
 		var d struct{ Status string }
 		if err := json.Unmarshal(ev.Data, &d); err != nil {
 			return fmt.Errorf("decode %s data: %w", ev.Type, err)
@@ -232,13 +277,39 @@ func (f *orderFold) add(r *kgo.Record) error {
 	return nil
 }
 
+// latestEpochRepeats returns the latest snapshot epoch begun and how many
+// orders have more than one OrderStateObserved in it.
+func (f *orderFold) latestEpochRepeats() (epoch uint64, repeated int) {
+	for e := range f.epochs {
+		epoch = max(epoch, e)
+	}
+	for _, n := range f.snapshotRows[epoch] {
+		if n > 1 {
+			repeated++
+		}
+	}
+	return epoch, repeated
+}
+
 // consumer returns a client reading topics from their start, closed in
 // t.Cleanup. Unlike the harness's clients it does not create missing
 // topics, which would race cdcflow's own creation with its partition count.
 func consumer(t *testing.T, addrs []string, topics ...string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return consumerWith(t, addrs, topics)
+}
+
+// committedConsumer is consumer with read_committed isolation: it sees
+// only the records of committed Kafka transactions.
+func committedConsumer(t *testing.T, addrs []string, topics ...string) *kgo.Client {
+	t.Helper()
+	return consumerWith(t, addrs, topics, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+}
+
+func consumerWith(t *testing.T, addrs, topics []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,6 +450,20 @@ func ordersMappingFile(t *testing.T) string {
 // insert and status change the database audited, and repeat an id only for
 // the same event.
 func TestIntegrationRunKillAtRandom(t *testing.T) {
+	killAtRandom(t, false)
+}
+
+// TestIntegrationRunEOSKillAtRandom is TestIntegrationRunKillAtRandom in
+// exactly-once mode, with small Kafka transactions (256 KiB) so that the
+// snapshot and a 20 000-row transaction are split over many, and one more
+// kill as soon as the first part of that transaction is visible. Read with
+// read_committed, shop.order must in addition hold no record twice (no
+// (id, partition) repeated), and the latest snapshot epoch no order twice.
+func TestIntegrationRunEOSKillAtRandom(t *testing.T) {
+	killAtRandom(t, true)
+}
+
+func killAtRandom(t *testing.T, eos bool) {
 	ctx := t.Context()
 	db := testenv.Postgres(t).NewDatabase(t)
 	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
@@ -402,29 +487,35 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 
 	broker := testenv.BrokerProcess(t, "")
 	slot := uniqueSlot("kill")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
+	env := []string{
+		"CDCFLOW_SOURCE_DSN=" + db.DSN,
+		"CDCFLOW_SOURCE_TIMEZONE=" + loadgen.ShopZone,
+		"CDCFLOW_MAPPING_FILE=" + ordersMappingFile(t),
+		"CDCFLOW_KAFKA_BROKERS=" + strings.Join(broker.Addrs(), ","),
 		"CDCFLOW_KAFKA_TOPICS_PARTITIONS=3",
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-	)
-	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
+		"CDCFLOW_CAPTURE_SLOT=" + slot,
+		"CDCFLOW_CAPTURE_PUBLICATION=" + slot,
+		"CDCFLOW_DATA_DIR=" + t.TempDir(),
+	}
+	cl := consumer(t, broker.Addrs(), "shop.order")
+	if eos {
+		env = append(env, "CDCFLOW_KAFKA_DELIVERY=exactly_once", "CDCFLOW_KAFKA_TRANSACTION_MAX_BYTES=262144")
+		cl = committedConsumer(t, broker.Addrs(), "shop.order")
+	}
+	p := startRun(t, env...)
+	fold := newOrderFold(cl)
 
-	// Kill during the snapshot: as soon as its first records are on
+	// Kill during the snapshot: as soon as its first rows are on
 	// shop.order, after a seeded pause of up to 150 ms; again after each
 	// restart (up to 4 kills) until one has landed before the snapshot's end.
 	kills, inSnapshot := 0, 0
 	for kills < 4 && fold.snapshotEnds == 0 {
-		before := fold.records
-		testenv.Await(t, 60*time.Second, "snapshot records on shop.order", func() (bool, error) {
+		before := fold.snapshotRowsSeen
+		testenv.Await(t, 60*time.Second, "snapshot rows on shop.order", func() (bool, error) {
 			if err := p.running(); err != nil {
 				return false, err
 			}
-			return fold.records > before, fold.poll(ctx)
+			return fold.snapshotRowsSeen > before, fold.poll(ctx)
 		})
 		time.Sleep(time.Duration(rng.Int64N(int64(150 * time.Millisecond))))
 		p.kill()
@@ -451,6 +542,42 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 	// Kill under load: the audit starts now, after the snapshot, so every
 	// audited change must come as its own event.
 	installAudit(t, db)
+	if eos {
+		// A source transaction larger than a Kafka transaction: kill as
+		// soon as its first part is visible to read_committed, which
+		// lands between two of the Kafka transactions it is split into.
+		if err := fold.drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := fold.records
+		if err := g.BigTx(ctx, 20000); err != nil {
+			t.Fatalf("large transaction: %v", err)
+		}
+		testenv.Await(t, 60*time.Second, "the large transaction's first records on shop.order", func() (bool, error) {
+			if err := p.running(); err != nil {
+				return false, err
+			}
+			return fold.records > before, fold.poll(ctx)
+		})
+		p.kill()
+		kills++
+		skippedBefore := p.skippedRecords()
+		visible := fold.records - before
+		if err := fold.drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		committed := int64(fold.records - before)
+		t.Logf("kill %d: %d records of the large transaction visible when killed, %d after draining", kills, visible, committed)
+		p.start()
+		// The slot cannot have been confirmed inside the transaction, so
+		// the restart reads it again and must skip what Kafka holds.
+		testenv.Await(t, 60*time.Second, "the restart to skip the large transaction's committed records", func() (bool, error) {
+			if err := p.running(); err != nil {
+				return false, err
+			}
+			return p.skippedRecords()-skippedBefore >= committed, fold.poll(ctx)
+		})
+	}
 	type result struct {
 		stats loadgen.Stats
 		err   error
@@ -483,8 +610,19 @@ func TestIntegrationRunKillAtRandom(t *testing.T) {
 	}
 	awaitConverged(t, p, db, fold, 90*time.Second)
 	_, audited := missingAudited(t, db, fold)
-	t.Logf("%d kills (%d during the snapshot, %d starts), %d transactions under load, %d orders, %d audited changes, %d records on shop.order, %d duplicates, %d snapshot epochs begun",
-		kills, inSnapshot, p.starts, load.stats.Transactions, len(fold.status), audited, fold.records, fold.duplicates, len(fold.epochs))
+	epoch, repeatedInEpoch := fold.latestEpochRepeats()
+	t.Logf("%d kills (%d during the snapshot, %d starts), %d transactions under load, %d orders, %d audited changes, %d records on shop.order, %d duplicates, %d records repeated, %d snapshot epochs begun (latest %d: %d orders, %d twice)",
+		kills, inSnapshot, p.starts, load.stats.Transactions, len(fold.status), audited, fold.records, fold.duplicates, fold.repeats,
+		len(fold.epochs), epoch, len(fold.snapshotRows[epoch]), repeatedInEpoch)
+	if eos {
+		t.Logf("exactly-once: %d records skipped by restarts as already in Kafka", p.skippedRecords())
+		if fold.repeats > 0 || fold.duplicates > 0 {
+			t.Errorf("exactly-once: %d records repeated (%d events with an id seen before); want none", fold.repeats, fold.duplicates)
+		}
+		if repeatedInEpoch > 0 {
+			t.Errorf("exactly-once: %d orders twice in the latest snapshot epoch %d; want none", repeatedInEpoch, epoch)
+		}
+	}
 }
 
 // TestIntegrationRunBrokerOutage stops the broker for 25 s under load, on a

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
@@ -75,6 +76,35 @@ type TxPublisher struct {
 	m       *Metrics
 	timeout time.Duration
 	max     int
+	txm     *txMetrics
+	now     func() time.Time
+}
+
+// txMetrics counts the Kafka transactions of a TxPublisher.
+type txMetrics struct {
+	txs     *prometheus.CounterVec
+	latency prometheus.Histogram
+}
+
+func newTxMetrics(reg prometheus.Registerer) *txMetrics {
+	f := promauto.With(reg)
+	return &txMetrics{
+		txs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "cdcflow_kafka_transactions_total",
+			Help: "Kafka transactions of the exactly-once publisher, by outcome: committed, aborted, unknown (commit outcome unknown).",
+		}, []string{"outcome"}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cdcflow_kafka_transaction_seconds",
+			Help:    "Time from beginning a Kafka transaction to its commit (exactly-once mode).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+	}
+}
+
+func (m *txMetrics) outcome(o string) {
+	if m != nil {
+		m.txs.WithLabelValues(o).Inc()
+	}
 }
 
 // TxConfig adds the exactly-once settings to Config.
@@ -117,7 +147,8 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	}
 	c, _ := codec(base.Compression)
 	opts := append(conn[:len(conn):len(conn)],
-		kgo.WithLogger(kslog.New(log)),
+		// kgo logs every transaction's begin and end at info level.
+		kgo.WithLogger(quietLogger{kslog.New(log)}),
 		kgo.TransactionalID("cdcflow-"+cfg.Name),
 		kgo.TransactionTimeout(cfg.Timeout),
 		kgo.RecordPartitioner(partitioner{}),
@@ -127,9 +158,13 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 		kgo.MaxBufferedBytes(base.MaxBufferedBytes),
 		kgo.ProduceRequestTimeout(base.RequestTimeout),
 	)
-	var m *Metrics
+	var (
+		m   *Metrics
+		txm *txMetrics
+	)
 	if reg != nil {
 		m = NewMetrics(reg)
+		txm = newTxMetrics(reg)
 		opts = append(opts, kgo.WithHooks(clientMetrics(reg)))
 	}
 	cl, err := kgo.NewClient(opts...)
@@ -140,7 +175,7 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	return &TxPublisher{
 		cfg: base, name: cfg.Name, conn: conn, cl: cl, adm: adm,
 		route: newRouter(base, adm), log: log, m: m,
-		timeout: cfg.Timeout, max: cfg.MaxBytes,
+		timeout: cfg.Timeout, max: cfg.MaxBytes, txm: txm, now: time.Now,
 	}, nil
 }
 
@@ -227,7 +262,11 @@ func (t *TxPublisher) awaitNoTransaction(ctx context.Context) error {
 // earlier transactions of the call committed stays (the stored position says
 // how far). An error that leaves the commit's outcome unknown is a
 // *CommitUnknownError: close this publisher and Start a new one.
-func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord) ([]byte, error) {
+//
+// commitTime is the source commit time of the newest transaction in recs,
+// for the commit-to-ack latency histogram (observed when the last Kafka
+// transaction commits); zero means not measured.
+func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord, commitTime time.Time) ([]byte, error) {
 	if len(recs) == 0 {
 		return nil, errors.New("publish transaction: no records")
 	}
@@ -250,11 +289,15 @@ func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord) ([]byte, err
 		committed = r.Cut
 		start, size = i+1, 0
 	}
+	if t.m != nil && !commitTime.IsZero() {
+		t.m.observeLatency(t.now().Sub(commitTime))
+	}
 	return committed, nil
 }
 
 // commit writes recs and the position of the last one in one transaction.
 func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
+	began := t.now()
 	if err := t.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin kafka transaction: %w", err)
 	}
@@ -265,6 +308,8 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 	)
 	produce := func(kr *kgo.Record, deadLetter bool) {
 		wg.Add(1)
+		size := recordBytes(kr)
+		t.m.produced(1, size)
 		t.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
@@ -273,10 +318,9 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 				}
 				mu.Unlock()
 			}
-			t.m.acked(kr.Topic, recordBytes(kr), deadLetter, err)
+			t.m.acked(kr.Topic, size, deadLetter, err)
 			wg.Done()
 		})
-		t.m.produced(1, recordBytes(kr))
 	}
 	for _, r := range recs {
 		krs, err := t.route.records(ctx, r.Record)
@@ -294,13 +338,19 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 		return t.abort(ctx, firstErr)
 	}
 	if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.txm.outcome("unknown")
 		return &CommitUnknownError{Err: err}
+	}
+	t.txm.outcome("committed")
+	if t.txm != nil {
+		t.txm.latency.Observe(t.now().Sub(began).Seconds())
 	}
 	return nil
 }
 
 // abort ends the open transaction without committing and returns cause.
 func (t *TxPublisher) abort(ctx context.Context, cause error) error {
+	t.txm.outcome("aborted")
 	if err := t.cl.AbortBufferedRecords(ctx); err != nil {
 		return errors.Join(cause, fmt.Errorf("abort buffered records: %w", err))
 	}
@@ -309,6 +359,11 @@ func (t *TxPublisher) abort(ctx context.Context, cause error) error {
 	}
 	return cause
 }
+
+// quietLogger passes on the client's warnings and errors only.
+type quietLogger struct{ kgo.Logger }
+
+func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
 
 // Close closes the client. A transaction left open (after an error) is
 // aborted by the broker when it times out or when the next incarnation

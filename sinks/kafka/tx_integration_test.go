@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -74,7 +75,7 @@ func TestIntegrationTxCrashAndRecover(t *testing.T) {
 	if err != nil || pos != nil {
 		t.Fatalf("first Start = %q, %v; want no position", pos, err)
 	}
-	if pos, err = a.Publish(ctx, txRecords(0, 10, 4, 9)); err != nil || string(pos) != "pos-9" {
+	if pos, err = a.Publish(ctx, txRecords(0, 10, 4, 9), time.Time{}); err != nil || string(pos) != "pos-9" {
 		t.Fatalf("Publish = %q, %v; want pos-9", pos, err)
 	}
 
@@ -101,7 +102,7 @@ func TestIntegrationTxCrashAndRecover(t *testing.T) {
 	if err := a.cl.EndTransaction(ctx, kgo.TryCommit); err == nil {
 		t.Error("the fenced producer committed its transaction")
 	}
-	if pos, err = b.Publish(ctx, txRecords(10, 5, 4)); err != nil || string(pos) != "pos-14" {
+	if pos, err = b.Publish(ctx, txRecords(10, 5, 4), time.Time{}); err != nil || string(pos) != "pos-14" {
 		t.Fatalf("Publish after recovery = %q, %v; want pos-14", pos, err)
 	}
 	got := committedValues(t, c, 15)
@@ -134,7 +135,7 @@ func TestIntegrationTxSplit(t *testing.T) {
 	// Cuts after every second record, as at the change boundaries of one
 	// large source transaction.
 	recs := txRecords(100, 12, 1, 3, 5, 7, 9, 11)
-	pos, err := tp.Publish(ctx, recs)
+	pos, err := tp.Publish(ctx, recs, time.Time{})
 	if err != nil || string(pos) != "pos-111" {
 		t.Fatalf("Publish = %q, %v; want pos-111", pos, err)
 	}
@@ -161,14 +162,14 @@ func TestIntegrationTxProduceErrorAborts(t *testing.T) {
 	if _, err := tp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tp.Publish(ctx, txRecords(0, 3, 2)); err != nil {
+	if _, err := tp.Publish(ctx, txRecords(0, 3, 2), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	c.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		return produceErrs(kreq, kerr.TopicAuthorizationFailed.Code), nil, true
 	})
-	_, err := tp.Publish(ctx, txRecords(3, 3, 2))
+	_, err := tp.Publish(ctx, txRecords(3, 3, 2), time.Time{})
 	if !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("Publish with authorization failing = %v; want TOPIC_AUTHORIZATION_FAILED", err)
 	}
@@ -187,7 +188,7 @@ func TestTxPublishValidation(t *testing.T) {
 		{name: "no final cut", recs: txRecords(0, 2, 0)},
 	}
 	for _, tt := range tests {
-		if _, err := tp.Publish(t.Context(), tt.recs); err == nil {
+		if _, err := tp.Publish(t.Context(), tt.recs, time.Time{}); err == nil {
 			t.Errorf("%s: Publish succeeded; want error", tt.name)
 		}
 	}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/cdcflow/cdcflow/backpressure"
+	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/sinks/kafka"
+)
+
+// Exactly-once delivery (kafka.delivery: exactly_once), docs/delivery.md.
+//
+// Every record the mapper emits gets a cursor: the unit it belongs to — the
+// commit LSN of its source transaction, or for snapshot rows and markers the
+// epoch's consistent point - 1 — and its ordinal among the records of that
+// unit. Units arrive in increasing LSN order and the mapper emits the same
+// records in the same order whenever it is given the same WAL, so (unit,
+// ordinal) orders every record of the stream and identifies it across
+// restarts. Each Kafka transaction stores the cursor of its last record in
+// the position topic; on start the flow skips every record at or below the
+// stored cursor.
+//
+// The cursor counts records rather than comparing event positions because,
+// within a transaction, the mapper may emit a gathering event (whose
+// position is that of the last change it absorbed) after events of later
+// changes, and a snapshot's begin markers share the position of its first
+// row. A cursor is valid at any record boundary, which is what lets one
+// source transaction span several Kafka transactions.
+
+// txCursor is a point in the stream of records: after the Records-th record
+// of the unit at LSN, from Source. It is what the position topic holds, as
+// JSON.
+type txCursor struct {
+	Source  string
+	LSN     capture.LSN
+	Records uint32
+}
+
+// txCursorJSON is txCursor's stored form.
+type txCursorJSON struct {
+	Source  string `json:"source"`
+	LSN     string `json:"lsn"`
+	Records uint32 `json:"records"`
+}
+
+func (c txCursor) encode() []byte {
+	b, _ := json.Marshal(txCursorJSON{Source: c.Source, LSN: c.LSN.String(), Records: c.Records})
+	return b
+}
+
+func parseTxCursor(b []byte) (txCursor, error) {
+	if b == nil {
+		return txCursor{}, nil
+	}
+	var j txCursorJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return txCursor{}, fmt.Errorf("parse stored position %q: %w", b, err)
+	}
+	lsn, err := capture.ParseLSN(j.LSN)
+	if err != nil {
+		return txCursor{}, fmt.Errorf("parse stored position %q: %w", b, err)
+	}
+	return txCursor{Source: j.Source, LSN: lsn, Records: j.Records}, nil
+}
+
+// recCursor is a record's place in its source's stream: the ordinal-th
+// record (from 1) of the unit at lsn.
+type recCursor struct {
+	lsn capture.LSN
+	n   uint32
+}
+
+// after reports whether c comes after the skip cursor's point.
+func (c recCursor) after(skip txCursor) bool {
+	if c.lsn != skip.LSN {
+		return c.lsn > skip.LSN
+	}
+	return c.n > skip.Records
+}
+
+// eosState is the handler's exactly-once bookkeeping, used only by the
+// handler goroutine.
+type eosState struct {
+	// skip: records at or below it are already in Kafka (stored by an
+	// earlier incarnation) or handed on by this one. It starts at the
+	// stored position and follows each record handed on.
+	skip    txCursor
+	source  string
+	unit    capture.LSN
+	n       uint32
+	cursors []recCursor // of f.records
+	log     *slog.Logger
+	// skipped counts the records not handed on, reported the number
+	// already logged.
+	skipped, reported int64
+}
+
+// connected starts a session: a new session resends from the start of a
+// transaction, so the unit's ordinals start again. A source other than the
+// stored position's (a restore, point-in-time recovery or promoted standby
+// may reuse LSNs) makes the stored position meaningless.
+func (s *eosState) connected(src capture.Source) {
+	s.source = src.URI()
+	s.unit, s.n = 0, 0
+	if s.skip.Source != "" && s.skip.Source != s.source {
+		s.log.Warn("exactly-once: the stored position belongs to another source; nothing is skipped",
+			"stored_source", s.skip.Source, "source", s.source)
+		s.skip = txCursor{}
+	}
+}
+
+// enter notes that the following records belong to the unit at lsn.
+func (s *eosState) enter(lsn capture.LSN) {
+	if lsn != s.unit {
+		s.unit, s.n = lsn, 0
+	}
+}
+
+// next numbers the next record emitted and reports whether it is to be
+// handed on (true) or was already (false).
+func (s *eosState) next() (recCursor, bool) {
+	s.n++
+	c := recCursor{lsn: s.unit, n: s.n}
+	if !c.after(s.skip) {
+		s.skipped++
+		return c, false
+	}
+	s.skip = txCursor{Source: s.source, LSN: c.lsn, Records: c.n}
+	if s.skipped > s.reported {
+		s.log.Info("exactly-once: skipped records already in kafka", "skipped", s.skipped-s.reported, "resumed_at_lsn", c.lsn.String(), "resumed_at_record", c.n)
+		s.reported = s.skipped
+	}
+	return c, true
+}
+
+// track updates the unit from a capture message.
+func (s *eosState) track(m capture.Message) {
+	switch m := m.(type) {
+	case *capture.Begin:
+		s.enter(m.FinalLSN)
+	case *capture.Change:
+		s.enter(m.FinalLSN)
+	case *capture.Commit:
+		s.enter(m.FinalLSN)
+	case *capture.Marker:
+		if m.Kind == capture.MarkerSnapshotBegin || m.Kind == capture.MarkerSnapshotEnd {
+			s.enter(m.LSN)
+		}
+	}
+}
+
+// txShutdownGrace is how long a Kafka transaction in progress may take to
+// commit once the flow is stopping.
+const txShutdownGrace = 10 * time.Second
+
+// publishTx takes batches from the queue, writes them in Kafka transactions
+// with their position and, once a transaction has committed, completes the
+// batches' watermark tickets. Transactions are synchronous: while one
+// commits, the next batches gather in the queue (and capture waits when
+// the budget is full).
+func (f *flow) publishTx(ctx context.Context) error {
+	// A transaction under way is given time to commit on shutdown, so the
+	// next start re-reads as little as possible.
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel() // also ends the goroutine below
+	go func() {
+		select {
+		case <-pctx.Done():
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(txShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-pctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	}()
+
+	// Cuts inside a batch let TxPublisher end a Kafka transaction before a
+	// large source transaction's batch ends.
+	cutEvery := max(f.txMax/16, 64<<10)
+	var (
+		batches []*batch
+		recs    []kafka.TxRecord
+	)
+	for {
+		var err error
+		batches, _, err = f.queue.Take(ctx, batches[:0], 0, int64(f.txMax))
+		if errors.Is(err, backpressure.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		recs = recs[:0]
+		var newest time.Time
+		for _, b := range batches {
+			since := 0
+			for i, r := range b.records {
+				tr := kafka.TxRecord{Record: r}
+				since += len(r.Key) + len(r.Value)
+				if i == len(b.records)-1 || since >= cutEvery {
+					c := b.cursors[i]
+					tr.Cut = txCursor{Source: b.source, LSN: c.lsn, Records: c.n}.encode()
+					since = 0
+				}
+				recs = append(recs, tr)
+			}
+			if b.commitTime.After(newest) {
+				newest = b.commitTime
+			}
+		}
+		if _, err := f.tx.Publish(pctx, recs, newest); err != nil {
+			return txError(err)
+		}
+		wm := f.wm.Load()
+		for _, b := range batches {
+			f.published.Add(int64(len(b.records)))
+			if err := wm.Done(b.ticket); err != nil {
+				return err
+			}
+		}
+		clear(recs) // release the records for the garbage collector
+	}
+}
+
+// txError explains a failed exactly-once publication. Every such error
+// stops the flow: the next start fences this producer, reads the position
+// Kafka holds and resumes from there.
+func txError(err error) error {
+	if _, ok := errors.AsType[*kafka.CommitUnknownError](err); ok {
+		return fmt.Errorf("exactly-once: %w; cdcflow run stops, and its next start reads the position Kafka committed and resumes from there", err)
+	}
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		return fmt.Errorf("exactly-once: fenced by another producer with the same transactional id (another cdcflow run on the same slot name and Kafka cluster?): %w", err)
+	}
+	return fmt.Errorf("exactly-once: publish kafka transaction: %w", err)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cdcflow/cdcflow/capture"
+)
+
+func TestTxCursorRoundTrip(t *testing.T) {
+	c := txCursor{Source: "postgres://7/db?tl=1", LSN: 0x16B3748, Records: 17}
+	got, err := parseTxCursor(c.encode())
+	if err != nil || got != c {
+		t.Fatalf("parseTxCursor(%s) = %+v, %v; want %+v", c.encode(), got, err, c)
+	}
+	if got, err := parseTxCursor(nil); err != nil || got != (txCursor{}) {
+		t.Errorf("parseTxCursor(nil) = %+v, %v; want the zero cursor", got, err)
+	}
+	for _, bad := range []string{`{`, `{"lsn":"x"}`} {
+		if _, err := parseTxCursor([]byte(bad)); err == nil {
+			t.Errorf("parseTxCursor(%s) succeeded; want error", bad)
+		}
+	}
+}
+
+// TestEOSStateSkip replays the messages of a stream as a restart would and
+// checks which records are handed on.
+func TestEOSStateSkip(t *testing.T) {
+	src := capture.Source{SystemID: "7", Database: "db", Timeline: 1}
+	other := capture.Source{SystemID: "7", Database: "db", Timeline: 2}
+	type step struct {
+		msg  capture.Message
+		emit int // records the mapper emits for msg
+	}
+	tx := func(lsn capture.LSN, n int) []step {
+		return []step{
+			{msg: &capture.Begin{FinalLSN: lsn}},
+			{msg: &capture.Change{FinalLSN: lsn}, emit: n},
+			{msg: &capture.Commit{FinalLSN: lsn, EndLSN: lsn + 8}},
+		}
+	}
+	snapshot := []step{
+		{msg: &capture.Marker{Kind: capture.MarkerSnapshotBegin, LSN: 99}, emit: 2},
+		{msg: &capture.Change{Op: capture.OpRead, FinalLSN: 99}, emit: 1},
+		{msg: &capture.Change{Op: capture.OpRead, FinalLSN: 99}, emit: 1},
+		{msg: &capture.Marker{Kind: capture.MarkerSnapshotEnd, LSN: 99}, emit: 2},
+	}
+	var stream []step
+	stream = append(stream, snapshot...)
+	stream = append(stream, tx(100, 3)...)
+	stream = append(stream, tx(200, 5)...)
+	tests := []struct {
+		name   string
+		stored txCursor
+		source capture.Source
+		want   []recCursor // handed on
+	}{
+		{name: "nothing stored", source: src, want: []recCursor{
+			{99, 1}, {99, 2}, {99, 3}, {99, 4}, {99, 5}, {99, 6},
+			{100, 1}, {100, 2}, {100, 3}, {200, 1}, {200, 2}, {200, 3}, {200, 4}, {200, 5}}},
+		{name: "inside a transaction", source: src, stored: txCursor{Source: src.URI(), LSN: 200, Records: 2},
+			want: []recCursor{{200, 3}, {200, 4}, {200, 5}}},
+		{name: "after a whole transaction", source: src, stored: txCursor{Source: src.URI(), LSN: 100, Records: 3},
+			want: []recCursor{{200, 1}, {200, 2}, {200, 3}, {200, 4}, {200, 5}}},
+		{name: "inside the snapshot", source: src, stored: txCursor{Source: src.URI(), LSN: 99, Records: 3},
+			want: []recCursor{{99, 4}, {99, 5}, {99, 6}, {100, 1}, {100, 2}, {100, 3}, {200, 1}, {200, 2}, {200, 3}, {200, 4}, {200, 5}}},
+		{name: "another source skips nothing", source: other, stored: txCursor{Source: src.URI(), LSN: 200, Records: 5}, want: []recCursor{
+			{99, 1}, {99, 2}, {99, 3}, {99, 4}, {99, 5}, {99, 6},
+			{100, 1}, {100, 2}, {100, 3}, {200, 1}, {200, 2}, {200, 3}, {200, 4}, {200, 5}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &eosState{skip: tt.stored, log: slog.New(slog.DiscardHandler)}
+			var got []recCursor
+			run := func(steps []step) {
+				for _, st := range steps {
+					s.track(st.msg)
+					for range st.emit {
+						if c, ok := s.next(); ok {
+							got = append(got, c)
+						}
+					}
+				}
+			}
+			s.connected(tt.source)
+			run(stream)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("handed on %v; want %v", got, tt.want)
+			}
+			// A reconnect resends the last transaction whole: nothing
+			// more is handed on.
+			got = nil
+			s.connected(tt.source)
+			run(tx(200, 5))
+			if len(got) != 0 {
+				t.Errorf("after a reconnect resending transaction 200, handed on %v; want nothing", got)
+			}
+		})
+	}
+}
+
+func TestConfigDelivery(t *testing.T) {
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Delivery != deliveryAtLeastOnce {
+		t.Errorf("default kafka.delivery = %q; want %q", cfg.Kafka.Delivery, deliveryAtLeastOnce)
+	}
+	cfg, err = loadConfig("", []string{"CDCFLOW_KAFKA_DELIVERY=exactly_once", "CDCFLOW_KAFKA_TRANSACTION_MAX_BYTES=262144"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Delivery != deliveryExactlyOnce || cfg.Kafka.TransactionMaxBytes != 262144 {
+		t.Errorf("kafka.delivery, transaction_max_bytes = %q, %d from the environment; want exactly_once, 262144",
+			cfg.Kafka.Delivery, cfg.Kafka.TransactionMaxBytes)
+	}
+	if _, err := loadConfig("", []string{"CDCFLOW_KAFKA_DELIVERY=exactly-once"}); err == nil || !strings.Contains(err.Error(), "kafka.delivery") {
+		t.Errorf("kafka.delivery exactly-once: err = %v; want an error naming kafka.delivery", err)
+	}
+}
