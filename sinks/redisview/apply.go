@@ -77,11 +77,12 @@ func (c Config) Validate() error {
 // and safe for concurrent use on different partitions; batches of one
 // partition must be applied one at a time, in order. Views owns no goroutine.
 type Views struct {
-	cfg  Config
-	defs *Definitions
-	rdb  redis.UniversalClient
-	keys keys
-	log  *slog.Logger
+	cfg    Config
+	defs   *Definitions
+	rdb    redis.UniversalClient
+	keys   keys
+	log    *slog.Logger
+	newest *newestTimes // shared by copies of Views
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -104,7 +105,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), log: log.With("component", "views", "generation", cfg.Generation)}, nil
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -309,11 +310,11 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 	for i, id := range ids {
 		st := &aggState{entities: map[string]map[string]string{}}
 		if s, ok := posCmd.Val()[i].(string); ok {
-			pos, seen, err := parsePosValue(s)
+			pos, seen, deleted, err := parsePosValue(s)
 			if err != nil {
 				return nil, 0, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
 			}
-			st.pos, st.seen, st.present = pos, seen, true
+			st.pos, st.seen, st.deleted, st.present = pos, seen, deleted, true
 		}
 		for j, e := range ents {
 			if m := entCmds[i][j].Val(); len(m) > 0 {
@@ -323,6 +324,21 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 		out[id] = st
 	}
 	return out, snap, nil
+}
+
+// gone reports whether an aggregate of type agg whose entity states are ents
+// has no key left in any view: no entity, and no history view following agg
+// (histories are kept after a delete). Its position is then a tombstone.
+func (v *Views) gone(agg string, ents map[string]map[string]string) bool {
+	for _, w := range v.defs.views {
+		if w.aggregate != agg {
+			continue
+		}
+		if w.kind == KindHistory || w.kind == KindEntity && len(ents[w.name]) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *Definitions) entities(agg string) []*view {
@@ -386,6 +402,7 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 			v.cfg.Metrics.addApplied(name, n)
 		}
 		v.cfg.Metrics.setLastEvent(last)
+		v.newest.observe(p, last)
 		return nil
 	}
 }
@@ -466,7 +483,11 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 					s.op("LTRIM", key, -hv.max, -1)
 				}
 			}
-			s.op("HSET", posKey, id, (&aggState{pos: f.pos, seen: f.seen, present: true}).posValue())
+			ns := &aggState{pos: f.pos, seen: f.seen, present: true}
+			if v.gone(agg, f.final) {
+				ns.deleted = tombstoneTime(f.time)
+			}
+			s.op("HSET", posKey, id, ns.posValue())
 			for name, n := range f.applied {
 				applied[name] += n
 			}

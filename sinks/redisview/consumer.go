@@ -52,6 +52,16 @@ type ConsumerConfig struct {
 	RetryBackoff time.Duration
 	// Progress, if set, is called after each poll during a StopAtEnd run.
 	Progress func(Progress)
+	// TombstoneHorizon is how much older (in event commit time) than the
+	// newest event applied on a partition a deleted aggregate's position
+	// tombstone must be before it is removed (default 24h; negative: never).
+	// See compact.go for why this is safe. Replays (StopAtEnd) do not
+	// compact.
+	TombstoneHorizon time.Duration
+	// CompactInterval is how often a compaction pass over the owned
+	// partitions starts (default 10m); a pass does one slice of about 1000
+	// positions between polls.
+	CompactInterval time.Duration
 	// ClientOpts are added to the franz-go client's options (TLS, SASL,
 	// logger, kprom hooks).
 	ClientOpts []kgo.Opt
@@ -78,6 +88,16 @@ type Consumer struct {
 
 	mu   sync.Mutex
 	next map[tp]int64 // expected stored offset per owned partition (-1: none)
+
+	// Tombstone compaction, run by Run between polls.
+	compactAt   time.Time    // when the next pass may start
+	compactJobs []compactJob // what is left of the current pass
+	compactCur  uint64       // scan cursor of compactJobs[0]
+}
+
+type compactJob struct {
+	partition int32
+	agg       string
 }
 
 type tp struct {
@@ -105,6 +125,12 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 	}
 	if cfg.PointerInterval <= 0 {
 		cfg.PointerInterval = 2 * time.Second
+	}
+	if cfg.TombstoneHorizon == 0 {
+		cfg.TombstoneHorizon = 24 * time.Hour
+	}
+	if cfg.CompactInterval <= 0 {
+		cfg.CompactInterval = 10 * time.Minute
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -218,8 +244,61 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		if c.cfg.StopAtEnd {
 			c.progress(done, total, start)
+		} else if c.cfg.TombstoneHorizon > 0 {
+			if err := c.compactSlice(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				c.log.Warn("tombstone compaction failed; retried in the next pass", "err", err)
+				c.compactJobs = nil
+			}
 		}
 	}
+}
+
+// compactSlice does one slice of the current tombstone compaction pass, or
+// starts a pass over the owned partitions when CompactInterval has passed.
+func (c *Consumer) compactSlice(ctx context.Context) error {
+	if len(c.compactJobs) == 0 {
+		if time.Now().Before(c.compactAt) {
+			return nil
+		}
+		c.compactAt = time.Now().Add(c.cfg.CompactInterval)
+		c.mu.Lock()
+		parts := map[int32]bool{}
+		for k := range c.next {
+			parts[k.partition] = true
+		}
+		c.mu.Unlock()
+		for p := range parts {
+			for _, agg := range c.views.defs.AggregateTypes() {
+				c.compactJobs = append(c.compactJobs, compactJob{p, agg})
+			}
+		}
+		c.compactCur = 0
+	}
+	if len(c.compactJobs) == 0 {
+		return nil
+	}
+	j := c.compactJobs[0]
+	newest := c.views.NewestApplied(j.partition)
+	if newest.IsZero() {
+		c.compactJobs = c.compactJobs[1:] // nothing applied here yet: no clock
+		return nil
+	}
+	next, n, err := c.views.CompactTombstones(ctx, j.partition, j.agg, c.compactCur, 1000, newest.Add(-c.cfg.TombstoneHorizon))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		c.views.cfg.Metrics.addCompacted(n)
+		c.log.Info("tombstones compacted", "partition", j.partition, "aggregate", j.agg, "removed", n)
+	}
+	c.compactCur = next
+	if next == 0 {
+		c.compactJobs = c.compactJobs[1:]
+	}
+	return nil
 }
 
 // adjust replaces the group's offsets with the ones stored in Redis.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -51,9 +52,9 @@ func (v *Views) control(ctx context.Context, topic string, p int32, from int64, 
 		if err != nil {
 			return fmt.Errorf("read snapshot epoch of %s[%d]: %w", topic, p, err)
 		}
-		return v.drop(ctx, topic, p, agg, from, to, func(seen uint64) bool { return seen < ev.Epoch }, snapKey)
+		return v.drop(ctx, topic, p, agg, from, to, func(seen uint64) bool { return seen < ev.Epoch }, snapKey, ev.Time)
 	case pipeline.ControlTruncate:
-		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "")
+		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "", ev.Time)
 	}
 	return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("unknown control kind %d", ev.Control)}, r)
 }
@@ -69,7 +70,8 @@ func (v *Views) poisonOrFail(ctx context.Context, topic string, p int32, from, t
 
 // drop removes the aggregates of type agg in partition p whose seen epoch
 // satisfies gone, then stores offset to (and deletes doneKey, if not "").
-func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, from, to int64, gone func(uint64) bool, doneKey string) error {
+// Their positions become tombstones deleted at time at.
+func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, from, to int64, gone func(uint64) bool, doneKey string, at time.Time) error {
 	posKey := v.keys.pos(p, agg)
 	all, err := v.rdb.HGetAll(ctx, posKey).Result()
 	if err != nil {
@@ -77,11 +79,11 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 	}
 	var ids []string
 	for id, val := range all {
-		_, seen, err := parsePosValue(val)
+		_, seen, deleted, err := parsePosValue(val)
 		if err != nil {
 			return fmt.Errorf("aggregate %s %q: %w", agg, id, err)
 		}
-		if gone(seen) {
+		if gone(seen) && deleted == 0 { // a tombstone has nothing left to drop
 			ids = append(ids, id)
 		}
 	}
@@ -96,7 +98,7 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 			end = to
 		}
 		for attempt := 0; ; attempt++ {
-			s, err := v.dropStep(ctx, p, agg, chunk)
+			s, err := v.dropStep(ctx, p, agg, chunk, at)
 			if err != nil {
 				return err
 			}
@@ -119,8 +121,9 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 	}
 }
 
-// dropStep builds the step that removes the aggregates ids.
-func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string) (*step, error) {
+// dropStep builds the step that removes the aggregates ids, leaving their
+// positions as tombstones deleted at time at.
+func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string, at time.Time) (*step, error) {
 	s := newStep(v.keys.offsets(p))
 	if len(ids) == 0 {
 		return s, nil
@@ -141,6 +144,11 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string)
 			if hv.kind == KindHistory && hv.aggregate == agg {
 				s.op("DEL", v.keys.item(p, hv.name, id))
 			}
+		}
+		if st.present && !at.IsZero() {
+			ts := *st
+			ts.deleted = tombstoneTime(at)
+			s.op("HSET", posKey, id, ts.posValue())
 		}
 	}
 	v.flushDeltas(s, deltas)

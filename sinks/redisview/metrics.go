@@ -21,6 +21,7 @@ type Metrics struct {
 	replayTotal  prometheus.Gauge
 	conflicts    prometheus.Counter
 	fenced       *prometheus.CounterVec
+	compacted    prometheus.Counter
 }
 
 // NewMetrics registers the views' metrics with reg.
@@ -68,6 +69,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_views_fenced_total",
 			Help: "Batches refused because the partition's stored offset had moved (another consumer applied it).",
 		}, []string{"topic"}),
+		compacted: f.NewCounter(prometheus.CounterOpts{
+			Name: "cdcflow_views_tombstones_compacted_total",
+			Help: "Position tombstones of deleted aggregates removed once older than the horizon.",
+		}),
 	}
 }
 
@@ -123,5 +128,11 @@ func (m *Metrics) addConflict() {
 func (m *Metrics) addFenced(topic string) {
 	if m != nil {
 		m.fenced.WithLabelValues(topic).Inc()
+	}
+}
+
+func (m *Metrics) addCompacted(n int) {
+	if m != nil {
+		m.compacted.Add(float64(n))
 	}
 }

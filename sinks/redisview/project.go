@@ -27,25 +27,50 @@ type aggState struct {
 	seen     uint64                       // latest snapshot epoch the aggregate was seen in
 	entities map[string]map[string]string // by entity view; nil map = no entity
 	present  bool                         // the pos field exists
+	// deleted, when not 0, marks the position as a tombstone: the aggregate
+	// has no key left in any view since that time (Unix seconds, the commit
+	// time of the event or control record that removed it).
+	deleted int64
 }
 
+// posValue is the stored value of the position guard:
+// "<position> <seen epoch>", with " <deleted>" for a tombstone.
 func (s *aggState) posValue() string {
 	if !s.present {
 		return ""
 	}
-	return string(s.pos) + " " + strconv.FormatUint(s.seen, 10)
+	v := string(s.pos) + " " + strconv.FormatUint(s.seen, 10)
+	if s.deleted != 0 {
+		v += " " + strconv.FormatInt(s.deleted, 10)
+	}
+	return v
 }
 
-func parsePosValue(v string) (pipeline.Position, uint64, error) {
-	p, e, ok := strings.Cut(v, " ")
+func parsePosValue(v string) (pos pipeline.Position, seen uint64, deleted int64, err error) {
+	p, rest, ok := strings.Cut(v, " ")
 	if !ok {
-		return "", 0, fmt.Errorf("stored position %q: want \"<position> <epoch>\"", v)
+		return "", 0, 0, fmt.Errorf("stored position %q: want \"<position> <epoch>[ <deleted>]\"", v)
 	}
-	ep, err := strconv.ParseUint(e, 10, 64)
-	if err != nil {
-		return "", 0, fmt.Errorf("stored position %q: %w", v, err)
+	e, d, tomb := strings.Cut(rest, " ")
+	if seen, err = strconv.ParseUint(e, 10, 64); err != nil {
+		return "", 0, 0, fmt.Errorf("stored position %q: %w", v, err)
 	}
-	return pipeline.Position(p), ep, nil
+	if tomb {
+		if deleted, err = strconv.ParseInt(d, 10, 64); err != nil || deleted == 0 {
+			return "", 0, 0, fmt.Errorf("stored position %q: bad deletion time", v)
+		}
+	}
+	return pipeline.Position(p), seen, deleted, nil
+}
+
+// tombstoneTime is the deletion time stored in a tombstone: t in Unix
+// seconds (at least 1). An event without a time gives 0: its tombstone is
+// not marked and never compacted.
+func tombstoneTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(t.Unix(), 1)
 }
 
 // member is a derived view's entry for one entity state.
@@ -232,7 +257,8 @@ type foldResult struct {
 	applied map[string]int      // by view: events that changed it
 	pos     pipeline.Position
 	seen    uint64
-	touched bool    // at least one event was applied
+	time    time.Time // commit time of the last applied event
+	touched bool      // at least one event was applied
 	derived derived // the derived views' entries for final (valid when touched)
 	// derivedFrom is the entity states derived was computed from (final
 	// when touched; the stored state when fold derived that first).
@@ -332,6 +358,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		cur.applied[name]++
 	}
 	cur.pos = ev.Position
+	cur.time = ev.Time
 	cur.seen = max(cur.seen, ev.Epoch, snapEpoch)
 	cur.touched = true
 	return true, nil
