@@ -292,14 +292,29 @@ func appendStructured(b []byte, e Event) ([]byte, error) {
 	}
 	if len(e.Data) > 0 {
 		b = append(b, `,"data":`...)
-		// json.Compact appends to the buffer in place and validates.
-		buf := bytes.NewBuffer(b)
-		if err := json.Compact(buf, e.Data); err != nil {
+		var err error
+		if b, err = appendCompactJSON(b, e.Data); err != nil {
 			return nil, fmt.Errorf("data is not valid JSON: %w", err)
 		}
-		b = buf.Bytes()
 	}
 	return append(b, '}'), nil
+}
+
+// appendCompactJSON appends data compacted as json.Compact does, or returns
+// its error. Data the mapper wrote is already compact: when a strict one-pass
+// check finds valid JSON without white space between tokens (what json.Compact
+// would return unchanged), it is copied as it is.
+func appendCompactJSON(b, data []byte) ([]byte, error) {
+	v := fastValidator{b: data}
+	if v.value(nil, 0) && v.i == len(data) && !v.sawSpace {
+		return append(b, data...), nil
+	}
+	// json.Compact appends to the buffer in place.
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, data); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // appendJSONString appends s as a JSON string exactly as encoding/json does

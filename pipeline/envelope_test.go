@@ -670,3 +670,33 @@ func TestStructuredMatchesEncodingJSON(t *testing.T) {
 		check(e)
 	}
 }
+
+// checkCompact compares appendCompactJSON with json.Compact on data.
+func checkCompact(t *testing.T, data []byte) {
+	t.Helper()
+	var want bytes.Buffer
+	wantErr := json.Compact(&want, data)
+	got, err := appendCompactJSON([]byte("prefix"), data)
+	switch {
+	case (err != nil) != (wantErr != nil):
+		t.Fatalf("appendCompactJSON(%q) error %v; json.Compact error %v", data, err, wantErr)
+	case err == nil && string(got) != "prefix"+want.String():
+		t.Fatalf("appendCompactJSON(%q) = %q; json.Compact gives %q", data, got[len("prefix"):], want.Bytes())
+	}
+}
+
+func TestAppendCompactJSON(t *testing.T) {
+	for _, s := range []string{`{}`, `[]`, `{"a":1}`, ` {"a" : [1, 2.5e3, "x y", null, true, false, {}]} `, `"\u00e9\n"`,
+		`{"a":1,}`, `[1,]`, `{"a"}`, `01`, `1.`, `-`, `"\x01"`, `"\q"`, "\"\xff\"", `{"a":"b"}x`, ``, ` `, `nul`,
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`} {
+		checkCompact(t, []byte(s))
+	}
+}
+
+// FuzzAppendCompactJSON checks appendCompactJSON against json.Compact.
+func FuzzAppendCompactJSON(f *testing.F) {
+	f.Add([]byte(`{"order_id":42,"total":"1234.5600","lines":[{"n":1},{"n":2.5e-3}],"x":null}`))
+	f.Add([]byte(` [ true , false ] `))
+	f.Add([]byte("\"\xff\""))
+	f.Fuzz(checkCompact)
+}

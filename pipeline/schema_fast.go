@@ -252,15 +252,20 @@ func (f *fastSchema) valid(data []byte) bool {
 	return v.i == len(v.b)
 }
 
+// fastValidator reads one JSON document. With a nil schema it is a strict
+// syntax check (stricter than encoding/json: it also refuses invalid UTF-8
+// and nesting beyond maxFastDepth).
 type fastValidator struct {
-	b []byte
-	i int
+	b        []byte
+	i        int
+	sawSpace bool // white space between tokens was skipped
 }
 
 func (v *fastValidator) space() {
 	for v.i < len(v.b) {
 		switch v.b[v.i] {
 		case ' ', '\t', '\n', '\r':
+			v.sawSpace = true
 			v.i++
 		default:
 			return
