@@ -321,3 +321,10 @@ func (p *Publisher) FitEvents(ctx context.Context, topics []string, maxEventByte
 
 // defaultMaxMessageBytes is Kafka's default message.max.bytes.
 const defaultMaxMessageBytes = 1048588
+
+// BatchMaxBytes returns the record batch cap of topic: batch_max_bytes, or
+// the topic's max.message.bytes when FitEvents found it smaller. Another
+// producer of the same topics (a TxPublisher) caps its batches with it
+// (kgo.ProducerBatchMaxBytesFn), so that it too never sends a batch the
+// broker refuses.
+func (p *Publisher) BatchMaxBytes(topic string) int32 { return p.limits.batchBytes(topic) }
