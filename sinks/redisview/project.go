@@ -259,7 +259,7 @@ type foldResult struct {
 	seen    uint64
 	time    time.Time // commit time of the last applied event
 	touched bool      // at least one event was applied
-	derived derived // the derived views' entries for final (valid when touched)
+	derived derived   // the derived views' entries for final (valid when touched)
 	// derivedFrom is the entity states derived was computed from (final
 	// when touched; the stored state when fold derived that first).
 	derivedFrom map[string]map[string]string
