@@ -392,6 +392,9 @@ func (mp *Mapper) aggregateID(t *tableInfo) (string, error) {
 }
 
 func evalBool(p *program, a *activation) (bool, error) {
+	if p.opsOnly && a.c != nil {
+		return p.ops&(1<<a.c.Op) != 0, nil
+	}
 	v, _, err := p.prg.Eval(a)
 	if err != nil {
 		return false, explain(err, p, a.row.b, a.row.vals)

@@ -96,6 +96,10 @@ type program struct {
 	// op == "update" or (op == "insert" || op == "update"). The mapper skips
 	// the rule for other ops without evaluating it.
 	ops uint8
+	// opsOnly is set when the condition is nothing but op tests (op == "x",
+	// or a disjunction of them): ops then decides it, and it is never
+	// evaluated.
+	opsOnly bool
 }
 
 type colRef struct {
@@ -137,6 +141,7 @@ func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *pr
 	root := a.NativeRep().Expr()
 	if want == cel.BoolType {
 		p.ops = opFilter(root)
+		p.opsOnly = p.ops != 0 && onlyOpTests(root)
 	}
 	if col, ok := rowSelect(root, "row"); ok {
 		p.column = col
@@ -223,6 +228,28 @@ func opFilter(e ast.Expr) uint8 {
 		return opNone
 	}
 	return 0
+}
+
+// onlyOpTests reports whether e is op == "x" (either way round) or a
+// disjunction of such tests, so that opFilter(e) is its whole truth.
+func onlyOpTests(e ast.Expr) bool {
+	if e.Kind() != ast.CallKind {
+		return false
+	}
+	call := e.AsCall()
+	switch call.FunctionName() {
+	case operators.LogicalOr:
+		for _, a := range call.Args() {
+			if !onlyOpTests(a) {
+				return false
+			}
+		}
+		return true
+	case operators.Equals:
+		f := opFilter(e)
+		return f != 0 && f != opNone
+	}
+	return false
 }
 
 // opNone marks a condition no op can satisfy (op == "upsert", or two

@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
 
 	"github.com/cdcflow/cdcflow/capture"
 )
@@ -387,6 +388,51 @@ func TestRuleDecimals(t *testing.T) {
 		})
 		if err != nil || (n == 1) != tt.want {
 			t.Errorf("when %s with total %s fired %d times (%v); want %v", tt.when, tt.total, n, err, tt.want)
+		}
+	}
+}
+
+// TestOpsOnly checks which conditions the mapper decides from the op alone,
+// and that for those the answer is what CEL evaluates, for every op.
+func TestOpsOnly(t *testing.T) {
+	tests := []struct {
+		when string
+		only bool
+	}{
+		{`op == "update"`, true},
+		{`"delete" == op`, true},
+		{`op == "insert" || op == "update"`, true},
+		{`(op == "insert" || op == "update") || "delete" == op`, true},
+		{`op == "upsert"`, false},
+		{`op == "insert" && op == "update"`, false},
+		{`op == "update" && changed("status")`, false},
+		{`op == "insert" || row.status == "C"`, false},
+		{`op != "insert"`, false},
+		{`true`, false},
+	}
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		c := &compiler{m: m, p: &problems{file: "x"}, env: m.env}
+		p := c.compileExpr(srcText{text: tt.when, line: 1}, "r", "when", cel.BoolType)
+		if p == nil {
+			t.Fatalf("compile %q: %v", tt.when, c.p.err())
+		}
+		if p.opsOnly != tt.only {
+			t.Errorf("%s: opsOnly %v; want %v", tt.when, p.opsOnly, tt.only)
+		}
+		if !p.opsOnly {
+			continue
+		}
+		for op := capture.OpInsert; op <= capture.OpRead; op++ {
+			a := &activation{op: types.String(op.String()), c: &capture.Change{Op: op}}
+			got, err := evalBool(p, a)
+			v, _, cerr := p.prg.Eval(a)
+			if err != nil || cerr != nil || types.Bool(got) != v {
+				t.Errorf("%s with op %s: mapper says %v (%v), CEL %v (%v)", tt.when, op, got, err, v, cerr)
+			}
 		}
 	}
 }
