@@ -101,17 +101,6 @@ type ackedRecord struct {
 	deadLetter string
 }
 
-// acked counts an acknowledged (or failed) record whose event type is not
-// known: it counts in records and bytes, and a dead letter under kind
-// "unknown", but not in the events by type.
-func (m *Metrics) acked(topic string, bytes int, deadLetter bool, err error) {
-	r := ackedRecord{topic: topic, bytes: bytes, first: true}
-	if deadLetter {
-		r.deadLetter = "unknown"
-	}
-	m.ackedRec(r, err)
-}
-
 // ackedRec counts an acknowledged (or failed) record.
 func (m *Metrics) ackedRec(r ackedRecord, err error) {
 	if m == nil {

@@ -119,6 +119,10 @@ type TxConfig struct {
 	// MaxBytes splits a Publish into several transactions at cuts once a
 	// transaction holds this many bytes. Default DefaultTxMaxBytes.
 	MaxBytes int
+	// BatchMaxBytes, when not nil, caps the record batch of each topic
+	// (kgo.ProducerBatchMaxBytesFn), e.g. Publisher.BatchMaxBytes after
+	// FitEvents; nil: Config.BatchMaxBytes for every topic.
+	BatchMaxBytes func(topic string) int32
 }
 
 // NewTx builds a TxPublisher with a transactional *kgo.Client. It validates
@@ -158,6 +162,9 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 		kgo.MaxBufferedBytes(base.MaxBufferedBytes),
 		kgo.ProduceRequestTimeout(base.RequestTimeout),
 	)
+	if cfg.BatchMaxBytes != nil {
+		opts = append(opts, kgo.ProducerBatchMaxBytesFn(cfg.BatchMaxBytes))
+	}
 	var (
 		m   *Metrics
 		txm *txMetrics
@@ -306,10 +313,9 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	produce := func(kr *kgo.Record, deadLetter bool) {
+	produce := func(kr *kgo.Record, ar ackedRecord) {
 		wg.Add(1)
-		size := recordBytes(kr)
-		t.m.produced(1, size)
+		t.m.produced(1, ar.bytes)
 		t.cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
@@ -318,21 +324,34 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 				}
 				mu.Unlock()
 			}
-			t.m.acked(kr.Topic, size, deadLetter, err)
+			t.m.ackedRec(ar, err)
 			wg.Done()
 		})
 	}
 	for _, r := range recs {
-		krs, err := t.route.records(ctx, r.Record)
+		rec := r.Record
+		var deadKind string
+		if rec.DeadLetter {
+			// As the at-least-once publisher does: the reason in a header.
+			var reason string
+			reason, deadKind = deadLetterReason(rec)
+			rec.Headers = append(rec.Headers[:len(rec.Headers):len(rec.Headers)], pipeline.Header{Key: HeaderReason, Value: []byte(reason)})
+		}
+		krs, err := t.route.records(ctx, rec)
 		if err != nil {
 			wg.Wait()
 			return t.abort(ctx, err)
 		}
-		for _, kr := range krs {
-			produce(kr, r.Record.DeadLetter)
+		typ := rec.Type
+		if typ == "" {
+			typ = "unknown"
+		}
+		for i, kr := range krs {
+			produce(kr, ackedRecord{topic: kr.Topic, typ: typ, bytes: recordBytes(kr), first: i == 0, deadLetter: deadKind})
 		}
 	}
-	produce(&kgo.Record{Topic: t.cfg.PositionTopic, Partition: 0, Key: []byte(t.name), Value: recs[len(recs)-1].Cut}, false)
+	pos := &kgo.Record{Topic: t.cfg.PositionTopic, Partition: 0, Key: []byte(t.name), Value: recs[len(recs)-1].Cut}
+	produce(pos, ackedRecord{topic: pos.Topic, typ: "cdcflow.Position", bytes: recordBytes(pos), first: true})
 	wg.Wait()
 	if firstErr != nil {
 		return t.abort(ctx, firstErr)
