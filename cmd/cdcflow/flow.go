@@ -134,6 +134,7 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		tx, err := kafka.NewTx(kafka.TxConfig{
 			Config: pc, Name: rc.Slot,
 			Timeout: cfg.Kafka.TransactionTimeout, MaxBytes: cfg.Kafka.TransactionMaxBytes,
+			BatchMaxBytes: pub.BatchMaxBytes, // the batch caps FitEvents fitted to the topics
 		}, log, reg)
 		if err != nil {
 			return err
