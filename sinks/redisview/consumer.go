@@ -71,9 +71,12 @@ type ConsumerConfig struct {
 
 // Progress is how far a replay is.
 type Progress struct {
-	Done, Total int64         // records applied, records to apply
+	Done, Total int64         // records applied, records to apply (offsets, markers included)
 	Rate        float64       // records per second since the start
 	ETA         time.Duration // at Rate; 0 when unknown
+	// Round is the replay round (1: from the start of the topics; later
+	// rounds catch up with what arrived meanwhile); 0 outside Replay.
+	Round int
 }
 
 // Consumer feeds Kafka records to Views, one batch per partition per poll.

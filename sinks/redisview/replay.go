@@ -76,6 +76,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 		progress := cc.Progress
 		rc := cc
 		rc.Progress = func(p Progress) {
+			p.Round = round
 			last = p
 			if progress != nil {
 				progress(p)
