@@ -14,10 +14,12 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +58,8 @@ type viewsE2E struct {
 	snapshotAfter string
 	// gone are orders deleted while capture was stopped: no view may keep them.
 	gone []string
+	// minGen is the generation the views must have reached.
+	minGen int64
 }
 
 type viewsE2EOptions struct {
@@ -353,6 +357,9 @@ func (s *viewsE2E) equal(diff *string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if snap.Generation() < s.minGen {
+		return differ("generation %d; want %d or later", snap.Generation(), s.minGen)
+	}
 
 	// per_status: counts per status (cheap, and the first to move).
 	counts := map[string]int64{}
@@ -629,6 +636,33 @@ func (s *viewsE2E) envValue(name string) string {
 func TestIntegrationViewsCluster(t *testing.T) {
 	s := newViewsE2E(t, viewsE2EOptions{cluster: true})
 	s.workload(250)
+
+	// cdcflow replay on the cluster: generation 2 is built, swapped in and
+	// followed by the running materializer; generation 1 is deleted from
+	// every master after the grace period, which must outlast the live
+	// materializer's hand-over (it checks the pointer every 2s): one still
+	// applying to generation 1 after the deletion would build it again.
+	replay := exec.CommandContext(t.Context(), testenv.Cdcflow(t), "replay", "--progress=false", "--grace=5s")
+	replay.Env = append(os.Environ(), s.env...)
+	out, err := replay.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "generation 2 is live") {
+		t.Fatalf("cdcflow replay = %v:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "replay progress") {
+		t.Errorf("cdcflow replay without a terminal logged no progress:\n%s", out)
+	}
+	s.load(50, 2)
+	s.minGen = 2
+	s.awaitEqual(90*time.Second, "generation 2 after a replay on the cluster")
+	var left atomic.Int64
+	err = s.rdb.(*redis.ClusterClient).ForEachMaster(t.Context(), func(ctx context.Context, node *redis.Client) error {
+		ks, err := node.Keys(ctx, "e2e:*:g1:*").Result()
+		left.Add(int64(len(ks)))
+		return err
+	})
+	if err != nil || left.Load() != 0 {
+		t.Errorf("after the replay: %d keys of generation 1 left on the masters, %v; want none", left.Load(), err)
+	}
 }
 
 // TestIntegrationRunViews: `cdcflow run` with views.enabled materializes in
@@ -651,6 +685,7 @@ func TestIntegrationViewsResnapshot(t *testing.T) {
 	s.audit()
 	s.load(100, 1)
 	s.awaitEqual(90*time.Second, "after the first part of the workload")
+	seen := testenv.QueryValue[int64](t, s.db, `SELECT max(order_id) FROM orders`) // all in the views now
 
 	// The workload goes on while capture stops.
 	loaded := make(chan error, 1)
@@ -669,18 +704,29 @@ func TestIntegrationViewsResnapshot(t *testing.T) {
 	if err := <-loaded; err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	// While nothing is captured: orders disappear, others change.
-	var err error
-	s.gone, err = s.column(`DELETE FROM orders WHERE order_id IN (
-		SELECT order_id FROM orders o WHERE NOT EXISTS (SELECT FROM payments p WHERE p.order_id = o.order_id)
+	// While nothing is captured: orders disappear, others change. The
+	// deleted ones are in the views now; only the new epoch can drop them.
+	gone, err := s.column(fmt.Sprintf(`SELECT order_id::text FROM orders o
+		WHERE order_id <= %d AND NOT EXISTS (SELECT FROM payments p WHERE p.order_id = o.order_id)
 		AND NOT EXISTS (SELECT FROM "ShipmentTracking" st WHERE st.order_id = o.order_id)
-		ORDER BY order_id LIMIT 15) RETURNING order_id::text`)
+		ORDER BY order_id LIMIT 15`, seen))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.gone) == 0 {
+	if len(gone) == 0 {
 		t.Fatal("no order could be deleted: the re-snapshot's drops were not tested")
 	}
+	snap, err := s.reader.Current(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range gone {
+		if e, err := snap.Entity(t.Context(), "order", id); err != nil || e == nil {
+			t.Fatalf("order %s, to be deleted, is not in the views before the re-snapshot: %v, %v", id, e, err)
+		}
+	}
+	s.db.Exec(t, `DELETE FROM orders WHERE order_id = ANY($1::bigint[])`, gone)
+	s.gone = gone
 	s.db.Exec(t, `UPDATE orders SET status = 'X', updated_at = now() WHERE order_id IN (SELECT order_id FROM orders WHERE status = 'N' ORDER BY order_id DESC LIMIT 5)`)
 	s.db.Exec(t, `SELECT pg_drop_replication_slot($1)`, s.slot)
 	s.snapshotAfter = fmt.Sprintf("%016X", testenv.QueryValue[int64](t, s.db, `SELECT (pg_current_wal_lsn() - '0/0')::bigint`))
