@@ -188,7 +188,7 @@ next:
 // TestIntegrationRunProduceRetries fails every produce request of a running
 // `cdcflow run` with retriable errors (NOT_LEADER_FOR_PARTITION and
 // REQUEST_TIMED_OUT in turn) for a while under load, then lets them
-// through. The flow must not stop; while nothing is acknowledged the slot
+// through, then answers three appends the broker made as timed out. The flow must not stop; while nothing is acknowledged the slot
 // must not be confirmed past what Kafka holds; afterwards shop.order folds to
 // the database, holds every audited change, and each aggregate's events are
 // in order without repeats; the client's retries are counted.
@@ -228,7 +228,7 @@ func TestIntegrationRunProduceRetries(t *testing.T) {
 	installAudit(t, db)
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 400, 40)
+		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 600, 40)
 		loaded <- err
 	}()
 	snapshotted := fold.records
@@ -251,6 +251,14 @@ func TestIntegrationRunProduceRetries(t *testing.T) {
 	heldRecords := fold.records
 	fault.on.Store(false)
 	t.Logf("fault over: %d produce requests failed; slot confirmed %s with %d records on shop.order", fault.failed.Load(), confirmed, heldRecords)
+
+	// Then appends the broker makes but answers as timed out (as Kafka may
+	// when replication is slow): the client sends them again with the same
+	// sequence numbers, and the broker must not store them twice.
+	timedOut := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "shop.order", Err: kerr.RequestTimedOut, Count: 3})
+	testenv.Await(t, 30*time.Second, "three appends to shop.order answered as timed out", func() (bool, error) {
+		return timedOut.Hits() >= 3, p.running()
+	})
 
 	if err := <-loaded; err != nil {
 		t.Fatalf("load: %v", err)
