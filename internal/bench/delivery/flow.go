@@ -30,6 +30,30 @@ type flowConfig struct {
 	env     []string  // extra CDCFLOW_* variables, applied last
 }
 
+// mode is how a cdcflow run delivers.
+type mode struct {
+	syncWrites  bool // the embedded broker fsyncs before acknowledging
+	exactlyOnce bool // kafka.delivery: exactly_once
+}
+
+// String names the mode as the report does.
+func (md mode) String() string {
+	d := "at-least-once"
+	if md.exactlyOnce {
+		d = "exactly-once"
+	}
+	return "cdcflow, " + d + ", SyncWrites " + onOff(md.syncWrites)
+}
+
+// tag is the mode in file and slot names.
+func (md mode) tag() string {
+	d := "alo"
+	if md.exactlyOnce {
+		d = "eos"
+	}
+	return fmt.Sprintf("%s_sync_%t", d, md.syncWrites)
+}
+
 // run starts `cdcflow run` on slot with a fresh data directory and the
 // embedded broker, and waits until the slot's confirmed_flush_lsn reaches
 // end: cdcflow confirms a position only after Kafka acknowledged every
@@ -38,14 +62,18 @@ type flowConfig struct {
 // in place of end. It reads /metrics and the peak resident set at the end,
 // then stops the child with SIGINT. profile, when set, is passed as
 // --cpuprofile.
-func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, profile string, end capture.LSN,
+func (fc flowConfig) run(ctx context.Context, slot string, md mode, profile string, end capture.LSN,
 	load func(ctx context.Context) (capture.LSN, error)) (measurement, metrics, error) {
 	var m measurement
 	port, err := freePort()
 	if err != nil {
 		return m, nil, err
 	}
-	name := fmt.Sprintf("%s_sync_%t", slot, syncWrites)
+	name := slot + "_" + md.tag()
+	delivery := "at_least_once"
+	if md.exactlyOnce {
+		delivery = "exactly_once"
+	}
 	logf, err := os.Create(filepath.Join(fc.dir, name+".log"))
 	if err != nil {
 		return m, nil, err
@@ -65,7 +93,8 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 		"CDCFLOW_CAPTURE_PUBLICATION="+publication,
 		"CDCFLOW_CAPTURE_SNAPSHOT=never",
 		"CDCFLOW_DATA_DIR="+filepath.Join(fc.dir, name),
-		"CDCFLOW_KAFKA_EMBEDDED_NO_SYNC_WRITES="+strconv.FormatBool(!syncWrites),
+		"CDCFLOW_KAFKA_EMBEDDED_NO_SYNC_WRITES="+strconv.FormatBool(!md.syncWrites),
+		"CDCFLOW_KAFKA_DELIVERY="+delivery,
 		"CDCFLOW_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port),
 	)
 	cmd.Env = append(cmd.Env, fc.env...)
@@ -110,7 +139,9 @@ func (fc flowConfig) run(ctx context.Context, slot string, syncWrites bool, prof
 		return fail(err)
 	}
 	m.cpu = met.sum("process_cpu_seconds_total")
-	m.events = met.sum("cdcflow_kafka_records_total")
+	// Exactly-once runs also write one position record per transaction.
+	m.events = met.sum("cdcflow_kafka_records_total") - met.get(`cdcflow_kafka_records_total{topic="cdcflow.positions"}`)
+	m.transactions = met.get(`cdcflow_kafka_transactions_total{outcome="committed"}`)
 	m.dead = met.sum("cdcflow_kafka_dead_letters_total")
 	m.captured = met.sum("cdcflow_capture_changes_total")
 
@@ -254,6 +285,9 @@ func series(s string) (name, labels string) {
 	name, labels, _ = strings.Cut(s, "{")
 	return name, strings.TrimSuffix(labels, "}")
 }
+
+// get returns one series' value, 0 when absent.
+func (m metrics) get(s string) float64 { return m[s] }
 
 // sum adds up every series of the metric name, over all labels.
 func (m metrics) sum(name string) float64 {

@@ -16,7 +16,7 @@ import (
 
 // latencyResult is the commit-to-ack latency under a steady load.
 type latencyResult struct {
-	syncWrites               bool
+	mode                     mode
 	targetRows, achievedRows float64 // captured row changes per second
 	txRate                   float64 // the load generator's rate, transactions/s
 	duration                 time.Duration
@@ -28,17 +28,20 @@ type latencyResult struct {
 
 // measureLatency streams with cdcflow run from a new slot while the load generator writes rowRate captured row changes per second
 // for d, and reads p50 and p99 of cdcflow_kafka_commit_to_ack_seconds.
-func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, rowRate float64, d time.Duration, syncWrites bool) (*latencyResult, error) {
+func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, rowRate float64, d time.Duration, md mode) (*latencyResult, error) {
 	perTx := float64(w.changes) / float64(w.transactions)
-	res := &latencyResult{syncWrites: syncWrites, targetRows: rowRate, txRate: rowRate / perTx, duration: d}
+	res := &latencyResult{mode: md, targetRows: rowRate, txRate: rowRate / perTx, duration: d}
 	if _, err := fc.conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", latencySlot); err != nil {
 		return nil, fmt.Errorf("create slot %s: %w", latencySlot, err)
 	}
-	fmt.Fprintf(os.Stderr, "latency, SyncWrites %t: %.0f rows/s (%.1f transactions/s) for %s...\n", syncWrites, rowRate, res.txRate, d)
+	fmt.Fprintf(os.Stderr, "latency, %s: %.0f rows/s (%.1f transactions/s) for %s...\n", md, rowRate, res.txRate, d)
 	load := func(ctx context.Context) (capture.LSN, error) {
 		seed := uint64(2)
-		if !syncWrites {
-			seed = 3
+		if !md.syncWrites {
+			seed++
+		}
+		if md.exactlyOnce {
+			seed += 2
 		}
 		gen, err := loadgen.New(loadgen.Config{DSN: dsn, Seed: seed, Rate: res.txRate, Duration: d, Workers: 2})
 		if err != nil {
@@ -51,7 +54,7 @@ func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, 
 		res.achievedRows = float64(capturedChanges(gen.Stats())) / time.Since(began).Seconds()
 		return markEnd(ctx, fc.conn)
 	}
-	m, met, err := fc.run(ctx, latencySlot, syncWrites, "", 0, load)
+	m, met, err := fc.run(ctx, latencySlot, md, "", 0, load)
 	if err != nil {
 		return nil, err
 	}

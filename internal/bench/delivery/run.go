@@ -42,6 +42,8 @@ type measurement struct {
 	dead    float64 // of which dead letters (cdcflow only)
 	// captured is the row changes cdcflow's capture counted (cdcflow only).
 	captured float64
+	// transactions is the Kafka transactions committed (exactly-once only).
+	transactions float64
 }
 
 // reader reads a slot copy to the end position in a child process.
@@ -116,21 +118,20 @@ func run(ctx context.Context, o options) error {
 	recv := reader{name: "pg_recvlogical", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
 		return drainRecvlogical(ctx, pg, slot, w.end)
 	}}
-	syncOn := reader{name: "cdcflow, SyncWrites on", drain: func(ctx context.Context, slot string, last bool) (measurement, error) {
-		profile := ""
-		if last {
-			profile = o.cpuProfile
-		}
-		m, _, err := fc.run(ctx, slot, true, profile, w.end, nil)
-		return m, err
-	}}
-	syncOff := reader{name: "cdcflow, SyncWrites off", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
-		m, _, err := fc.run(ctx, slot, false, "", w.end, nil)
-		return m, err
-	}}
+	readers := []reader{recv}
+	for _, md := range modes {
+		readers = append(readers, reader{name: md.String(), drain: func(ctx context.Context, slot string, last bool) (measurement, error) {
+			profile := ""
+			if last && md == modes[0] {
+				profile = o.cpuProfile
+			}
+			m, _, err := fc.run(ctx, slot, md, profile, w.end, nil)
+			return m, err
+		}})
+	}
 	results := map[string][]measurement{}
 	for i := range o.runs {
-		order := []reader{recv, syncOn, syncOff}
+		order := slices.Clone(readers)
 		if i%2 == 1 {
 			slices.Reverse(order)
 		}
@@ -148,15 +149,19 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", i+1, rd.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "run %d %-24s %.3fs (ready after %.3fs)  %.3f CPU s  %d KiB peak RSS  %.0f events (%.0f dead letters)\n",
-				i+1, rd.name, m.seconds, m.startup, m.cpu, m.maxRSS, m.events, m.dead)
+			fmt.Fprintf(os.Stderr, "run %d %-46s %.3fs (ready after %.3fs)  %.3f CPU s  %d KiB peak RSS  %.0f events (%.0f dead letters)  %.0f Kafka transactions\n",
+				i+1, rd.name, m.seconds, m.startup, m.cpu, m.maxRSS, m.events, m.dead, m.transactions)
 			results[rd.name] = append(results[rd.name], m)
 			if err := dropSlot(ctx, conn, slot); err != nil {
 				return err
 			}
 		}
 	}
-	rows := summarize(w, []string{recv.name, syncOn.name, syncOff.name}, results)
+	names := make([]string, len(readers))
+	for i, rd := range readers {
+		names[i] = rd.name
+	}
+	rows := summarize(w, names, results)
 	if err := checkEvents(rows[1:]); err != nil {
 		return err
 	}
@@ -164,10 +169,15 @@ func run(ctx context.Context, o options) error {
 	var lats []*latencyResult
 	if o.latencyDuration > 0 {
 		// Half the sustainable rate: the lower of what cdcflow sustained
-		// (SyncWrites on) and what the load generator wrote flat out.
-		rate := o.latencyFraction * min(rows[1].rate, float64(w.changes)/w.took.Seconds())
-		for _, sync := range []bool{true, false} {
-			lat, err := measureLatency(ctx, fc, pg.DSN(database), w, rate, o.latencyDuration, sync)
+		// in the delivery mode (SyncWrites on) and what the load generator
+		// wrote flat out.
+		for _, md := range modes {
+			sustained := rows[1].rate
+			if md.exactlyOnce {
+				sustained = rows[3].rate
+			}
+			rate := o.latencyFraction * min(sustained, float64(w.changes)/w.took.Seconds())
+			lat, err := measureLatency(ctx, fc, pg.DSN(database), w, rate, o.latencyDuration, md)
 			if err != nil {
 				return fmt.Errorf("latency: %w", err)
 			}
@@ -179,6 +189,12 @@ func run(ctx context.Context, o options) error {
 	}
 	report(os.Stdout, w, o.runs, rows, lats)
 	return nil
+}
+
+// modes are the cdcflow runs measured, in the report's order (rows 1 to 4).
+var modes = []mode{
+	{syncWrites: true}, {syncWrites: false},
+	{syncWrites: true, exactlyOnce: true}, {syncWrites: false, exactlyOnce: true},
 }
 
 // checkEvents fails unless every cdcflow run captured every change the
