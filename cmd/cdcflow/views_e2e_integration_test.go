@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
@@ -68,6 +70,10 @@ type viewsE2EOptions struct {
 	// secure puts the views on a dedicated Redis reached over TLS only, as
 	// an ACL user whose password comes from a file.
 	secure bool
+	// secureKafka runs the flow through a broker that takes only TLS with
+	// SASL SCRAM-SHA-256 (kfake in this process), configured through the
+	// kafka section, which the views' consumer shares.
+	secureKafka bool
 }
 
 func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
@@ -115,6 +121,8 @@ func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
 		// No kafka.brokers: run starts the embedded broker and hands its
 		// addresses to the materializer it runs beside the flow.
 		s.env = append(s.env, "CDCFLOW_VIEWS_ENABLED=true")
+	} else if opts.secureKafka {
+		s.env = append(s.env, secureKafka(t)...)
 	} else {
 		s.env = append(s.env, "CDCFLOW_KAFKA_BROKERS="+strings.Join(testenv.Kafka(t).Addrs(), ","))
 	}
@@ -199,6 +207,39 @@ func secureRedis(t *testing.T, env []string) (redis.UniversalClient, []string) {
 		"CDCFLOW_VIEWS_REDIS_USERNAME=cdcflow",
 		"CDCFLOW_VIEWS_REDIS_PASSWORD_FILE="+pwFile,
 	)
+}
+
+// secureKafka starts a kfake broker that accepts only TLS connections
+// authenticated with SASL SCRAM-SHA-256 (the harness's broker has neither)
+// and returns the CDCFLOW_KAFKA_* variables that reach it, the password in
+// a file.
+func secureKafka(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	ca, cert, key := writeTestCerts(t, dir)
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user, password = "cdcflow", "kafka-s3cret"
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}),
+		kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", user, password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	pwFile := filepath.Join(dir, "kafka-password")
+	if err := os.WriteFile(pwFile, []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{
+		"CDCFLOW_KAFKA_BROKERS=" + strings.Join(c.ListenAddrs(), ","),
+		"CDCFLOW_KAFKA_TLS_ENABLE=true",
+		"CDCFLOW_KAFKA_TLS_CA_FILE=" + ca,
+		"CDCFLOW_KAFKA_SASL_MECHANISM=SCRAM-SHA-256",
+		"CDCFLOW_KAFKA_SASL_USER=" + user,
+		"CDCFLOW_KAFKA_SASL_PASSWORD_FILE=" + pwFile,
+	}
 }
 
 // writeTestCerts writes a CA and a server certificate for 127.0.0.1 signed
@@ -557,9 +598,10 @@ func (s *viewsE2E) workload(count int64) {
 // TestIntegrationViewsEqualSQL: `cdcflow run` + `cdcflow materialize` on
 // the reference database (snapshot, then a seeded workload); every reference
 // view (order, pending, orders_by_customer, per_status, revenue_per_day,
-// history) equals SQL over the source tables.
+// history) equals SQL over the source tables. Kafka takes only TLS and SASL,
+// so the views' consumer must use the kafka section's settings.
 func TestIntegrationViewsEqualSQL(t *testing.T) {
-	s := newViewsE2E(t, viewsE2EOptions{})
+	s := newViewsE2E(t, viewsE2EOptions{secureKafka: true})
 	s.workload(250)
 	s.checkCanFail()
 }
