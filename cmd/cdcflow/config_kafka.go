@@ -18,7 +18,7 @@ type KafkaConfig struct {
 	TLS KafkaTLSConfig `yaml:"tls"`
 	// SASL authenticates to the brokers.
 	SASL KafkaSASLConfig `yaml:"sasl"`
-	// Compression is the batch codec: zstd (default), lz4, snappy, gzip or none.
+	// Compression is the batch codec: snappy (default), lz4, zstd, gzip or none.
 	Compression string `yaml:"compression"`
 	// Linger is how long a partition's batch waits for more records. Default 0.
 	Linger time.Duration `yaml:"linger"`

@@ -65,7 +65,7 @@ func TestConfigDefaults(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if got.Compression != "zstd" || got.Topics.Partitions != DefaultPartitions || got.Topics.Retention != -1 ||
+			if got.Compression != "snappy" || got.Topics.Partitions != DefaultPartitions || got.Topics.Retention != -1 ||
 				got.DeadLetterTopic != DefaultDeadLetterTopic || got.MaxBufferedBytes != DefaultMaxBufferedBytes {
 				t.Errorf("withDefaults() = %+v; defaults not applied", got)
 			}
