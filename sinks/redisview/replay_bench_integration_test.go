@@ -64,6 +64,7 @@ func TestIntegrationReplayRate(t *testing.T) {
 	}
 	t.Logf("produced %d events in %v", n, time.Since(start).Round(time.Millisecond))
 	start = time.Now()
+	cpu0, r0 := selfCPU(t), redisCPU(t, rdb)
 	gen, err := Replay(ctx, ReplayConfig{
 		Consumer: ConsumerConfig{Brokers: k.Addrs(), Group: "bench", Topics: []string{"shop.order"}, MaxPollRecords: 2000},
 		Views:    Config{Prefix: srv.Prefix(t)},
@@ -72,10 +73,11 @@ func TestIntegrationReplayRate(t *testing.T) {
 		t.Fatalf("Replay = %d, %v", gen, err)
 	}
 	el := time.Since(start)
+	goCPU, rCPU := selfCPU(t)-cpu0, redisCPU(t, rdb)-r0
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("replayed %d events in %v: %.0f events/s; peak RSS of the test process (broker included) %d MiB",
-		n, el.Round(time.Millisecond), float64(n)/el.Seconds(), ru.Maxrss/1024)
+	t.Logf("replayed %d events in %v: %.0f events/s; CPU: test process (consumer, Views and broker) %.1f s = %.1f µs/event, redis-server %.1f s = %.1f µs/event; peak RSS of the test process (broker included) %d MiB",
+		n, el.Round(time.Millisecond), float64(n)/el.Seconds(), goCPU, goCPU/float64(n)*1e6, rCPU, rCPU/float64(n)*1e6, ru.Maxrss/1024)
 }
