@@ -71,8 +71,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 //
 //	replay [###########...................]  37%  12345/33000 records  2100/s  ETA 9s
 //
-// Replay runs rounds (the last ones catch up with the live tail), so the
-// bar may start again from a lower total.
+// Replay runs rounds: after the pass from the start of the topics, catch-up
+// rounds apply what arrived meanwhile, each with its own bar ("catch-up 1").
 type progressBar struct {
 	w     io.Writer
 	width int
@@ -89,8 +89,12 @@ func (b *progressBar) show(p redisview.Progress) {
 	if p.ETA > 0 {
 		eta = p.ETA.Round(time.Second).String()
 	}
-	fmt.Fprintf(b.w, "\r\033[Kreplay [%s%s] %3.0f%%  %d/%d records  %.0f/s  ETA %s",
-		strings.Repeat("#", n), strings.Repeat(".", b.width-n), 100*frac, p.Done, p.Total, p.Rate, eta)
+	what := "replay"
+	if p.Round > 1 {
+		what = fmt.Sprintf("catch-up %d", p.Round-1)
+	}
+	fmt.Fprintf(b.w, "\r\033[K%s [%s%s] %3.0f%%  %d/%d records  %.0f/s  ETA %s",
+		what, strings.Repeat("#", n), strings.Repeat(".", b.width-n), 100*frac, p.Done, p.Total, p.Rate, eta)
 	b.drawn = true
 }
 
@@ -102,20 +106,22 @@ func (b *progressBar) end() {
 }
 
 // progressLogger returns a replay progress callback that logs a line at most
-// every interval, and always the first and the completing report.
+// every interval, and always the first report of a round and the one that
+// completes it.
 func progressLogger(log *slog.Logger, interval time.Duration, now func() time.Time) func(redisview.Progress) {
 	var last time.Time
+	round := 0
 	return func(p redisview.Progress) {
 		t := now()
-		if !last.IsZero() && t.Sub(last) < interval && p.Done < p.Total {
+		if !last.IsZero() && t.Sub(last) < interval && p.Done < p.Total && p.Round == round {
 			return
 		}
-		last = t
+		last, round = t, p.Round
 		pct := 100.0
 		if p.Total > 0 {
 			pct = 100 * float64(p.Done) / float64(p.Total)
 		}
-		log.Info("replay progress", "done", p.Done, "total", p.Total, "percent", fmt.Sprintf("%.0f", pct),
+		log.Info("replay progress", "round", p.Round, "done", p.Done, "total", p.Total, "percent", fmt.Sprintf("%.0f", pct),
 			"rate_per_s", fmt.Sprintf("%.0f", p.Rate), "eta", p.ETA.Round(time.Second).String())
 	}
 }

@@ -19,6 +19,7 @@ func TestProgressBar(t *testing.T) {
 		{redisview.Progress{Done: 50, Total: 200, Rate: 25, ETA: 6 * time.Second}, "replay [##........]  25%  50/200 records  25/s  ETA 6s"},
 		{redisview.Progress{Done: 200, Total: 200, Rate: 30}, "replay [##########] 100%  200/200 records  30/s  ETA -"},
 		{redisview.Progress{Done: 0, Total: 0}, "replay [##########] 100%  0/0 records  0/s  ETA -"},
+		{redisview.Progress{Done: 5, Total: 10, Rate: 5, ETA: time.Second, Round: 2}, "catch-up 1 [#####.....]  50%  5/10 records  5/s  ETA 1s"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -55,7 +56,9 @@ func TestProgressLogger(t *testing.T) {
 		{0, redisview.Progress{Done: 10, Total: 100}, true},            // the first report
 		{time.Second, redisview.Progress{Done: 20, Total: 100}, false}, // too soon
 		{10 * time.Second, redisview.Progress{Done: 60, Total: 100, Rate: 5, ETA: 8 * time.Second}, true},
-		{time.Second, redisview.Progress{Done: 100, Total: 100}, true}, // done: always
+		{time.Second, redisview.Progress{Done: 100, Total: 100}, true},       // done: always
+		{time.Second, redisview.Progress{Done: 1, Total: 9, Round: 2}, true}, // a new round
+		{time.Second, redisview.Progress{Done: 2, Total: 9, Round: 2}, false},
 	}
 	for i, s := range steps {
 		now = now.Add(s.after)
@@ -65,7 +68,7 @@ func TestProgressLogger(t *testing.T) {
 			t.Errorf("step %d (%+v): logged = %v; want %v", i, s.p, logged, s.logs)
 		}
 	}
-	if !strings.Contains(buf.String(), "done=60 total=100 percent=60 rate_per_s=5 eta=8s") {
-		t.Errorf("log lines:\n%s\nwant one with done=60 total=100 percent=60 rate_per_s=5 eta=8s", buf.String())
+	if !strings.Contains(buf.String(), "round=0 done=60 total=100 percent=60 rate_per_s=5 eta=8s") {
+		t.Errorf("log lines:\n%s\nwant one with round=0 done=60 total=100 percent=60 rate_per_s=5 eta=8s", buf.String())
 	}
 }
