@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -41,6 +44,9 @@ type txCursor struct {
 	Source  string
 	LSN     capture.LSN
 	Records uint32
+	// Mapping is a digest of the mapping file the records were mapped
+	// with ("" if unknown).
+	Mapping string
 }
 
 // txCursorJSON is txCursor's stored form.
@@ -48,11 +54,23 @@ type txCursorJSON struct {
 	Source  string `json:"source"`
 	LSN     string `json:"lsn"`
 	Records uint32 `json:"records"`
+	Mapping string `json:"mapping,omitempty"`
 }
 
 func (c txCursor) encode() []byte {
-	b, _ := json.Marshal(txCursorJSON{Source: c.Source, LSN: c.LSN.String(), Records: c.Records})
+	b, _ := json.Marshal(txCursorJSON{Source: c.Source, LSN: c.LSN.String(), Records: c.Records, Mapping: c.Mapping})
 	return b
+}
+
+// mappingDigest returns a short digest of the mapping file at path, or ""
+// when it cannot be read (an embedded mapping).
+func mappingDigest(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || path == "" {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 func parseTxCursor(b []byte) (txCursor, error) {
@@ -67,7 +85,7 @@ func parseTxCursor(b []byte) (txCursor, error) {
 	if err != nil {
 		return txCursor{}, fmt.Errorf("parse stored position %q: %w", b, err)
 	}
-	return txCursor{Source: j.Source, LSN: lsn, Records: j.Records}, nil
+	return txCursor{Source: j.Source, LSN: lsn, Records: j.Records, Mapping: j.Mapping}, nil
 }
 
 // recCursor is a record's place in its source's stream: the ordinal-th
@@ -93,6 +111,7 @@ type eosState struct {
 	// stored position and follows each record handed on.
 	skip    txCursor
 	source  string
+	mapping string // digest of the mapping in use
 	unit    capture.LSN
 	n       uint32
 	cursors []recCursor // of f.records
@@ -114,6 +133,20 @@ func (s *eosState) connected(src capture.Source) {
 			"stored_source", s.skip.Source, "source", s.source)
 		s.skip = txCursor{}
 	}
+}
+
+// newEOSState returns the handler's bookkeeping for a stream whose stored
+// cursor is stored, mapped now with the mapping of digest mapping. Records
+// are counted per mapping: after a mapping change the count of the stored
+// unit means nothing, so that unit is published again whole (its records
+// may repeat, none is lost) and only the units before it are skipped.
+func newEOSState(stored txCursor, mapping string, log *slog.Logger) *eosState {
+	if stored.Mapping != "" && mapping != "" && stored.Mapping != mapping && stored.Records > 0 {
+		log.Warn("exactly-once: the mapping changed since the stored position; the source transaction at it is published again whole, and its records written before may repeat",
+			"lsn", stored.LSN.String(), "records", stored.Records)
+		stored.Records = 0
+	}
+	return &eosState{skip: stored, mapping: mapping, log: log}
 }
 
 // enter notes that the following records belong to the unit at lsn.
@@ -210,7 +243,7 @@ func (f *flow) publishTx(ctx context.Context) error {
 				since += len(r.Key) + len(r.Value)
 				if i == len(b.records)-1 || since >= cutEvery {
 					c := b.cursors[i]
-					tr.Cut = txCursor{Source: b.source, LSN: c.lsn, Records: c.n}.encode()
+					tr.Cut = txCursor{Source: b.source, LSN: c.lsn, Records: c.n, Mapping: f.eos.mapping}.encode()
 					since = 0
 				}
 				recs = append(recs, tr)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestTxCursorRoundTrip(t *testing.T) {
-	c := txCursor{Source: "postgres://7/db?tl=1", LSN: 0x16B3748, Records: 17}
+	c := txCursor{Source: "postgres://7/db?tl=1", LSN: 0x16B3748, Records: 17, Mapping: "0123456789abcdef"}
 	got, err := parseTxCursor(c.encode())
 	if err != nil || got != c {
 		t.Fatalf("parseTxCursor(%s) = %+v, %v; want %+v", c.encode(), got, err, c)
@@ -119,5 +119,24 @@ func TestConfigDelivery(t *testing.T) {
 	}
 	if _, err := loadConfig("", []string{"CDCFLOW_KAFKA_DELIVERY=exactly-once"}); err == nil || !strings.Contains(err.Error(), "kafka.delivery") {
 		t.Errorf("kafka.delivery exactly-once: err = %v; want an error naming kafka.delivery", err)
+	}
+}
+
+func TestNewEOSStateMappingChange(t *testing.T) {
+	stored := txCursor{Source: "postgres://7/db?tl=1", LSN: 200, Records: 2, Mapping: "aaaa"}
+	tests := []struct {
+		name, mapping string
+		want          txCursor
+	}{
+		{name: "same mapping", mapping: "aaaa", want: stored},
+		{name: "unknown mapping", mapping: "", want: stored},
+		{name: "changed mapping: the unit again whole", mapping: "bbbb",
+			want: txCursor{Source: stored.Source, LSN: 200, Records: 0, Mapping: "aaaa"}},
+	}
+	for _, tt := range tests {
+		s := newEOSState(stored, tt.mapping, slog.New(slog.DiscardHandler))
+		if s.skip != tt.want {
+			t.Errorf("%s: skip = %+v; want %+v", tt.name, s.skip, tt.want)
+		}
 	}
 }
