@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,7 +117,18 @@ func newViewSetup(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger) (*vi
 	if s.rdb, err = cfg.Views.Redis.client(); err != nil {
 		return nil, err
 	}
+	// go-redis logs connection trouble through a package-level logger,
+	// by default to stderr in its own format: route it to ours.
+	redis.SetLogger(redisLogger{log: log.With("component", "redis")})
 	return s, nil
+}
+
+// redisLogger passes go-redis's own messages (pool and dial trouble; they
+// carry no credentials) to slog at warn level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // viewsConfig is the redisview configuration of the views.
@@ -146,10 +158,11 @@ func (s *viewSetup) deadLetterTopic() string {
 // the first consumer runs.
 func (s *viewSetup) materialize(ctx context.Context, brokers []string, metrics *redisview.Metrics, ready *atomic.Bool) error {
 	prefix := s.cfg.Views.Prefix
+	where := "redis " + strings.Join(s.cfg.Views.Redis.Addrs, ",")
 	for {
 		gen, err := redisview.CurrentGeneration(ctx, s.rdb, prefix)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s (views.redis): %w", where, err)
 		}
 		if gen == 0 {
 			// The first materializer starts generation 1.
@@ -165,7 +178,7 @@ func (s *viewSetup) materialize(ctx context.Context, brokers []string, metrics *
 			return err
 		}
 		if err := views.Preflight(ctx); err != nil {
-			return err
+			return fmt.Errorf("%s (views.redis): %w", where, err)
 		}
 		cc := s.consumerConfig(brokers)
 		cc.DeadLetterTopic, cc.FollowPointer = s.deadLetterTopic(), true
