@@ -1,9 +1,11 @@
 package replication
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
@@ -223,7 +226,15 @@ func (r *Reader) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// connectReplication opens the logical replication connection.
+// readBufferSize is the replication connection's read buffer. pgproto3
+// reads through an 8 KiB buffer; while the Reader catches up with a backlog
+// the socket holds far more, and a larger buffer takes it in fewer read(2)
+// calls (a CopyData message of a small row is about 100 to 300 bytes).
+const readBufferSize = 64 << 10
+
+// connectReplication opens the logical replication connection. It reads the
+// socket through a readBufferSize buffer (the connection is never hijacked,
+// so pgconn's SyncConn, which cannot see that buffer, is not used).
 func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(r.cfg.DSN)
 	if err != nil {
@@ -235,6 +246,9 @@ func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	}
 	for k, v := range runtimeParams {
 		cfg.RuntimeParams[k] = v
+	}
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,9 +105,16 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 		pending    []capture.Message
 		lastSent   capture.LSN
 		nextStatus time.Time // zero: send one right away
-		recv       receiveDeadline
+		wakeAt     time.Time // next wake-up to report a Confirm on an idle stream
+		deadline   = readDeadline{conn: rconn.Conn()}
 	)
-	defer recv.stop()
+	// Receiving uses no context: ReceiveMessage arms pgconn's context
+	// watcher for every call with one. The session's end sets a deadline in
+	// the past on the connection instead, which ends a blocked read (or a
+	// status update stuck on a full send buffer) at once; the loop checks
+	// ctx after setting its own read deadline, so it cannot undo that one.
+	stopWake := context.AfterFunc(ctx, func() { _ = rconn.Conn().SetDeadline(time.Now()) })
+	defer stopWake()
 	sendStatus := func(now time.Time) error {
 		confirmed := r.Confirmed()
 		if err := pglogrepl.SendStandbyStatusUpdate(ctx, rconn, pglogrepl.StandbyStatusUpdate{
@@ -174,15 +182,27 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 			continue
 		}
 
-		want := nextStatus
-		if len(cur) > 0 {
-			linger := r.cfg.ChunkLinger
-			if boundary {
-				linger = min(linger, boundaryLinger)
-			}
-			want = minTime(want, curSince.Add(linger))
+		// The read deadline: the next status update, the chunk's linger,
+		// and a wake-up every confirmWake to report a Confirm. It moves only
+		// when one of them does, not per message.
+		if !now.Before(wakeAt) {
+			wakeAt = now.Add(confirmWake)
 		}
-		msg, err := rconn.ReceiveMessage(recv.context(ctx, want, now))
+		want := minTime(nextStatus, wakeAt)
+		if len(cur) > 0 {
+			due := curSince.Add(r.cfg.ChunkLinger)
+			if b := curSince.Add(boundaryLinger); boundary && now.Before(b) {
+				due = minTime(due, b) // past it, a busy handler keeps the chunk gathering
+			}
+			want = minTime(want, due)
+		}
+		if err := deadline.set(want); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msg, err := rconn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -249,30 +269,22 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 // travels in chunks of many transactions.
 const boundaryLinger = time.Millisecond
 
-// receiveDeadline is the deadline context of ReceiveMessage, kept while it
-// suits: a new context per message would cost more than the message.
-type receiveDeadline struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	at     time.Time
+// readDeadline is the replication connection's read deadline, set on the
+// net.Conn only when it changes.
+type readDeadline struct {
+	conn net.Conn
+	at   time.Time
 }
 
-// context returns a context that expires at want or within confirmWake,
-// whichever is first, reusing the current one unless it expired or expires
-// after want.
-func (d *receiveDeadline) context(parent context.Context, want, now time.Time) context.Context {
-	if d.ctx == nil || d.ctx.Err() != nil || want.Before(d.at) {
-		d.stop()
-		d.at = minTime(want, now.Add(confirmWake))
-		d.ctx, d.cancel = context.WithDeadline(parent, d.at)
+func (d *readDeadline) set(t time.Time) error {
+	if t.Equal(d.at) {
+		return nil
 	}
-	return d.ctx
-}
-
-func (d *receiveDeadline) stop() {
-	if d.cancel != nil {
-		d.cancel()
+	if err := d.conn.SetReadDeadline(t); err != nil {
+		return fmt.Errorf("set read deadline: %w", err)
 	}
+	d.at = t
+	return nil
 }
 
 func minTime(a, b time.Time) time.Time {
