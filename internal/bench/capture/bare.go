@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -13,8 +15,9 @@ import (
 	"github.com/cdcflow/cdcflow/capture/pgoutput"
 )
 
-// drainBare drains the slot with the simplest loop that decodes as cdcflow
-// does: one goroutine receiving with pglogrepl and decoding with
+// drainBare drains the slot with the simplest loop that receives and
+// decodes as cdcflow does: one goroutine receiving with pgconn (reading as the
+// Reader reads: a 64 KiB buffer, no context per receive) and decoding with
 // capture/pgoutput, no handler hand-off, chunking or standby status updates
 // beyond the last one. Comparing it with the Reader separates the cost of
 // decoding from the cost of the Reader's loop.
@@ -29,6 +32,11 @@ func drainBare(ctx context.Context, o drainOptions, end capture.LSN) (drainResul
 		"TimeZone": "UTC", "bytea_output": "hex", "lc_monetary": "C"} {
 		cfg.RuntimeParams[k] = v
 	}
+	// Read as the Reader does: through a 64 KiB buffer, without a context
+	// per receive (a cancel sets a deadline in the past instead).
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 64<<10), w)
+	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -39,11 +47,16 @@ func drainBare(ctx context.Context, o drainOptions, end capture.LSN) (drainResul
 	if err != nil {
 		return res, fmt.Errorf("start replication: %w", err)
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Conn().SetDeadline(time.Now()) })
+	defer stop()
 	dec := pgoutput.NewDecoder(pgoutput.Config{})
 	var first time.Time
 	for {
-		msg, err := conn.ReceiveMessage(ctx)
+		msg, err := conn.ReceiveMessage(context.Background())
 		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
 			return res, fmt.Errorf("receive: %w", err)
 		}
 		cd, ok := msg.(*pgproto3.CopyData)

@@ -22,8 +22,9 @@
 //     first transaction committed at or after the end position; the run fails
 //     unless it saw exactly the changes the load generator wrote;
 //   - cdcflow decode only: the same child with -bare, a single goroutine that
-//     receives with pglogrepl and decodes with capture/pgoutput, to tell the
-//     cost of decoding from the cost of the Reader's loop.
+//     receives as the Reader does (pgconn, a 64 KiB read buffer, no context
+//     per receive) and decodes with capture/pgoutput, to tell the cost of
+//     decoding from the cost of the Reader's loop.
 //
 // Each is timed as a whole process, start to exit, with its CPU time. The
 // runs alternate the readers' order; the table reports the median of -runs
@@ -33,7 +34,15 @@
 //
 // Usage:
 //
-//	go run ./internal/bench/capture [-changes 100000] [-runs 3] [-cpuprofile cpu.out] [-confirm-interval 1s] [-keep]
+//	go run ./internal/bench/capture [-changes 100000] [-runs 3] [-cpuprofile cpu.out] [-confirm-interval 1s] [-keep] [-hold] [-gomaxprocs1]
+//
+// -gomaxprocs1 adds a row: the Reader child again, with GOMAXPROCS=1, which
+// shows how much of its CPU time goes to the Go scheduler moving work
+// between two processors (docs/benchmarks.md, capture).
+//
+// -hold writes the workload, prints the server's DSN, the source slot and the
+// end position, and waits for an interrupt instead of running the readers:
+// copies of the slot can then be drained by hand (-drain) under perf or strace.
 //
 // It must not be imported; it imports the product's capture packages, the
 // test services and the load generator only.

@@ -83,6 +83,10 @@ func run(ctx context.Context, o options) error {
 	fmt.Fprintf(os.Stderr, "workload: %d captured row changes in %d transactions, %.1f MiB of WAL (%s to %s), written in %s\n",
 		w.changes, w.transactions, float64(w.end-w.start)/(1<<20), w.start, w.end, w.took.Round(time.Millisecond))
 
+	if o.hold {
+		return hold(ctx, pg, w)
+	}
+
 	recv := reader{name: "pg_recvlogical", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
 		return drainRecvlogical(ctx, pg, slot, w.end)
 	}}
@@ -92,9 +96,15 @@ func run(ctx context.Context, o options) error {
 	bare := reader{name: "cdcflow-decode-only", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
 		return drainCdcflow(ctx, pg, slot, w, 0, true, false, "")
 	}}
+	readers := []reader{recv, cdc, bare}
+	if o.singleProc {
+		readers = append(readers, reader{name: "cdcflow-gomaxprocs1", drain: func(ctx context.Context, slot string, _ bool) (measurement, error) {
+			return drainCdcflow(ctx, pg, slot, w, o.confirmInterval, false, false, "", "GOMAXPROCS=1")
+		}})
+	}
 	results := map[string][]measurement{}
 	for i := range o.runs {
-		order := []reader{recv, cdc, bare}
+		order := slices.Clone(readers)
 		if i%2 == 1 {
 			slices.Reverse(order)
 		}
@@ -119,7 +129,18 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	report(os.Stdout, w, o.runs, results[recv.name], results[cdc.name], results[bare.name])
+	report(os.Stdout, w, o.runs, results)
+	return nil
+}
+
+// hold prints how to drain the workload by hand (for profiling one reader
+// with perf or strace) and waits until ctx ends.
+func hold(ctx context.Context, pg *services.Postgres, w workload) error {
+	fmt.Printf("DSN=%q\nSOURCE_SLOT=%s\nEND=%s\nCHANGES=%d\nTABLES=%q\n", pg.DSN(database), sourceSlot, w.end, w.changes, strings.Join(capturedTables, ","))
+	fmt.Fprintf(os.Stderr, "holding: copy the slot with SELECT pg_copy_logical_replication_slot('%s', 'mine'), then\n"+
+		"  capture -drain -dsn \"$DSN\" -slot mine -publication %s -tables \"$TABLES\" -end %s [-bare]\n"+
+		"and drop it after; interrupt to stop the server\n", sourceSlot, publication, w.end)
+	<-ctx.Done()
 	return nil
 }
 
@@ -221,7 +242,7 @@ func drainRecvlogical(ctx context.Context, pg *services.Postgres, slot string, e
 
 // drainCdcflow runs this program as a child (-drain), which runs cdcflow's
 // Reader on slot, and checks it saw every captured change.
-func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w workload, confirmInterval time.Duration, bare, profile bool, profilePath string) (measurement, error) {
+func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w workload, confirmInterval time.Duration, bare, profile bool, profilePath string, env ...string) (measurement, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return measurement{}, err
@@ -236,6 +257,9 @@ func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w wor
 		args = append(args, "-bare")
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr
@@ -314,7 +338,7 @@ func dropSlot(ctx context.Context, conn *pgx.Conn, slot string) error {
 }
 
 // report prints the comparison table.
-func report(out *os.File, w workload, runs int, recv, cdc, bare []measurement) {
+func report(out *os.File, w workload, runs int, results map[string][]measurement) {
 	type row struct {
 		name      string
 		ms        []measurement
@@ -326,7 +350,11 @@ func report(out *os.File, w workload, runs int, recv, cdc, bare []measurement) {
 		slices.Sort(xs)
 		return xs[len(xs)/2]
 	}
-	rows := []*row{{name: "pg_recvlogical", ms: recv}, {name: "cdcflow (Reader)", ms: cdc}, {name: "cdcflow decode only", ms: bare}}
+	rows := []*row{{name: "pg_recvlogical", ms: results["pg_recvlogical"]}, {name: "cdcflow (Reader)", ms: results["cdcflow"]},
+		{name: "cdcflow decode only", ms: results["cdcflow-decode-only"]}}
+	if ms, ok := results["cdcflow-gomaxprocs1"]; ok {
+		rows = append(rows, &row{name: "cdcflow (Reader), GOMAXPROCS=1", ms: ms})
+	}
 	for _, r := range rows {
 		var secs, cpus []float64
 		for _, m := range r.ms {
