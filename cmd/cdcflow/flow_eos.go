@@ -274,7 +274,7 @@ func txError(err error) error {
 		return fmt.Errorf("exactly-once: %w; cdcflow run stops, and its next start reads the position Kafka committed and resumes from there", err)
 	}
 	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
-		return fmt.Errorf("exactly-once: fenced by another producer with the same transactional id (another cdcflow run on the same slot name and Kafka cluster?): %w", err)
+		return fmt.Errorf("exactly-once: the Kafka transaction was fenced: either the broker aborted it (open longer than kafka.transaction_timeout, e.g. during a broker outage) or another cdcflow run with the same slot name started on this Kafka cluster; start cdcflow again (it resumes from the position Kafka committed) once it is the only one: %w", err)
 	}
 	return fmt.Errorf("exactly-once: publish kafka transaction: %w", err)
 }

@@ -582,14 +582,22 @@ func killAtRandom(t *testing.T, eos bool) {
 		stats loadgen.Stats
 		err   error
 	}
+	// CDCFLOW_TEST_KILLS raises the kills under load (default 10), with
+	// 150 load transactions per kill, for a longer soak.
+	killsUnderLoad := 10
+	if v := os.Getenv("CDCFLOW_TEST_KILLS"); v != "" {
+		if killsUnderLoad, err = strconv.Atoi(v); err != nil || killsUnderLoad < 1 {
+			t.Fatalf("CDCFLOW_TEST_KILLS=%q: want a positive number", v)
+		}
+	}
 	loaded := make(chan result, 1)
 	go func() {
-		st, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 1500, 120)
+		st, err := loadOrders(ctx, db.DSN, uint64(seed)+1, int64(150*killsUnderLoad), 120)
 		loaded <- result{st, err}
 	}()
 	var load result
 	underLoad := 0
-	for done := false; underLoad < 10 || !done; {
+	for done := false; underLoad < killsUnderLoad || !done; {
 		select {
 		case load = <-loaded:
 			done = true
@@ -598,7 +606,7 @@ func killAtRandom(t *testing.T, eos bool) {
 			}
 		case <-time.After(time.Duration(300+rng.Int64N(700)) * time.Millisecond):
 		}
-		if underLoad < 10 {
+		if underLoad < killsUnderLoad {
 			if err := p.running(); err != nil {
 				t.Fatal(err)
 			}
