@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,7 +233,7 @@ func TestIntegrationApplyVsCeiling(t *testing.T) {
 		return rps * float64(sEvents), redisCPUPer
 	}
 
-	var rates, ceilings, ratios []float64
+	var rates, ceilings, ratios, models []float64
 	for round := range 3 {
 		rate, goCPU, rCPU := applyRound()
 		if round == 0 {
@@ -240,6 +241,11 @@ func TestIntegrationApplyVsCeiling(t *testing.T) {
 		}
 		ceil, cCPU := ceilingRound()
 		rates, ceilings, ratios = append(rates, rate), append(ceilings, ceil), append(ratios, rate/ceil)
+		// What the CPU costs per event predict on otherwise idle cores:
+		// the materializer is bound by all cores over Go + Redis, or by
+		// Redis's one core; the ceiling by Redis's one core.
+		cores := float64(runtime.NumCPU())
+		models = append(models, min(cores/(goCPU+rCPU), 1/rCPU)/(1/cCPU))
 		t.Logf("round %d: apply %.0f events/s (Go %.1f µs CPU/event, Redis %.1f µs CPU/event); redis-benchmark ceiling %.0f events/s (Redis %.1f µs CPU/event); ratio %.2f",
 			round+1, rate, goCPU*1e6, rCPU*1e6, ceil, cCPU*1e6, rate/ceil)
 	}
@@ -248,8 +254,8 @@ func TestIntegrationApplyVsCeiling(t *testing.T) {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	t.Logf("median: apply %.0f events/s, ceiling %.0f events/s, ratio %.2f (%d events per EVALSHA in both; %d partitions / connections; load average %s)",
-		med(rates), med(ceilings), med(ratios), size, parts, load)
+	t.Logf("median: apply %.0f events/s, ceiling %.0f events/s, ratio %.2f; ratio the CPU costs per event predict on %d idle cores %.2f (%d events per EVALSHA in both; %d partitions / connections; load average %s)",
+		med(rates), med(ceilings), med(ratios), runtime.NumCPU(), med(models), size, parts, load)
 }
 
 // representativeStep applies batches 0 and 1 to partition p (which the
