@@ -100,6 +100,12 @@ func newViewSetup(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger) (*vi
 	if err != nil {
 		return nil, fmt.Errorf("views.file: %w", err)
 	}
+	return newViewSetupFrom(cfg, mapping, log, src)
+}
+
+// newViewSetupFrom is newViewSetup on the definitions src, named by
+// cfg.Views.File in errors.
+func newViewSetupFrom(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, src []byte) (*viewSetup, error) {
 	defs, err := redisview.ParseDefinitions(src)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Views.File, err)

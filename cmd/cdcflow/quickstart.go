@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
 func init() {
@@ -41,6 +44,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dataDir := fs.String("data-dir", "", "directory for cdcflow's state (default: data_dir of the configuration, ./cdcflow-data)")
 	port := fs.Int("port", 0, "TCP port of the private PostgreSQL on 127.0.0.1; 0 picks a free one")
 	flowOn := fs.Bool("flow", true, "also run the main flow (capture, mapping, the embedded broker); false runs only the database and the load")
+	viewsOn := fs.Bool("views", false, "also start a private redis-server in <data-dir>/redis and materialize the reference views into it (needs redis-server)")
 	lf := addLoadgenFlags(fs, 20)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: cdcflow quickstart [flags]\n\nStarts a private PostgreSQL 15 (wal_level=logical) in <data-dir>/postgres, creates the\nreference order database \"orders\" and runs the load generator against it, with\n\"cdcflow run\" capturing it into the embedded Kafka broker in <data-dir>/kafka, until\nCtrl-C (or --count/--duration), then stops the server.\n\nflags:")
@@ -118,6 +122,16 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if isTerminal(stderr) {
 		opts.progress = stderr
 	}
+	var views *quickstartViews
+	if *viewsOn {
+		if views, err = startQuickstartViews(ctx, cfg, mapping, log, *dataDir, stderr); err != nil {
+			return err
+		}
+		defer views.stop(ctx, stderr)
+		opts.services = append(opts.services, views.setup.materializeService())
+		load := opts.status
+		opts.status = func() string { return load() + " | " + views.status(ctx) }
+	}
 	// The flow runs until Ctrl-C. A bounded load (--count, --duration)
 	// ends the quickstart once the slot has confirmed everything it wrote:
 	// every event is then acknowledged by the broker.
@@ -135,6 +149,11 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if err := awaitSlotCaughtUp(gctx, dsn, cfg.Capture.Slot); err != nil {
 			return err
 		}
+		if views != nil {
+			if err := views.awaitCaughtUp(gctx, dsn); err != nil {
+				return err
+			}
+		}
 		caughtUp = true
 		stopFlow()
 		return nil
@@ -150,7 +169,130 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if perr := printStats(stdout, g.Stats()); err == nil || errors.Is(err, context.Canceled) {
 		err = errors.Join(err, perr)
 	}
+	if views != nil {
+		views.printSummary(context.WithoutCancel(ctx), stdout)
+	}
 	return err
+}
+
+// quickstartViews is the quickstart's private Redis and the reference views
+// `cdcflow run` materializes into it.
+type quickstartViews struct {
+	redis  *services.Redis
+	setup  *viewSetup
+	reader *redisview.Reader
+}
+
+// startQuickstartViews starts redis-server in <dataDir>/redis (nothing
+// persisted: the views are rebuilt from the topics, which are kept) and
+// configures the views on it, from the definitions embedded in the binary.
+func startQuickstartViews(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, dataDir string, stderr io.Writer) (*quickstartViews, error) {
+	dir := filepath.Join(dataDir, "redis")
+	r, err := services.StartRedis(ctx, services.RedisOptions{Dir: dir, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("start redis-server in %s: %w", dir, err)
+	}
+	cfg.Views.Enabled = true
+	cfg.Views.File = "(embedded) " + orders.ViewsFile
+	cfg.Views.Redis.Addrs, cfg.Views.Redis.Cluster = []string{r.Addr()}, false
+	src, err := orders.Files.ReadFile(orders.ViewsFile)
+	if err == nil {
+		var s *viewSetup
+		if s, err = newViewSetupFrom(cfg, mapping, log, src); err == nil {
+			v := &quickstartViews{redis: r, setup: s}
+			if v.reader, err = redisview.NewReader(s.defs, s.rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions)); err == nil {
+				fmt.Fprintf(stderr, "Redis listens on %s; the reference views go there under %q:\n  redis-cli -p %d --scan --pattern '%s*'\n",
+					r.Addr(), cfg.Views.Prefix, r.Port(), cfg.Views.Prefix)
+				return v, nil
+			}
+			s.rdb.Close()
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return nil, errors.Join(fmt.Errorf("reference views: %w", err), r.Stop(stopCtx))
+}
+
+// stop closes the client and stops the server.
+func (v *quickstartViews) stop(ctx context.Context, stderr io.Writer) {
+	v.setup.rdb.Close()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := v.redis.Stop(stopCtx); err != nil {
+		fmt.Fprintf(stderr, "stop redis-server: %v\n", err)
+	}
+}
+
+// perStatus reads the per_status view: orders per status, and their total.
+func (v *quickstartViews) perStatus(ctx context.Context) (map[string]redisview.Group, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	snap, err := v.reader.Current(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	groups, err := snap.Aggregate(ctx, "per_status")
+	var n int64
+	for _, g := range groups {
+		n += g.Count
+	}
+	return groups, n, err
+}
+
+// status is the views' part of the live status line.
+func (v *quickstartViews) status(ctx context.Context) string {
+	_, n, err := v.perStatus(ctx)
+	if err != nil {
+		return "views -"
+	}
+	return fmt.Sprintf("views %d orders", n)
+}
+
+// awaitCaughtUp waits (at most a minute) until the views hold as many
+// orders as the database.
+func (v *quickstartViews) awaitCaughtUp(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var want int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&want); err != nil {
+		return fmt.Errorf("count orders: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, n, err := v.perStatus(ctx); err == nil && n == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the views to hold the %d orders: %w", want, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// printSummary prints the per_status view.
+func (v *quickstartViews) printSummary(ctx context.Context, w io.Writer) {
+	groups, n, err := v.perStatus(ctx)
+	if err != nil {
+		fmt.Fprintf(w, "views: %v\n", err)
+		return
+	}
+	names := make([]string, 0, len(groups))
+	for st := range groups {
+		names = append(names, st)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, st := range names {
+		parts[i] = fmt.Sprintf("%s %d", st, groups[st].Count)
+	}
+	fmt.Fprintf(w, "views: %d orders (%s)\n", n, strings.Join(parts, ", "))
 }
 
 // prepareOrderDB creates the database of orderDSN through adminDSN unless

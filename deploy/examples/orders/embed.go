@@ -6,10 +6,13 @@ package orders
 
 import "embed"
 
-// Files holds mapping.yaml and the schemas/ directory it names.
+// Files holds mapping.yaml, the schemas/ directory it names, and views.yaml.
 //
-//go:embed mapping.yaml schemas
+//go:embed mapping.yaml schemas views.yaml
 var Files embed.FS
 
 // MappingFile is the name of the reference mapping in Files.
 const MappingFile = "mapping.yaml"
+
+// ViewsFile is the name of the reference Redis view definitions in Files.
+const ViewsFile = "views.yaml"
