@@ -70,8 +70,8 @@ func (f viewFlags) load() (*Config, error) {
 		v.Group = *f.group
 	}
 	// The flags may have changed what validation saw.
-	if err := v.validate(); err != nil {
-		return nil, fmt.Errorf("views (with the flags): %w", err)
+	if err := errors.Join(v.validate(), v.Redis.validate()); err != nil {
+		return nil, fmt.Errorf("%w: views with the flags: %w", errUsage, err)
 	}
 	return cfg, nil
 }
