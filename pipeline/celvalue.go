@@ -158,10 +158,14 @@ func appendDataJSON(b []byte, d any, asString bool) ([]byte, error) {
 		b = x.UTC().AppendFormat(b, utcTimeLayout)
 		return append(b, '"'), nil
 	case json.RawMessage:
-		if !json.Valid(x) {
+		// PostgreSQL prints jsonb with spaces ({"a": 1}); the event carries
+		// it compacted, as the envelope writes it, so that EncodeEvent can
+		// copy the data as it is.
+		out, err := appendCompactJSON(b, x)
+		if err != nil {
 			return b, errors.New("json value is not valid JSON")
 		}
-		return append(b, x...), nil
+		return out, nil
 	case []byte:
 		b = append(b, '"')
 		b = base64.StdEncoding.AppendEncode(b, x)

@@ -61,7 +61,7 @@ func TestValueJSON(t *testing.T) {
 		{"text", capture.Value{Kind: capture.KindValue, Data: "a\"b\\c\n\x01\xff"}, false, `"a\"b\\c\n\u0001\ufffd"`},
 		{"local time", capture.Value{Kind: capture.KindValue, Data: capture.LocalTime{Time: ts}}, false, `"2026-11-23T10:15:00.123456"`},
 		{"timestamptz", capture.Value{Kind: capture.KindValue, Data: ts.In(time.FixedZone("x", 3600))}, false, `"2026-11-23T10:15:00.123456Z"`},
-		{"jsonb raw", capture.Value{Kind: capture.KindValue, Data: json.RawMessage(`{"a": 1.50}`)}, false, `{"a": 1.50}`},
+		{"jsonb raw", capture.Value{Kind: capture.KindValue, Data: json.RawMessage(`{"a": 1.50}`)}, false, `{"a":1.50}`},
 		{"bytea", capture.Value{Kind: capture.KindValue, Data: []byte{0xde, 0xad}}, false, `"3q0="`},
 		{"array", capture.Value{Kind: capture.KindValue, Data: []any{int64(1), nil, []any{"x"}}}, false, `[1,null,["x"]]`},
 	}
