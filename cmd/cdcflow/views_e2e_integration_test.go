@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +64,8 @@ type viewsE2E struct {
 	gone []string
 	// minGen is the generation the views must have reached.
 	minGen int64
+	// metrics is the /metrics address of `cdcflow run`, when served.
+	metrics string
 }
 
 type viewsE2EOptions struct {
@@ -120,7 +124,13 @@ func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
 	if opts.inRun {
 		// No kafka.brokers: run starts the embedded broker and hands its
 		// addresses to the materializer it runs beside the flow.
-		s.env = append(s.env, "CDCFLOW_VIEWS_ENABLED=true")
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.metrics = l.Addr().String()
+		l.Close()
+		s.env = append(s.env, "CDCFLOW_VIEWS_ENABLED=true", "CDCFLOW_METRICS_ADDR="+s.metrics)
 	} else if opts.secureKafka {
 		s.env = append(s.env, secureKafka(t)...)
 	} else {
@@ -713,6 +723,22 @@ func TestIntegrationViewsCluster(t *testing.T) {
 func TestIntegrationRunViews(t *testing.T) {
 	s := newViewsE2E(t, viewsE2EOptions{inRun: true, secure: true})
 	s.workload(250)
+
+	// One registry: run's /metrics shows the views beside capture and Kafka.
+	resp, err := http.Get("http://" + s.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`cdcflow_views_events_applied_total{view="order"}`, "cdcflow_views_consumer_lag_records", "cdcflow_capture_slot_lag_bytes"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("run's /metrics lacks %s", want)
+		}
+	}
 }
 
 // TestIntegrationViewsResnapshot stops `cdcflow run` in the middle of the
