@@ -66,6 +66,8 @@ type viewsE2E struct {
 	minGen int64
 	// metrics is the /metrics address of `cdcflow run`, when served.
 	metrics string
+	// redisSrv is the views' server with ownRedis.
+	redisSrv *testenv.RedisServer
 }
 
 type viewsE2EOptions struct {
@@ -74,6 +76,9 @@ type viewsE2EOptions struct {
 	// secure puts the views on a dedicated Redis reached over TLS only, as
 	// an ACL user whose password comes from a file.
 	secure bool
+	// ownRedis puts the views on a dedicated redis-server with an append-only
+	// file (viewsE2E.redisSrv), which the test may stop and restart.
+	ownRedis bool
 	// secureKafka runs the flow through a broker that takes only TLS with
 	// SASL SCRAM-SHA-256 (kfake in this process), configured through the
 	// kafka section, which the views' consumer shares.
@@ -115,6 +120,10 @@ func newViewsE2E(t *testing.T, opts viewsE2EOptions) *viewsE2E {
 	case opts.secure:
 		prefix = "e2e:"
 		s.rdb, s.env = secureRedis(t, s.env)
+	case opts.ownRedis:
+		s.redisSrv = testenv.NewRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+		s.rdb, prefix = s.redisSrv.Client(t), "e2e:"
+		s.env = append(s.env, "CDCFLOW_VIEWS_REDIS_ADDRS="+s.redisSrv.Addr())
 	default:
 		rsrv := testenv.Redis(t)
 		s.rdb, prefix = rsrv.Client(t), rsrv.Prefix(t)
@@ -739,6 +748,33 @@ func TestIntegrationRunViews(t *testing.T) {
 			t.Errorf("run's /metrics lacks %s", want)
 		}
 	}
+}
+
+// TestIntegrationRunViewsRedisOutage: with the views inside `cdcflow run`,
+// Redis going away stops neither capture nor publishing (the slot's
+// confirmed position passes the whole workload while Redis is down); when
+// Redis is back, the views catch up and equal the source.
+func TestIntegrationRunViewsRedisOutage(t *testing.T) {
+	s := newViewsE2E(t, viewsE2EOptions{inRun: true, ownRedis: true})
+	s.awaitEqual(90*time.Second, "after the snapshot")
+	s.audit()
+	if err := s.redisSrv.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.load(150, 1)
+	end := testenv.QueryValue[string](t, s.db, `SELECT pg_current_wal_lsn()::text`)
+	testenv.Await(t, 60*time.Second, "the slot to confirm the workload while Redis is down", func() (bool, error) {
+		select {
+		case err := <-s.run:
+			t.Fatalf("cdcflow run exited while Redis was down: %v", err)
+		default:
+		}
+		return testenv.QueryValue[bool](t, s.db, `SELECT coalesce(confirmed_flush_lsn >= $1::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = $2`, end, s.slot), nil
+	})
+	if err := s.redisSrv.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.awaitEqual(90*time.Second, "after Redis came back")
 }
 
 // TestIntegrationViewsResnapshot stops `cdcflow run` in the middle of the
