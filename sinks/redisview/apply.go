@@ -83,6 +83,7 @@ type Views struct {
 	keys   keys
 	log    *slog.Logger
 	newest *newestTimes // shared by copies of Views
+	cache  *stateCache  // shared by copies of Views
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -105,7 +106,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -192,6 +193,7 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 		n := slices.IndexFunc(recs, func(r Record) bool { return r.Err == nil && r.Event.Control != pipeline.NotControl })
 		switch {
 		case n == 0:
+			v.cache.drop(b.Partition)
 			if err := v.control(ctx, b.Topic, b.Partition, from, recs[0]); err != nil {
 				return err
 			}
@@ -219,6 +221,7 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 	if b.Next > 0 && (from < 0 || b.Next > from) {
 		// Only markers, or markers after a control record: a step that
 		// moves the offset alone.
+		v.cache.drop(b.Partition)
 		if err := v.run(ctx, newStep(v.keys.offsets(b.Partition)), b.Topic, from, b.Next); err != nil {
 			return err
 		}
@@ -283,6 +286,35 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 		return errConflict
 	}
 	return fmt.Errorf("run apply script: unexpected reply %q", res)
+}
+
+// cachedStates returns the stored state of the aggregates ids of type agg,
+// from pc where it has them (nil pc: none) and read from Redis otherwise.
+func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg string, ids []string) (map[string]*aggState, uint64, error) {
+	if pc == nil {
+		return v.readStates(ctx, p, agg, ids)
+	}
+	snap, snapOK := pc.snap[agg]
+	out := make(map[string]*aggState, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if st := pc.get(agg, id); st != nil && snapOK {
+			out[id] = st
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, snap, nil
+	}
+	read, snap, err := v.readStates(ctx, p, agg, missing)
+	if err != nil {
+		return nil, 0, err
+	}
+	for id, st := range read {
+		out[id] = st
+	}
+	return out, snap, nil
 }
 
 // readStates reads the stored state of the aggregates ids of type agg.
@@ -385,18 +417,29 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		}
 		evs[i] = ev
 	}
+	pc := v.cache.take(p, topic, from)
 	for attempt := 0; ; attempt++ {
-		s, applied, last, err := v.compute(ctx, topic, p, recs, evs, poisoned)
+		s, applied, last, upd, err := v.compute(ctx, topic, p, recs, evs, poisoned, pc)
 		if err != nil {
+			v.cache.drop(p)
 			return err
 		}
 		err = v.run(ctx, s, topic, from, to)
 		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
 			v.cfg.Metrics.addConflict()
+			v.cache.drop(p)
+			pc = nil // read everything again
 			continue
 		}
 		if err != nil {
+			v.cache.drop(p)
 			return err
+		}
+		if pc != nil {
+			for _, u := range upd {
+				pc.put(u.agg, u.snap, u.states)
+			}
+			pc.next = to
 		}
 		for name, n := range applied {
 			v.cfg.Metrics.addApplied(name, n)
@@ -417,10 +460,18 @@ func (v *Views) poison(ctx context.Context, perr *ProjectError, rec Record) erro
 	return nil
 }
 
-// compute reads the batch's aggregates and builds the atomic step. Events
+// stateUpdate is the state of aggregates of one type once a step is stored.
+type stateUpdate struct {
+	agg    string
+	snap   uint64
+	states map[string]*aggState
+}
+
+// compute reads the batch's aggregates (from pc where cached) and builds the
+// atomic step, and the states the aggregates have once it is stored. Events
 // that turn out to be poison are handed to OnPoison and marked in poisoned,
 // so that a retry does not hand them over twice.
-func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Record, evs []pipeline.Event, poisoned []bool) (*step, map[string]int, time.Time, error) {
+func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Record, evs []pipeline.Event, poisoned []bool, pc *partCache) (*step, map[string]int, time.Time, []stateUpdate, error) {
 	byType := map[string][]string{}
 	seen := map[[2]string]bool{}
 	for i, ev := range evs {
@@ -433,12 +484,14 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 	s := newStep(v.keys.offsets(p))
 	applied := map[string]int{}
 	var last time.Time
+	var upd []stateUpdate
 	for _, agg := range slices.Sorted(maps.Keys(byType)) {
 		ids := byType[agg]
-		states, snap, err := v.readStates(ctx, p, agg, ids)
+		states, snap, err := v.cachedStates(ctx, pc, p, agg, ids)
 		if err != nil {
-			return nil, nil, last, err
+			return nil, nil, last, nil, err
 		}
+		after := make(map[string]*aggState, len(ids))
 		folds := map[string]*foldResult{}
 		for _, id := range ids {
 			st := states[id]
@@ -451,7 +504,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			ok, err := v.defs.fold(folds[ev.AggregateID], ev, snap)
 			if err != nil {
 				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, recs[i]); err != nil {
-					return nil, nil, last, err
+					return nil, nil, last, nil, err
 				}
 				poisoned[i] = true
 				continue
@@ -467,13 +520,14 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			f, st := folds[id], states[id]
 			posKey := v.keys.pos(p, agg)
 			s.check(posKey, id, st.posValue())
+			after[id] = st
 			if !f.touched {
 				continue
 			}
 			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas); err != nil {
 				// The old state no longer derives (definitions changed
 				// under a live generation): a rebuild is needed.
-				return nil, nil, last, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+				return nil, nil, last, nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
 			}
 			for name, entries := range f.history {
 				hv := v.defs.byName[name]
@@ -488,13 +542,21 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 				ns.deleted = tombstoneTime(f.time)
 			}
 			s.op("HSET", posKey, id, ns.posValue())
+			ns.entities = make(map[string]map[string]string, len(f.final))
+			for name, m := range f.final {
+				if len(m) > 0 {
+					ns.entities[name] = m
+				}
+			}
+			after[id] = ns
 			for name, n := range f.applied {
 				applied[name] += n
 			}
 		}
 		v.flushDeltas(s, deltas)
+		upd = append(upd, stateUpdate{agg: agg, snap: snap, states: after})
 	}
-	return s, applied, last, nil
+	return s, applied, last, upd, nil
 }
 
 func toAny(ss []string) []any {

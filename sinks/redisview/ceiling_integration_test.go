@@ -278,7 +278,7 @@ func representativeStep(t *testing.T, v *Views, rdb redis.UniversalClient, p int
 	const k = 2
 	evs := benchBatch(p, k, size)
 	recs := benchRecords(evs, benchStart(k, size))
-	s, _, _, err := v.compute(ctx, "shop.order", p, recs, evs, make([]bool, len(evs)))
+	s, _, _, _, err := v.compute(ctx, "shop.order", p, recs, evs, make([]bool, len(evs)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
