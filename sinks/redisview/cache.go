@@ -28,7 +28,7 @@ import (
 
 // maxCached bounds the aggregates cached per partition; the cache is emptied
 // when it would grow past it.
-const maxCached = 20000
+const maxCached = 4096
 
 type stateCache struct {
 	mu    sync.Mutex
