@@ -1,11 +1,16 @@
 package redisview
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
@@ -147,4 +152,82 @@ func snapshotOf(t *testing.T, defs *Definitions, v *Views) *Snapshot {
 		t.Fatal(err)
 	}
 	return r.At(v.Generation())
+}
+
+// TestIntegrationConsumerCompacts runs the live consumer with a one-hour
+// horizon: the tombstones a truncate left are removed between polls once an
+// event two hours newer has been applied, and the live aggregate stays.
+func TestIntegrationConsumerCompacts(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	k := testenv.NewKafka(t, services.KafkaOptions{Partitions: 1})
+	prod := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var recs []partRecord
+	for i := range 5 {
+		ev := orderEvent(fmt.Sprintf("o%d", i), "OrderRequested", uint64(i+1), map[string]any{"customer_id": "c1", "total": "1.00", "ordered_at": "2026-11-01T10:00:00Z"})
+		ev.Time = t0
+		recs = append(recs, partRecord{ev: ev})
+	}
+	recs = append(recs, partRecord{ev: pipeline.Event{ID: "trunc", Source: "s", Type: "Truncate", AggregateType: "order",
+		Control: pipeline.ControlTruncate, Position: pipeline.MakePosition(0, 10, 0), Time: t0.Add(time.Hour)}})
+	late := orderEvent("o9", "OrderRequested", 11, map[string]any{"customer_id": "c1", "total": "1.00", "ordered_at": "2026-11-01T10:00:00Z"})
+	late.Time = t0.Add(3 * time.Hour)
+	recs = append(recs, partRecord{ev: late})
+	produce(t, prod, "shop.order", recs)
+
+	reg := newTestRegistry()
+	v, err := New(Config{Prefix: srv.Prefix(t), Metrics: NewMetrics(reg)}, testDefinitions(t), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewConsumer(ConsumerConfig{Brokers: k.Addrs(), Group: "views-compact", Topics: []string{"shop.order"},
+		FollowPointer: true, PointerInterval: 100 * time.Millisecond, TombstoneHorizon: time.Hour,
+		CompactInterval: 50 * time.Millisecond, Logger: testLogger(t)}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		all, err := rdb.HGetAll(ctx, v.keys.pos(0, "order")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) == 1 && all["o9"] != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("positions after 30 s: %v; want only o9's (the tombstones compacted)", all)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if e, err := snapshotOf(t, testDefinitions(t), v).Entity(ctx, "order", "o9"); err != nil || e["status"] != "requested" {
+		t.Errorf("o9 = %v, %v; want it applied", e, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compacted float64
+	for _, mf := range mfs {
+		if mf.GetName() == "cdcflow_views_tombstones_compacted_total" {
+			compacted = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if compacted != 5 {
+		t.Errorf("cdcflow_views_tombstones_compacted_total = %v; want 5", compacted)
+	}
 }
