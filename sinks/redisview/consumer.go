@@ -200,9 +200,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		if c.cfg.FollowPointer && time.Since(lastPointer) >= c.cfg.PointerInterval {
 			lastPointer = time.Now()
-			g, err := CurrentGeneration(ctx, c.views.rdb, c.views.cfg.Prefix)
-			if err == nil && g != 0 && g != c.views.Generation() {
-				return fmt.Errorf("views generation %d, pointer %d: %w", c.views.Generation(), g, ErrGenerationChanged)
+			if err := c.pointerMoved(ctx); err != nil {
+				return err
 			}
 		}
 		pollCtx := ctx
@@ -387,12 +386,31 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 		return next - max(from, 0), nil
 	case ctx.Err() != nil:
 		return 0, ctx.Err()
+	case errors.Is(err, ErrGenerationChanged):
+		return 0, err
 	case errors.As(err, new(*ProjectError)):
+		// An event that cannot be projected onto a generation that a swap
+		// left behind (and perhaps deleted) is not poison: stop for the new
+		// generation instead.
+		if c.cfg.FollowPointer {
+			if perr := c.pointerMoved(ctx); perr != nil {
+				return 0, perr
+			}
+		}
 		return 0, err
 	}
 	// Fenced or an infrastructure error: resume from what Redis stores, so
 	// nothing is skipped and nothing applied twice.
 	if errors.Is(err, ErrFenced) {
+		// A replay's swap may have moved the pointer on and, after its grace
+		// period, deleted this generation with its stored offsets: resuming
+		// from "no stored offset" would rebuild the old generation from the
+		// start. A consumer that follows the pointer stops here instead.
+		if c.cfg.FollowPointer {
+			if err := c.pointerMoved(ctx); err != nil {
+				return 0, err
+			}
+		}
 		c.views.cfg.Metrics.addFenced(p.Topic)
 		c.log.Warn("partition fenced: resuming from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
 	} else {
@@ -423,6 +441,17 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 	return 0, nil
 }
 
+// pointerMoved returns an ErrGenerationChanged error when the generation
+// pointer names another generation than the consumer's. A pointer that cannot
+// be read is not a move: the next check tries again.
+func (c *Consumer) pointerMoved(ctx context.Context) error {
+	g, err := CurrentGeneration(ctx, c.views.rdb, c.views.cfg.Prefix)
+	if err == nil && g != 0 && g != c.views.Generation() {
+		return fmt.Errorf("views generation %d, pointer %d: %w", c.views.Generation(), g, ErrGenerationChanged)
+	}
+	return nil
+}
+
 // applyWithPoison applies b, sending poison records to the dead-letter topic
 // when there is one.
 func (c *Consumer) applyWithPoison(ctx context.Context, cl *kgo.Client, b Batch) error {
@@ -431,6 +460,11 @@ func (c *Consumer) applyWithPoison(ctx context.Context, cl *kgo.Client, b Batch)
 	}
 	v := *c.views
 	v.cfg.OnPoison = func(ctx context.Context, perr *ProjectError, rec Record) error {
+		if c.cfg.FollowPointer {
+			if err := c.pointerMoved(ctx); err != nil {
+				return err // not poison: this generation was left behind
+			}
+		}
 		return c.deadLetter(ctx, cl, b, perr, rec)
 	}
 	return v.Apply(ctx, b)

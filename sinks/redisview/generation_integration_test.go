@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcflow/cdcflow/internal/services"
@@ -201,5 +202,85 @@ func TestIntegrationFollowPointer(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not stop after the generation pointer moved")
+	}
+}
+
+// TestIntegrationFollowPointerAfterDeletion: a live consumer that has not yet
+// seen the pointer move when a replay's grace period ends and generation 1 is
+// deleted is fenced by its vanished offsets; it must stop for the new
+// generation instead of rebuilding generation 1 from the start.
+func TestIntegrationFollowPointerAfterDeletion(t *testing.T) {
+	for _, deadLetters := range []string{"", "views.deadletter"} {
+		t.Run("dead letters "+deadLetters, func(t *testing.T) { followPointerAfterDeletion(t, deadLetters) })
+	}
+}
+
+func followPointerAfterDeletion(t *testing.T, deadLetters string) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	prefix := srv.Prefix(t)
+	k := testenv.NewKafka(t, services.KafkaOptions{Partitions: testPartitions})
+	prod := k.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	recs := orderStream(testenv.Seed(t), 200, false)
+	half := len(recs) / 2
+	produce(t, prod, "shop.order", recs[:half])
+
+	if err := Swap(ctx, rdb, prefix, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(Config{Prefix: prefix, Generation: 1}, testDefinitions(t), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The periodic pointer check is an hour away: only the fence can notice.
+	c, err := NewConsumer(ConsumerConfig{Brokers: k.Addrs(), Group: "live", Topics: []string{"shop.order"},
+		FollowPointer: true, PointerInterval: time.Hour, DeadLetterTopic: deadLetters, Logger: testLogger(t)}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	parts := make([]int32, testPartitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	testenv.Await(t, 30*time.Second, "generation 1 holds the first half", func() (bool, error) {
+		stored, err := v.Offsets(ctx, "shop.order", parts)
+		var n int64
+		for _, o := range stored {
+			n += o
+		}
+		return n == int64(half), err
+	})
+
+	if err := Swap(ctx, rdb, prefix, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DeleteGeneration(ctx, rdb, prefix, 1, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, prod, "shop.order", recs[half:])
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrGenerationChanged) {
+			t.Fatalf("Run after its generation was deleted = %v; want ErrGenerationChanged", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop after its generation was deleted")
+	}
+	if n, err := DeleteGeneration(ctx, rdb, prefix, 1, 100, 0); err != nil || n != 0 {
+		t.Errorf("generation 1 has %d keys again (%v); want none", n, err)
+	}
+	if deadLetters != "" {
+		ends, err := kadm.NewClient(k.Client(t)).ListEndOffsets(ctx, deadLetters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil && o.Offset > 0 {
+				t.Errorf("%d record(s) dead-lettered from the deleted generation in partition %d", o.Offset, o.Partition)
+			}
+		})
 	}
 }
