@@ -85,10 +85,18 @@ type KafkaSASLConfig struct {
 	Password string `yaml:"password" secret:"true"`
 }
 
+// embeddedPartitions is the default partition count of event topics on the
+// embedded broker (docs/benchmarks.md, "Partitions").
+const embeddedPartitions = 1
+
 // KafkaTopicsConfig says how missing topics are created.
 type KafkaTopicsConfig struct {
-	// Partitions of each event topic. Default 6. Never change it once a
-	// topic is written: cdcflow refuses to run if it did.
+	// Partitions of each event topic. Default 6, or 1 on the embedded broker
+	// (no brokers configured), which fsyncs each partition a request touches
+	// one after the other: one partition keeps the commit-to-ack latency
+	// low there, and a one-machine deployment runs one materializer anyway.
+	// Never change it once a topic is written: cdcflow refuses to run if it
+	// did.
 	Partitions int32 `yaml:"partitions"`
 	// ReplicationFactor of created topics. Default -1: the broker's default.
 	ReplicationFactor int16 `yaml:"replication_factor"`
@@ -115,6 +123,9 @@ func (k *KafkaConfig) setDefaults() {
 	}
 	if k.Topics.Partitions == 0 {
 		k.Topics.Partitions = kafka.DefaultPartitions
+		if len(k.Brokers) == 0 {
+			k.Topics.Partitions = embeddedPartitions
+		}
 	}
 	if k.Topics.ReplicationFactor == 0 {
 		k.Topics.ReplicationFactor = -1

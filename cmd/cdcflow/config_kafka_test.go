@@ -18,10 +18,19 @@ func TestKafkaConfig(t *testing.T) {
 			name: "defaults",
 			yaml: "version: 1\n",
 			check: func(t *testing.T, k KafkaConfig) {
-				if k.Compression != "snappy" || k.Topics.Partitions != 6 || k.Topics.Retention != -1 ||
+				if k.Compression != "snappy" || k.Topics.Partitions != 1 || k.Topics.Retention != -1 ||
 					k.Topics.ReplicationFactor != -1 || k.DeadLetterTopic != "cdcflow.deadletter" ||
 					k.MaxBufferedBytes != 64<<20 || k.RequestTimeout != 10*time.Second {
 					t.Errorf("defaults not applied: %+v", k)
+				}
+			},
+		},
+		{
+			name: "partitions with brokers",
+			yaml: "version: 1\nkafka:\n  brokers: [b1:9092]\n",
+			check: func(t *testing.T, k KafkaConfig) {
+				if k.Topics.Partitions != 6 {
+					t.Errorf("topics.partitions = %d with brokers; want 6", k.Topics.Partitions)
 				}
 			},
 		},
