@@ -45,24 +45,10 @@ func TestIntegrationRunEOSCommitUnknown(t *testing.T) {
 		resp.ErrorCode = kerr.InvalidTxnState.Code
 		return resp, nil, true
 	})
-	slot := uniqueSlot("eosunknown")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"CDCFLOW_KAFKA_DELIVERY=exactly_once",
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-	)
+	_, env := ordersRunEnv(t, db, broker.Addrs(), "eosunknown", "CDCFLOW_KAFKA_DELIVERY=exactly_once")
+	p := startRun(t, env...)
 	fold := newOrderFold(committedConsumer(t, broker.Addrs(), "shop.order"))
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	loaded := make(chan error, 1)
 	go func() {

@@ -429,6 +429,36 @@ func loadOrders(ctx context.Context, dsn string, seed uint64, count int64, rate 
 	return g.Stats(), err
 }
 
+// ordersRunEnv returns the environment of a cdcflow run of the reference
+// order database in db publishing to brokers, with its own slot and
+// publication (named after prefix, returned) and a fresh data directory;
+// extra variables follow and override.
+func ordersRunEnv(t *testing.T, db *testenv.DB, brokers []string, prefix string, extra ...string) (slot string, env []string) {
+	t.Helper()
+	slot = uniqueSlot(prefix)
+	return slot, append([]string{
+		"CDCFLOW_SOURCE_DSN=" + db.DSN,
+		"CDCFLOW_SOURCE_TIMEZONE=" + loadgen.ShopZone,
+		"CDCFLOW_MAPPING_FILE=" + ordersMappingFile(t),
+		"CDCFLOW_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"CDCFLOW_CAPTURE_SLOT=" + slot,
+		"CDCFLOW_CAPTURE_PUBLICATION=" + slot,
+		"CDCFLOW_DATA_DIR=" + t.TempDir(),
+	}, extra...)
+}
+
+// awaitSnapshot waits, while p runs, until fold has read a complete snapshot
+// on shop.order.
+func awaitSnapshot(t *testing.T, ctx context.Context, p *runProc, fold *orderFold) {
+	t.Helper()
+	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		return fold.snapshotEnds > 0, fold.poll(ctx)
+	})
+}
+
 func uniqueSlot(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e9)
 }
@@ -532,12 +562,7 @@ func killAtRandom(t *testing.T, eos bool) {
 	if inSnapshot == 0 {
 		t.Logf("no kill landed during the snapshot (it was too quick)")
 	}
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 
 	// Kill under load: the audit starts now, after the snapshot, so every
 	// audited change must come as its own event.
@@ -650,26 +675,10 @@ func TestIntegrationRunBrokerOutage(t *testing.T) {
 	}
 	broker := testenv.BrokerProcess(t, "")
 	metricsAddr := freeAddr(t)
-	slot := uniqueSlot("outage")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"CDCFLOW_KAFKA_MAX_BUFFERED_BYTES=262144",
-		"CDCFLOW_BACKPRESSURE_MAX_BYTES=262144",
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-		"CDCFLOW_METRICS_ADDR="+metricsAddr,
-	)
+	slot, env := ordersRunEnv(t, db, broker.Addrs(), "outage", "CDCFLOW_KAFKA_MAX_BUFFERED_BYTES=262144", "CDCFLOW_BACKPRESSURE_MAX_BYTES=262144", "CDCFLOW_METRICS_ADDR="+metricsAddr)
+	p := startRun(t, env...)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	walsender := func() (int, error) {
 		var pid *int

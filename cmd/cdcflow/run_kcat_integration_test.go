@@ -51,24 +51,10 @@ func TestIntegrationRunKcat(t *testing.T) {
 		t.Fatal(err)
 	}
 	broker := testenv.Kafka(t)
-	slot := uniqueSlot("kcat")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"CDCFLOW_KAFKA_TOPICS_PARTITIONS=3",
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-	)
+	_, env := ordersRunEnv(t, db, broker.Addrs(), "kcat", "CDCFLOW_KAFKA_TOPICS_PARTITIONS=3")
+	p := startRun(t, env...)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	if _, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 120, 0); err != nil { // streamed
 		t.Fatal(err)

@@ -206,25 +206,10 @@ func TestIntegrationRunProduceRetries(t *testing.T) {
 	fault := &produceFault{codes: []int16{kerr.NotLeaderForPartition.Code, kerr.RequestTimedOut.Code}}
 	fault.install(broker.Cluster())
 	metricsAddr := freeAddr(t)
-	slot := uniqueSlot("retry")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"CDCFLOW_KAFKA_TOPICS_PARTITIONS=3",
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-		"CDCFLOW_METRICS_ADDR="+metricsAddr,
-	)
+	slot, env := ordersRunEnv(t, db, broker.Addrs(), "retry", "CDCFLOW_KAFKA_TOPICS_PARTITIONS=3", "CDCFLOW_METRICS_ADDR="+metricsAddr)
+	p := startRun(t, env...)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	loaded := make(chan error, 1)
 	go func() {
@@ -328,23 +313,10 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 		refused.Add(1)
 		return produceErrorResponse(req, kerr.TopicAuthorizationFailed.Code), nil, true
 	})
-	slot := uniqueSlot("fatal")
-	p := startRun(t,
-		"CDCFLOW_SOURCE_DSN="+db.DSN,
-		"CDCFLOW_SOURCE_TIMEZONE="+loadgen.ShopZone,
-		"CDCFLOW_MAPPING_FILE="+ordersMappingFile(t),
-		"CDCFLOW_KAFKA_BROKERS="+strings.Join(broker.Addrs(), ","),
-		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+slot,
-		"CDCFLOW_DATA_DIR="+t.TempDir(),
-	)
+	slot, env := ordersRunEnv(t, db, broker.Addrs(), "fatal")
+	p := startRun(t, env...)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
-	testenv.Await(t, 60*time.Second, "a complete snapshot on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.snapshotEnds > 0, fold.poll(ctx)
-	})
+	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	info := c.TopicInfo("shop.order")
 	if info == nil {
