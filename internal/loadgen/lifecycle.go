@@ -331,12 +331,14 @@ func (w *worker) planAuditNoise(s *state, now time.Time) func(context.Context) e
 }
 
 // planPurgeAudit is the housekeeping job that deletes the oldest audit rows.
+// Rows another worker's purge holds are skipped: two purges locking the same
+// rows in different orders would deadlock.
 func (w *worker) planPurgeAudit(_ *state, _ time.Time) func(context.Context) error {
 	n := 10 + w.rng.IntN(40)
 	return func(ctx context.Context) error {
 		return w.tx(ctx, "purge audit", func(tx pgx.Tx, d delta) error {
 			_, err := exec(ctx, tx, d, "audit_log", 'D', `DELETE FROM audit_log WHERE audit_id IN
-				(SELECT audit_id FROM audit_log ORDER BY audit_id LIMIT $1)`, n)
+				(SELECT audit_id FROM audit_log ORDER BY audit_id LIMIT $1 FOR UPDATE SKIP LOCKED)`, n)
 			return err
 		})
 	}
