@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -144,6 +146,7 @@ type LoadOptions struct {
 // and safe for concurrent use; a Mapper holds the per-transaction state.
 type Mapping struct {
 	file           string
+	digest         string // of the mapping file's bytes
 	topicPrefix    string
 	deadLetter     string
 	loc            *time.Location
@@ -220,6 +223,12 @@ type gatherRule struct {
 
 // File returns the name of the mapping file, as given to Load.
 func (m *Mapping) File() string { return m.file }
+
+// Digest identifies the mapping file's contents (16 hex digits of its
+// SHA-256): the same file gives the same digest. Exactly-once delivery
+// stores it with its position, since a changed mapping may emit a different
+// number of records for the same change.
+func (m *Mapping) Digest() string { return m.digest }
 
 // Topic returns the Kafka topic of an aggregate type: the topic prefix followed
 // by the type.
@@ -324,8 +333,10 @@ func load(fsys fs.FS, name string, src []byte, opts LoadOptions) (*Mapping, erro
 	if doc.version != 1 {
 		p.add(0, "", "version must be 1, not %d", doc.version)
 	}
+	sum := sha256.Sum256(src)
 	m := &Mapping{
 		file:           name,
+		digest:         hex.EncodeToString(sum[:8]),
 		topicPrefix:    doc.topicPrefix,
 		deadLetter:     doc.deadLetter,
 		maxEventBytes:  doc.maxEventBytes,

@@ -436,3 +436,22 @@ func TestOpsOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestMappingDigest(t *testing.T) {
+	src := "version: 1\ntables: []\n"
+	a, err := Parse("a.yaml", []byte(src), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("b.yaml", []byte(src), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("a.yaml", []byte(src+"# changed\n"), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Digest()) != 16 || a.Digest() != b.Digest() || a.Digest() == c.Digest() {
+		t.Errorf("digests %q %q %q: want 16 hex digits, equal for equal contents, different otherwise", a.Digest(), b.Digest(), c.Digest())
+	}
+}

@@ -150,7 +150,7 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		}
 		log.Info("exactly-once delivery", "transactional_id", "cdcflow-"+rc.Slot,
 			"position_topic", pc.PositionTopic, "resume_after", string(stored))
-		f.tx, f.txMax, f.eos = tx, cfg.Kafka.TransactionMaxBytes, newEOSState(skip, mappingDigest(cfg.Mapping.File), log)
+		f.tx, f.txMax, f.eos = tx, cfg.Kafka.TransactionMaxBytes, newEOSState(skip, mapping.Digest(), log)
 	}
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.Backpressure.MaxBytes,

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -60,17 +57,6 @@ type txCursorJSON struct {
 func (c txCursor) encode() []byte {
 	b, _ := json.Marshal(txCursorJSON{Source: c.Source, LSN: c.LSN.String(), Records: c.Records, Mapping: c.Mapping})
 	return b
-}
-
-// mappingDigest returns a short digest of the mapping file at path, or ""
-// when it cannot be read (an embedded mapping).
-func mappingDigest(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil || path == "" {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
 }
 
 func parseTxCursor(b []byte) (txCursor, error) {
