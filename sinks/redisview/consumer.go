@@ -470,6 +470,12 @@ func (c *Consumer) applyWithPoison(ctx context.Context, cl *kgo.Client, b Batch)
 	return v.Apply(ctx, b)
 }
 
+// HeaderReason is the header of a dead letter that says why the event could
+// not be projected; "cdcflow-topic", "cdcflow-partition" and
+// "cdcflow-offset" say where it was read. The names match the headers
+// cdcflow run gives its own dead letters.
+const HeaderReason = "cdcflow-reason"
+
 // deadLetter writes rec to the dead-letter topic with the reason. It is
 // at-least-once: if the batch is applied again after a failure, the record
 // may be dead-lettered twice.
@@ -482,10 +488,10 @@ func (c *Consumer) deadLetter(ctx context.Context, cl *kgo.Client, b Batch, perr
 		}
 	}
 	kr.Headers = append(kr.Headers,
-		kgo.RecordHeader{Key: "cdcflow_error", Value: []byte(perr.Error())},
-		kgo.RecordHeader{Key: "cdcflow_topic", Value: []byte(b.Topic)},
-		kgo.RecordHeader{Key: "cdcflow_partition", Value: []byte(strconv.Itoa(int(b.Partition)))},
-		kgo.RecordHeader{Key: "cdcflow_offset", Value: []byte(strconv.FormatInt(perr.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(perr.Error())},
+		kgo.RecordHeader{Key: "cdcflow-topic", Value: []byte(b.Topic)},
+		kgo.RecordHeader{Key: "cdcflow-partition", Value: []byte(strconv.Itoa(int(b.Partition)))},
+		kgo.RecordHeader{Key: "cdcflow-offset", Value: []byte(strconv.FormatInt(perr.Offset, 10))},
 	)
 	// Bounded: a missing dead-letter topic must not hang the partition.
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

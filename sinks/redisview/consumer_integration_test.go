@@ -172,7 +172,7 @@ func TestIntegrationConsumerPoison(t *testing.T) {
 		defer cancel()
 		cons.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
 			for _, h := range r.Headers {
-				if h.Key == "cdcflow_error" {
+				if h.Key == HeaderReason {
 					reasons = append(reasons, string(h.Value))
 				}
 			}
