@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		applied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_views_events_applied_total",
-			Help: "Events applied to a view (an event counts once per view it changed).",
+			Help: "Events applied to an entity or history view (an event counts once per view it changed; derived index and aggregate views are not counted).",
 		}, []string{"view"}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_views_events_skipped_total",
