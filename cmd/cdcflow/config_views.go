@@ -2,19 +2,17 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/cdcflow/cdcflow/internal/tlsconfig"
 )
 
 // ViewsConfig configures the Redis views: what `cdcflow materialize` and
@@ -184,7 +182,7 @@ func (r *ViewsRedisConfig) client() (redis.UniversalClient, error) {
 	var tc *tls.Config
 	if r.TLS.Enable {
 		var err error
-		if tc, err = buildTLS(r.TLS.CAFile, r.TLS.CertFile, r.TLS.KeyFile, r.TLS.InsecureSkipVerify); err != nil {
+		if tc, err = tlsconfig.Client(r.TLS.CAFile, r.TLS.CertFile, r.TLS.KeyFile, r.TLS.InsecureSkipVerify); err != nil {
 			return nil, fmt.Errorf("views.redis.tls: %w", err)
 		}
 		tc.ServerName = r.TLS.ServerName
@@ -214,45 +212,9 @@ func (k *KafkaConfig) consumerOpts() ([]kgo.Opt, error) {
 	if len(k.Brokers) == 0 {
 		return opts, nil
 	}
-	if k.TLS.Enable {
-		tc, err := buildTLS(k.TLS.CAFile, k.TLS.CertFile, k.TLS.KeyFile, k.TLS.InsecureSkipVerify)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls: %w", err)
-		}
-		opts = append(opts, kgo.DialTLSConfig(tc))
+	sec, err := k.publisherConfig(k.Brokers).SecurityOpts()
+	if err != nil {
+		return nil, fmt.Errorf("kafka.tls: %w", err)
 	}
-	switch k.SASL.Mechanism {
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsMechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha256Mechanism()))
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.User, Pass: k.SASL.Password}.AsSha512Mechanism()))
-	}
-	return opts, nil
-}
-
-// buildTLS returns a TLS client configuration trusting caFile (the system
-// roots when empty) and presenting certFile/keyFile when given.
-func buildTLS(caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // opt-in, documented as for tests
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("read CA file %q: no PEM certificate found", caFile)
-		}
-		tc.RootCAs = pool
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return append(opts, sec...), nil
 }

@@ -1,17 +1,16 @@
 package kafka
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/cdcflow/cdcflow/internal/tlsconfig"
 )
 
 // Defaults of Config.
@@ -184,11 +183,22 @@ func codec(name string) (kgo.CompressionCodec, error) {
 // connOpts returns the client options that connect and authenticate, shared
 // by every client the package builds.
 func (cfg Config) connOpts() ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID)}
+	sec, err := cfg.SecurityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...), kgo.ClientID(cfg.ClientID)}, sec...), nil
+}
+
+// SecurityOpts returns the franz-go options for cfg's TLS and SASL settings
+// (none when neither is set), so that other clients of the same cluster (the
+// views' consumer) connect as the publisher does.
+func (cfg Config) SecurityOpts() ([]kgo.Opt, error) {
+	var opts []kgo.Opt
 	if cfg.TLS.Enable {
-		tc, err := cfg.TLS.build()
+		tc, err := tlsconfig.Client(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.InsecureSkipVerify)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("kafka TLS: %w", err)
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
@@ -201,27 +211,4 @@ func (cfg Config) connOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.SASL.User, Pass: cfg.SASL.Password}.AsSha512Mechanism()))
 	}
 	return opts, nil
-}
-
-func (c TLSConfig) build() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, documented as for tests
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read TLS CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("read TLS CA file %q: no PEM certificate found", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load TLS client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
