@@ -41,3 +41,9 @@ if [ ${#race_list[@]} -gt 0 ]; then
 	echo "== go test -race"
 	go test -count=1 -race -timeout 15m "${race_list[@]}"
 fi
+
+# cmd/cdcflow's flow (capture, mapping, publisher, watermark, views) owns
+# goroutines too; its in-process end-to-end tests run it under the race
+# detector (the subprocess tests run without it above).
+echo "== go test -race (cdcflow's flow, in process)"
+go test -count=1 -race -timeout 10m -run 'TestIntegrationQuickstart|TestEOS|TestNewEOSState|TestProgress' ./cmd/cdcflow/
