@@ -524,7 +524,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			if !f.touched {
 				continue
 			}
-			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas); err != nil {
+			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas, applied); err != nil {
 				// The old state no longer derives (definitions changed
 				// under a live generation): a rebuild is needed.
 				return nil, nil, last, nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
@@ -570,8 +570,10 @@ func toAny(ss []string) []any {
 // writeAggregate adds the writes that move one aggregate from the entity
 // states old to new: its entity hashes, its index entries and its aggregate
 // deltas (accumulated in deltas by hash key and field). after, if not nil, is
-// what new derives to (fold computed it already).
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, after derived, deltas map[[2]string]int64) error {
+// what new derives to (fold computed it already). Each index or aggregate
+// view whose entry for the aggregate moved counts once in applied, when
+// applied is not nil.
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, after derived, deltas map[[2]string]int64, applied map[string]int) error {
 	for _, e := range v.defs.entities(agg) {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
@@ -623,6 +625,9 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			if a, err = v.defs.derive(dv, n); err != nil {
 				return err
 			}
+		}
+		if applied != nil && !a.equal(b) {
+			applied[dv.name]++
 		}
 		switch dv.kind {
 		case KindIndex:

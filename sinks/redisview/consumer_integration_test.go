@@ -97,8 +97,10 @@ func TestIntegrationConsumerEqualsModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	diffViews(t, actual(t, ctx, r.At(1), allIDs(recs)), m.expected())
-	if got := counterValue(t, reg, "cdcflow_views_events_applied_total", "view", "order"); got == 0 {
-		t.Errorf("cdcflow_views_events_applied_total{view=order} = 0; want > 0")
+	for _, view := range []string{"order", "pending", "per_status", "history"} {
+		if got := counterValue(t, reg, "cdcflow_views_events_applied_total", "view", view); got == 0 {
+			t.Errorf("cdcflow_views_events_applied_total{view=%s} = 0; want > 0", view)
+		}
 	}
 }
 

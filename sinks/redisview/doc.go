@@ -27,7 +27,7 @@
 //
 // Metrics (NewMetrics; a nil *Metrics records nothing):
 //
-//	cdcflow_views_events_applied_total{view}              events that changed an entity or history view
+//	cdcflow_views_events_applied_total{view}              events that changed a view (derived views: per aggregate and batch)
 //	cdcflow_views_events_skipped_total{aggregate}         stale or duplicate events ignored
 //	cdcflow_views_apply_seconds                           histogram: one partition batch
 //	cdcflow_views_apply_conflicts_total                   batches computed again

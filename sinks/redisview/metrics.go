@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		applied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_views_events_applied_total",
-			Help: "Events applied to an entity or history view (an event counts once per view it changed; derived index and aggregate views are not counted).",
+			Help: "Events applied to a view: an event counts once per entity or history view it changed; an index or aggregate view counts once per aggregate and batch whose entry moved.",
 		}, []string{"view"}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_views_events_skipped_total",

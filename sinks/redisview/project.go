@@ -81,6 +81,10 @@ type member struct {
 	sums  []int64 // aggregate, scaled
 }
 
+func (m member) equal(o member) bool {
+	return m.in == o.in && m.key == o.key && m.score == o.score && slices.Equal(m.sums, o.sums)
+}
+
 // derived is every derived view's entry for one state, by view name.
 type derived map[string]member
 
