@@ -233,14 +233,14 @@ func structuredSize(e Event) int {
 // (TestStructuredMatchesEncodingJSON), without reflection. e has been checked.
 func appendStructured(b []byte, e Event) ([]byte, error) {
 	b = append(b, `{"specversion":"1.0","id":`...)
-	b = appendJSONString(b, e.ID)
+	b = appendString(b, e.ID)
 	b = append(b, `,"source":`...)
-	b = appendJSONString(b, e.Source)
+	b = appendString(b, e.Source)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = appendString(b, e.Type)
 	if e.AggregateID != "" {
 		b = append(b, `,"subject":`...)
-		b = appendJSONString(b, e.AggregateID)
+		b = appendString(b, e.AggregateID)
 	}
 	if !e.Time.IsZero() {
 		b = append(b, `,"time":"`...)
@@ -257,11 +257,11 @@ func appendStructured(b []byte, e Event) ([]byte, error) {
 	}
 	if e.Position != "" {
 		b = append(b, `,"sequence":`...)
-		b = appendJSONString(b, string(e.Position))
+		b = appendString(b, string(e.Position))
 	}
 	if e.AggregateID != "" {
 		b = append(b, `,"partitionkey":`...)
-		b = appendJSONString(b, e.AggregateID)
+		b = appendString(b, e.AggregateID)
 	}
 	if e.LSN != 0 {
 		b = append(b, `,"pglsn":"`...)
@@ -275,7 +275,7 @@ func appendStructured(b []byte, e Event) ([]byte, error) {
 	}
 	if e.AggregateType != "" {
 		b = append(b, `,"aggregatetype":`...)
-		b = appendJSONString(b, e.AggregateType)
+		b = appendString(b, e.AggregateType)
 	}
 	if e.Epoch != 0 {
 		b = append(b, `,"epoch":"`...)
@@ -317,10 +317,11 @@ func appendCompactJSON(b, data []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// appendJSONString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping off: \", \\, \b, \f, \n, \r and \t, other control
+// appendString appends s as a JSON string exactly as encoding/json does
+// with HTML escaping off (every JSON string the package writes goes through
+// it): \", \\, \b, \f, \n, \r and \t, other control
 // characters as \u00xx, U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd.
-func appendJSONString(b []byte, s string) []byte {
+func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
