@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -459,6 +458,26 @@ func awaitSnapshot(t *testing.T, ctx context.Context, p *runProc, fold *orderFol
 	})
 }
 
+// pollEvents polls cl once (for at most 2 s) and hands each record, decoded,
+// to fn; it returns the first decoding error or error of fn.
+func pollEvents(ctx context.Context, cl *kgo.Client, fn func(r *kgo.Record, ev pipeline.Event) error) error {
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var ferr error
+	cl.PollFetches(fctx).EachRecord(func(r *kgo.Record) {
+		if ferr != nil {
+			return
+		}
+		ev, err := pipeline.DecodeRecord(recordOf(r))
+		if err != nil {
+			ferr = fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+			return
+		}
+		ferr = fn(r, ev)
+	})
+	return ferr
+}
+
 func uniqueSlot(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e9)
 }
@@ -726,7 +745,7 @@ func TestIntegrationRunBrokerOutage(t *testing.T) {
 		peak = max(peak, rss)
 		time.Sleep(500 * time.Millisecond)
 	}
-	queued := metricValue(t, metricsAddr, "cdcflow_backpressure_queue_bytes")
+	queued := labeledMetric(t, metricsAddr, "cdcflow_backpressure_queue_bytes")
 	if queued <= 0 || queued > 256<<10 {
 		t.Errorf("cdcflow_backpressure_queue_bytes = %v at the end of the outage; want the queue filled, within its 256 KiB budget", queued)
 	}
@@ -746,11 +765,11 @@ func TestIntegrationRunBrokerOutage(t *testing.T) {
 		t.Errorf("after the outage: walsender %d (%v); was %d", got, err, pid)
 	}
 	// The queue counts the time a Put waited once it got through.
-	blocked := metricValue(t, metricsAddr, "cdcflow_backpressure_blocked_seconds_total")
+	blocked := labeledMetric(t, metricsAddr, "cdcflow_backpressure_blocked_seconds_total")
 	if blocked <= 0 {
 		t.Errorf("cdcflow_backpressure_blocked_seconds_total = %v after the outage; want capture to have waited for room", blocked)
 	}
-	if n := metricValue(t, metricsAddr, "cdcflow_capture_reconnects_total"); n != 0 {
+	if n := labeledMetric(t, metricsAddr, "cdcflow_capture_reconnects_total"); n != 0 {
 		t.Errorf("cdcflow_capture_reconnects_total = %v; want 0", n)
 	}
 	t.Logf("outage %v; RSS %d MiB before, peak %d MiB during; %v bytes queued at its end, %.1fs blocked; %d orders, %d records, %d duplicates",
@@ -766,39 +785,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// metricValue returns the sum of the samples of an unlabelled or labelled
-// metric served at addr's /metrics, or -1 when it is absent.
-func metricValue(t *testing.T, addr, name string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("get metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	sum, found := 0.0, false
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
-		}
-		sum, found = sum+v, true
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !found {
-		return -1
-	}
-	return sum
 }
 
 // poisonMapping maps public.gadgets; its ratio is a division by the row's n,
@@ -865,16 +851,7 @@ func TestIntegrationRunPoison(t *testing.T) {
 		if err := p.running(); err != nil {
 			return false, err
 		}
-		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		fs := cl.PollFetches(fctx)
-		var ferr error
-		fs.EachRecord(func(r *kgo.Record) {
-			ev, err := pipeline.DecodeRecord(recordOf(r))
-			if err != nil {
-				ferr = fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
-				return
-			}
+		err := pollEvents(ctx, cl, func(r *kgo.Record, ev pipeline.Event) error {
 			switch {
 			case ev.Control != pipeline.NotControl:
 			case ev.DeadLetter:
@@ -883,8 +860,9 @@ func TestIntegrationRunPoison(t *testing.T) {
 			default:
 				added[ev.AggregateID] = true
 			}
+			return nil
 		})
-		return len(added) == 9 && len(dead) == 1, ferr
+		return len(added) == 9 && len(dead) == 1, err
 	})
 	if added["6"] {
 		t.Errorf("gadget 6 (n = 0) was published as an event")

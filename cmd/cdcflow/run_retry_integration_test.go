@@ -179,6 +179,9 @@ next:
 		}
 		sum, found = sum+v, true
 	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if !found {
 		return -1
 	}
@@ -468,30 +471,21 @@ func TestIntegrationRunOversized(t *testing.T) {
 		if err := p.running(); err != nil {
 			return false, err
 		}
-		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		fs := cl.PollFetches(fctx)
-		var ferr error
-		fs.EachRecord(func(r *kgo.Record) {
-			ev, err := pipeline.DecodeRecord(recordOf(r))
-			if err != nil {
-				ferr = fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
-				return
-			}
+		err := pollEvents(ctx, cl, func(r *kgo.Record, ev pipeline.Event) error {
 			switch {
 			case ev.Control != pipeline.NotControl:
 			case ev.DeadLetter:
 				var dl pipeline.DeadLetter
 				if err := json.Unmarshal(ev.Data, &dl); err != nil {
-					ferr = err
-					return
+					return err
 				}
 				dead[string(dl.Key)] = r
 			default:
 				added[ev.AggregateID] = true
 			}
+			return nil
 		})
-		return len(added) == 8 && len(dead) == 2, ferr
+		return len(added) == 8 && len(dead) == 2, err
 	})
 	if added["4"] || added["7"] {
 		t.Errorf("an oversized note was published as an event: %v", added)
