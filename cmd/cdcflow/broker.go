@@ -43,14 +43,8 @@ func parseBrokerFlags(args []string, stderr io.Writer) (brokerFlags, error) {
 	fs.BoolVar(&f.syncWrites, "sync-writes", true, "fsync each produced batch before acknowledging it; false is faster but a host crash can lose the last acknowledged seconds")
 	fs.IntVar(&f.partitions, "partitions", 1, "partition `count` of topics created on first use")
 	fs.StringVar(&f.readyFile, "ready-file", "", "write the bound address to this `file` once listening, for a parent process to await")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
 	}
 	_, port, err := net.SplitHostPort(f.listen)
 	if err != nil {

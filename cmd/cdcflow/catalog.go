@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,14 +31,8 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "write the document to this `file` instead of standard output")
 	title := fs.String("title", "", "document title (default \"cdcflow events\")")
 	version := fs.String("version", "", "document version (default 1.0.0)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	file, timezone := *mappingFile, ""
 	if *path != "" || file == "" {

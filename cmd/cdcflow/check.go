@@ -49,14 +49,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	offline := fs.Bool("offline", false, "do not connect to the source: check files only")
 	forward := fs.Bool("forward", false, "also check that each schema version is FORWARD compatible with the one before")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the source after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 
 	r := &checkReport{w: stdout}

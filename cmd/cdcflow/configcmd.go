@@ -26,11 +26,8 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("config print", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path, os.Environ())
 	if err != nil {

@@ -69,11 +69,8 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "usage: cdcflow loadgen [flags]\n\nRuns order lifecycle transactions against the reference order database\n(deploy/examples/orders). Without --count or --duration it runs until interrupted,\nunless --big-tx alone is given.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	if *bigTx < 0 {
 		return fmt.Errorf("%w: --big-tx must not be negative", errUsage)

@@ -85,3 +85,19 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "cdcflow <command> -h" for a command's flags.`)
 }
+
+// parseFlags parses a command's arguments with fs: -h returns flag.ErrHelp
+// (exit status 0), and a bad flag or a positional argument is a usage error
+// (exit status 2).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}

@@ -249,11 +249,8 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 	fs := flag.NewFlagSet("materialize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	f := addViewFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	s, reg, err := viewCommandSetup(f, stderr)
 	if err != nil {

@@ -50,11 +50,8 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "usage: cdcflow quickstart [flags]\n\nStarts a private PostgreSQL 15 (wal_level=logical) in <data-dir>/postgres, creates the\nreference order database \"orders\" and runs the load generator against it, with\n\"cdcflow run\" capturing it into the embedded Kafka broker in <data-dir>/kafka, until\nCtrl-C (or --count/--duration), then stops the server.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	cfg, err := loadConfig(*cfgPath, os.Environ())
 	if err != nil {

@@ -30,11 +30,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fresh := fs.Bool("fresh", false, "start over instead of resuming an interrupted replay (needed after the view definitions changed)")
 	grace := fs.Duration("grace", -1, "how long readers may keep the old generation before it is deleted; 0 keeps it (default: views.replay_grace)")
 	progress := fs.Bool("progress", isTerminal(stderr), "show a progress bar on stderr (default: when stderr is a terminal); otherwise progress is logged every 10s")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	s, reg, err := viewCommandSetup(f, stderr)
 	if err != nil {

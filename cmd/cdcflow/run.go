@@ -27,11 +27,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	progress := fs.Bool("progress", isTerminal(stderr), "show live progress on stderr (default: when stderr is a terminal)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for benchmarks)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path, os.Environ())
 	if err != nil {

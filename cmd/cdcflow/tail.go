@@ -49,11 +49,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Var(&tables, "table", "print only this table (schema.table; repeatable); captured tables when capture.tables is empty")
 	temporary := fs.Bool("temporary", false, "use a temporary slot, dropped when tail exits")
 	mode := fs.String("snapshot", "", "snapshot mode for a new slot: initial, never or initial_only (default: capture.snapshot)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	cfg, err := loadConfig(*path, os.Environ())
 	if err != nil {
