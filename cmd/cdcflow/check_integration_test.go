@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
@@ -15,12 +15,8 @@ import (
 // only.
 func TestIntegrationCheck(t *testing.T) {
 	const dir = "../../deploy/examples/orders"
-	schema, err := os.ReadFile(dir + "/schema.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
 	db := testenv.Postgres(t).NewDatabase(t)
-	db.Exec(t, string(schema))
+	db.Exec(t, loadgen.Schema)
 	t.Setenv("CDCFLOW_SOURCE_DSN", db.DSN)
 	t.Setenv("CDCFLOW_MAPPING_FILE", dir+"/mapping.yaml")
 	t.Setenv("CDCFLOW_SOURCE_TIMEZONE", "Europe/Berlin")
