@@ -337,16 +337,9 @@ func TestOpFilter(t *testing.T) {
 		{`op == "insert" || row.status == "C"`, 0},
 		{`op != "insert"`, 0},
 	}
-	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	compile := compileWhen(t)
 	for _, tt := range tests {
-		c := &compiler{m: m, p: &problems{file: "x"}, env: m.env}
-		p := c.compileExpr(srcText{text: tt.when, line: 1}, "r", "when", cel.BoolType)
-		if p == nil {
-			t.Fatalf("compile %q: %v", tt.when, c.p.err())
-		}
+		p := compile(tt.when)
 		if p.ops != tt.want {
 			t.Errorf("opFilter(%s) = %08b; want %08b", tt.when, p.ops, tt.want)
 		}
@@ -410,16 +403,9 @@ func TestOpsOnly(t *testing.T) {
 		{`op != "insert"`, false},
 		{`true`, false},
 	}
-	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	compile := compileWhen(t)
 	for _, tt := range tests {
-		c := &compiler{m: m, p: &problems{file: "x"}, env: m.env}
-		p := c.compileExpr(srcText{text: tt.when, line: 1}, "r", "when", cel.BoolType)
-		if p == nil {
-			t.Fatalf("compile %q: %v", tt.when, c.p.err())
-		}
+		p := compile(tt.when)
 		if p.opsOnly != tt.only {
 			t.Errorf("%s: opsOnly %v; want %v", tt.when, p.opsOnly, tt.only)
 		}
@@ -453,5 +439,24 @@ func TestMappingDigest(t *testing.T) {
 	}
 	if len(a.Digest()) != 16 || a.Digest() != b.Digest() || a.Digest() == c.Digest() {
 		t.Errorf("digests %q %q %q: want 16 hex digits, equal for equal contents, different otherwise", a.Digest(), b.Digest(), c.Digest())
+	}
+}
+
+// compileWhen returns a function that compiles a condition in the scope of
+// goodMapping's rules.
+func compileWhen(t *testing.T) func(when string) *program {
+	t.Helper()
+	m, err := Parse("m.yaml", []byte(goodMapping), nil, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(when string) *program {
+		t.Helper()
+		c := &compiler{m: m, p: &problems{file: "x"}, env: m.env}
+		p := c.compileExpr(srcText{text: when, line: 1}, "r", "when", cel.BoolType)
+		if p == nil {
+			t.Fatalf("compile %q: %v", when, c.p.err())
+		}
+		return p
 	}
 }
