@@ -206,13 +206,9 @@ func TestIntegrationCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	deadline := time.Now().Add(time.Minute)
-	for g.Stats().Transactions < 20 {
-		if time.Now().After(deadline) {
-			t.Fatal("no 20 transactions within a minute")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Await(t, time.Minute, "20 transactions", func() (bool, error) {
+		return g.Stats().Transactions >= 20, nil
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run after cancel = %v; want context.Canceled", err)

@@ -200,20 +200,10 @@ func TestIntegrationConsumerCompacts(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Await(t, 30*time.Second, "only o9's position left (the tombstones compacted)", func() (bool, error) {
 		all, err := rdb.HGetAll(ctx, v.keys.pos(0, "order")).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(all) == 1 && all["o9"] != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("positions after 30 s: %v; want only o9's (the tombstones compacted)", all)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(all) == 1 && all["o9"] != "", err
+	})
 	if e, err := snapshotOf(t, testDefinitions(t), v).Entity(ctx, "order", "o9"); err != nil || e["status"] != "requested" {
 		t.Errorf("o9 = %v, %v; want it applied", e, err)
 	}
