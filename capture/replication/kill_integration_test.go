@@ -53,7 +53,7 @@ func TestHelperProcess(t *testing.T) {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		if p := lastPosition(msgs); p != 0 {
+		if p := capture.Confirmable(msgs); p != 0 {
 			r.Confirm(p)
 		}
 		return nil

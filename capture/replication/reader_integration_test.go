@@ -48,7 +48,7 @@ func (c *collector) handle(ctx context.Context, msgs []capture.Message) error {
 		c.mu.Unlock()
 	}
 	if c.confirm {
-		if p := lastPosition(msgs); p != 0 {
+		if p := capture.Confirmable(msgs); p != 0 {
 			c.r.Confirm(p)
 		}
 	}
@@ -395,7 +395,7 @@ func TestIntegrationLargeTransactionFlatMemory(t *testing.T) {
 				}
 			}
 		}
-		if p := lastPosition(msgs); p != 0 {
+		if p := capture.Confirmable(msgs); p != 0 {
 			c.r.Confirm(p)
 		}
 		return nil // keep nothing: the test measures the Reader

@@ -362,24 +362,9 @@ func parseMessage(data []byte, prefix string) (capture.LSN, []byte, bool) {
 	return lsn, rest[:n], true
 }
 
-// lastPosition returns the last confirmable position in msgs, or 0.
-func lastPosition(msgs []capture.Message) capture.LSN {
-	for i := len(msgs) - 1; i >= 0; i-- {
-		switch m := msgs[i].(type) {
-		case *capture.Commit:
-			return m.EndLSN
-		case *capture.Marker:
-			if m.Kind == capture.MarkerHeartbeat {
-				return m.LSN
-			}
-		}
-	}
-	return 0
-}
-
 // give records the positions of a chunk about to be handed on.
 func (r *Reader) give(msgs []capture.Message) {
-	if p := lastPosition(msgs); p != 0 {
+	if p := capture.Confirmable(msgs); p != 0 {
 		r.mu.Lock()
 		r.given = max(r.given, p)
 		r.mu.Unlock()
@@ -388,7 +373,7 @@ func (r *Reader) give(msgs []capture.Message) {
 
 // handled records a chunk the handler returned from.
 func (r *Reader) handled(msgs []capture.Message) {
-	if p := lastPosition(msgs); p != 0 {
+	if p := capture.Confirmable(msgs); p != 0 {
 		r.mu.Lock()
 		r.done = max(r.done, p)
 		r.mu.Unlock()

@@ -264,7 +264,6 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 	if f.eos != nil {
 		f.eos.cursors = f.eos.cursors[:0]
 	}
-	confirmable := capture.LSN(0) // a Commit end or heartbeat in this chunk
 	for _, m := range msgs {
 		var err error
 		if f.eos != nil {
@@ -290,13 +289,9 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 			err = f.mapper.Change(m, f.emit)
 		case *capture.Commit:
 			err = f.mapper.Commit(m, f.emit)
-			confirmable = m.EndLSN
 			f.commitTime = m.CommitTime
 		case *capture.Marker:
 			f.mapper.Marker(m, f.emit)
-			if m.Kind == capture.MarkerHeartbeat {
-				confirmable = m.LSN
-			}
 		}
 		if err != nil {
 			return fmt.Errorf("map changes: %w", err)
@@ -311,10 +306,7 @@ func (f *flow) handle(ctx context.Context, msgs []capture.Message) error {
 	}
 	// The chunk becomes confirmable at its last commit end (or heartbeat);
 	// a chunk in the middle of a transaction confirms nothing new.
-	pos := f.lastEnd
-	if confirmable > pos {
-		pos = confirmable
-	}
+	pos := max(f.lastEnd, capture.Confirmable(msgs))
 	f.lastEnd = pos
 	if len(f.records) == 0 {
 		return wm.Heartbeat(uint64(pos))

@@ -119,7 +119,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("write stdout: %w", err)
 		}
 		// Printed means handled: the slot may move past it.
-		if p := lastConfirmable(msgs); p != 0 {
+		if p := capture.Confirmable(msgs); p != 0 {
 			r.Confirm(p)
 		}
 		return nil
@@ -131,22 +131,6 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		g.Go(func() error { return serveTailMetrics(ctx, cfg.Metrics.Addr, reg, &ready) })
 	}
 	return g.Wait() // after a signal, context.Canceled: main treats it as a clean exit
-}
-
-// lastConfirmable is the last position in msgs that may be confirmed once
-// msgs are handled: a Commit's end or a heartbeat.
-func lastConfirmable(msgs []capture.Message) capture.LSN {
-	for i := len(msgs) - 1; i >= 0; i-- {
-		switch m := msgs[i].(type) {
-		case *capture.Commit:
-			return m.EndLSN
-		case *capture.Marker:
-			if m.Kind == capture.MarkerHeartbeat {
-				return m.LSN
-			}
-		}
-	}
-	return 0
 }
 
 // tailLine renders a message as the object tail prints, or false when the

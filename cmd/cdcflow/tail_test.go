@@ -55,7 +55,4 @@ func TestTailLine(t *testing.T) {
 	if _, ok := tailLine(&capture.Marker{Kind: capture.MarkerHeartbeat}, nil); ok {
 		t.Error("heartbeat printed")
 	}
-	if got := lastConfirmable([]capture.Message{&capture.Commit{EndLSN: 9}, &capture.Begin{}}); got != 9 {
-		t.Errorf("lastConfirmable = %d, want 9", got)
-	}
 }
