@@ -19,6 +19,13 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
+echo "== go mod tidy"
+# go.mod lists direct dependencies as direct and nothing unused.
+if ! go mod tidy -diff; then
+	echo "go.mod/go.sum are not tidy: run go mod tidy and commit" >&2
+	exit 1
+fi
+
 echo "== go vet"
 go vet ./...
 
