@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
@@ -24,8 +23,6 @@ import (
 // PostgreSQL sent, typed by capture), CEL values (what rules compute with) and
 // event JSON. The conversions follow DESIGN.md's table "How PostgreSQL values
 // become event data".
-
-func decimalEnvOptions() []cel.EnvOption { return []cel.EnvOption{decimal.Library()} }
 
 // Formats of timestamps in event JSON: always six fractional digits, so that
 // values sort as strings.

@@ -11,7 +11,6 @@ import (
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-	"github.com/google/cel-go/ext"
 	"github.com/google/cel-go/parser"
 
 	"github.com/cdcflow/cdcflow/capture"
@@ -43,9 +42,8 @@ func newRuleEnv() (*cel.Env, error) {
 			cel.GlobalMacro("changed", 1, columnMacro(changedFunc)),
 			cel.GlobalMacro("unchanged", 1, columnMacro(unchangedFunc)),
 		),
-		ext.Strings(),
+		CELFunctions(),
 	}
-	opts = append(opts, decimalEnvOptions()...)
 	return cel.NewEnv(opts...)
 }
 

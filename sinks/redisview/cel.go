@@ -18,6 +18,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
 
@@ -42,7 +43,7 @@ type celEnvs struct {
 
 func newCELEnvs(loc *time.Location) (*celEnvs, error) {
 	base := []cel.EnvOption{
-		decimal.Library(),
+		pipeline.CELFunctions(),
 		cel.Variable("state", cel.MapType(cel.StringType, cel.StringType)),
 		// datetime reads an RFC 3339 time, or a date-time or date without an
 		// offset (a PostgreSQL timestamp without time zone, as events carry
