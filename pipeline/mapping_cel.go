@@ -106,12 +106,29 @@ type colRef struct {
 	probe bool // only asks about the column: unchanged("col")
 }
 
+// syntaxErrorsFirst returns only the syntax errors of errs when there are
+// any: the parser recovers from a syntax error by guessing, and what the
+// macros and the checker then say about its guess (e.g. that changed() wants
+// a quoted column name, although the name is quoted) only misleads.
+func syntaxErrorsFirst(errs []*common.Error) []*common.Error {
+	var syntax []*common.Error
+	for _, e := range errs {
+		if strings.HasPrefix(e.Message, "Syntax error") {
+			syntax = append(syntax, e)
+		}
+	}
+	if len(syntax) > 0 {
+		return syntax
+	}
+	return errs
+}
+
 // compileExpr compiles src; want says what type the result must have (nil: any).
 // Errors are reported at the line of the expression inside the file.
 func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *program {
 	a, iss := c.env.Compile(s.text)
 	if iss != nil && iss.Err() != nil {
-		for _, e := range iss.Errors() {
+		for _, e := range syntaxErrorsFirst(iss.Errors()) {
 			line := s.line
 			if e.Location != nil && e.Location.Line() > 0 {
 				line += e.Location.Line() - 1

@@ -143,6 +143,23 @@ func TestLoadErrors(t *testing.T) {
 
 // TestLoadReportsEverything checks that one load reports every problem of the
 // file, not just the first.
+// TestLoadSyntaxErrorAlone: a syntax error is reported alone, without what
+// the macros say about the parser's recovery guess.
+func TestLoadSyntaxErrorAlone(t *testing.T) {
+	src := strings.Replace(goodMapping, `op == "update" &&`, `changed("status" &&`, 1)
+	_, err := Parse("m.yaml", []byte(src), nil, LoadOptions{})
+	if err == nil {
+		t.Fatal("Parse = nil error; want a syntax error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "m.yaml:11:") || !strings.Contains(msg, "when: Syntax error: missing ')'") {
+		t.Errorf("Parse error = %q; want the syntax error at m.yaml:11", msg)
+	}
+	if strings.Contains(msg, "takes a column name") {
+		t.Errorf("Parse error = %q; want the syntax error alone", msg)
+	}
+}
+
 func TestLoadReportsEverything(t *testing.T) {
 	src := strings.NewReplacer("row.total", "row.totl", `row.status == "C"`, `row.stat == "C"`).Replace(goodMapping)
 	_, err := Parse("m.yaml", []byte(src), nil, LoadOptions{Schema: SchemaOf(ordersRel(capture.IdentityFull))})
