@@ -1,8 +1,12 @@
 package backpressure
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -131,3 +135,139 @@ func TestRetryStopsOnContext(t *testing.T) {
 }
 
 func isTransient(err error) bool { return errors.Is(err, errTransient) }
+
+func TestBackoffFloor(t *testing.T) {
+	tests := []struct {
+		name  string
+		floor float64
+		rand  float64
+		want  time.Duration
+	}{
+		{name: "full jitter, low draw", floor: 0, rand: 0, want: 0},
+		{name: "full jitter, mid draw", floor: 0, rand: 0.5, want: 500 * time.Millisecond},
+		{name: "half floor, low draw", floor: 0.5, rand: 0, want: 500 * time.Millisecond},
+		{name: "half floor, mid draw", floor: 0.5, rand: 0.5, want: 750 * time.Millisecond},
+		{name: "no jitter", floor: 1, rand: 0, want: time.Second},
+		{name: "above 1 is clamped", floor: 7, rand: 0, want: time.Second},
+		{name: "below 0 is clamped", floor: -1, rand: 0.25, want: 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Backoff{Initial: time.Second, Max: time.Second, Floor: tt.floor, Rand: func() float64 { return tt.rand }}
+			for i := range 3 { // Initial = Max: the same pause every time
+				if got := b.Next(); got != tt.want {
+					t.Fatalf("Next() #%d with floor %v, rand %v = %v; want %v", i, tt.floor, tt.rand, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestBackoffWaitLogs(t *testing.T) {
+	tests := []struct {
+		name   string
+		b      Backoff
+		errs   []error // one Wait per error
+		reset  int     // Reset before the Wait with this index (0: never)
+		want   []string
+		wantIn time.Duration // total time spent in Wait
+	}{
+		{
+			name: "attempt and pause of each retry",
+			b:    Backoff{Initial: 100 * time.Millisecond, Max: 300 * time.Millisecond, Floor: 1, Op: "produce"},
+			errs: []error{errTransient, errTransient, errTransient},
+			want: []string{
+				"level=WARN msg=\"retrying after an error\" op=produce attempt=1 retry_in=100ms err=transient",
+				"level=WARN msg=\"retrying after an error\" op=produce attempt=2 retry_in=200ms err=transient",
+				"level=WARN msg=\"retrying after an error\" op=produce attempt=3 retry_in=300ms err=transient",
+			},
+			wantIn: 600 * time.Millisecond,
+		},
+		{
+			name:  "reset starts the count again",
+			b:     Backoff{Initial: time.Second, Max: time.Second, Floor: 1},
+			errs:  []error{errTransient, errTransient, nil},
+			reset: 2,
+			want: []string{
+				"level=WARN msg=\"retrying after an error\" op=unnamed attempt=1 retry_in=1s err=transient",
+				"level=WARN msg=\"retrying after an error\" op=unnamed attempt=2 retry_in=1s err=transient",
+				"level=WARN msg=\"retrying after an error\" op=unnamed attempt=1 retry_in=1s err=<nil>",
+			},
+			wantIn: 3 * time.Second,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var buf bytes.Buffer
+				b := tt.b
+				b.Log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+				start := time.Now()
+				for i, err := range tt.errs {
+					if tt.reset > 0 && i == tt.reset {
+						b.Reset()
+					}
+					if werr := b.Wait(t.Context(), err); werr != nil {
+						t.Fatalf("Wait #%d = %v; want nil", i, werr)
+					}
+				}
+				if got := time.Since(start); got != tt.wantIn {
+					t.Errorf("time in Wait = %v; want %v", got, tt.wantIn)
+				}
+				if got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n"); !slices.Equal(got, tt.want) {
+					t.Errorf("log =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+				}
+			})
+		})
+	}
+}
+
+func TestBackoffWaitStopsOnContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cause := errors.New("shutting down")
+		ctx, cancel := context.WithCancelCause(t.Context())
+		m := NewMetrics(prometheus.NewRegistry())
+		b := &Backoff{Initial: time.Minute, Max: time.Minute, Floor: 1, Op: "apply", Metrics: m}
+		done := make(chan error)
+		go func() { done <- b.Wait(ctx, errTransient) }()
+		time.Sleep(time.Second)
+		cancel(cause)
+		if err := <-done; err != cause {
+			t.Errorf("Wait after cancel = %v; want the context's cause %v", err, cause)
+		}
+		if got := testutil.ToFloat64(m.retries.WithLabelValues("apply")); got != 0 {
+			t.Errorf("retries metric after an interrupted Wait = %v; want 0", got)
+		}
+	})
+}
+
+func TestRetryLogs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		b := &Backoff{Op: "create topics", Rand: func() float64 { return 1 },
+			Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
+		calls := 0
+		err := Retry(t.Context(), b, isTransient, func(context.Context) error {
+			if calls++; calls < 3 {
+				return errTransient
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Retry = %v; want nil", err)
+		}
+		want := "level=WARN msg=\"retrying after an error\" op=\"create topics\" attempt=1 retry_in=100ms err=transient\n" +
+			"level=WARN msg=\"retrying after an error\" op=\"create topics\" attempt=2 retry_in=200ms err=transient\n"
+		if got := buf.String(); got != want {
+			t.Errorf("log =\n%swant\n%s", got, want)
+		}
+	})
+}
+
+// dropTime removes the time from text log records, so tests compare lines.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}

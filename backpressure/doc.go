@@ -2,7 +2,10 @@
 // byte- and record-bounded Queue between capture and the sink, the ordered
 // acknowledgement Watermark that decides which source position may be
 // confirmed, and capped exponential Backoff with full jitter for retrying
-// transient errors.
+// transient errors. Backoff (its Wait, or Retry around a call) is the one
+// retry mechanism of the project: every loop that pauses before trying again
+// uses it, and with Backoff.Log set each retry is logged at Warn with its
+// attempt number and the pause before the next one.
 //
 // It imports no cdcflow package: positions are plain uint64 values (a
 // PostgreSQL LSN in practice) and sizes are byte counts supplied by the caller.

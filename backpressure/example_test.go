@@ -71,3 +71,23 @@ func ExampleRetry() {
 	// Output:
 	// 3 <nil>
 }
+
+// Wait paces a loop that does not fit Retry's shape: here polling a
+// condition with a fixed pause (Floor 1: no jitter).
+func ExampleBackoff_Wait() {
+	ctx := context.Background()
+	b := &backpressure.Backoff{Initial: 1, Max: 1, Floor: 1} // nanoseconds, to keep the example fast
+	polls := 0
+	for ready := false; !ready; {
+		polls++
+		if ready = polls == 4; !ready {
+			if err := b.Wait(ctx, nil); err != nil {
+				fmt.Println(err)
+				return
+			}
+		}
+	}
+	fmt.Println(polls)
+	// Output:
+	// 4
+}

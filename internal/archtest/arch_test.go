@@ -125,6 +125,12 @@ var rules = []rule{
 		from:   under("backpressure"),
 		forbid: projectPkg,
 	},
+	{
+		name: "benchkit measures from outside: it never imports the code under measurement",
+		from: under("internal/bench/benchkit"),
+		forbid: anyOf(under("capture/replication"), under("capture/pgoutput"), under("pipeline"), under("sinks"),
+			under("cmd"), kafkaLibs, redisLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -155,6 +161,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/pipeline", []string{"net/http"}},
 		{module + "/sinks/redisview", []string{module + "/capture"}},
 		{module + "/backpressure", []string{module + "/pipeline"}},
+		{module + "/internal/bench/benchkit", []string{module + "/capture/replication"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

@@ -88,6 +88,9 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		if err == nil {
 			return k, nil
 		}
+		// Another process may take a free port between our probe and the
+		// broker's bind; pick again in that case only, at once: this is
+		// not a backoff loop, as waiting would not free the port.
 		if !pick || attempt == 3 || !errors.Is(err, errPortInUse) {
 			return nil, fmt.Errorf("start kafka: %w", err)
 		}

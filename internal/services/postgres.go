@@ -144,7 +144,8 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 			return p, nil
 		}
 		// Another process may take a free port between our probe and the
-		// server's bind; pick again in that case only.
+		// server's bind; pick again in that case only, at once: this is
+		// not a backoff loop, as waiting would not free the port.
 		if !pick || attempt == 3 || !errors.Is(err, errPortInUse) {
 			return nil, fmt.Errorf("start postgres: %w", err)
 		}

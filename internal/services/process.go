@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cdcflow/cdcflow/backpressure"
 )
 
 // process is one child server, the leader of a process group of its own.
@@ -183,10 +185,10 @@ func descendants(pid int) []int {
 	return out
 }
 
-// poll calls cond with a growing pause until it returns true or an error,
-// or ctx ends.
+// poll calls cond with a growing pause (5ms doubling up to 200ms) until it
+// returns true or an error, or ctx ends.
 func poll(ctx context.Context, cond func() (bool, error)) error {
-	pause := 5 * time.Millisecond
+	pause := backpressure.Backoff{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond, Floor: 1}
 	for {
 		ok, err := cond()
 		if err != nil {
@@ -195,14 +197,9 @@ func poll(ctx context.Context, cond func() (bool, error)) error {
 		if ok {
 			return nil
 		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if pause.Wait(ctx, nil) != nil {
 			return ctx.Err()
-		case <-t.C:
 		}
-		pause = min(pause*2, 200*time.Millisecond)
 	}
 }
 

@@ -94,7 +94,8 @@ func StartRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 			return r, nil
 		}
 		// Another process may take a free port between our probe and the
-		// server's bind; pick again in that case only.
+		// server's bind; pick again in that case only, at once: this is
+		// not a backoff loop, as waiting would not free the port.
 		if !pick || attempt == 3 || !errors.Is(err, errPortInUse) {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}

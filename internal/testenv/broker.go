@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cdcflow/cdcflow/backpressure"
 )
 
 // Broker is a "cdcflow broker" subprocess, for tests that must kill the
@@ -47,6 +50,8 @@ func BrokerProcess(t testing.TB, dataDir string) *Broker {
 		readyFile: filepath.Join(tmp, "ready"),
 	}
 	var err error
+	// Not a backoff loop: a port another process took meanwhile is not
+	// worth waiting for; a new free port is tried at once.
 	for attempt := 1; attempt <= 3; attempt++ {
 		if b.port, err = freePort(); err != nil {
 			t.Fatal(err)
@@ -70,6 +75,9 @@ func BrokerProcess(t testing.TB, dataDir string) *Broker {
 	})
 	return b
 }
+
+// errBrokerExited ends the wait for the ready file when the broker exits.
+var errBrokerExited = errors.New("cdcflow broker exited")
 
 // start runs the broker and waits for its ready file.
 func (b *Broker) start() error {
@@ -96,23 +104,26 @@ func (b *Broker) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s broker: %w", b.bin, err)
 	}
+	// running ends, with errBrokerExited, when the broker exits.
+	running, exited := context.WithCancelCause(context.Background())
 	done := make(chan struct{})
 	go func() {
 		cmd.Wait()
 		close(done)
+		exited(errBrokerExited)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for pause := 5 * time.Millisecond; ; pause = min(pause*2, 100*time.Millisecond) {
+	ctx, cancel := context.WithTimeout(running, 30*time.Second)
+	defer cancel()
+	// Poll the ready file, the pause doubling from 5ms to 100ms.
+	poll := backpressure.Backoff{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, Floor: 1}
+	for {
 		if addr, err := os.ReadFile(b.readyFile); err == nil && strings.TrimSpace(string(addr)) == b.Addrs()[0] {
 			break
 		}
-		select {
-		case <-done:
+		if err := poll.Wait(ctx, nil); errors.Is(err, errBrokerExited) {
 			log, _ := os.ReadFile(b.logPath)
 			return fmt.Errorf("cdcflow broker exited (%v) before listening; log:\n%s", cmd.ProcessState, tail(log, 20))
-		case <-time.After(pause):
-		}
-		if time.Now().After(deadline) {
+		} else if err != nil {
 			cmd.Process.Kill()
 			<-done
 			return fmt.Errorf("cdcflow broker did not write %s within 30s", b.readyFile)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/internal/services"
 )
 
@@ -164,6 +165,7 @@ func (pg *PG) dropDatabase(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	return pg.admin(ctx, func(c *pgx.Conn) error {
+		poll := backpressure.Backoff{Initial: 20 * time.Millisecond, Max: 20 * time.Millisecond, Floor: 1}
 		for {
 			if _, err := c.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
@@ -182,10 +184,8 @@ func (pg *PG) dropDatabase(name string) error {
 			if left == 0 {
 				break
 			}
-			select {
-			case <-ctx.Done():
+			if poll.Wait(ctx, nil) != nil {
 				return fmt.Errorf("wait for %d active replication slots to be released: %w", left, ctx.Err())
-			case <-time.After(20 * time.Millisecond):
 			}
 		}
 		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {

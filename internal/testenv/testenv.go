@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/internal/services"
 )
 
@@ -119,10 +121,12 @@ func Seed(t testing.TB) int64 {
 // blocks, must run on the test's goroutine, and also works in t.Cleanup.
 func Await(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	pause := 5 * time.Millisecond
+	// Not t.Context(): it is already done when cleanups run.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	poll := backpressure.Backoff{Initial: 5 * time.Millisecond, Max: 250 * time.Millisecond, Floor: 1}
 	var lastErr error
-	for {
+	for final := false; ; {
 		ok, err := cond()
 		if ok && err == nil {
 			return
@@ -130,16 +134,15 @@ func Await(t testing.TB, timeout time.Duration, what string, cond func() (bool, 
 		if err != nil {
 			lastErr = err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			if lastErr != nil {
-				t.Fatalf("timed out after %v awaiting %s; last error: %v", timeout, what, lastErr)
-			} else {
-				t.Fatalf("timed out after %v awaiting %s", timeout, what)
-			}
-			return
+		if final {
+			break
 		}
-		time.Sleep(min(pause, left))
-		pause = min(pause*2, 250*time.Millisecond)
+		// The deadline may fall inside a pause: cond gets a last call then.
+		final = poll.Wait(ctx, nil) != nil
+	}
+	if lastErr != nil {
+		t.Fatalf("timed out after %v awaiting %s; last error: %v", timeout, what, lastErr)
+	} else {
+		t.Fatalf("timed out after %v awaiting %s", timeout, what)
 	}
 }

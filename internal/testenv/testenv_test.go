@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/cdcflow/cdcflow/internal/services"
@@ -101,6 +103,30 @@ func TestAwaitTimeout(t *testing.T) {
 			t.Errorf("Await failure %q does not mention %q", f.msg, want)
 		}
 	}
+}
+
+// TestAwaitSchedule checks the pauses between calls (doubling from 5ms to
+// 250ms) and the last call at the deadline, on synctest's clock.
+func TestAwaitSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fatalRecorder{TB: t}
+		start := time.Now()
+		var at []time.Duration
+		Await(f, time.Second, "the impossible", func() (bool, error) {
+			at = append(at, time.Since(start))
+			return false, nil
+		})
+		want := []time.Duration{0, 5, 15, 35, 75, 155, 315, 565, 815, 1000}
+		for i := range want {
+			want[i] *= time.Millisecond
+		}
+		if !slices.Equal(at, want) {
+			t.Errorf("cond called at %v; want %v", at, want)
+		}
+		if !f.fatal {
+			t.Errorf("Await did not fail the test after its timeout")
+		}
+	})
 }
 
 func contextTimeout(t *testing.T, d time.Duration) (context.Context, context.CancelFunc) {

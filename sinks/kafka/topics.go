@@ -41,7 +41,7 @@ func (p *Publisher) EnsureTopics(ctx context.Context, topics []string) error {
 	wctx, cancel := context.WithTimeout(ctx, topicWait)
 	defer cancel()
 	var details kadm.TopicDetails
-	err := backpressure.Retry(wctx, &backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second}, IsRetryable,
+	err := backpressure.Retry(wctx, &backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, Op: "describe topics", Log: p.log}, IsRetryable,
 		func(ctx context.Context) error {
 			var err error
 			if details, err = p.adm.ListTopics(fresh(ctx), append(all, p.cfg.MetadataTopic)...); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -227,7 +228,8 @@ func (t *TxPublisher) awaitNoTransaction(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
 	defer cancel()
 	id := "cdcflow-" + t.name
-	delay := 10 * time.Millisecond
+	// Doubling from 10ms to 1s without jitter: one poller, nothing to spread.
+	b := backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, Floor: 1, Op: "await the previous transaction's end", Log: t.log}
 	for {
 		described, err := t.adm.DescribeTransactions(ctx, id)
 		if err == nil {
@@ -246,14 +248,9 @@ func (t *TxPublisher) awaitNoTransaction(ctx context.Context) error {
 				}
 			}
 		}
-		timer := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if b.Wait(ctx, err) != nil {
 			return fmt.Errorf("wait for the previous transaction to end: %w", err)
-		case <-timer.C:
 		}
-		delay = min(2*delay, time.Second)
 	}
 }
 

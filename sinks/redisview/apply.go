@@ -418,6 +418,11 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		evs[i] = ev
 	}
 	pc := v.cache.take(p, topic, from)
+	// Not a backoff loop: a conflict means another writer moved the stored
+	// offset between compute and run (optimistic compare-and-set), and the
+	// batch is recomputed at once from what Redis now holds; waiting would
+	// only add latency. Infrastructure errors are returned, and the consumer
+	// pauses (Consumer.pause).
 	for attempt := 0; ; attempt++ {
 		s, applied, last, upd, err := v.compute(ctx, topic, p, recs, evs, poisoned, pc)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -89,8 +90,9 @@ type Consumer struct {
 	views *Views
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	next map[tp]int64 // expected stored offset per owned partition (-1: none)
+	mu    sync.Mutex
+	next  map[tp]int64                 // expected stored offset per owned partition (-1: none)
+	retry map[tp]*backpressure.Backoff // pause schedule of a partition whose apply keeps failing
 
 	// Tombstone compaction, run by Run between polls.
 	compactAt   time.Time    // when the next pass may start
@@ -139,7 +141,7 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Consumer{cfg: cfg, views: views, log: log.With("component", "views_consumer", "group", cfg.Group), next: map[tp]int64{}}, nil
+	return &Consumer{cfg: cfg, views: views, log: log.With("component", "views_consumer", "group", cfg.Group), next: map[tp]int64{}, retry: map[tp]*backpressure.Backoff{}}, nil
 }
 
 // Run consumes until ctx ends (returning ctx.Err()), a fatal error, or, with
@@ -303,6 +305,24 @@ func (c *Consumer) compactSlice(ctx context.Context) error {
 	return nil
 }
 
+// pause waits RetryBackoff before key's partition is applied again from the
+// stored offset, logging the failure with its attempt number. The partition's
+// Backoff lives in c.retry until an apply succeeds or the partition goes:
+// only the goroutine applying key's batch of a poll touches it. It returns
+// nil after the pause, or the context's cause when ctx ends first.
+func (c *Consumer) pause(ctx context.Context, key tp, err error) error {
+	c.mu.Lock()
+	b := c.retry[key]
+	if b == nil {
+		// A fixed pause (Initial = Max, no jitter), as RetryBackoff promises.
+		b = &backpressure.Backoff{Initial: c.cfg.RetryBackoff, Max: c.cfg.RetryBackoff, Floor: 1,
+			Op: "apply", Log: c.log.With("topic", key.topic, "partition", key.partition)}
+		c.retry[key] = b
+	}
+	c.mu.Unlock()
+	return b.Wait(ctx, err)
+}
+
 // adjust replaces the group's offsets with the ones stored in Redis.
 func (c *Consumer) adjust(ctx context.Context, assigned map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	c.mu.Lock()
@@ -338,6 +358,7 @@ func (c *Consumer) forget(_ context.Context, _ *kgo.Client, revoked map[string][
 	for topic, ps := range revoked {
 		for _, p := range ps {
 			delete(c.next, tp{topic, p})
+			delete(c.retry, tp{topic, p})
 		}
 	}
 }
@@ -381,6 +402,7 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 		next := last + 1
 		c.mu.Lock()
 		c.next[key] = next
+		delete(c.retry, key)
 		c.mu.Unlock()
 		c.views.cfg.Metrics.setLag(p.Topic, p.Partition, max(p.HighWatermark-next, 0))
 		return next - max(from, 0), nil
@@ -413,13 +435,8 @@ func (c *Consumer) applyPartition(ctx context.Context, cl *kgo.Client, p kgo.Fet
 		}
 		c.views.cfg.Metrics.addFenced(p.Topic)
 		c.log.Warn("partition fenced: resuming from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
-	} else {
-		c.log.Warn("apply failed: retrying from the stored offset", "topic", p.Topic, "partition", p.Partition, "err", err)
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(c.cfg.RetryBackoff):
-		}
+	} else if c.pause(ctx, key, err) != nil {
+		return 0, ctx.Err()
 	}
 	stored, serr := c.views.Offsets(ctx, p.Topic, []int32{p.Partition})
 	if serr != nil {

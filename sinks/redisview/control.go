@@ -97,6 +97,8 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 		if last {
 			end = to
 		}
+		// Not a backoff loop: as in apply, a conflict of the compare-and-set
+		// is recomputed at once; other errors are returned.
 		for attempt := 0; ; attempt++ {
 			s, err := v.dropStep(ctx, p, agg, chunk, at)
 			if err != nil {

@@ -101,6 +101,9 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 				return nil
 			}
 			cursor = next
+			// Pacing, not a retry (nothing failed): a plain pause between
+			// slices, so backpressure.Backoff, which logs retries, does
+			// not fit.
 			if pause > 0 {
 				select {
 				case <-ctx.Done():

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/replication"
+	"github.com/cdcflow/cdcflow/internal/bench/benchkit"
 )
 
 // drainOptions are the child's flags.
@@ -32,22 +32,6 @@ type drainResult struct {
 	// the end. (getrusage's ru_maxrss would also count the parent's memory
 	// at fork time, which Linux carries across exec.)
 	PeakRSS int64 `json:"peak_rss_kib"`
-}
-
-// peakRSS returns VmHWM (the peak resident set) of process pid ("self" for
-// this one) from /proc in KiB, 0 if unknown.
-func peakRSS(pid string) int64 {
-	b, err := os.ReadFile("/proc/" + pid + "/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 // drain runs cdcflow's Reader on an existing slot until the first transaction
@@ -75,7 +59,7 @@ func drain(ctx context.Context, o drainOptions) error {
 		if err != nil {
 			return err
 		}
-		res.PeakRSS = peakRSS("self")
+		res.PeakRSS = benchkit.PeakRSS("self")
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
 	r, err := replication.New(replication.Config{
@@ -131,6 +115,6 @@ func drain(ctx context.Context, o drainOptions) error {
 		}
 		return fmt.Errorf("drain slot %q before the end position %s: %w", o.slot, end, err)
 	}
-	res.PeakRSS = peakRSS("self")
+	res.PeakRSS = benchkit.PeakRSS("self")
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/bench/benchkit"
 )
 
 // flowConfig is what every cdcflow run shares.
@@ -90,7 +91,7 @@ func (fc flowConfig) run(ctx context.Context, slot string, md mode, profile stri
 		"CDCFLOW_SOURCE_TIMEZONE=Europe/Berlin",
 		"CDCFLOW_MAPPING_FILE="+fc.mapping,
 		"CDCFLOW_CAPTURE_SLOT="+slot,
-		"CDCFLOW_CAPTURE_PUBLICATION="+publication,
+		"CDCFLOW_CAPTURE_PUBLICATION="+benchkit.Publication,
 		"CDCFLOW_CAPTURE_SNAPSHOT=never",
 		"CDCFLOW_DATA_DIR="+filepath.Join(fc.dir, name),
 		"CDCFLOW_KAFKA_EMBEDDED_NO_SYNC_WRITES="+strconv.FormatBool(!md.syncWrites),
@@ -132,13 +133,13 @@ func (fc flowConfig) run(ctx context.Context, slot string, md mode, profile stri
 	}); err != nil {
 		return fail(err)
 	}
-	m.seconds = time.Since(start).Seconds()
-	m.maxRSS = peakRSS(strconv.Itoa(cmd.Process.Pid))
+	m.Seconds = time.Since(start).Seconds()
+	m.MaxRSS = benchkit.PeakRSS(strconv.Itoa(cmd.Process.Pid))
 	met, err := scrape(ctx, metricsURL+"/metrics")
 	if err != nil {
 		return fail(err)
 	}
-	m.cpu = met.sum("process_cpu_seconds_total")
+	m.CPU = met.sum("process_cpu_seconds_total")
 	// Exactly-once runs also write one position record per transaction.
 	m.events = met.sum("cdcflow_kafka_records_total") - met.get(`cdcflow_kafka_records_total{topic="cdcflow.positions"}`)
 	m.transactions = met.get(`cdcflow_kafka_transactions_total{outcome="committed"}`)

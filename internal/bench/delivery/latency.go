@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/bench/benchkit"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 )
 
@@ -28,8 +29,8 @@ type latencyResult struct {
 
 // measureLatency streams with cdcflow run from a new slot while the load generator writes rowRate captured row changes per second
 // for d, and reads p50 and p99 of cdcflow_kafka_commit_to_ack_seconds.
-func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, rowRate float64, d time.Duration, md mode) (*latencyResult, error) {
-	perTx := float64(w.changes) / float64(w.transactions)
+func measureLatency(ctx context.Context, fc flowConfig, dsn string, w benchkit.Workload, rowRate float64, d time.Duration, md mode) (*latencyResult, error) {
+	perTx := float64(w.Changes) / float64(w.Transactions)
 	res := &latencyResult{mode: md, targetRows: rowRate, txRate: rowRate / perTx, duration: d}
 	if _, err := fc.conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", latencySlot); err != nil {
 		return nil, fmt.Errorf("create slot %s: %w", latencySlot, err)
@@ -51,8 +52,8 @@ func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, 
 		if err := gen.Run(ctx); err != nil {
 			return 0, fmt.Errorf("load: %w", err)
 		}
-		res.achievedRows = float64(capturedChanges(gen.Stats())) / time.Since(began).Seconds()
-		return markEnd(ctx, fc.conn)
+		res.achievedRows = float64(benchkit.CapturedChanges(gen.Stats())) / time.Since(began).Seconds()
+		return benchkit.MarkEnd(ctx, fc.conn)
 	}
 	m, met, err := fc.run(ctx, latencySlot, md, "", 0, load)
 	if err != nil {
@@ -66,7 +67,7 @@ func measureLatency(ctx context.Context, fc flowConfig, dsn string, w workload, 
 	res.batches = buckets[len(buckets)-1].count
 	res.p50, res.p50Bucket = quantile(buckets, 0.5)
 	res.p99, res.p99Bucket = quantile(buckets, 0.99)
-	return res, dropSlot(ctx, fc.conn, latencySlot)
+	return res, benchkit.DropSlot(ctx, fc.conn, latencySlot)
 }
 
 // bucket is one cumulative histogram bucket.

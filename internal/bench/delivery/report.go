@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
-	"strings"
-	"text/tabwriter"
+
+	"github.com/cdcflow/cdcflow/internal/bench/benchkit"
 )
 
 // row is one reader's line of the table.
@@ -13,50 +12,40 @@ type row struct {
 	name      string
 	ms        []measurement
 	changes   int64
-	rate, cpu float64 // median rows/s; median CPU seconds
-	events    float64 // events acknowledged per run
-	rss       int64   // highest peak RSS over the runs, KiB
-	startup   float64 // median seconds until cdcflow was ready; 0 for pg_recvlogical
-	streaming float64 // median rows/s after cdcflow was ready
+	secs      []float64 // wall seconds of each run
+	rate, cpu float64   // median rows/s; median CPU seconds
+	events    float64   // events acknowledged per run
+	rss       int64     // highest peak RSS over the runs, KiB
+	startup   float64   // median seconds until cdcflow was ready; 0 for pg_recvlogical
+	streaming float64   // median rows/s after cdcflow was ready
 }
 
 // summarize computes each reader's medians, in the order of names.
-func summarize(w workload, names []string, results map[string][]measurement) []*row {
-	median := func(xs []float64) float64 {
-		xs = slices.Clone(xs)
-		slices.Sort(xs)
-		return xs[len(xs)/2]
-	}
+func summarize(w benchkit.Workload, names []string, results map[string][]measurement) []*row {
 	var rows []*row
 	for _, name := range names {
-		r := &row{name: name, ms: results[name], changes: w.changes}
-		var secs, cpus, ups, streams []float64
+		r := &row{name: name, ms: results[name], changes: w.Changes}
+		var cpus, ups, streams []float64
 		for _, m := range r.ms {
 			ups = append(ups, m.startup)
-			streams = append(streams, float64(w.changes)/(m.seconds-m.startup))
-			secs = append(secs, m.seconds)
-			cpus = append(cpus, m.cpu)
-			r.rss = max(r.rss, m.maxRSS)
+			streams = append(streams, float64(w.Changes)/(m.Seconds-m.startup))
+			r.secs = append(r.secs, m.Seconds)
+			cpus = append(cpus, m.CPU)
+			r.rss = max(r.rss, m.MaxRSS)
 			r.events = m.events
 		}
-		r.rate, r.cpu = float64(w.changes)/median(secs), median(cpus)
-		r.startup, r.streaming = median(ups), median(streams)
+		r.rate, r.cpu = float64(w.Changes)/benchkit.Median(r.secs), benchkit.Median(cpus)
+		r.startup, r.streaming = benchkit.Median(ups), benchkit.Median(streams)
 		rows = append(rows, r)
 	}
 	return rows
 }
 
 // report prints the throughput table, the verdicts and the latency.
-func report(out io.Writer, w workload, runs int, rows []*row, lats []*latencyResult) {
-	fmt.Fprintf(out, "%d captured row changes, %d transactions, %.1f MiB WAL; median of %d runs, alternating order\n\n",
-		w.changes, w.transactions, float64(w.end-w.start)/(1<<20), runs)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "reader\trows/s (median)\tvs pg_recvlogical\tstart-up s\trows/s once ready\tevents acked\twall s per run\tCPU s (median)\tpeak RSS MiB\t")
+func report(out io.Writer, w benchkit.Workload, runs int, rows []*row, lats []*latencyResult) {
+	tw := benchkit.Table(out, w, runs, "reader", "rows/s (median)", "vs pg_recvlogical", "start-up s", "rows/s once ready", "events acked",
+		"wall s per run", "CPU s (median)", "peak RSS MiB")
 	for _, r := range rows {
-		var secs []string
-		for _, m := range r.ms {
-			secs = append(secs, fmt.Sprintf("%.3f", m.seconds))
-		}
 		events := "-"
 		if r.events > 0 {
 			events = fmt.Sprintf("%.0f", r.events)
@@ -66,7 +55,7 @@ func report(out io.Writer, w workload, runs int, rows []*row, lats []*latencyRes
 			startup, streaming = fmt.Sprintf("%.3f", r.startup), fmt.Sprintf("%.0f", r.streaming)
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.2fx\t%s\t%s\t%s\t%s\t%.3f\t%.1f\t\n", r.name, r.rate, r.rate/rows[0].rate, startup, streaming, events,
-			strings.Join(secs, " "), r.cpu, float64(r.rss)/1024)
+			benchkit.FormatSeconds(r.secs), r.cpu, float64(r.rss)/1024)
 	}
 	tw.Flush()
 	for _, g := range []struct {
@@ -92,7 +81,7 @@ func report(out io.Writer, w workload, runs int, rows []*row, lats []*latencyRes
 			lat.mode, lat.targetRows, lat.txRate, lat.achievedRows, lat.duration, lat.batches)
 		fmt.Fprintf(out, "  p50 %.1f ms (bucket %s), p99 %.1f ms (bucket %s); goal p99 < 50 ms: %s\n",
 			lat.p50*1000, lat.p50Bucket, lat.p99*1000, lat.p99Bucket, verdict)
-		fmt.Fprintf(out, "  cdcflow: %.3f CPU s, %.1f MiB peak RSS, %.0f events acked\n", lat.m.cpu, float64(lat.m.maxRSS)/1024, lat.m.events)
+		fmt.Fprintf(out, "  cdcflow: %.3f CPU s, %.1f MiB peak RSS, %.0f events acked\n", lat.m.CPU, float64(lat.m.MaxRSS)/1024, lat.m.events)
 	}
 }
 
