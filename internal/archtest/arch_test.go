@@ -125,6 +125,12 @@ var rules = []rule{
 		from:   under("backpressure"),
 		forbid: projectPkg,
 	},
+	{
+		name: "flow runs over parts: capture's types, pipeline, backpressure and sinks/kafka's types; no driver, client or command",
+		from: under("flow"),
+		forbid: anyOf(postgresLibs, kafkaLibs, redisLibs, under("cmd"), under("sinks/redisview"), under("internal"),
+			func(imp string) bool { return under("capture")(imp) && imp != module+"/capture" }),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -155,6 +161,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/pipeline", []string{"net/http"}},
 		{module + "/sinks/redisview", []string{module + "/capture"}},
 		{module + "/backpressure", []string{module + "/pipeline"}},
+		{module + "/flow", []string{module + "/capture/replication"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
