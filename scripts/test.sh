@@ -35,7 +35,7 @@ go run "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}" ./...
 # Packages that own goroutines run under the race detector; the others run
 # without it (it costs 5-20x on the heavy integration data sets).
 race_pkgs=()
-for p in ./backpressure/... ./sinks/... ./capture/replication/... ./internal/services/...; do
+for p in ./backpressure/... ./flow/... ./sinks/... ./capture/replication/... ./internal/services/...; do
 	[ -d "${p%/...}" ] && race_pkgs+=("$p")
 done
 mapfile -t race_list < <(go list "${race_pkgs[@]}" 2>/dev/null || true)
@@ -49,8 +49,9 @@ if [ ${#race_list[@]} -gt 0 ]; then
 	go test -count=1 -race -timeout 15m "${race_list[@]}"
 fi
 
-# cmd/cdcflow's flow (capture, mapping, publisher, watermark, views) owns
-# goroutines too; its in-process end-to-end tests run it under the race
-# detector (the subprocess tests run without it above).
-echo "== go test -race (cdcflow's flow, in process)"
-go test -count=1 -race -timeout 10m -run 'TestIntegrationQuickstart|TestEOS|TestNewEOSState|TestProgress' ./cmd/cdcflow/
+# cmd/cdcflow composes the flow (package flow, above) with the views, the
+# metrics server and the status line, which own goroutines too; its
+# in-process end-to-end tests run them under the race detector (the
+# subprocess tests run without it above).
+echo "== go test -race (cdcflow's wiring, in process)"
+go test -count=1 -race -timeout 10m -run 'TestIntegrationQuickstart|TestProgress|TestFlowStatusLine' ./cmd/cdcflow/

@@ -131,6 +131,12 @@ var rules = []rule{
 		forbid: anyOf(under("capture/replication"), under("capture/pgoutput"), under("pipeline"), under("sinks"),
 			under("cmd"), kafkaLibs, redisLibs),
 	},
+	{
+		name: "flow runs over parts: capture's types, pipeline, backpressure and sinks/kafka's types; no driver, client or command",
+		from: under("flow"),
+		forbid: anyOf(postgresLibs, kafkaLibs, redisLibs, under("cmd"), under("sinks/redisview"), under("internal"),
+			func(imp string) bool { return under("capture")(imp) && imp != module+"/capture" }),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -162,6 +168,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/sinks/redisview", []string{module + "/capture"}},
 		{module + "/backpressure", []string{module + "/pipeline"}},
 		{module + "/internal/bench/benchkit", []string{module + "/capture/replication"}},
+		{module + "/flow", []string{module + "/capture/replication"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
@@ -42,6 +43,15 @@ func (e *CommitUnknownError) Error() string {
 }
 
 func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// IsFenced reports whether err says that a TxPublisher's transaction was
+// fenced: the broker aborted it (it stayed open longer than the transaction
+// timeout) or another producer with the same transactional id started. Like
+// every Publish error it ends the publisher; callers use it to explain the
+// stop.
+func IsFenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch)
+}
 
 // TxRecord is a record for TxPublisher.Publish with an optional cut.
 type TxRecord struct {
@@ -380,6 +390,10 @@ func (t *TxPublisher) abort(ctx context.Context, cause error) error {
 type quietLogger struct{ kgo.Logger }
 
 func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
+
+// MaxBytes returns how many bytes of records one Kafka transaction holds
+// before Publish ends it at the next cut (TxConfig.MaxBytes or its default).
+func (t *TxPublisher) MaxBytes() int { return t.max }
 
 // Close closes the client. A transaction left open (after an error) is
 // aborted by the broker when it times out or when the next incarnation

@@ -1,4 +1,4 @@
-package main
+package flow
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/capture"
@@ -184,7 +182,7 @@ const txShutdownGrace = 10 * time.Second
 // batches' watermark tickets. Transactions are synchronous: while one
 // commits, the next batches gather in the queue (and capture waits when
 // the budget is full).
-func (f *flow) publishTx(ctx context.Context) error {
+func (f *Flow) publishTx(ctx context.Context) error {
 	// A transaction under way is given time to commit on shutdown, so the
 	// next start re-reads as little as possible.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -259,7 +257,7 @@ func txError(err error) error {
 	if _, ok := errors.AsType[*kafka.CommitUnknownError](err); ok {
 		return fmt.Errorf("exactly-once: %w; cdcflow run stops, and its next start reads the position Kafka committed and resumes from there", err)
 	}
-	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+	if kafka.IsFenced(err) {
 		return fmt.Errorf("exactly-once: the Kafka transaction was fenced: either the broker aborted it (open longer than kafka.transaction_timeout, e.g. during a broker outage) or another cdcflow run with the same slot name started on this Kafka cluster; start cdcflow again (it resumes from the position Kafka committed) once it is the only one: %w", err)
 	}
 	return fmt.Errorf("exactly-once: publish kafka transaction: %w", err)

@@ -1,0 +1,394 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cdcflow/cdcflow/backpressure"
+	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/sinks/kafka"
+)
+
+// Source is what the flow uses of capture (*replication.Reader).
+type Source interface {
+	// Run hands chunks of messages in WAL order to h, the first one opening
+	// with a Connected message, until ctx is done or h or capture fails; it
+	// calls h from one goroutine at a time and never hands a message twice
+	// except after a reconnect, which opens with Connected again.
+	Run(ctx context.Context, h capture.Handler) error
+	// Confirm tells capture that every message up to lsn is durable
+	// downstream, so it may report lsn to PostgreSQL. It must not block and
+	// is called from another goroutine than Run's handler.
+	Confirm(lsn capture.LSN)
+}
+
+// Publisher is what the flow uses of *kafka.Publisher in at-least-once mode.
+type Publisher interface {
+	// Publish hands b to Kafka and calls onAck once b's records are all
+	// acknowledged or one failed. The implementation reports onAck in the
+	// order Publish was called or not: the flow confirms nothing past a
+	// batch whose onAck has not reported success either way. onAck must be
+	// quick and is called from the publisher's goroutines.
+	Publish(ctx context.Context, b kafka.Batch, onAck func(error))
+	// Flush blocks until every published batch is reported, or ctx is done.
+	Flush(ctx context.Context) error
+}
+
+// TxPublisher is what the flow uses of *kafka.TxPublisher in exactly-once
+// mode. The caller has called Start and passes what it returned as
+// Config.StoredPosition.
+type TxPublisher interface {
+	// Publish writes recs in one or more Kafka transactions, each storing
+	// the Cut of its last record, and blocks until the last one committed.
+	Publish(ctx context.Context, recs []kafka.TxRecord, commitTime time.Time) ([]byte, error)
+	// MaxBytes is how many bytes of records one Kafka transaction holds
+	// before it ends at the next cut.
+	MaxBytes() int
+}
+
+// Config is a Flow's settings. The zero value of each field means its
+// default.
+type Config struct {
+	// DeadLetterTopic is where a dead letter with no aggregate type goes
+	// (the publisher's dead-letter topic; one with an aggregate type names
+	// its aggregate's topic, and the publisher reroutes it). Required.
+	DeadLetterTopic string
+	// MaxQueueBytes bounds the bytes of records waiting between the
+	// handler and the publisher. Default backpressure.DefaultMaxBytes.
+	MaxQueueBytes int64
+	// MaxQueueRecords bounds the number of chunks waiting between the
+	// handler and the publisher. Default backpressure.DefaultMaxRecords.
+	MaxQueueRecords int
+	// StoredPosition is, in exactly-once mode, what TxPublisher's Start
+	// returned: records at or below it are in Kafka and are skipped. nil:
+	// nothing stored. Ignored in at-least-once mode.
+	StoredPosition []byte
+	// Logger receives the flow's log lines; nil discards them.
+	Logger *slog.Logger
+	// Metrics receives the queue's and the watermark's metrics; nil records
+	// nothing.
+	Metrics *backpressure.Metrics
+}
+
+// Parts are the already-built components a Flow runs over. The Flow uses
+// them exclusively while it runs; their owner closes them after Run returns.
+type Parts struct {
+	// Source hands on the capture messages and receives the confirmed
+	// positions. Required.
+	Source Source
+	// Mapper maps the messages to events. It keeps per-transaction state,
+	// so nothing else may use it while the Flow runs. Required.
+	Mapper *pipeline.Mapper
+	// Mapping is the Mapper's mapping: topics and digest. Required.
+	Mapping *pipeline.Mapping
+	// Publisher publishes at least once. Exactly one of Publisher and Tx is
+	// set.
+	Publisher Publisher
+	// Tx publishes exactly once, in Kafka transactions.
+	Tx TxPublisher
+}
+
+// drainTimeout bounds the flush of what was handed to Kafka once the flow is
+// stopping.
+const drainTimeout = 10 * time.Second
+
+// Flow is one run of the main job. Build it with New, then call Run once;
+// Stats may be called at any time, from any goroutine.
+type Flow struct {
+	log     *slog.Logger
+	src     Source
+	mapper  *pipeline.Mapper
+	mapping *pipeline.Mapping
+	deadTo  string
+	pub     Publisher
+	bm      *backpressure.Metrics
+	// Exactly-once mode: tx publishes instead of pub, eos is the handler's
+	// bookkeeping (nil in at-least-once mode).
+	tx    TxPublisher
+	txMax int
+	eos   *eosState
+	queue *backpressure.Queue[*batch]
+	ran   atomic.Bool
+
+	// wm is created on the first Connected message, at the slot's position.
+	wm      atomic.Pointer[backpressure.Watermark]
+	wmReady chan struct{}
+
+	// Handler state, used only by the handler goroutine.
+	lastEnd    capture.LSN // the end of the last transaction handed on
+	commitTime time.Time
+	records    []pipeline.Record
+	encodeErr  error
+
+	// Counters for Stats.
+	changes, events, deadLetters, published atomic.Int64
+}
+
+// batch is what travels from the handler to the publisher: the records of
+// one chunk of capture messages and the watermark ticket that acknowledges it.
+type batch struct {
+	records    []pipeline.Record
+	ticket     backpressure.Ticket
+	commitTime time.Time
+	// Exactly-once mode: the source and each record's cursor.
+	source  string
+	cursors []recCursor
+}
+
+// New returns a Flow over parts. It validates cfg and parts and, in
+// exactly-once mode, parses cfg.StoredPosition; it starts nothing.
+func New(cfg Config, parts Parts) (*Flow, error) {
+	switch {
+	case parts.Source == nil || parts.Mapper == nil || parts.Mapping == nil:
+		return nil, errors.New("create flow: a source, a mapper and its mapping are required")
+	case (parts.Publisher == nil) == (parts.Tx == nil):
+		return nil, errors.New("create flow: exactly one of an at-least-once and an exactly-once publisher is required")
+	case cfg.DeadLetterTopic == "":
+		return nil, errors.New("create flow: a dead-letter topic is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &Flow{
+		log:     log,
+		src:     parts.Source,
+		mapper:  parts.Mapper,
+		mapping: parts.Mapping,
+		deadTo:  cfg.DeadLetterTopic,
+		pub:     parts.Publisher,
+		bm:      cfg.Metrics,
+		wmReady: make(chan struct{}),
+	}
+	if parts.Tx != nil {
+		skip, err := parseTxCursor(cfg.StoredPosition)
+		if err != nil {
+			return nil, fmt.Errorf("exactly-once: %w", err)
+		}
+		f.tx, f.txMax = parts.Tx, parts.Tx.MaxBytes()
+		f.eos = newEOSState(skip, parts.Mapping.Digest(), log)
+	}
+	var err error
+	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
+		MaxBytes:   cfg.MaxQueueBytes,
+		MaxRecords: cfg.MaxQueueRecords,
+		Metrics:    cfg.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Run runs capture, the publisher and the confirmer until ctx is done or one
+// of them fails, and returns ctx's error or the first failure. On the way
+// out capture stops first; then what was handed to Kafka is flushed (for at
+// most 10 s) so that the next start re-sends as little as possible, and the
+// last acknowledged position is logged. What was acknowledged but not yet
+// confirmed is confirmed by capture's own shutdown or sent again on the next
+// start. Run may be called once.
+func (f *Flow) Run(ctx context.Context) error {
+	if f.ran.Swap(true) {
+		return errors.New("run flow: Run was already called")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := f.src.Run(gctx, f.handle)
+		f.queue.Close()
+		return err
+	})
+	if f.tx != nil {
+		g.Go(func() error { return f.publishTx(gctx) })
+	} else {
+		g.Go(func() error { return f.publish(gctx) })
+	}
+	g.Go(func() error { return f.confirm(gctx) })
+	err := g.Wait()
+
+	if f.pub != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+		defer cancel()
+		if ferr := f.pub.Flush(dctx); ferr != nil {
+			f.log.Warn("flush on shutdown", "err", ferr)
+		}
+	}
+	if wm := f.wm.Load(); wm != nil {
+		f.log.Info("stopped", "acknowledged_lsn", capture.LSN(wm.Confirmed()).String(),
+			"changes", f.changes.Load(), "events", f.events.Load(), "dead_letters", f.deadLetters.Load())
+	}
+	if f.eos != nil {
+		f.log.Info("exactly-once: records skipped as already in kafka", "skipped", f.eos.skipped)
+	}
+	return err
+}
+
+// Stats are a Flow's counters at one moment.
+type Stats struct {
+	// Changes is the number of row changes captured.
+	Changes int64
+	// Events is the number of events handed on, dead letters excluded.
+	Events int64
+	// DeadLetters is the number of dead letters handed on.
+	DeadLetters int64
+	// Acked is the number of records Kafka acknowledged (in exactly-once
+	// mode: whose transaction committed).
+	Acked int64
+	// QueuedBatches and QueuedBytes are what waits between the handler and
+	// the publisher.
+	QueuedBatches int
+	QueuedBytes   int64
+	// Streaming is true once capture's session began; Confirmed is
+	// meaningful only then.
+	Streaming bool
+	// Confirmed is the highest position every record up to which Kafka
+	// holds: what the flow confirms to the source.
+	Confirmed capture.LSN
+}
+
+// Stats returns the flow's counters. It is safe for concurrent use.
+func (f *Flow) Stats() Stats {
+	s := Stats{
+		Changes:     f.changes.Load(),
+		Events:      f.events.Load(),
+		DeadLetters: f.deadLetters.Load(),
+		Acked:       f.published.Load(),
+	}
+	s.QueuedBatches, s.QueuedBytes = f.queue.Len()
+	if wm := f.wm.Load(); wm != nil {
+		s.Streaming, s.Confirmed = true, capture.LSN(wm.Confirmed())
+	}
+	return s
+}
+
+// handle maps one chunk of capture messages to records and queues them with
+// a watermark ticket; Queue.Put blocks when the budget is full, which stops
+// capture from reading WAL (backpressure) while it keeps the connection alive.
+func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
+	f.records = f.records[:0]
+	if f.eos != nil {
+		f.eos.cursors = f.eos.cursors[:0]
+	}
+	for _, m := range msgs {
+		var err error
+		if f.eos != nil {
+			f.eos.track(m)
+		}
+		switch m := m.(type) {
+		case *capture.Connected:
+			if f.wm.Load() == nil {
+				f.wm.Store(backpressure.NewWatermark(uint64(m.StartLSN), f.bm))
+				close(f.wmReady)
+			}
+			if f.lastEnd < m.StartLSN {
+				f.lastEnd = m.StartLSN
+			}
+			if f.eos != nil {
+				f.eos.connected(m.Source)
+			}
+			f.mapper.Connected(m)
+		case *capture.Begin:
+			f.mapper.Begin(m)
+		case *capture.Change:
+			f.changes.Add(1)
+			err = f.mapper.Change(m, f.emit)
+		case *capture.Commit:
+			err = f.mapper.Commit(m, f.emit)
+			f.commitTime = m.CommitTime
+		case *capture.Marker:
+			f.mapper.Marker(m, f.emit)
+		}
+		if err != nil {
+			return fmt.Errorf("map changes: %w", err)
+		}
+		if f.encodeErr != nil {
+			return f.encodeErr
+		}
+	}
+	wm := f.wm.Load()
+	if wm == nil {
+		return errors.New("capture handed on messages before its session began")
+	}
+	// The chunk becomes confirmable at its last commit end (or heartbeat);
+	// a chunk in the middle of a transaction confirms nothing new.
+	pos := max(f.lastEnd, capture.Confirmable(msgs))
+	f.lastEnd = pos
+	if len(f.records) == 0 {
+		return wm.Heartbeat(uint64(pos))
+	}
+	t, err := wm.Track(uint64(pos))
+	if err != nil {
+		return err
+	}
+	b := &batch{records: append([]pipeline.Record(nil), f.records...), ticket: t, commitTime: f.commitTime}
+	if f.eos != nil {
+		b.source, b.cursors = f.eos.source, append([]recCursor(nil), f.eos.cursors...)
+	}
+	var size int64
+	for _, r := range b.records {
+		size += int64(len(r.Key) + len(r.Value))
+	}
+	return f.queue.Put(ctx, b, size)
+}
+
+// emit encodes one event for Kafka.
+func (f *Flow) emit(e pipeline.Event) {
+	if f.encodeErr != nil {
+		return
+	}
+	var cur recCursor
+	if f.eos != nil {
+		var handOn bool
+		if cur, handOn = f.eos.next(); !handOn {
+			return // already in Kafka, or already handed on by this process
+		}
+	}
+	// A dead letter keeps its aggregate's topic when it has one: the
+	// publisher routes it to the dead-letter topic and records where it
+	// would have gone.
+	topic := f.deadTo
+	if e.AggregateType != "" {
+		topic = f.mapping.Topic(e.AggregateType)
+	}
+	if e.DeadLetter {
+		f.deadLetters.Add(1)
+	} else {
+		f.events.Add(1)
+	}
+	r, err := pipeline.EncodeEvent(e, topic, pipeline.Structured)
+	if err != nil {
+		// An event the mapper made but the envelope refuses is a bug in
+		// cdcflow, not bad input: stop rather than publish something wrong.
+		f.encodeErr = fmt.Errorf("encode event %s at %s: %w", e.Type, e.Position, err)
+		return
+	}
+	f.records = append(f.records, r)
+	if f.eos != nil {
+		f.eos.cursors = append(f.eos.cursors, cur)
+	}
+}
+
+// confirm passes every advance of the watermark to capture, which reports it
+// to PostgreSQL in its next standby status update.
+func (f *Flow) confirm(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.wmReady:
+	}
+	wm := f.wm.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wm.Advanced():
+			f.src.Confirm(capture.LSN(wm.Confirmed()))
+		}
+	}
+}
