@@ -31,6 +31,7 @@
 //	cdcflow_kafka_bytes_total{topic}        counter    bytes (key, value, headers) acknowledged
 //	cdcflow_kafka_dead_letters_total{kind}  counter    dead letters acknowledged: oversized, unmappable
 //	cdcflow_kafka_retries_total             counter    backoffs of the client before retrying after a transient error
+//	cdcflow_kafka_records_skipped_total     counter    records not produced again on a restart: their partition held them (Resume)
 //	cdcflow_kafka_commit_to_ack_seconds     histogram  source commit to Kafka acknowledgement, per batch
 //	cdcflow_kafka_inflight_records          gauge      records produced, not yet acknowledged
 //	cdcflow_kafka_inflight_bytes            gauge      bytes produced, not yet acknowledged

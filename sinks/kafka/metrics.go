@@ -29,6 +29,7 @@ type Metrics struct {
 	bytes       *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	retries     prometheus.Counter
+	skips       prometheus.Counter
 	latency     prometheus.Histogram
 	inflightRec prometheus.Gauge
 	inflightB   prometheus.Gauge
@@ -59,6 +60,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		retries: f.NewCounter(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_retries_total",
 			Help: "Backoffs the Kafka client waited before retrying after a transient error (a produce request failed with a retriable error code or timed out, a broker unreachable, a metadata load failed).",
+		}),
+		skips: f.NewCounter(prometheus.CounterOpts{
+			Name: "cdcflow_kafka_records_skipped_total",
+			Help: "Records not produced again after a restart because their partition already held them (at-least-once resume).",
 		}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cdcflow_kafka_commit_to_ack_seconds",
@@ -123,6 +128,14 @@ func (m *Metrics) ackedRec(r ackedRecord, err error) {
 	if r.deadLetter != "" {
 		m.deadLetters.WithLabelValues(r.deadLetter).Inc()
 	}
+}
+
+// skipped counts one record its partition already held.
+func (m *Metrics) skipped() {
+	if m == nil {
+		return
+	}
+	m.skips.Inc()
 }
 
 // retried counts one backoff of the client.

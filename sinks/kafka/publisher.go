@@ -29,6 +29,13 @@ type Batch struct {
 	// CommitTime is the source commit time of the newest transaction in the
 	// batch, for the commit-to-ack latency histogram. Zero: not measured.
 	CommitTime time.Time
+	// Cursors, when not nil, holds the cursor of each record (parallel to
+	// Records), written in the HeaderCursor header; with Resume, a record
+	// whose partition already holds it is dropped (counted as
+	// acknowledged). nil: no header, nothing dropped.
+	Cursors []Cursor
+	// Stream identifies the stream the cursors belong to (StreamID).
+	Stream uint32
 }
 
 // Publisher writes records to Kafka asynchronously: several batches may be
@@ -52,6 +59,9 @@ type Publisher struct {
 
 	route  *router
 	limits *batchLimits
+	// held is, after Resume, the cursor of the last record of each
+	// partition that held one; read-only afterwards.
+	held map[string]map[int32]held
 
 	ackMu      sync.Mutex
 	acks       []*pending    // batches in call order, not yet reported
@@ -162,8 +172,18 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 		p.finish(pb)
 		return
 	}
-	for _, r := range b.Records {
-		if err := p.produce(ctx, pb, r); err != nil {
+	var hdr []byte // the cursor headers of the batch, in one allocation
+	if b.Cursors != nil {
+		hdr = make([]byte, 0, len(b.Cursors)*cursorHeaderLen)
+	}
+	for i, r := range b.Records {
+		var cur *stamp
+		if b.Cursors != nil {
+			start := len(hdr)
+			hdr = appendCursor(hdr, b.Stream, b.Cursors[i])
+			cur = &stamp{stream: b.Stream, cursor: b.Cursors[i], header: hdr[start:len(hdr):len(hdr)]}
+		}
+		if err := p.produce(ctx, pb, r, cur); err != nil {
 			pb.fail(err)
 			break
 		}
@@ -173,8 +193,16 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 	}
 }
 
-// produce hands the kgo record(s) for r to the client.
-func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record) error {
+// stamp is a record's cursor and its header value.
+type stamp struct {
+	stream uint32
+	cursor Cursor
+	header []byte
+}
+
+// produce hands the kgo record(s) for r to the client, except those whose
+// partition already holds them (cur, after Resume).
+func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record, cur *stamp) error {
 	var deadKind string
 	if r.DeadLetter {
 		var reason string
@@ -183,9 +211,18 @@ func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record)
 			r.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], pipeline.Header{Key: HeaderReason, Value: []byte(reason)})
 		}
 	}
-	krs, err := p.route.records(ctx, r)
+	var extra []kgo.RecordHeader
+	if cur != nil {
+		extra = []kgo.RecordHeader{{Key: HeaderCursor, Value: cur.header}}
+	}
+	krs, err := p.route.records(ctx, r, extra)
 	if err != nil {
 		return err
+	}
+	if cur != nil && p.held != nil {
+		if krs, err = p.dropHeld(ctx, krs, cur); err != nil {
+			return err
+		}
 	}
 	typ := r.Type
 	if typ == "" {
@@ -210,6 +247,32 @@ func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record)
 		})
 	}
 	return nil
+}
+
+// dropHeld returns krs without the records whose partition already holds
+// them, counting those in the metrics. It sets the partition of a hashed
+// record, as the partitioner would, to find it.
+func (p *Publisher) dropHeld(ctx context.Context, krs []*kgo.Record, cur *stamp) ([]*kgo.Record, error) {
+	out := krs[:0]
+	for _, kr := range krs {
+		if p.held[kr.Topic] == nil {
+			out = append(out, kr)
+			continue
+		}
+		if kr.Partition < 0 {
+			part, err := p.route.partition(ctx, kr)
+			if err != nil {
+				return nil, err
+			}
+			kr.Partition = part
+		}
+		if p.holds(kr.Topic, kr.Partition, cur.stream, cur.cursor) {
+			p.m.skipped()
+			continue
+		}
+		out = append(out, kr)
+	}
+	return out, nil
 }
 
 // HeaderReason is the header of dead-letter records that carries the reason

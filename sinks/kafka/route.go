@@ -34,14 +34,16 @@ func (rt *router) setCounts(counts map[string]int32) {
 	}
 }
 
-// records returns the kgo records for r. Hashed records get Partition -1,
-// which the package's partitioner reads as "hash the key".
-func (rt *router) records(ctx context.Context, r pipeline.Record) ([]*kgo.Record, error) {
+// records returns the kgo records for r, with the headers extra appended
+// to r's. Hashed records get Partition -1, which the package's partitioner
+// reads as "hash the key".
+func (rt *router) records(ctx context.Context, r pipeline.Record, extra []kgo.RecordHeader) ([]*kgo.Record, error) {
 	topic := r.Topic
-	headers := make([]kgo.RecordHeader, len(r.Headers), len(r.Headers)+1)
+	headers := make([]kgo.RecordHeader, len(r.Headers), len(r.Headers)+len(extra)+1)
 	for i, h := range r.Headers {
 		headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 	}
+	headers = append(headers, extra...)
 	if r.DeadLetter {
 		topic = rt.deadLetterTopic
 		if r.Topic != "" && r.Topic != topic {
@@ -60,6 +62,24 @@ func (rt *router) records(ctx context.Context, r pipeline.Record) ([]*kgo.Record
 		out[i] = &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: i}
 	}
 	return out, nil
+}
+
+// keyHash is Kafka's default partitioner for keyed records (murmur2), as
+// the package's partitioner applies it; for a record with a key it keeps no
+// state, so one serves every goroutine.
+var keyHash = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// partition returns the partition the package's partitioner sends the
+// hashed record kr to.
+func (rt *router) partition(ctx context.Context, kr *kgo.Record) (int32, error) {
+	if kr.Key == nil {
+		return 0, nil
+	}
+	n, err := rt.partitionCount(ctx, kr.Topic)
+	if err != nil {
+		return 0, err
+	}
+	return int32(keyHash.Partition(kr, int(n))), nil
 }
 
 // partitionCount returns the number of partitions of topic, from

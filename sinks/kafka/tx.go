@@ -344,7 +344,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 			reason, deadKind = deadLetterReason(rec)
 			rec.Headers = append(rec.Headers[:len(rec.Headers):len(rec.Headers)], pipeline.Header{Key: HeaderReason, Value: []byte(reason)})
 		}
-		krs, err := t.route.records(ctx, rec)
+		krs, err := t.route.records(ctx, rec, nil)
 		if err != nil {
 			wg.Wait()
 			return t.abort(ctx, err)
