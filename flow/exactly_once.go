@@ -87,18 +87,20 @@ func (c recCursor) after(skip txCursor) bool {
 	return c.n > skip.Records
 }
 
-// eosState is the handler's exactly-once bookkeeping, used only by the
-// handler goroutine.
-type eosState struct {
+// cursorState numbers the records the handler emits with their cursors, in
+// both delivery modes, and in exactly-once mode skips those the stored
+// position covers. It is used only by the handler goroutine.
+type cursorState struct {
 	// skip: records at or below it are already in Kafka (stored by an
 	// earlier incarnation) or handed on by this one. It starts at the
 	// stored position and follows each record handed on.
 	skip    txCursor
 	source  string
+	stream  uint32 // kafka.StreamID of source and mapping
 	mapping string // digest of the mapping in use
 	unit    capture.LSN
 	n       uint32
-	cursors []recCursor // of f.records
+	cursors []kafka.Cursor // of f.records
 	log     *slog.Logger
 	// skipped counts the records not handed on, reported the number
 	// already logged.
@@ -109,8 +111,9 @@ type eosState struct {
 // transaction, so the unit's ordinals start again. A source other than the
 // stored position's (a restore, point-in-time recovery or promoted standby
 // may reuse LSNs) makes the stored position meaningless.
-func (s *eosState) connected(src capture.Source) {
+func (s *cursorState) connected(src capture.Source) {
 	s.source = src.URI()
+	s.stream = kafka.StreamID(s.source, s.mapping)
 	s.unit, s.n = 0, 0
 	if s.skip.Source != "" && s.skip.Source != s.source {
 		s.log.Warn("exactly-once: the stored position belongs to another source; nothing is skipped",
@@ -119,22 +122,22 @@ func (s *eosState) connected(src capture.Source) {
 	}
 }
 
-// newEOSState returns the handler's bookkeeping for a stream whose stored
+// newCursorState returns the handler's bookkeeping for a stream whose stored
 // cursor is stored, mapped now with the mapping of digest mapping. Records
 // are counted per mapping: after a mapping change the count of the stored
 // unit means nothing, so that unit is published again whole (its records
 // may repeat, none is lost) and only the units before it are skipped.
-func newEOSState(stored txCursor, mapping string, log *slog.Logger) *eosState {
+func newCursorState(stored txCursor, mapping string, log *slog.Logger) *cursorState {
 	if stored.Mapping != "" && mapping != "" && stored.Mapping != mapping && stored.Records > 0 {
 		log.Warn("exactly-once: the mapping changed since the stored position; the source transaction at it is published again whole, and its records written before may repeat",
 			"lsn", stored.LSN.String(), "records", stored.Records)
 		stored.Records = 0
 	}
-	return &eosState{skip: stored, mapping: mapping, log: log}
+	return &cursorState{skip: stored, mapping: mapping, log: log}
 }
 
 // enter notes that the following records belong to the unit at lsn.
-func (s *eosState) enter(lsn capture.LSN) {
+func (s *cursorState) enter(lsn capture.LSN) {
 	if lsn != s.unit {
 		s.unit, s.n = lsn, 0
 	}
@@ -142,7 +145,7 @@ func (s *eosState) enter(lsn capture.LSN) {
 
 // next numbers the next record emitted and reports whether it is to be
 // handed on (true) or was already (false).
-func (s *eosState) next() (recCursor, bool) {
+func (s *cursorState) next() (recCursor, bool) {
 	s.n++
 	c := recCursor{lsn: s.unit, n: s.n}
 	if !c.after(s.skip) {
@@ -158,7 +161,7 @@ func (s *eosState) next() (recCursor, bool) {
 }
 
 // track updates the unit from a capture message.
-func (s *eosState) track(m capture.Message) {
+func (s *cursorState) track(m capture.Message) {
 	switch m := m.(type) {
 	case *capture.Begin:
 		s.enter(m.FinalLSN)
@@ -227,7 +230,7 @@ func (f *Flow) publishTx(ctx context.Context) error {
 				since += len(r.Key) + len(r.Value)
 				if i == len(b.records)-1 || since >= cutEvery {
 					c := b.cursors[i]
-					tr.Cut = txCursor{Source: b.source, LSN: c.lsn, Records: c.n, Mapping: f.eos.mapping}.encode()
+					tr.Cut = txCursor{Source: b.source, LSN: capture.LSN(c.LSN), Records: c.N, Mapping: f.cur.mapping}.encode()
 					since = 0
 				}
 				recs = append(recs, tr)

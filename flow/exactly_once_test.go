@@ -71,7 +71,7 @@ func TestEOSStateSkip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &eosState{skip: tt.stored, log: slog.New(slog.DiscardHandler)}
+			s := &cursorState{skip: tt.stored, log: slog.New(slog.DiscardHandler)}
 			var got []recCursor
 			run := func(steps []step) {
 				for _, st := range steps {
@@ -112,7 +112,7 @@ func TestNewEOSStateMappingChange(t *testing.T) {
 			want: txCursor{Source: stored.Source, LSN: 200, Records: 0, Mapping: "aaaa"}},
 	}
 	for _, tt := range tests {
-		s := newEOSState(stored, tt.mapping, slog.New(slog.DiscardHandler))
+		s := newCursorState(stored, tt.mapping, slog.New(slog.DiscardHandler))
 		if s.skip != tt.want {
 			t.Errorf("%s: skip = %+v; want %+v", tt.name, s.skip, tt.want)
 		}

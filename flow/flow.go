@@ -109,11 +109,12 @@ type Flow struct {
 	deadTo  string
 	pub     Publisher
 	bm      *backpressure.Metrics
-	// Exactly-once mode: tx publishes instead of pub, eos is the handler's
-	// bookkeeping (nil in at-least-once mode).
+	// Exactly-once mode: tx publishes instead of pub.
 	tx    TxPublisher
 	txMax int
-	eos   *eosState
+	// cur numbers the records with their cursors (and, in exactly-once
+	// mode, skips what Kafka holds); used only by the handler goroutine.
+	cur   *cursorState
 	queue *backpressure.Queue[*batch]
 	ran   atomic.Bool
 
@@ -137,9 +138,13 @@ type batch struct {
 	records    []pipeline.Record
 	ticket     backpressure.Ticket
 	commitTime time.Time
-	// Exactly-once mode: the source and each record's cursor.
+	// The source, the stream (kafka.StreamID) and each record's cursor:
+	// exactly-once mode stores the cursors in Kafka's transactions,
+	// at-least-once mode writes them as headers, so that a restart skips
+	// what each partition holds.
 	source  string
-	cursors []recCursor
+	stream  uint32
+	cursors []kafka.Cursor
 }
 
 // New returns a Flow over parts. It validates cfg and parts and, in
@@ -167,14 +172,15 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		bm:      cfg.Metrics,
 		wmReady: make(chan struct{}),
 	}
+	var skip txCursor // at-least-once mode skips per partition, in the publisher
 	if parts.Tx != nil {
-		skip, err := parseTxCursor(cfg.StoredPosition)
-		if err != nil {
+		var err error
+		if skip, err = parseTxCursor(cfg.StoredPosition); err != nil {
 			return nil, fmt.Errorf("exactly-once: %w", err)
 		}
 		f.tx, f.txMax = parts.Tx, parts.Tx.MaxBytes()
-		f.eos = newEOSState(skip, parts.Mapping.Digest(), log)
 	}
+	f.cur = newCursorState(skip, parts.Mapping.Digest(), log)
 	var err error
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.MaxQueueBytes,
@@ -223,8 +229,8 @@ func (f *Flow) Run(ctx context.Context) error {
 		f.log.Info("stopped", "acknowledged_lsn", capture.LSN(wm.Confirmed()).String(),
 			"changes", f.changes.Load(), "events", f.events.Load(), "dead_letters", f.deadLetters.Load())
 	}
-	if f.eos != nil {
-		f.log.Info("exactly-once: records skipped as already in kafka", "skipped", f.eos.skipped)
+	if f.tx != nil {
+		f.log.Info("exactly-once: records skipped as already in kafka", "skipped", f.cur.skipped)
 	}
 	return err
 }
@@ -272,14 +278,10 @@ func (f *Flow) Stats() Stats {
 // capture from reading WAL (backpressure) while it keeps the connection alive.
 func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 	f.records = f.records[:0]
-	if f.eos != nil {
-		f.eos.cursors = f.eos.cursors[:0]
-	}
+	f.cur.cursors = f.cur.cursors[:0]
 	for _, m := range msgs {
 		var err error
-		if f.eos != nil {
-			f.eos.track(m)
-		}
+		f.cur.track(m)
 		switch m := m.(type) {
 		case *capture.Connected:
 			if f.wm.Load() == nil {
@@ -289,9 +291,7 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			if f.lastEnd < m.StartLSN {
 				f.lastEnd = m.StartLSN
 			}
-			if f.eos != nil {
-				f.eos.connected(m.Source)
-			}
+			f.cur.connected(m.Source)
 			f.mapper.Connected(m)
 		case *capture.Begin:
 			f.mapper.Begin(m)
@@ -327,9 +327,7 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 		return err
 	}
 	b := &batch{records: append([]pipeline.Record(nil), f.records...), ticket: t, commitTime: f.commitTime}
-	if f.eos != nil {
-		b.source, b.cursors = f.eos.source, append([]recCursor(nil), f.eos.cursors...)
-	}
+	b.source, b.stream, b.cursors = f.cur.source, f.cur.stream, append([]kafka.Cursor(nil), f.cur.cursors...)
 	var size int64
 	for _, r := range b.records {
 		size += int64(len(r.Key) + len(r.Value))
@@ -342,12 +340,9 @@ func (f *Flow) emit(e pipeline.Event) {
 	if f.encodeErr != nil {
 		return
 	}
-	var cur recCursor
-	if f.eos != nil {
-		var handOn bool
-		if cur, handOn = f.eos.next(); !handOn {
-			return // already in Kafka, or already handed on by this process
-		}
+	cur, handOn := f.cur.next()
+	if !handOn {
+		return // already in Kafka, or already handed on by this process
 	}
 	// A dead letter keeps its aggregate's topic when it has one: the
 	// publisher routes it to the dead-letter topic and records where it
@@ -369,9 +364,7 @@ func (f *Flow) emit(e pipeline.Event) {
 		return
 	}
 	f.records = append(f.records, r)
-	if f.eos != nil {
-		f.eos.cursors = append(f.eos.cursors, cur)
-	}
+	f.cur.cursors = append(f.cur.cursors, kafka.Cursor{LSN: uint64(cur.lsn), N: cur.n})
 }
 
 // confirm passes every advance of the watermark to capture, which reports it

@@ -366,6 +366,48 @@ func TestAtLeastOnceRecords(t *testing.T) {
 	})
 }
 
+// TestAtLeastOnceCursors: in at-least-once mode every record carries its
+// cursor and the stream, so that the publisher can skip on a restart what
+// each partition holds; a restart that resends the same WAL numbers the
+// records the same way.
+func TestAtLeastOnceCursors(t *testing.T) {
+	var digest string
+	batches := func() []kafka.Batch {
+		var out []kafka.Batch
+		synctest.Test(t, func(t *testing.T) {
+			h := run(t, false, nil)
+			digest = h.digest
+			h.hand(connected())
+			h.hand(tx(0x200, 1, 2)...)
+			h.hand(begin(0x300), insert(0x300, orders, 3))
+			h.hand(insert(0x300, orders, 4), commit(0x300))
+			h.pub.mu.Lock()
+			out = slices.Clone(h.pub.batches)
+			h.pub.mu.Unlock()
+		})
+		return out
+	}
+	first := batches()
+	var got []kafka.Cursor
+	for _, b := range first {
+		if len(b.Cursors) != len(b.Records) {
+			t.Fatalf("batch has %d cursors for %d records", len(b.Cursors), len(b.Records))
+		}
+		if want := kafka.StreamID(source.URI(), digest); b.Stream != want {
+			t.Fatalf("batch stream = %x; want %x (source and mapping)", b.Stream, want)
+		}
+		got = append(got, b.Cursors...)
+	}
+	want := []kafka.Cursor{{LSN: 0x200, N: 1}, {LSN: 0x200, N: 2}, {LSN: 0x300, N: 1}, {LSN: 0x300, N: 2}}
+	if !slices.Equal(got, want) {
+		t.Errorf("cursors = %v; want %v", got, want)
+	}
+	again := batches()
+	if len(again) != len(first) || again[0].Stream != first[0].Stream || !slices.Equal(again[len(again)-1].Cursors, first[len(first)-1].Cursors) {
+		t.Errorf("a restart numbers the records differently: %v, then %v", first, again)
+	}
+}
+
 func TestAtLeastOnceStops(t *testing.T) {
 	errBoom := errors.New("broker gone")
 	t.Run("a publish error stops Run with that error", func(t *testing.T) {

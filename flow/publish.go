@@ -37,7 +37,7 @@ func (f *Flow) publish(ctx context.Context) error {
 			}
 			t := b.ticket
 			n := int64(len(b.records))
-			f.pub.Publish(ctx, kafka.Batch{Records: b.records, CommitTime: b.commitTime}, func(err error) {
+			f.pub.Publish(ctx, kafka.Batch{Records: b.records, CommitTime: b.commitTime, Cursors: b.cursors, Stream: b.stream}, func(err error) {
 				if err != nil {
 					fail(fmt.Errorf("publish to kafka: %w", err))
 					return
