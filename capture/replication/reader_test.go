@@ -11,7 +11,7 @@ import (
 // recordHandler is a slog.Handler that sends every record on a channel.
 type recordHandler struct{ records chan slog.Record }
 
-func (h recordHandler) Enabled(context.Context, slog.Level) bool  { return true }
+func (h recordHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 	h.records <- r.Clone()
 	return nil
