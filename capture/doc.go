@@ -7,8 +7,10 @@
 // types, capture/replication owns the replication connection, slot and
 // publication, and capture/snapshot reads the initial consistent snapshot.
 //
-// Capture must never import pipeline, sinks, backpressure, Kafka or Redis
-// clients. Only capture's subpackages may import pgconn, pgx or pglogrepl.
+// Capture must never import pipeline, sinks, Kafka or Redis clients, nor draw
+// on a terminal (progress goes to callbacks). Only capture/replication imports
+// backpressure, for its one backoff mechanism. Only capture's subpackages may
+// import pgconn, pgx or pglogrepl.
 //
 // Concurrency: the types here are values; a *Relation and a Value are immutable
 // once handed on and may be shared between goroutines.

@@ -5,14 +5,17 @@
 // and decodes the WAL (capture/pgoutput) and reports the consumer's confirmed
 // position back to PostgreSQL. docs/capture.md describes the design.
 //
-// It must never import pipeline, sinks, backpressure or any Kafka or Redis
-// client: it hands capture.Messages to a capture.Handler and learns what is
-// durable through Reader.Confirm.
+// It must never import pipeline, sinks or any Kafka or Redis client: it hands
+// capture.Messages to a capture.Handler and learns what is durable through
+// Reader.Confirm. It imports backpressure only for Backoff, the project's one
+// backoff mechanism, between replication sessions.
 //
 // Concurrency: Reader.Run owns the replication connection and runs for the
-// Reader's life; inside it one goroutine owns the connection (receive loop and
-// standby status updates), one calls the handler, one emits heartbeats on a
-// connection of its own. All stop before Run returns. Confirm and Confirmed
+// Reader's life; inside it one goroutine owns the connection (the streaming
+// loop in stream.go, which only sequences its parts: receive and handle,
+// chunk and linger in chunk.go, standby status updates in standby.go), one
+// calls the handler (dispatch.go), one emits heartbeats on a connection of
+// its own. All stop before Run returns. Confirm and Confirmed
 // are safe for concurrent use. Preflight is a plain function.
 //
 // Metrics (NewMetrics):

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 )
@@ -175,7 +175,8 @@ func fatal(err error) error { return &fatalError{err} }
 // ErrSlotLost, a NotReadyError, a SlotCreateBlockedError, ...). Run must not
 // be called twice at once.
 func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
-	backoff := r.cfg.ReconnectMin
+	b := backpressure.Backoff{Initial: r.cfg.ReconnectMin, Max: r.cfg.ReconnectMax}
+	attempt := 0
 	for {
 		start := time.Now()
 		err := r.session(ctx, h)
@@ -192,12 +193,13 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 		if permanent(err) {
 			return err
 		}
-		if time.Since(start) > time.Minute {
-			backoff = r.cfg.ReconnectMin
+		if time.Since(start) > time.Minute { // a session that ran counts as a success
+			b.Reset()
+			attempt = 0
 		}
-		// Full jitter in [backoff/2, backoff): spreads reconnect storms.
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
-		r.log.Warn("replication session ended, reconnecting", "err", err, "backoff", wait)
+		attempt++
+		wait := b.Next()
+		r.log.Warn("replication session ended, reconnecting", "err", err, "attempt", attempt, "retry_in", wait)
 		r.metrics.reconnect()
 		t := time.NewTimer(wait)
 		select {
@@ -206,7 +208,6 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		backoff = min(backoff*2, r.cfg.ReconnectMax)
 	}
 }
 
@@ -280,26 +281,9 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-
-	tables, err := resolveTables(ctx, conn, r.cfg.Tables)
+	tables, columns, err := r.prepareTables(ctx, conn)
 	if err != nil {
-		return fatal(err)
-	}
-	r.tableOIDs = make(map[uint32]bool, len(tables))
-	for _, t := range tables {
-		r.tableOIDs[t.oid] = true
-	}
-	var columns map[TableName][]string
-	if r.cfg.SnapshotMode != SnapshotInitialOnly {
-		if err := ensurePublication(ctx, conn, r.cfg.Publication, tables); err != nil {
-			if errors.As(err, new(*NotReadyError)) {
-				return fatal(err)
-			}
-			return err
-		}
-		if columns, err = publicationColumns(ctx, conn, r.cfg.Publication); err != nil {
-			return err
-		}
+		return err
 	}
 
 	slot, created, newSource, err := r.prepareSlot(ctx, rconn, conn, src)
@@ -313,32 +297,9 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	}
 
 	if created != nil && created.snapshotName != "" {
-		epoch := uint64(created.consistentPoint)
-		specs := make([]snapshot.Table, len(tables))
-		for i, t := range tables {
-			specs[i] = snapshot.Table{OID: t.oid, Columns: columns[t.name]}
+		if err := r.snapshot(ctx, created, tables, columns, h, log); err != nil {
+			return err
 		}
-		log.Info("snapshot starting", "epoch", epoch, "consistent_point", created.consistentPoint)
-		var herr error
-		hand := func(ctx context.Context, msgs []capture.Message) error {
-			if err := h(ctx, msgs); err != nil {
-				herr = err
-				return err
-			}
-			return nil
-		}
-		if err := r.snap.Run(ctx, r.cfg.DSN, created.snapshotName, specs, epoch, created.consistentPoint-1, hand); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if herr != nil {
-				return fatal(herr)
-			}
-			// The slot's snapshot can never be read again: start over.
-			r.dropSlot = !r.cfg.Temporary && r.cfg.SnapshotMode == SnapshotInitial
-			return fmt.Errorf("snapshot epoch %d: %w", epoch, err)
-		}
-		r.epochDone = epoch
 		if r.cfg.SnapshotMode == SnapshotInitialOnly {
 			return errStop
 		}
@@ -350,6 +311,66 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	}
 	log.Info("replication starting", "start_lsn", start, "new_slot", created != nil)
 	return r.stream(ctx, rconn, conn, start, h)
+}
+
+// prepareTables resolves the configured tables (their OIDs filter the
+// stream) and, unless the mode only snapshots, ensures the publication and
+// reads its column lists.
+func (r *Reader) prepareTables(ctx context.Context, conn *pgx.Conn) ([]table, map[TableName][]string, error) {
+	tables, err := resolveTables(ctx, conn, r.cfg.Tables)
+	if err != nil {
+		return nil, nil, fatal(err)
+	}
+	r.tableOIDs = make(map[uint32]bool, len(tables))
+	for _, t := range tables {
+		r.tableOIDs[t.oid] = true
+	}
+	if r.cfg.SnapshotMode == SnapshotInitialOnly {
+		return tables, nil, nil
+	}
+	if err := ensurePublication(ctx, conn, r.cfg.Publication, tables); err != nil {
+		if errors.As(err, new(*NotReadyError)) {
+			return nil, nil, fatal(err)
+		}
+		return nil, nil, err
+	}
+	columns, err := publicationColumns(ctx, conn, r.cfg.Publication)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tables, columns, nil
+}
+
+// snapshot hands on the snapshot epoch of a slot just created, read through
+// the snapshot it exported.
+func (r *Reader) snapshot(ctx context.Context, created *createdSlot, tables []table, columns map[TableName][]string, h capture.Handler, log *slog.Logger) error {
+	epoch := uint64(created.consistentPoint)
+	specs := make([]snapshot.Table, len(tables))
+	for i, t := range tables {
+		specs[i] = snapshot.Table{OID: t.oid, Columns: columns[t.name]}
+	}
+	log.Info("snapshot starting", "epoch", epoch, "consistent_point", created.consistentPoint)
+	var herr error
+	hand := func(ctx context.Context, msgs []capture.Message) error {
+		if err := h(ctx, msgs); err != nil {
+			herr = err
+			return err
+		}
+		return nil
+	}
+	if err := r.snap.Run(ctx, r.cfg.DSN, created.snapshotName, specs, epoch, created.consistentPoint-1, hand); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if herr != nil {
+			return fatal(herr)
+		}
+		// The slot's snapshot can never be read again: start over.
+		r.dropSlot = !r.cfg.Temporary && r.cfg.SnapshotMode == SnapshotInitial
+		return fmt.Errorf("snapshot epoch %d: %w", epoch, err)
+	}
+	r.epochDone = epoch
+	return nil
 }
 
 // prepareSlot finds the configured slot, dealing with lost and re-snapshot

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,10 +21,6 @@ import (
 	"github.com/cdcflow/cdcflow/capture/pgoutput"
 )
 
-// confirmWake bounds how long an idle stream waits before it reports a
-// position the consumer confirmed meanwhile.
-const confirmWake = 100 * time.Millisecond
-
 // errResnapshot ends a session whose slot stream holds the marker of a
 // snapshot epoch that never completed durably.
 var errResnapshot = errors.New("the slot's snapshot epoch never completed durably: starting a new one")
@@ -35,19 +30,31 @@ func (r *Reader) slotPrefix() string      { return r.cfg.MessagePrefix + ".slot"
 
 // stream runs START_REPLICATION from start and hands the decoded messages on
 // until an error or ctx ends. It is the only user of rconn and conn.
-//
-// Flow control: the handler runs on its own goroutine, fed through a channel
-// holding one chunk. While the handler is busy and a full chunk is waiting,
-// this goroutine stops reading the socket (so the server's send buffer fills
-// and WAL stays in PostgreSQL, not in memory) but keeps writing standby status
-// updates on time, which the walsender reads even while its sends are
-// blocked: wal_sender_timeout does not fire. Memory is bounded by about three
-// chunks: the one being handled, the one in the channel, the one held here.
 func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Conn, start capture.LSN, h capture.Handler) error {
 	interval, err := r.statusInterval(ctx, rconn)
 	if err != nil {
 		return err
 	}
+	if err := r.startReplication(ctx, rconn, start); err != nil {
+		return err
+	}
+	if r.cfg.HeartbeatInterval > 0 {
+		hctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.heartbeat(hctx) })
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+	}
+	stop := interruptOnDone(ctx, rconn)
+	defer stop()
+	dec := pgoutput.NewDecoder(pgoutput.Config{LookupType: r.typeLookup(ctx, conn), HeartbeatPrefix: r.heartbeatPrefix()})
+	return r.newStreamLoop(pgReplConn{rconn}, dec, interval).run(ctx, h)
+}
+
+// startReplication sends START_REPLICATION for the slot from start.
+func (r *Reader) startReplication(ctx context.Context, rconn *pgconn.PgConn, start capture.LSN) error {
 	args := []string{
 		"proto_version '1'",
 		"publication_names '" + strings.ReplaceAll(quoteIdent(r.cfg.Publication), "'", "''") + "'",
@@ -61,237 +68,159 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 		}
 		return fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
 	}
+	return nil
+}
 
-	sctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	if r.cfg.HeartbeatInterval > 0 {
-		wg.Go(func() { r.heartbeat(sctx) })
+// streamLoop is one session's streaming loop: it receives messages, decodes
+// them into a chunk, hands chunks to the handler and keeps the status updates
+// on time. Each job is a part of its own (receive and handle here; chunk and
+// linger, standby, dispatcher); run only sequences them.
+type streamLoop struct {
+	r        *Reader
+	conn     replConn
+	deadline readDeadline
+	dec      *pgoutput.Decoder
+	counters *changeCounters
+	status   standby
+	chunk    chunk
+	linger   linger
+	hand     *dispatcher
+}
+
+func (r *Reader) newStreamLoop(conn replConn, dec *pgoutput.Decoder, interval time.Duration) *streamLoop {
+	return &streamLoop{
+		r:        r,
+		conn:     conn,
+		deadline: readDeadline{conn: conn},
+		dec:      dec,
+		counters: r.metrics.changeCounters(),
+		status:   standby{conn: conn, r: r, interval: interval},
+		chunk:    chunk{maxMsgs: r.cfg.ChunkMessages, maxBytes: r.cfg.ChunkBytes},
+		linger:   linger{max: r.cfg.ChunkLinger, boundary: boundaryLinger},
+		hand:     newDispatcher(),
 	}
-	chunks := make(chan []capture.Message, 1)
-	herr := make(chan error, 1)
-	stopHandler := make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-stopHandler:
-				return
-			default:
-			}
-			select {
-			case <-stopHandler:
-				return
-			case c := <-chunks:
-				if err := h(ctx, c); err != nil {
-					herr <- err
-					return
-				}
-				r.handled(c)
-			}
-		}
-	})
+}
+
+// run streams until ctx is done, the handler fails (a fatal error) or the
+// connection does. A new session may start once it returned: the handler
+// call in progress has returned by then.
+func (l *streamLoop) run(ctx context.Context, h capture.Handler) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { l.hand.run(ctx, h, l.r.handled) })
 	defer func() {
-		close(stopHandler)
-		cancel()
+		l.hand.close()
 		wg.Wait()
 	}()
-
-	dec := pgoutput.NewDecoder(pgoutput.Config{LookupType: r.typeLookup(ctx, conn), HeartbeatPrefix: r.heartbeatPrefix()})
-	counters := r.metrics.changeCounters()
-	var (
-		cur        []capture.Message
-		curBytes   int
-		curSince   time.Time
-		boundary   bool // cur ends between transactions
-		pending    []capture.Message
-		lastSent   capture.LSN
-		nextStatus time.Time // zero: send one right away
-		wakeAt     time.Time // next wake-up to report a Confirm on an idle stream
-		deadline   = readDeadline{conn: rconn.Conn()}
-	)
-	// Receiving uses no context: ReceiveMessage arms pgconn's context
-	// watcher for every call with one. The session's end sets a deadline in
-	// the past on the connection instead, which ends a blocked read (or a
-	// status update stuck on a full send buffer) at once; the loop checks
-	// ctx after setting its own read deadline, so it cannot undo that one.
-	stopWake := context.AfterFunc(ctx, func() { _ = rconn.Conn().SetDeadline(time.Now()) })
-	defer stopWake()
-	sendStatus := func(now time.Time) error {
-		confirmed := r.Confirmed()
-		if err := pglogrepl.SendStandbyStatusUpdate(ctx, rconn, pglogrepl.StandbyStatusUpdate{
-			WALWritePosition: pglogrepl.LSN(confirmed),
-			WALFlushPosition: pglogrepl.LSN(confirmed),
-			WALApplyPosition: pglogrepl.LSN(confirmed),
-			ClientTime:       now,
-		}); err != nil {
-			return fmt.Errorf("send standby status update: %w", err)
-		}
-		lastSent, nextStatus = confirmed, now.Add(interval)
-		r.metrics.confirmed(confirmed)
-		return nil
-	}
-
+	var pending []capture.Message // cut from the chunk, not yet taken by the handler
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		select {
-		case err := <-herr:
+		if err := l.hand.failed(); err != nil {
 			return fatal(err)
-		default:
 		}
 		now := time.Now()
-		if !now.Before(nextStatus) || r.Confirmed() != lastSent {
-			if err := sendStatus(now); err != nil {
+		if l.status.due(now) {
+			if err := l.status.send(now); err != nil {
 				return err
 			}
 		}
-		// A chunk goes to the handler when it is full, when it has waited
-		// ChunkLinger, or at a transaction boundary once it has gathered for
-		// boundaryLinger while the handler is idle: handing on every small
-		// transaction alone would cost a goroutine hand-off per transaction
-		// and halve throughput, while a busy stream fills a chunk well within
-		// boundaryLinger.
-		if pending == nil && len(cur) > 0 &&
-			(len(cur) >= r.cfg.ChunkMessages || curBytes >= r.cfg.ChunkBytes ||
-				boundary && len(chunks) < cap(chunks) && now.Sub(curSince) >= boundaryLinger ||
-				now.Sub(curSince) >= r.cfg.ChunkLinger) {
-			pending, cur, curBytes = cur, make([]capture.Message, 0, min(len(cur), r.cfg.ChunkMessages)), 0
-			r.give(pending)
+		if pending == nil && len(l.chunk.msgs) > 0 && (l.chunk.full() || l.linger.due(&l.chunk, now, l.hand.idle())) {
+			pending = l.chunk.take()
+			l.r.give(pending)
 		}
 		if pending != nil {
-			select {
-			case chunks <- pending:
+			if l.hand.offer(pending) {
 				pending = nil
 				continue
-			default:
 			}
 			// The handler is busy: wait without reading the socket.
-			t := time.NewTimer(max(time.Until(nextStatus), 0))
-			select {
-			case chunks <- pending:
-				pending = nil
-			case err := <-herr:
-				t.Stop()
+			handed, err := l.hand.wait(ctx, pending, l.status.next, l.r.notify)
+			if err != nil {
 				return fatal(err)
-			case <-r.notify:
-			case <-t.C:
-			case <-ctx.Done():
 			}
-			t.Stop()
-			r.metrics.blocked(time.Since(now).Seconds())
+			if handed {
+				pending = nil
+			}
+			l.r.metrics.blocked(time.Since(now).Seconds())
 			continue
 		}
-
-		// The read deadline: the next status update, the chunk's linger,
-		// and a wake-up every confirmWake to report a Confirm. It moves only
-		// when one of them does, not per message.
-		if !now.Before(wakeAt) {
-			wakeAt = now.Add(confirmWake)
-		}
-		want := minTime(nextStatus, wakeAt)
-		if len(cur) > 0 {
-			due := curSince.Add(r.cfg.ChunkLinger)
-			if b := curSince.Add(boundaryLinger); boundary && now.Before(b) {
-				due = minTime(due, b) // past it, a busy handler keeps the chunk gathering
-			}
-			want = minTime(want, due)
-		}
-		if err := deadline.set(want); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		msg, err := rconn.ReceiveMessage(context.Background())
+		msg, err := l.receive(ctx, now)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if pgconn.Timeout(err) {
-				continue
-			}
-			return fmt.Errorf("receive from slot %q: %w", r.cfg.Slot, err)
+			return err
 		}
-		switch m := msg.(type) {
-		case *pgproto3.CopyData:
-			if len(m.Data) == 0 {
-				continue
+		if msg != nil {
+			if err := l.handle(msg, now); err != nil {
+				return err
 			}
-			switch m.Data[0] {
-			case pglogrepl.PrimaryKeepaliveMessageByteID:
-				pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
-				if err != nil {
-					return fmt.Errorf("parse keepalive: %w", err)
-				}
-				// Never confirm pkm.ServerWALEnd: only positions that came
-				// through the stream and the consumer confirmed.
-				if pkm.ReplyRequested {
-					if err := sendStatus(time.Now()); err != nil {
-						return err
-					}
-				}
-			case pglogrepl.XLogDataByteID:
-				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
-				if err != nil {
-					return fmt.Errorf("parse XLogData: %w", err)
-				}
-				r.metrics.received(capture.LSN(xld.WALStart))
-				out, err := r.decode(dec, counters, capture.LSN(xld.WALStart), xld.WALData)
-				if err != nil {
-					return err
-				}
-				if out == nil {
-					continue
-				}
-				if len(cur) == 0 {
-					curSince = now
-				}
-				cur = append(cur, out)
-				curBytes += len(xld.WALData)
-				switch out.(type) {
-				case *capture.Commit, *capture.Marker:
-					boundary = true
-				default:
-					boundary = false
-				}
-			}
-		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("replication on slot %q: %w", r.cfg.Slot, pgconn.ErrorResponseToPgError(m))
-		case *pgproto3.CopyDone:
-			return fmt.Errorf("replication on slot %q: server ended the stream", r.cfg.Slot)
 		}
 	}
 }
 
-// boundaryLinger is how long a chunk that ends between transactions gathers
-// more before it is handed to an idle handler: short enough to add no
-// noticeable latency, long enough that a busy stream of small transactions
-// travels in chunks of many transactions.
-const boundaryLinger = time.Millisecond
-
-// readDeadline is the replication connection's read deadline, set on the
-// net.Conn only when it changes.
-type readDeadline struct {
-	conn net.Conn
-	at   time.Time
+// receive waits for the next message until the read deadline: the next
+// status update, the chunk's linger, or a wake-up to report a Confirm. It
+// returns nil and no error when the deadline passed.
+func (l *streamLoop) receive(ctx context.Context, now time.Time) (pgproto3.BackendMessage, error) {
+	want := l.status.wake(now)
+	if len(l.chunk.msgs) > 0 {
+		want = minTime(want, l.linger.deadline(&l.chunk, now))
+	}
+	if err := l.deadline.set(want); err != nil {
+		return nil, err
+	}
+	// Checked after the deadline is set: a session ending now has set its
+	// own, which this one must not hide.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	msg, err := l.conn.receive()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("receive from slot %q: %w", l.r.cfg.Slot, err)
+	}
+	return msg, nil
 }
 
-func (d *readDeadline) set(t time.Time) error {
-	if t.Equal(d.at) {
-		return nil
+// handle acts on one message from the server: it answers a keepalive that
+// asks for a reply, adds the decoded content of XLogData to the chunk, and
+// turns an error or the end of the stream into an error.
+func (l *streamLoop) handle(msg pgproto3.BackendMessage, now time.Time) error {
+	switch m := msg.(type) {
+	case *pgproto3.CopyData:
+		if len(m.Data) == 0 {
+			return nil
+		}
+		switch m.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+			if err != nil {
+				return fmt.Errorf("parse keepalive: %w", err)
+			}
+			// Never confirm pkm.ServerWALEnd: only positions that came
+			// through the stream and the consumer confirmed.
+			if pkm.ReplyRequested {
+				return l.status.send(time.Now())
+			}
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+			if err != nil {
+				return fmt.Errorf("parse XLogData: %w", err)
+			}
+			l.r.metrics.received(capture.LSN(xld.WALStart))
+			out, err := l.r.decode(l.dec, l.counters, capture.LSN(xld.WALStart), xld.WALData)
+			if err != nil || out == nil {
+				return err
+			}
+			l.chunk.add(out, len(xld.WALData), now)
+		}
+	case *pgproto3.ErrorResponse:
+		return fmt.Errorf("replication on slot %q: %w", l.r.cfg.Slot, pgconn.ErrorResponseToPgError(m))
+	case *pgproto3.CopyDone:
+		return fmt.Errorf("replication on slot %q: server ended the stream", l.r.cfg.Slot)
 	}
-	if err := d.conn.SetReadDeadline(t); err != nil {
-		return fmt.Errorf("set read deadline: %w", err)
-	}
-	d.at = t
 	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // decode turns one pgoutput message into a capture message, or nil. It keeps

@@ -1,11 +1,21 @@
 package replication
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/capture/pgoutput"
 )
 
 // message builds a pgoutput logical message (protocol 1).
@@ -137,4 +147,265 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want ok %v", tt.name, err, tt.ok)
 		}
 	}
+}
+
+// pgoutput messages (protocol 1) for the streaming loop tests; the table has
+// OID 1 and one int4 column.
+func pgBegin(finalLSN uint64, xid uint32) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{'B'}, finalLSN)
+	b = binary.BigEndian.AppendUint64(b, 0)
+	return binary.BigEndian.AppendUint32(b, xid)
+}
+
+func pgCommit(commitLSN, endLSN uint64) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{'C', 0}, commitLSN)
+	b = binary.BigEndian.AppendUint64(b, endLSN)
+	return binary.BigEndian.AppendUint64(b, 0)
+}
+
+func pgRelation() []byte {
+	b := binary.BigEndian.AppendUint32([]byte{'R'}, 1)
+	b = append(b, "public\x00t\x00d"...)
+	b = binary.BigEndian.AppendUint16(b, 1)
+	b = append(b, 1)
+	b = append(b, "id\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 23) // int4
+	return binary.BigEndian.AppendUint32(b, 0xFFFFFFFF)
+}
+
+func pgInsert(id string) []byte {
+	b := binary.BigEndian.AppendUint32([]byte{'I'}, 1)
+	b = append(b, 'N')
+	b = binary.BigEndian.AppendUint16(b, 1)
+	b = append(b, 't')
+	b = binary.BigEndian.AppendUint32(b, uint32(len(id)))
+	return append(b, id...)
+}
+
+// loopTest runs a Reader's streaming loop on a fake connection inside a
+// synctest bubble and records what the handler gets.
+type loopTest struct {
+	t    *testing.T
+	r    *Reader
+	conn *fakeConn
+	stop context.CancelFunc
+	done chan error
+
+	mu      sync.Mutex
+	handed  [][]capture.Message
+	handedT []time.Time
+	block   chan struct{} // when not nil, each handler call waits for a value
+}
+
+func startLoop(t *testing.T, cfg Config, interval time.Duration, block bool) *loopTest {
+	ctx, cancel := context.WithCancel(t.Context())
+	lt := &loopTest{t: t, r: newTestReader(t, cfg, 0x100), conn: newFakeConn(ctx), stop: cancel, done: make(chan error, 1)}
+	if block {
+		lt.block = make(chan struct{})
+	}
+	h := func(ctx context.Context, msgs []capture.Message) error {
+		lt.mu.Lock()
+		lt.handed, lt.handedT = append(lt.handed, msgs), append(lt.handedT, time.Now())
+		lt.mu.Unlock()
+		if lt.block != nil {
+			select {
+			case <-lt.block:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}
+	dec := pgoutput.NewDecoder(pgoutput.Config{HeartbeatPrefix: lt.r.heartbeatPrefix()})
+	go func() { lt.done <- lt.r.newStreamLoop(lt.conn, dec, interval).run(ctx, h) }()
+	t.Cleanup(func() {
+		lt.stop()
+		if err := <-lt.done; !errors.Is(err, context.Canceled) {
+			t.Errorf("run = %v; want context.Canceled after the stop", err)
+		}
+	})
+	return lt
+}
+
+// send hands the loop one message and waits until it is idle again.
+func (lt *loopTest) send(msgs ...*pgproto3.CopyData) {
+	for _, m := range msgs {
+		lt.conn.in <- m
+	}
+	synctest.Wait()
+}
+
+// chunks returns the sizes of the chunks handed on so far.
+func (lt *loopTest) chunks() []int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	var n []int
+	for _, c := range lt.handed {
+		n = append(n, len(c))
+	}
+	return n
+}
+
+// all returns every message handed on, in order.
+func (lt *loopTest) all() []capture.Message {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	var all []capture.Message
+	for _, c := range lt.handed {
+		all = append(all, c...)
+	}
+	return all
+}
+
+func TestStreamLoopAnswersKeepaliveAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, Config{}, 10*time.Second, false)
+		synctest.Wait()
+		start := time.Now()
+		if n := len(lt.conn.sent()); n != 1 {
+			t.Fatalf("%d status updates at the start; want 1", n)
+		}
+		lt.send(keepalive(0x500, false))
+		if n := len(lt.conn.sent()); n != 1 {
+			t.Fatalf("%d status updates after a keepalive without reply requested; want 1", n)
+		}
+		lt.send(keepalive(0x500, true))
+		sent := lt.conn.sent()
+		if len(sent) != 2 || !sent[1].at.Equal(start) {
+			t.Fatalf("status updates %v; want a second one at once (%v)", sent, start)
+		}
+		if capture.LSN(sent[1].WALWritePosition) != 0x100 {
+			t.Errorf("keepalive answered with %s; want the confirmed 0/100, never the server's WAL end", sent[1].WALWritePosition)
+		}
+	})
+}
+
+func TestStreamLoopStatusCarriesTheConfirmedWatermark(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, Config{}, time.Second, false)
+		lt.send(xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()), xlog(0x210, pgInsert("1")),
+			xlog(0x300, pgCommit(0x300, 0x310)))
+		time.Sleep(3 * time.Second) // received and handed on, not confirmed
+		synctest.Wait()
+		if got := lt.chunks(); len(got) != 1 || got[0] != 3 {
+			t.Fatalf("chunks handed on %v; want one of Begin, Change, Commit", got)
+		}
+		lt.send(keepalive(0x900, true))
+		lt.r.Confirm(0x310)
+		time.Sleep(confirmWake)
+		synctest.Wait()
+		sent := lt.conn.sent()
+		if len(sent) < 5 {
+			t.Fatalf("%d status updates in 3.1s at a 1s interval; want at least 5", len(sent))
+		}
+		for i, u := range sent {
+			want := capture.LSN(0x100)
+			if i == len(sent)-1 {
+				want = 0x310 // the Confirm, within confirmWake
+			}
+			if u.WALWritePosition != u.WALFlushPosition || u.WALFlushPosition != u.WALApplyPosition || capture.LSN(u.WALWritePosition) != want {
+				t.Errorf("update %d: write %s flush %s apply %s; want all %s", i, u.WALWritePosition, u.WALFlushPosition, u.WALApplyPosition, want)
+			}
+		}
+	})
+}
+
+func TestStreamLoopLingerHandsOnAPartialChunk(t *testing.T) {
+	tests := []struct {
+		name  string
+		msgs  []*pgproto3.CopyData
+		after time.Duration
+	}{
+		{"inside a transaction: after ChunkLinger", []*pgproto3.CopyData{
+			xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()), xlog(0x210, pgInsert("1"))}, 20 * time.Millisecond},
+		{"at a boundary, handler idle: after boundaryLinger", []*pgproto3.CopyData{
+			xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()), xlog(0x210, pgInsert("1")), xlog(0x300, pgCommit(0x300, 0x310))}, boundaryLinger},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lt := startLoop(t, Config{ChunkLinger: 20 * time.Millisecond}, 10*time.Second, false)
+				synctest.Wait()
+				start := time.Now()
+				lt.send(tt.msgs...)
+				if got := lt.chunks(); len(got) != 0 {
+					t.Fatalf("chunks %v handed on at once; want them to linger", got)
+				}
+				time.Sleep(tt.after)
+				synctest.Wait()
+				if got := lt.chunks(); len(got) != 1 || !lt.handedT[0].Equal(start.Add(tt.after)) {
+					t.Fatalf("chunks %v at %v; want one at +%v", got, lt.handedT, tt.after)
+				}
+			})
+		})
+	}
+}
+
+func TestStreamLoopHandsOnAtTheSizeBound(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want []int
+	}{
+		{"messages", Config{ChunkMessages: 3}, []int{3, 3}},
+		{"bytes", Config{ChunkBytes: 2 * len(pgInsert("1"))}, []int{2, 2, 2}}, // Begin, Change; Change, Change; ...
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tt.cfg.ChunkLinger = time.Hour
+				lt := startLoop(t, tt.cfg, 10*time.Second, false)
+				lt.send(xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()))
+				for i := range 5 {
+					lt.send(xlog(0x210+uint64(i), pgInsert(strconv.Itoa(i))))
+				}
+				// No time passed: only the size bound hands chunks on.
+				if got := lt.chunks(); !slices.Equal(got, tt.want) {
+					t.Errorf("chunks %v; want %v", got, tt.want)
+				}
+			})
+		})
+	}
+}
+
+func TestStreamLoopBlockedHandlerKeepsTheConnectionAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		lt := startLoop(t, Config{ChunkMessages: 2, ChunkLinger: time.Hour}, interval, true)
+		var fed []string // Change ids in WAL order
+		insert := func(id int) *pgproto3.CopyData {
+			fed = append(fed, strconv.Itoa(id))
+			return xlog(0x210+uint64(id), pgInsert(strconv.Itoa(id)))
+		}
+		lt.send(xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()), insert(0)) // chunk 1: the handler blocks on it
+		lt.send(insert(1), insert(2))                                                 // chunk 2: waits in the channel
+		lt.send(insert(3))                                                            // gathering the next
+		n := len(lt.conn.sent())
+		lt.send(keepalive(0x900, true))
+		if got := len(lt.conn.sent()); got != n+1 {
+			t.Fatalf("keepalive with a busy handler: %d status updates, want %d (answered at once)", got, n+1)
+		}
+		lt.send(insert(4)) // chunk 3 is full: the loop stops reading the socket
+		n = len(lt.conn.sent())
+		time.Sleep(5 * interval)
+		synctest.Wait()
+		if got := len(lt.conn.sent()); got < n+5 {
+			t.Fatalf("%d status updates in 5 intervals with the handler blocked; want at least 5", got-n)
+		}
+		for range 3 {
+			lt.block <- struct{}{}
+		}
+		synctest.Wait()
+		if got := lt.chunks(); !slices.Equal(got, []int{2, 2, 2}) {
+			t.Fatalf("chunks %v; want [2 2 2]", got)
+		}
+		var ids []string
+		for _, m := range lt.all() {
+			if c, ok := m.(*capture.Change); ok {
+				ids = append(ids, fmt.Sprint(c.New[0].Data))
+			}
+		}
+		if !slices.Equal(ids, fed) {
+			t.Errorf("changes handed on %v; want each of %v once, in order", ids, fed)
+		}
+	})
 }

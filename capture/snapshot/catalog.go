@@ -82,11 +82,40 @@ WHERE c.oid = $1`, spec.OID).Scan(&schema, &name, &kind, &ident)
 		return nil, fmt.Errorf("load keys of %s: %w", qname, err)
 	}
 
+	rel := newRelation(spec.OID, schema, name, ident[0], attrs, pk, ri)
+	t := &table{
+		rel:   rel,
+		label: schema + "." + name,
+		src:   source{schema: schema, name: name, only: kind == "r"},
+	}
+	for _, c := range rel.Columns {
+		t.cols = append(t.cols, c.Name)
+	}
+	// Page by the primary key, else by the replica-identity index (unique,
+	// not partial, NOT NULL: as good a key), else by ctid.
+	pageKey := pk
+	if len(pageKey) == 0 {
+		pageKey = ri
+	}
+	if err := t.setKey(all, pageKey); err != nil {
+		return nil, fmt.Errorf("load keys of %s: %w", qname, err)
+	}
+
+	if err := loadHeaps(ctx, conn, t, spec.OID); err != nil {
+		return nil, fmt.Errorf("load partitions of %s: %w", qname, err)
+	}
+	return t, nil
+}
+
+// newRelation describes a table as pgoutput's Relation message does: attrs
+// in order, Key marking the replica identity (the primary key pk, the index
+// ri, or every column under REPLICA IDENTITY FULL).
+func newRelation(oid uint32, schema, name string, ident byte, attrs []attr, pk, ri []int16) *capture.Relation {
 	rel := &capture.Relation{
-		OID:             spec.OID,
+		OID:             oid,
 		Schema:          schema,
 		Table:           name,
-		ReplicaIdentity: capture.ReplicaIdentity(ident[0]),
+		ReplicaIdentity: capture.ReplicaIdentity(ident),
 	}
 	var identity []int16
 	switch rel.ReplicaIdentity {
@@ -104,25 +133,16 @@ WHERE c.oid = $1`, spec.OID).Scan(&schema, &name, &kind, &ident)
 			Key:      rel.ReplicaIdentity == capture.IdentityFull || slices.Contains(identity, a.num),
 		})
 	}
+	return rel
+}
 
-	t := &table{
-		rel:   rel,
-		label: schema + "." + name,
-		src:   source{schema: schema, name: name, only: kind == "r"},
-	}
-	for _, c := range rel.Columns {
-		t.cols = append(t.cols, c.Name)
-	}
-	// Page by the primary key, else by the replica-identity index (unique,
-	// not partial, NOT NULL: as good a key), else by ctid.
-	pageKey := pk
-	if len(pageKey) == 0 {
-		pageKey = ri
-	}
-	for _, num := range pageKey {
+// setKey makes the columns numbered key (of all, the table's columns) the
+// keyset pagination key, selecting any the column list left out.
+func (t *table) setKey(all []attr, key []int16) error {
+	for _, num := range key {
 		i := slices.IndexFunc(all, func(a attr) bool { return a.num == num })
 		if i < 0 {
-			return nil, fmt.Errorf("load keys of %s: key column %d not found", qname, num)
+			return fmt.Errorf("key column %d not found", num)
 		}
 		pos := slices.Index(t.cols, all[i].name)
 		if pos < 0 {
@@ -132,11 +152,7 @@ WHERE c.oid = $1`, spec.OID).Scan(&schema, &name, &kind, &ident)
 		t.key = append(t.key, pos)
 		t.keyOIDs = append(t.keyOIDs, all[i].typeOID)
 	}
-
-	if err := loadHeaps(ctx, conn, t, spec.OID); err != nil {
-		return nil, fmt.Errorf("load partitions of %s: %w", qname, err)
-	}
-	return t, nil
+	return nil
 }
 
 // loadAttrs returns the table's live, non-generated columns in attnum order,

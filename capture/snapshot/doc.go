@@ -14,7 +14,9 @@
 // extra_float_digits=3, TimeZone=UTC, bytea_output=hex, lc_monetary=C).
 //
 // The package must never import pipeline, sinks, backpressure or Kafka and
-// Redis clients (see package capture).
+// Redis clients (see package capture), and draws nothing: it reports progress
+// as plain Progress values to Config.Progress (cmd draws them through
+// internal/progress).
 //
 // Concurrency: a Snapshotter may run several snapshots one after the other or
 // at the same time; each Run owns its connection and starts no goroutine. Run

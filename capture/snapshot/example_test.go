@@ -16,7 +16,10 @@ import (
 // snapshot and keeps its replication connection open while Run imports it.
 func ExampleSnapshotter_Run() {
 	ctx := context.Background()
-	s, err := snapshot.New(snapshot.Config{ChunkRows: 5000, Progress: os.Stderr},
+	report := func(p snapshot.Progress) {
+		fmt.Fprintf(os.Stderr, "%s: %d of about %d rows, %.0f rows/s\n", p.Table, p.Rows, p.RowsEstimated, p.Rate())
+	}
+	s, err := snapshot.New(snapshot.Config{ChunkRows: 5000, Progress: report},
 		slog.Default(), snapshot.NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		fmt.Println(err)

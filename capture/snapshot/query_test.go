@@ -115,9 +115,8 @@ func TestConfigValidate(t *testing.T) {
 		wantErr bool
 	}{
 		{"zero", Config{}, false},
-		{"set", Config{ChunkRows: 5, ProgressInterval: 1}, false},
+		{"set", Config{ChunkRows: 5, Progress: func(Progress) {}}, false},
 		{"negative chunk", Config{ChunkRows: -1}, true},
-		{"negative interval", Config{ProgressInterval: -1}, true},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err != nil) != tt.wantErr {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"strings"
@@ -22,17 +21,15 @@ type Config struct {
 	// ChunkRows is the most rows handed to the handler in one call, and the
 	// page size of the keyset queries. It bounds the snapshot's memory. Default 10000.
 	ChunkRows int
-	// ProgressInterval is how often progress is reported. Default 200ms when
-	// Progress is a terminal, 10s otherwise.
-	ProgressInterval time.Duration
-	// Progress receives per-table progress (rows done of estimated, rate, ETA):
-	// a redrawn bar when it is a terminal, a text line per report when it is
-	// any other writer. When nil, progress is logged at Info instead.
-	Progress io.Writer
+	// Progress, when not nil, receives a report after every chunk handed on
+	// and at the end of every table, on Run's goroutine; it must not block
+	// for long. The snapshot draws nothing itself (internal/progress draws
+	// cdcflow's displays).
+	Progress func(Progress)
 	// ApplicationName is the application_name of the snapshot's connection.
 	// Default "cdcflow-snapshot".
 	ApplicationName string
-	// Now returns the current time, used only for progress rates. Default time.Now.
+	// Now returns the current time, used only for Progress's Elapsed. Default time.Now.
 	Now func() time.Time
 }
 
@@ -40,9 +37,6 @@ type Config struct {
 func (c Config) Validate() error {
 	if c.ChunkRows < 0 {
 		return fmt.Errorf("snapshot chunk rows %d: must not be negative", c.ChunkRows)
-	}
-	if c.ProgressInterval < 0 {
-		return fmt.Errorf("snapshot progress interval %s: must not be negative", c.ProgressInterval)
 	}
 	return nil
 }
@@ -163,7 +157,7 @@ func (s *Snapshotter) Run(ctx context.Context, dsn, snapshotName string, tables 
 		epoch: epoch,
 		lsn:   lsn,
 		at:    at,
-		prog:  newProgress(s.cfg.Progress, s.cfg.ProgressInterval, s.log, s.cfg.Now),
+		prog:  &progress{report: s.cfg.Progress, now: s.cfg.Now, p: Progress{Tables: len(ts)}},
 		msgs:  make([]capture.Message, 0, s.cfg.ChunkRows),
 	}
 	s.log.Info("snapshot started", "epoch", epoch, "lsn", lsn, "tables", len(ts))

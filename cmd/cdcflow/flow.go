@@ -55,7 +55,7 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 			rc.Tables = append(rc.Tables, t.String())
 		}
 	}
-	rc.Snapshot.Progress = opts.progress
+	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
 	reader, err := replication.New(rc, log, replication.NewMetrics(reg))
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcflow/cdcflow/internal/loadgen"
+	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
 func init() {
@@ -127,32 +128,19 @@ func initOrderSchema(ctx context.Context, dsn string) error {
 // pipe gets a plain line every ten seconds. count (0 if none) gives the
 // ETA.
 func runWithProgress(ctx context.Context, g *loadgen.Generator, count int64, w io.Writer) error {
-	interval, tty := 10*time.Second, isTerminal(w)
-	if tty {
-		interval = 500 * time.Millisecond
-	}
+	l := progress.New(progress.Config{Out: w, TerminalInterval: 500 * time.Millisecond})
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	t := time.NewTicker(interval)
+	t := time.NewTicker(l.Interval())
 	defer t.Stop()
 	for {
 		select {
 		case err := <-done:
-			line := progressLine(g.Stats(), count, time.Since(start))
-			if tty {
-				fmt.Fprintf(w, "\r\033[K%s\n", line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
+			l.Finish(progress.Report{Text: progressLine(g.Stats(), count, time.Since(start))})
 			return err
 		case <-t.C:
-			line := progressLine(g.Stats(), count, time.Since(start))
-			if tty {
-				fmt.Fprintf(w, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
+			l.Show(progress.Report{Text: progressLine(g.Stats(), count, time.Since(start))})
 		}
 	}
 }
@@ -172,16 +160,6 @@ func progressLine(s loadgen.Stats, count int64, elapsed time.Duration) string {
 		}
 	}
 	return line
-}
-
-// isTerminal reports whether w is a character device such as a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // printStats writes the per-table counts as a table.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/deploy/examples/orders"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
+	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
@@ -116,7 +117,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(stderr, "capturing into the embedded Kafka broker in %s (topics %s); Ctrl-C stops\n",
 		filepath.Join(*dataDir, "kafka"), strings.Join(topics, ", "))
 	opts := flowOptions{status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
-	if isTerminal(stderr) {
+	if progress.IsTerminal(stderr) {
 		opts.progress = stderr
 	}
 	var views *quickstartViews

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
@@ -29,7 +29,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	f := addViewFlags(fs)
 	fresh := fs.Bool("fresh", false, "start over instead of resuming an interrupted replay (needed after the view definitions changed)")
 	grace := fs.Duration("grace", -1, "how long readers may keep the old generation before it is deleted; 0 keeps it (default: views.replay_grace)")
-	progress := fs.Bool("progress", isTerminal(stderr), "show a progress bar on stderr (default: when stderr is a terminal); otherwise progress is logged every 10s")
+	showBar := fs.Bool("progress", progress.IsTerminal(stderr), "show a progress bar on stderr (default: when stderr is a terminal); otherwise progress is logged every 10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,20 +43,18 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cc := s.consumerConfig(s.cfg.Kafka.Brokers)
 	cc.Group += "-replay"
-	var bar *progressBar
-	if *progress {
-		bar = &progressBar{w: stderr, width: 30}
-		cc.Progress = bar.show
-	} else {
-		cc.Progress = progressLogger(s.log, 10*time.Second, time.Now)
+	line := progress.New(progress.Config{Log: s.log})
+	if *showBar {
+		line = progress.New(progress.Config{Out: stderr, Redraw: true})
 	}
+	cc.Progress = replayDisplay(line, replayBarWidth)
 	gen, err := redisview.Replay(ctx, redisview.ReplayConfig{
 		Consumer: cc,
 		Views:    s.viewsConfig(redisview.NewMetrics(reg)),
 		Fresh:    *fresh,
 		Grace:    *grace,
 	}, s.defs, s.rdb)
-	bar.end()
+	line.End()
 	if err != nil {
 		return err
 	}
@@ -64,24 +62,36 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// progressBar draws replay progress as one line rewritten in place:
+const replayBarWidth = 30
+
+// replayDisplay shows replay progress on l. Redrawn, every report is one
+// line rewritten in place:
 //
 //	replay [###########...................]  37%  12345/33000 records  2100/s  ETA 9s
 //
 // Replay runs rounds: after the pass from the start of the topics, catch-up
 // rounds apply what arrived meanwhile, each with its own bar ("catch-up 1").
-type progressBar struct {
-	w     io.Writer
-	width int
-	drawn bool
+// Logged, a "replay progress" record goes out at most every interval, and
+// always for the first report, a round's first and the one that completes it.
+func replayDisplay(l *progress.Line, width int) func(redisview.Progress) {
+	first, round := true, 0
+	return func(p redisview.Progress) {
+		r := replayReport(p, width)
+		if l.Redraws() || first || p.Done >= p.Total || p.Round != round {
+			first, round = false, p.Round
+			l.Show(r)
+			return
+		}
+		l.Update(r)
+	}
 }
 
-func (b *progressBar) show(p redisview.Progress) {
-	frac := 1.0
-	if p.Total > 0 {
-		frac = min(float64(p.Done)/float64(p.Total), 1)
+// replayReport renders p as a bar of width cells and as a log record.
+func replayReport(p redisview.Progress, width int) progress.Report {
+	done, total := p.Done, p.Total
+	if total <= 0 {
+		done, total = 1, 1 // nothing to apply: complete
 	}
-	n := int(frac * float64(b.width))
 	eta := "-"
 	if p.ETA > 0 {
 		eta = p.ETA.Round(time.Second).String()
@@ -90,35 +100,16 @@ func (b *progressBar) show(p redisview.Progress) {
 	if p.Round > 1 {
 		what = fmt.Sprintf("catch-up %d", p.Round-1)
 	}
-	fmt.Fprintf(b.w, "\r\033[K%s [%s%s] %3.0f%%  %d/%d records  %.0f/s  ETA %s",
-		what, strings.Repeat("#", n), strings.Repeat(".", b.width-n), 100*frac, p.Done, p.Total, p.Rate, eta)
-	b.drawn = true
-}
-
-// end finishes the bar's line; a nil bar does nothing.
-func (b *progressBar) end() {
-	if b != nil && b.drawn {
-		fmt.Fprintln(b.w)
+	logPct := 100.0
+	if p.Total > 0 {
+		logPct = 100 * float64(p.Done) / float64(p.Total)
 	}
-}
-
-// progressLogger returns a replay progress callback that logs a line at most
-// every interval, and always the first report of a round and the one that
-// completes it.
-func progressLogger(log *slog.Logger, interval time.Duration, now func() time.Time) func(redisview.Progress) {
-	var last time.Time
-	round := 0
-	return func(p redisview.Progress) {
-		t := now()
-		if !last.IsZero() && t.Sub(last) < interval && p.Done < p.Total && p.Round == round {
-			return
-		}
-		last, round = t, p.Round
-		pct := 100.0
-		if p.Total > 0 {
-			pct = 100 * float64(p.Done) / float64(p.Total)
-		}
-		log.Info("replay progress", "round", p.Round, "done", p.Done, "total", p.Total, "percent", fmt.Sprintf("%.0f", pct),
-			"rate_per_s", fmt.Sprintf("%.0f", p.Rate), "eta", p.ETA.Round(time.Second).String())
+	return progress.Report{
+		Text: fmt.Sprintf("%s %s %3.0f%%  %d/%d records  %.0f/s  ETA %s", what, progress.Bar(done, total, width),
+			100*float64(min(done, total))/float64(total), p.Done, p.Total, p.Rate, eta),
+		Msg: "replay progress",
+		Attrs: []slog.Attr{slog.Int("round", p.Round), slog.Int64("done", p.Done), slog.Int64("total", p.Total),
+			slog.String("percent", fmt.Sprintf("%.0f", logPct)), slog.String("rate_per_s", fmt.Sprintf("%.0f", p.Rate)),
+			slog.String("eta", p.ETA.Round(time.Second).String())},
 	}
 }

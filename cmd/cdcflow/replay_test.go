@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
@@ -23,21 +24,19 @@ func TestProgressBar(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
-		b := &progressBar{w: &buf, width: 10}
-		b.show(tt.p)
+		replayDisplay(progress.New(progress.Config{Out: &buf, Redraw: true}), 10)(tt.p)
 		if got := strings.TrimPrefix(buf.String(), "\r\033[K"); got != tt.want {
 			t.Errorf("show(%+v) = %q; want %q", tt.p, got, tt.want)
 		}
 	}
 	var buf bytes.Buffer
-	(*progressBar)(nil).end() // no bar: nothing to end
-	b := &progressBar{w: &buf, width: 10}
-	b.end()
+	b := progress.New(progress.Config{Out: &buf, Redraw: true})
+	b.End()
 	if buf.Len() != 0 {
 		t.Errorf("end() of a bar never drawn wrote %q", buf.String())
 	}
-	b.show(redisview.Progress{Total: 1})
-	b.end()
+	replayDisplay(b, 10)(redisview.Progress{Total: 1})
+	b.End()
 	if !strings.HasSuffix(buf.String(), "\n") {
 		t.Errorf("end() did not finish the line: %q", buf.String())
 	}
@@ -47,7 +46,7 @@ func TestProgressLogger(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	f := progressLogger(log, 10*time.Second, func() time.Time { return now })
+	f := replayDisplay(progress.New(progress.Config{Log: log, Interval: 10 * time.Second, Now: func() time.Time { return now }}), 10)
 	steps := []struct {
 		after time.Duration
 		p     redisview.Progress

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+
+	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
 func init() {
@@ -25,7 +27,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
-	progress := fs.Bool("progress", isTerminal(stderr), "show live progress on stderr (default: when stderr is a terminal)")
+	live := fs.Bool("progress", progress.IsTerminal(stderr), "show live progress on stderr (default: when stderr is a terminal)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for benchmarks)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -57,7 +59,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	opts := flowOptions{}
-	if *progress {
+	if *live {
 		opts.progress = stderr
 	}
 	if cfg.Views.Enabled {

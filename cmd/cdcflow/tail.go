@@ -26,6 +26,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
 func init() {
@@ -75,11 +76,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		filter[n] = true
 	}
 	log := tailLogger(cfg.Log, stderr)
-	if f, ok := stderr.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			rc.Snapshot.Progress = stderr // a progress bar on a terminal; log lines otherwise
-		}
+	var bars io.Writer // a progress bar on a terminal; log records otherwise
+	if progress.IsTerminal(stderr) {
+		bars = stderr
 	}
+	rc.Snapshot.Progress = snapshotProgress(bars, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r, err := replication.New(rc, log, replication.NewMetrics(reg))
