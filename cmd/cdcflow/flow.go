@@ -19,6 +19,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/flow"
+	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
@@ -26,7 +27,8 @@ import (
 
 // flowOptions are what callers of runFlow may add to the configuration.
 type flowOptions struct {
-	// progress, when not nil, receives a live status line every second.
+	// progress, when not nil, receives a live status line every second;
+	// when nil, progress is logged every 10 s.
 	progress io.Writer
 	// status, when not nil, adds to the status line (the quickstart shows its
 	// load generator there).
@@ -170,9 +172,8 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 	if cfg.Metrics.Addr != "" {
 		g.Go(func() error { return serveTailMetrics(gctx, cfg.Metrics.Addr, reg, &ready) })
 	}
-	if opts.progress != nil {
-		g.Go(func() error { return showProgress(gctx, opts.progress, f.Stats, opts.status) })
-	}
+	line := progress.New(progress.Config{Out: opts.progress, Redraw: opts.progress != nil, Log: log})
+	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })
 	for _, svc := range opts.services {
 		g.Go(func() error { return svc(gctx, reg, brokers) })
 	}
@@ -194,15 +195,18 @@ func (s readySource) Run(ctx context.Context, h capture.Handler) error {
 	})
 }
 
-// showProgress rewrites one status line on w every second until ctx is done.
-func showProgress(ctx context.Context, w io.Writer, stats func() flow.Stats, status func() string) error {
+// showProgress reports the flow's progress every second until ctx is done:
+// on line, which redraws it in place on a terminal, or else logs it at the
+// line's interval (10 s), so that a run whose stderr is a pipe or a
+// container log still says what it is doing.
+func showProgress(ctx context.Context, line *progress.Line, stats func() flow.Stats, status func() string) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintln(w)
+			line.End()
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -210,7 +214,16 @@ func showProgress(ctx context.Context, w io.Writer, stats func() flow.Stats, sta
 		if status != nil {
 			extra = status() + " | "
 		}
-		fmt.Fprint(w, flowStatusLine(stats(), time.Since(start), extra))
+		s := stats()
+		line.Update(progress.Report{
+			Text: flowStatusLine(s, time.Since(start), extra),
+			Msg:  "progress",
+			Attrs: []slog.Attr{
+				slog.Int64("changes", s.Changes), slog.Int64("events", s.Events), slog.Int64("acked", s.Acked),
+				slog.Int64("dead_letters", s.DeadLetters), slog.Int64("queued_bytes", s.QueuedBytes),
+				slog.String("confirmed_lsn", s.Confirmed.String()),
+			},
+		})
 	}
 }
 
@@ -220,7 +233,7 @@ func flowStatusLine(s flow.Stats, elapsed time.Duration, extra string) string {
 	if s.Streaming {
 		confirmed = s.Confirmed.String()
 	}
-	return fmt.Sprintf("\r\033[K%schanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
+	return fmt.Sprintf("%schanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
 		extra, s.Changes, s.Events, float64(s.Events)/elapsed.Seconds(), s.Acked,
 		s.DeadLetters, s.QueuedBatches, s.QueuedBytes>>10, confirmed)
 }
