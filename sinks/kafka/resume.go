@@ -30,7 +30,8 @@ import (
 // partitions.
 
 // HeaderCursor is the record header that carries a record's cursor and
-// stream, as "<LSN:%016X>-<N:%08X>/<stream:%08x>".
+// stream, as "<LSN:%016X>-<N:%08X>/<stream:%08x>", with '+' in place of '-'
+// when the record closes a snapshot epoch (Cursor.ClosesEpoch).
 const HeaderCursor = "cdcflow-cursor"
 
 // Cursor is a record's place in the stream of records a flow emits: the N-th
@@ -40,6 +41,10 @@ const HeaderCursor = "cdcflow-cursor"
 type Cursor struct {
 	LSN uint64
 	N   uint32
+	// ClosesEpoch marks the snapshot epoch's end marker, the last record
+	// of its unit in every partition (see Publisher.EpochClosed). It takes
+	// no part in the order.
+	ClosesEpoch bool
 }
 
 // Less reports whether c comes before o.
@@ -70,7 +75,11 @@ func appendCursor(dst []byte, stream uint32, c Cursor) []byte {
 	for i := 60; i >= 0; i -= 4 {
 		dst = append(dst, digits[c.LSN>>uint(i)&0xF])
 	}
-	dst = append(dst, '-')
+	sep := byte('-')
+	if c.ClosesEpoch {
+		sep = '+'
+	}
+	dst = append(dst, sep)
 	for i := 28; i >= 0; i -= 4 {
 		dst = append(dst, digits[c.N>>uint(i)&0xF])
 	}
@@ -84,7 +93,7 @@ func appendCursor(dst []byte, stream uint32, c Cursor) []byte {
 
 // parseCursor parses a HeaderCursor value.
 func parseCursor(b []byte) (stream uint32, c Cursor, ok bool) {
-	if len(b) != cursorHeaderLen || b[16] != '-' || b[25] != '/' {
+	if len(b) != cursorHeaderLen || b[16] != '-' && b[16] != '+' || b[25] != '/' {
 		return 0, Cursor{}, false
 	}
 	lsn, err1 := strconv.ParseUint(string(b[:16]), 16, 64)
@@ -93,7 +102,7 @@ func parseCursor(b []byte) (stream uint32, c Cursor, ok bool) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return 0, Cursor{}, false
 	}
-	return uint32(s), Cursor{LSN: lsn, N: uint32(n)}, true
+	return uint32(s), Cursor{LSN: lsn, N: uint32(n), ClosesEpoch: b[16] == '+'}, true
 }
 
 // held is the cursor of the last record a partition holds.
@@ -222,4 +231,26 @@ func (p *Publisher) readLast(ctx context.Context, starts map[string]map[int32]kg
 func (p *Publisher) holds(topic string, part int32, stream uint32, c Cursor) bool {
 	h, ok := p.held[topic][part]
 	return ok && h.stream == stream && !h.cursor.Less(c)
+}
+
+// EpochClosed reports whether, after Resume, every partition of topics holds
+// the end of the snapshot epoch whose records have the unit lsn, in stream:
+// a record of a later unit, or the epoch's end marker. Every partition gets
+// the end marker, after the epoch's rows and before anything later, so this
+// says the whole snapshot is durable in Kafka. It must not be called before
+// Resume returned, nor concurrently with it.
+func (p *Publisher) EpochClosed(ctx context.Context, topics []string, stream uint32, lsn uint64) (bool, error) {
+	for _, t := range topics {
+		n, err := p.route.partitionCount(ctx, t)
+		if err != nil {
+			return false, err
+		}
+		for part := range n {
+			h, ok := p.held[t][part]
+			if !ok || h.stream != stream || h.cursor.LSN < lsn || h.cursor.LSN == lsn && !h.cursor.ClosesEpoch {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
 }

@@ -128,6 +128,7 @@ func TestCursorHeader(t *testing.T) {
 		{0, Cursor{}, "0000000000000000-00000000/00000000"},
 		{0xdeadbeef, Cursor{LSN: 0x16B3748, N: 7}, "00000000016B3748-00000007/deadbeef"},
 		{1, Cursor{LSN: ^uint64(0), N: ^uint32(0)}, "FFFFFFFFFFFFFFFF-FFFFFFFF/00000001"},
+		{7, Cursor{LSN: 0x16B3747, N: 3, ClosesEpoch: true}, "00000000016B3747+00000003/00000007"},
 	}
 	for _, tt := range tests {
 		got := string(appendCursor(nil, tt.stream, tt.c))
@@ -151,11 +152,11 @@ func TestCursorLess(t *testing.T) {
 		a, b Cursor
 		want bool
 	}{
-		{Cursor{1, 1}, Cursor{1, 2}, true},
-		{Cursor{1, 2}, Cursor{1, 1}, false},
-		{Cursor{1, 9}, Cursor{2, 1}, true},
-		{Cursor{2, 1}, Cursor{1, 9}, false},
-		{Cursor{1, 1}, Cursor{1, 1}, false},
+		{Cursor{LSN: 1, N: 1}, Cursor{LSN: 1, N: 2}, true},
+		{Cursor{LSN: 1, N: 2}, Cursor{LSN: 1, N: 1}, false},
+		{Cursor{LSN: 1, N: 9}, Cursor{LSN: 2, N: 1}, true},
+		{Cursor{LSN: 2, N: 1}, Cursor{LSN: 1, N: 9}, false},
+		{Cursor{LSN: 1, N: 1}, Cursor{LSN: 1, N: 1}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.a.Less(tt.b); got != tt.want {
