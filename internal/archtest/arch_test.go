@@ -112,7 +112,7 @@ var rules = []rule{
 		name: "pipeline is pure: it imports only capture's types, and does no I/O",
 		from: under("pipeline"),
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, func(imp string) bool {
-			return projectPkg(imp) && imp != module+"/capture" && !under("pipeline")(imp)
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
 		}),
 	},
 	{
@@ -124,6 +124,11 @@ var rules = []rule{
 		name:   "backpressure imports no project package",
 		from:   under("backpressure"),
 		forbid: projectPkg,
+	},
+	{
+		name:   "strictyaml is pure: no project package, no I/O (not even files)",
+		from:   under("internal/strictyaml"),
+		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
 	},
 }
 
@@ -155,6 +160,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/pipeline", []string{"net/http"}},
 		{module + "/sinks/redisview", []string{module + "/capture"}},
 		{module + "/backpressure", []string{module + "/pipeline"}},
+		{module + "/internal/strictyaml", []string{"os"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
