@@ -18,6 +18,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
@@ -38,15 +39,15 @@ type flowOptions struct {
 
 // runFlow runs capture → mapping → Kafka until ctx is done or a stage fails,
 // starting the embedded broker when no brokers are configured.
-func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, opts flowOptions) error {
+func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger, opts flowOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	mapper, err := pipeline.NewMapper(mapping, cfg.Mapping.mapperOptions())
+	mapper, err := pipeline.NewMapper(mapping, cfg.Mapping.MapperOptions())
 	if err != nil {
 		return err
 	}
-	rc := replicationConfig(cfg)
+	rc := cfg.ReplicationConfig()
 	if len(rc.Tables) == 0 {
 		for _, t := range mapping.Tables() {
 			rc.Tables = append(rc.Tables, t.String())
@@ -85,13 +86,13 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		brokers = broker.Addrs()
 		log.Info("embedded broker started", "addrs", brokers, "data_dir", dir, "sync_writes", !cfg.Kafka.Embedded.NoSyncWrites)
 	}
-	pc := cfg.Kafka.publisherConfig(brokers)
+	pc := cfg.Kafka.PublisherConfig(brokers)
 	// The mapping names its dead-letter topic (the catalog advertises it);
 	// kafka.dead_letter_topic overrides it only when changed from its default.
 	if pc.DeadLetterTopic == kafka.DefaultDeadLetterTopic {
 		pc.DeadLetterTopic = mapping.DeadLetterTopic()
 	}
-	eos := cfg.Kafka.Delivery == deliveryExactlyOnce
+	eos := cfg.Kafka.Delivery == config.DeliveryExactlyOnce
 	// In exactly-once mode this publisher only prepares the topics; the
 	// transactional one registers the Kafka metrics.
 	pubReg := prometheus.Registerer(reg)
@@ -204,7 +205,7 @@ type batch struct {
 	cursors []recCursor
 }
 
-func (f *flow) run(ctx context.Context, cfg *Config, reg *prometheus.Registry, brokers []string, opts flowOptions) error {
+func (f *flow) run(ctx context.Context, cfg *config.Config, reg *prometheus.Registry, brokers []string, opts flowOptions) error {
 	f.wmReady = make(chan struct{})
 	var ready atomic.Bool
 

@@ -1,4 +1,4 @@
-package main
+package config
 
 // BackpressureConfig bounds what cdcflow holds between capture and Kafka.
 // When the budget is full, capture stops reading WAL (PostgreSQL keeps it)

@@ -1,10 +1,9 @@
-package main
+package config
 
 import (
 	"bytes"
 	"encoding"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,8 @@ import (
 )
 
 // Config is the whole cdcflow configuration file. Each section is declared in
-// its own file (config_<section>.go) by the part of cdcflow that uses it.
+// its own file (source.go, kafka.go, views.go, ...) next to the functions that
+// turn it into the configuration of the component that uses it.
 //
 // The machinery that loads it (strict YAML, environment overrides, *_FILE
 // secrets, validation, redacted printing) lives in this file.
@@ -36,7 +36,7 @@ type Config struct {
 	Kafka   KafkaConfig   `yaml:"kafka"`
 	// Backpressure bounds what is held between capture and Kafka.
 	Backpressure BackpressureConfig `yaml:"backpressure"`
-	// Views configures the Redis views (config_views.go).
+	// Views configures the Redis views (views.go).
 	Views   ViewsConfig   `yaml:"views"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Log     LogConfig     `yaml:"log"`
@@ -81,8 +81,8 @@ const (
 	envPrefix = "CDCFLOW_"
 	// envFileSuffix marks a variable naming a file that holds the value.
 	envFileSuffix = "_FILE"
-	// envConfig names the configuration file when --config is not given.
-	envConfig = envPrefix + "CONFIG"
+	// EnvConfig names the configuration file when --config is not given.
+	EnvConfig = envPrefix + "CONFIG"
 	// envReservedPrefix starts variables that belong to the test harness,
 	// not to the configuration.
 	envReservedPrefix = envPrefix + "TEST_"
@@ -111,11 +111,11 @@ func invalidKey(key, format string, args ...any) error {
 	return &keyError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// loadConfig reads the configuration file at path (none if path is ""),
+// Load reads the configuration file at path (none if path is ""),
 // applies the CDCFLOW_* variables found in env (as os.Environ returns it),
 // fills in defaults and validates the result. Every problem found is
 // reported, each naming its key and where the value came from.
-func loadConfig(path string, env []string) (*Config, error) {
+func Load(path string, env []string) (*Config, error) {
 	var data []byte
 	if path != "" {
 		var err error
@@ -123,12 +123,12 @@ func loadConfig(path string, env []string) (*Config, error) {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
 	}
-	return parseConfig(path, data, env)
+	return parse(path, data, env)
 }
 
-// parseConfig is loadConfig on the file's contents; name labels the file in
+// parse is Load on the file's contents; name labels the file in
 // errors, and "" means there is no file, so data is ignored.
-func parseConfig(name string, data []byte, env []string) (*Config, error) {
+func parse(name string, data []byte, env []string) (*Config, error) {
 	cfg := &Config{}
 	src, err := decodeConfig(name, data, env, cfg)
 	if err != nil {
@@ -709,7 +709,7 @@ func applyEnv(root reflect.Value, env []string, src *sources) error {
 	slices.Sort(names)
 	var errs []error
 	for _, name := range names {
-		if name == envConfig || strings.HasPrefix(name, envReservedPrefix) {
+		if name == EnvConfig || strings.HasPrefix(name, envReservedPrefix) {
 			continue
 		}
 		val := vars[name]
@@ -876,10 +876,17 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
-// marshalConfig renders cfg (a pointer to Config) as YAML, every key included, with secret keys
+// Marshal renders cfg as YAML, every key included, with secret keys replaced
+// by "<redacted>" and passwords inside any other connection string masked:
+// what `cdcflow config print` shows.
+func Marshal(cfg *Config) ([]byte, error) {
+	return marshal(cfg)
+}
+
+// marshal renders cfg (a pointer to Config) as YAML, every key included, with secret keys
 // replaced by "<redacted>" and passwords inside any other connection
 // string masked.
-func marshalConfig(cfg any) ([]byte, error) {
+func marshal(cfg any) ([]byte, error) {
 	n, err := configNode(reflect.ValueOf(cfg).Elem(), false)
 	if err != nil {
 		return nil, err
@@ -958,15 +965,9 @@ func maskPasswords(s string) string {
 	return s
 }
 
-// configFlag defines the --config flag every command takes. Its default is
-// $CDCFLOW_CONFIG, so a container can name the file once.
-func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", os.Getenv(envConfig), "configuration `file` (YAML); default $"+envConfig+"; none means environment only")
-}
-
-// logger builds the process logger the section describes: text (or JSON)
+// Logger builds the process logger the section describes: text (or JSON)
 // on w at the configured level. Call it on a validated configuration.
-func (l LogConfig) logger(w io.Writer) *slog.Logger {
+func (l LogConfig) Logger(w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(l.Level)); err != nil {
 		level = slog.LevelInfo // unreachable after validate

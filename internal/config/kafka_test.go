@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -39,7 +39,7 @@ func TestKafkaConfig(t *testing.T) {
 			yaml: "version: 1\nkafka:\n  brokers: [b1:9092]\n  sasl:\n    mechanism: SCRAM-SHA-512\n    user: cdc\n",
 			env:  []string{"CDCFLOW_KAFKA_SASL_PASSWORD=s3cret"},
 			check: func(t *testing.T, k KafkaConfig) {
-				pc := k.publisherConfig(k.Brokers)
+				pc := k.PublisherConfig(k.Brokers)
 				if pc.SASL.Password != "s3cret" || pc.SASL.Mechanism != "SCRAM-SHA-512" || pc.Brokers[0] != "b1:9092" {
 					t.Errorf("publisherConfig() = %+v", pc)
 				}
@@ -52,7 +52,7 @@ func TestKafkaConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("cdcflow.yaml", []byte(tt.yaml), tt.env)
+			cfg, err := parse("cdcflow.yaml", []byte(tt.yaml), tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("parseConfig = %v; want an error mentioning %q", err, tt.wantErr)
@@ -68,11 +68,11 @@ func TestKafkaConfig(t *testing.T) {
 }
 
 func TestKafkaPasswordNotPrinted(t *testing.T) {
-	cfg, err := parseConfig("cdcflow.yaml", []byte("version: 1\nkafka:\n  sasl:\n    mechanism: PLAIN\n    user: u\n    password: hunter2\n"), nil)
+	cfg, err := parse("cdcflow.yaml", []byte("version: 1\nkafka:\n  sasl:\n    mechanism: PLAIN\n    user: u\n    password: hunter2\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := marshalConfig(cfg)
+	out, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

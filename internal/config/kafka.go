@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"time"
@@ -57,8 +57,8 @@ type KafkaConfig struct {
 
 // Delivery modes (kafka.delivery).
 const (
-	deliveryAtLeastOnce = "at_least_once"
-	deliveryExactlyOnce = "exactly_once"
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
 )
 
 // KafkaTLSConfig configures TLS to the brokers.
@@ -143,7 +143,7 @@ func (k *KafkaConfig) setDefaults() {
 		k.PositionTopic = kafka.DefaultPositionTopic
 	}
 	if k.Delivery == "" {
-		k.Delivery = deliveryAtLeastOnce
+		k.Delivery = DeliveryAtLeastOnce
 	}
 	if k.TransactionTimeout == 0 {
 		k.TransactionTimeout = kafka.DefaultTxTimeout
@@ -160,7 +160,7 @@ func (k *KafkaConfig) validate() error {
 		return invalidKey("compression", "%q is not one of zstd, lz4, snappy, gzip, none", k.Compression)
 	}
 	switch k.Delivery {
-	case deliveryAtLeastOnce, deliveryExactlyOnce:
+	case DeliveryAtLeastOnce, DeliveryExactlyOnce:
 	default:
 		return invalidKey("delivery", "%q is not one of at_least_once, exactly_once", k.Delivery)
 	}
@@ -194,9 +194,9 @@ func (k *KafkaConfig) validate() error {
 	return nil
 }
 
-// publisherConfig returns the sinks/kafka configuration for brokers (the
+// PublisherConfig returns the sinks/kafka configuration for brokers (the
 // configured ones, or the embedded broker's addresses).
-func (k *KafkaConfig) publisherConfig(brokers []string) kafka.Config {
+func (k *KafkaConfig) PublisherConfig(brokers []string) kafka.Config {
 	return kafka.Config{
 		Brokers:  brokers,
 		ClientID: k.ClientID,

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -274,7 +274,7 @@ func TestLoadConfig(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg, err := loadConfig(path, tt.env)
+			cfg, err := Load(path, tt.env)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("loadConfig: %v", err)
@@ -292,7 +292,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig("", nil)
+	cfg, err := Load("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestConfigPrintGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := marshalConfig(cfg)
+	got, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,11 +336,11 @@ func TestConfigPrintGolden(t *testing.T) {
 // TestConfigPrintExample prints the example configuration: no secret
 // shows, and what is printed loads back to the same configuration.
 func TestConfigPrintExample(t *testing.T) {
-	cfg, err := loadConfig("testdata/config/example.yaml", []string{"CDCFLOW_LOG_LEVEL=debug"})
+	cfg, err := Load("testdata/config/example.yaml", []string{"CDCFLOW_LOG_LEVEL=debug"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := marshalConfig(cfg)
+	got, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +350,7 @@ func TestConfigPrintExample(t *testing.T) {
 	if !bytes.Contains(got, []byte("level: debug")) {
 		t.Errorf("printed configuration lacks the override level: debug:\n%s", got)
 	}
-	back, err := parseConfig("printed.yaml", got, nil)
+	back, err := parse("printed.yaml", got, nil)
 	if err != nil {
 		t.Fatalf("load printed config: %v\n%s", err, got)
 	}
@@ -367,7 +367,7 @@ func TestConfigRedaction(t *testing.T) {
 		Hosts:      []string{"host=db user=app password='p w' dbname=x", "host=db password=plain port=5"},
 		testInline: testInline{Extra: "postgres://db/orders?user=app&password=qs&sslmode=require"},
 	}}
-	out, err := marshalConfig(cfg)
+	out, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestConfigRedaction(t *testing.T) {
 			t.Errorf("printed config lacks %q:\n%s", keep, out)
 		}
 	}
-	empty, err := marshalConfig(&testConfig{})
+	empty, err := marshal(&testConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

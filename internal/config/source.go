@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -124,8 +124,8 @@ func (c *CaptureConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// replicationConfig is the capture Reader's configuration for cfg.
-func replicationConfig(cfg *Config) replication.Config {
+// ReplicationConfig is the capture Reader's configuration for cfg.
+func (cfg *Config) ReplicationConfig() replication.Config {
 	c := cfg.Capture
 	return replication.Config{
 		DSN:               cfg.Source.DSN,
