@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cdcflow/cdcflow/internal/strictyaml"
 )
 
 // Config is the whole cdcflow configuration file. Each section is declared in
@@ -93,16 +95,20 @@ const redacted = "<redacted>"
 
 // keyError is a problem with the value of one configuration key.
 type keyError struct {
-	Key string // dotted path, e.g. "capture.slot"
+	Key string // dotted path, e.g. "capture.slot"; "" when Msg names it
 	At  string // where the value came from: "config.yaml:12", "CDCFLOW_CAPTURE_SLOT" or ""
 	Msg string
 }
 
 func (e *keyError) Error() string {
-	if e.At == "" {
-		return e.Key + ": " + e.Msg
+	msg := e.Msg
+	if e.Key != "" {
+		msg = e.Key + ": " + msg
 	}
-	return e.At + ": " + e.Key + ": " + e.Msg
+	if e.At == "" {
+		return msg
+	}
+	return e.At + ": " + msg
 }
 
 // invalidKey returns a validation error about key, a path relative to the
@@ -265,7 +271,7 @@ func (s *sources) locate(section string, err error) []error {
 		ke := &keyError{Key: section, Msg: e.Error()}
 		var inner *keyError
 		if errors.As(e, &inner) {
-			ke.Key, ke.Msg = joinPath(section, inner.Key), inner.Msg
+			ke.Key, ke.Msg = strictyaml.JoinPath(section, inner.Key), inner.Msg
 		}
 		ke.At = s.at[ke.Key]
 		if ke.At == "" {
@@ -285,18 +291,6 @@ func flattenErrors(err error) []error {
 		return out
 	}
 	return []error{err}
-}
-
-func joinPath(parent, key string) string {
-	switch {
-	case parent == "":
-		return key
-	case key == "":
-		return parent
-	case strings.HasPrefix(key, "["):
-		return parent + key
-	}
-	return parent + "." + key
 }
 
 // configField is one field of a section as the configuration sees it.
@@ -361,7 +355,7 @@ func walkSections(v reflect.Value, path string, fn func(v reflect.Value, path st
 			fn(v, path)
 		}
 		for _, f := range sectionFields(v.Type()) {
-			walkSections(v.FieldByIndex(f.index), joinPath(path, f.key), fn, innerFirst)
+			walkSections(v.FieldByIndex(f.index), strictyaml.JoinPath(path, f.key), fn, innerFirst)
 		}
 		if innerFirst {
 			fn(v, path)
@@ -377,269 +371,91 @@ func walkSections(v reflect.Value, path string, fn func(v reflect.Value, path st
 		for _, k := range keys {
 			e := reflect.New(v.Type().Elem()).Elem()
 			e.Set(v.MapIndex(k))
-			walkSections(e, joinPath(path, k.String()), fn, innerFirst)
+			walkSections(e, strictyaml.JoinPath(path, k.String()), fn, innerFirst)
 			v.SetMapIndex(k, e)
 		}
 	}
 }
 
-// decodeYAML decodes the YAML document data into cfg strictly: every key
-// must exist, and every problem is reported with its line.
+// decodeYAML decodes the YAML document data into the struct root strictly:
+// every key must exist, and every problem is reported with its line.
 func decodeYAML(name string, data []byte, root reflect.Value, src *sources) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: empty file; the first line of a configuration file is \"version: %d\"", name, configVersion)
-		}
+	doc, err := strictyaml.Parse(data)
+	var extra *strictyaml.ExtraDocumentError
+	switch {
+	case errors.Is(err, strictyaml.ErrEmpty):
+		return fmt.Errorf("%s: empty file; the first line of a configuration file is \"version: %d\"", name, configVersion)
+	case errors.As(err, &extra):
+		return fmt.Errorf("%s:%d: a configuration file holds one YAML document", name, extra.Line)
+	case err != nil:
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s:%d: a configuration file holds one YAML document", name, extra.Line)
-	}
 	d := &yamlDecoder{src: src}
-	d.decode(&doc, root, "")
-	return errors.Join(d.errs...)
+	d.decode(doc, root, "")
+	return d.err()
 }
 
+// yamlDecoder sets struct fields from YAML nodes by reflection; the strict
+// walking (known keys, duplicates, merges, aliases) is strictyaml's.
 type yamlDecoder struct {
-	src  *sources
-	errs []error
-	// expanding holds the aliases being decoded, to refuse one that
-	// contains itself; steps bounds the work an alias bomb can cause.
-	expanding map[*yaml.Node]bool
-	steps     int
+	src *sources
+	w   strictyaml.Walker
 }
 
-// maxDecodeSteps bounds the nodes decoded from one document, aliases
-// expanded: far above any real configuration, far below an alias bomb.
-const maxDecodeSteps = 100000
-
-func (d *yamlDecoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.errs = append(d.errs, &keyError{
-		Key: path,
-		At:  d.src.file + ":" + strconv.Itoa(n.Line),
-		Msg: fmt.Sprintf(format, args...),
-	})
+// err returns the problems found as errors naming file, line and key.
+func (d *yamlDecoder) err() error {
+	errs := make([]error, len(d.w.Problems))
+	for i, p := range d.w.Problems {
+		errs[i] = &keyError{Key: p.Key, At: d.src.file + ":" + strconv.Itoa(p.Line), Msg: p.Msg}
+	}
+	return errors.Join(errs...)
 }
 
 // decode sets v from n, descending into sections key by key.
 func (d *yamlDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) == 0 {
-			return
+	d.w.Node(n, path, func(n *yaml.Node) {
+		if path != "" {
+			d.src.setLine(path, n.Line)
 		}
-		n = n.Content[0]
-	}
-	if d.steps++; d.steps > maxDecodeSteps {
-		if d.steps == maxDecodeSteps+1 {
-			d.fail(n, pathOrTop(path), "document too large once aliases are expanded")
+		if strictyaml.IsNull(n) {
+			return // an empty key keeps its zero value, and so its default
 		}
-		return
-	}
-	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil || d.expanding[n] {
-			d.fail(n, pathOrTop(path), "alias *%s contains itself", n.Value)
-			return
-		}
-		if d.expanding == nil {
-			d.expanding = map[*yaml.Node]bool{}
-		}
-		d.expanding[n] = true
-		defer delete(d.expanding, n)
-		n = n.Alias
-	}
-	if path != "" {
-		d.src.setLine(path, n.Line)
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return // an empty key keeps its zero value, and so its default
-	}
-	t := v.Type()
-	switch {
-	case isSection(t):
-		if n.Kind != yaml.MappingNode {
-			d.fail(n, pathOrTop(path), "want a mapping of keys, got %s", nodeKind(n))
-			return
-		}
-		d.decodeSection(n, v, path, map[string]bool{})
-	case t.Kind() == reflect.Slice && isSection(t.Elem()):
-		if n.Kind != yaml.SequenceNode {
-			d.fail(n, path, "want a list, got %s", nodeKind(n))
-			return
-		}
-		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			d.decode(item, s.Index(i), path+"["+strconv.Itoa(i)+"]")
-		}
-		v.Set(s)
-	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && isSection(t.Elem()):
-		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, "want a mapping, got %s", nodeKind(n))
-			return
-		}
-		m := reflect.MakeMap(t)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			e := reflect.New(t.Elem()).Elem()
-			d.decode(val, e, joinPath(path, k.Value))
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), e)
-		}
-		v.Set(m)
-	default:
-		p := reflect.New(t)
-		if err := n.Decode(p.Interface()); err != nil {
-			d.fail(n, path, "%s", yamlErrorText(err))
-			return
-		}
-		v.Set(p.Elem())
-	}
-}
-
-// decodeSection sets the fields of the section v from the mapping n. seen
-// holds the keys already set, to catch duplicates; keys merged in with
-// "<<" may be overridden.
-func (d *yamlDecoder) decodeSection(n *yaml.Node, v reflect.Value, path string, seen map[string]bool) {
-	fields := sectionFields(v.Type())
-	// Merged mappings go first so that explicit keys win, as YAML says.
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			if d.expanding[val] {
-				d.fail(val, pathOrTop(path), "merged alias *%s contains itself", val.Value)
-				continue
+		t := v.Type()
+		switch {
+		case isSection(t):
+			fields := sectionFields(t)
+			known := make([]string, len(fields))
+			for i, f := range fields {
+				known[i] = f.key
 			}
-			if d.expanding == nil {
-				d.expanding = map[*yaml.Node]bool{}
+			d.w.Mapping(n, path, known, func(name, path string, val *yaml.Node) {
+				d.decode(val, v.FieldByIndex(fields[slices.Index(known, name)].index), path)
+			})
+		case t.Kind() == reflect.Slice && isSection(t.Elem()):
+			s := reflect.MakeSlice(t, 0, len(n.Content))
+			if d.w.List(n, path, func(_ int, path string, item *yaml.Node) {
+				e := reflect.New(t.Elem()).Elem()
+				d.decode(item, e, path)
+				s = reflect.Append(s, e)
+			}) {
+				v.Set(s)
 			}
-			d.expanding[val] = true
-			for _, m := range mergeSources(val) {
-				if d.steps++; d.steps > maxDecodeSteps {
-					break
-				}
-				d.decodeSection(m, v, path, map[string]bool{})
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && isSection(t.Elem()):
+			m := reflect.MakeMap(t)
+			if d.w.Entries(n, path, func(name, path string, _, val *yaml.Node) {
+				e := reflect.New(t.Elem()).Elem()
+				d.decode(val, e, path)
+				m.SetMapIndex(reflect.ValueOf(name).Convert(t.Key()), e)
+			}) {
+				v.Set(m)
 			}
-			delete(d.expanding, val)
-		}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.fail(k, pathOrTop(path), "a key must be a plain word, got %s", nodeKind(k))
-			continue
-		}
-		key := joinPath(path, k.Value)
-		idx := slices.IndexFunc(fields, func(f configField) bool { return f.key == k.Value })
-		if idx < 0 {
-			msg := "unknown key " + key
-			if s := closest(k.Value, fields); s != "" {
-				msg += " (did you mean " + s + "?)"
-			}
-			d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.src.file, k.Line, msg))
-			continue
-		}
-		if seen[k.Value] {
-			d.fail(k, key, "set twice in the same mapping")
-			continue
-		}
-		seen[k.Value] = true
-		d.decode(val, v.FieldByIndex(fields[idx].index), key)
-	}
-}
-
-// mergeSources returns the mappings a "<<" key merges in.
-func mergeSources(n *yaml.Node) []*yaml.Node {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		return []*yaml.Node{n}
-	case yaml.SequenceNode:
-		var out []*yaml.Node
-		for _, c := range n.Content {
-			if c.Kind == yaml.AliasNode && c.Alias != nil && c.Alias.Kind == yaml.MappingNode {
-				out = append(out, c.Alias)
-			} else if c.Kind == yaml.MappingNode {
-				out = append(out, c)
+		default:
+			p := reflect.New(t)
+			if d.w.Decode(n, path, p.Interface()) {
+				v.Set(p.Elem())
 			}
 		}
-		return out
-	}
-	return nil
-}
-
-func pathOrTop(path string) string {
-	if path == "" {
-		return "(top level)"
-	}
-	return path
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
-
-// yamlErrorText strips yaml.v3's "yaml: unmarshal errors: line N:" framing;
-// the caller adds file, line and key itself.
-func yamlErrorText(err error) string {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs := make([]string, len(te.Errors))
-		for i, m := range te.Errors {
-			if _, rest, ok := strings.Cut(m, ": "); ok && strings.HasPrefix(m, "line ") {
-				m = rest
-			}
-			msgs[i] = m
-		}
-		return strings.Join(msgs, "; ")
-	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
-}
-
-// closest returns the field key nearest to key by edit distance, if it is
-// near enough to be a likely typo.
-func closest(key string, fields []configField) string {
-	best, bestDist := "", len(key)/3+2
-	for _, f := range fields {
-		if d := editDistance(strings.ToLower(key), f.key); d < bestDist {
-			best, bestDist = f.key, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	})
 }
 
 // envKey is a configuration key that an environment variable can set: a
@@ -659,7 +475,7 @@ func envKeys(t reflect.Type) []envKey {
 	var walk func(t reflect.Type, path string, index [][]int)
 	walk = func(t reflect.Type, path string, index [][]int) {
 		for _, f := range sectionFields(t) {
-			p := joinPath(path, f.key)
+			p := strictyaml.JoinPath(path, f.key)
 			idx := append(slices.Clone(index), f.index)
 			if isSection(t.FieldByIndex(f.index).Type) {
 				walk(t.FieldByIndex(f.index).Type, p, idx)
@@ -745,17 +561,11 @@ func applyEnv(root reflect.Value, env []string, src *sources) error {
 }
 
 func unknownEnvError(name string, keys []envKey) error {
-	best, bestDist := "", len(name)/4+2
-	for _, k := range keys {
-		if d := editDistance(name, k.env); d < bestDist {
-			best, bestDist = k.env, d
-		}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.env
 	}
-	msg := fmt.Sprintf("unknown environment variable %s: no configuration key has that name", name)
-	if best != "" {
-		msg += " (did you mean " + best + "?)"
-	}
-	return errors.New(msg)
+	return fmt.Errorf("unknown environment variable %s: no configuration key has that name%s", name, strictyaml.DidYouMean(name, names))
 }
 
 // setFromEnv parses s into v. Scalars use their usual text form (durations
@@ -804,12 +614,12 @@ func setFromEnv(v reflect.Value, s, variable string, src *sources) error {
 	}
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(s), &n); err != nil {
-		return fmt.Errorf("not YAML: %s", yamlErrorText(err))
+		return fmt.Errorf("not YAML: %s", strictyaml.ErrorText(err))
 	}
 	d := &yamlDecoder{src: &sources{file: variable, at: map[string]string{}}}
 	p := reflect.New(t).Elem()
 	d.decode(&n, p, "")
-	if err := errors.Join(d.errs...); err != nil {
+	if err := d.err(); err != nil {
 		return err
 	}
 	v.Set(p)

@@ -94,7 +94,7 @@ func TestViewsConfig(t *testing.T) {
 		{name: "user without password", yaml: "version: 1\nviews:\n  redis:\n    username: u\n", wantErr: "views.redis.password"},
 		{name: "cert without key", yaml: "version: 1\nviews:\n  redis:\n    tls:\n      cert_file: c.pem\n", wantErr: "views.redis.tls: cert_file and key_file"},
 		{name: "negative grace", yaml: "version: 1\nviews:\n  replay_grace: -1s\n", wantErr: "views.replay_grace"},
-		{name: "unknown key", yaml: "version: 1\nviews:\n  redis:\n    adress: a:1\n", wantErr: "unknown key views.redis.adress (did you mean addrs?)"},
+		{name: "unknown key", yaml: "version: 1\nviews:\n  redis:\n    addr: a:1\n", wantErr: "unknown key views.redis.addr (did you mean addrs?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

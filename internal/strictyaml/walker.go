@@ -21,9 +21,16 @@ const MaxSteps = 100000
 // ErrEmpty is returned by Parse when the data holds no YAML document.
 var ErrEmpty = errors.New("empty file")
 
-// ErrManyDocuments is returned (wrapped, with the line of the second
-// document) by Parse when the data holds more than one YAML document.
-var ErrManyDocuments = errors.New("a file holds one YAML document")
+// ExtraDocumentError is returned by Parse when the data holds more than one
+// YAML document.
+type ExtraDocumentError struct {
+	Line int // where the second document starts
+}
+
+// Error implements error.
+func (e *ExtraDocumentError) Error() string {
+	return fmt.Sprintf("line %d: a file holds one YAML document", e.Line)
+}
 
 // Parse decodes data, which must hold exactly one YAML document, and
 // returns the document's root node. A syntax error is yaml.v3's error as it
@@ -39,7 +46,7 @@ func Parse(data []byte) (*yaml.Node, error) {
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("line %d: %w", extra.Line, ErrManyDocuments)
+		return nil, &ExtraDocumentError{Line: extra.Line}
 	}
 	if len(doc.Content) == 0 {
 		return nil, ErrEmpty

@@ -157,8 +157,9 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 func ParseDefinitions(src []byte) (*Definitions, error) {
 	root, err := strictyaml.Parse(src)
 	p := &parser{}
+	var extra *strictyaml.ExtraDocumentError
 	switch {
-	case errors.Is(err, strictyaml.ErrEmpty), errors.Is(err, strictyaml.ErrManyDocuments):
+	case errors.Is(err, strictyaml.ErrEmpty), errors.As(err, &extra):
 		p.add(1, "", "want one YAML document")
 	case err != nil:
 		return nil, fmt.Errorf("view definitions: %w", err)
