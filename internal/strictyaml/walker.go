@@ -137,6 +137,12 @@ func (w *Walker) Node(n *yaml.Node, key string, fn func(n *yaml.Node)) {
 // not a plain scalar, is a problem and is skipped. It reports whether n is
 // a mapping.
 func (w *Walker) Entries(n *yaml.Node, key string, fn func(name, path string, k, v *yaml.Node)) bool {
+	return w.mapping(n, key, func(m *yaml.Node) { w.entries(m, key, fn) })
+}
+
+// mapping calls fn with the mapping n stands for, or records that n is not
+// a mapping. It reports whether n is one.
+func (w *Walker) mapping(n *yaml.Node, key string, fn func(m *yaml.Node)) bool {
 	ok := false
 	w.Node(n, key, func(n *yaml.Node) {
 		if n.Kind != yaml.MappingNode {
@@ -144,7 +150,7 @@ func (w *Walker) Entries(n *yaml.Node, key string, fn func(name, path string, k,
 			return
 		}
 		ok = true
-		w.entries(n, key, fn)
+		fn(n)
 	})
 	return ok
 }
@@ -199,13 +205,7 @@ func (w *Walker) merge(v *yaml.Node, key string, fn func(name, path string, k, v
 // keys, and so is a key of required that the mapping lacks. It reports
 // whether n is a mapping.
 func (w *Walker) Mapping(n *yaml.Node, key string, known []string, fn func(name, path string, v *yaml.Node), required ...string) bool {
-	ok := false
-	w.Node(n, key, func(n *yaml.Node) {
-		if n.Kind != yaml.MappingNode {
-			w.Fail(n, orTop(key), "want a mapping of keys, got %s", Kind(n))
-			return
-		}
-		ok = true
+	return w.mapping(n, key, func(n *yaml.Node) {
 		seen := map[string]bool{}
 		w.entries(n, key, func(name, path string, k, v *yaml.Node) {
 			if !slices.Contains(known, name) {
@@ -221,7 +221,6 @@ func (w *Walker) Mapping(n *yaml.Node, key string, known []string, fn func(name,
 			}
 		}
 	})
-	return ok
 }
 
 // List calls fn for each item of the list n with the item's path
