@@ -88,8 +88,8 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	}
 	pc := cfg.Kafka.PublisherConfig(brokers)
 	// The mapping names its dead-letter topic (the catalog advertises it);
-	// kafka.dead_letter_topic overrides it only when changed from its default.
-	if pc.DeadLetterTopic == kafka.DefaultDeadLetterTopic {
+	// kafka.dead_letter_topic, when set, overrides it.
+	if pc.DeadLetterTopic == "" {
 		pc.DeadLetterTopic = mapping.DeadLetterTopic()
 	}
 	eos := cfg.Kafka.Delivery == config.DeliveryExactlyOnce

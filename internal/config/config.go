@@ -186,6 +186,15 @@ func finishConfig(root any, src *sources) error {
 	return errors.Join(errs...)
 }
 
+// orDefault sets *v to def when *v is its zero value. The defaults passed
+// are the components' own constants, so none is written twice.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./cdcflow-data"

@@ -333,6 +333,76 @@ func TestConfigPrintGolden(t *testing.T) {
 	}
 }
 
+// TestConfigPrintDefaults prints the configuration with nothing set: every
+// default as docs/configuration.md states it, taken from the components
+// (testdata/config/defaults.print.golden; -update rewrites it). What is
+// printed loads back to the same configuration.
+func TestConfigPrintDefaults(t *testing.T) {
+	cfg, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/config/defaults.print.golden"
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("config print:\n%s\nwant:\n%s", got, want)
+	}
+	back, err := parse("printed.yaml", got, nil)
+	if err != nil {
+		t.Fatalf("printed defaults do not load: %v", err)
+	}
+	again, err := Marshal(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, got) {
+		t.Errorf("printed defaults load back as:\n%s\nwant:\n%s", again, got)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want Retention
+	}{
+		{"forever", "version: 1\nkafka:\n  topics:\n    retention: -1\n", nil, -1},
+		{"default", "version: 1\n", nil, -1},
+		{"a week", "version: 1\nkafka:\n  topics:\n    retention: 168h\n", nil, Retention(168 * time.Hour)},
+		{"as printed before", "version: 1\nkafka:\n  topics:\n    retention: -1ns\n", nil, Retention(-1)},
+		{"from the environment", "version: 1\n", []string{"CDCFLOW_KAFKA_TOPICS_RETENTION=-1"}, -1},
+		{"a day from the environment", "version: 1\n", []string{"CDCFLOW_KAFKA_TOPICS_RETENTION=24h"}, Retention(24 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse("cfg.yaml", []byte(tt.yaml), tt.env)
+			if err != nil {
+				t.Fatalf("parse(%q) = %v", tt.yaml, err)
+			}
+			if got := cfg.Kafka.Topics.Retention; got != tt.want {
+				t.Errorf("retention = %v; want %v", time.Duration(got), time.Duration(tt.want))
+			}
+		})
+	}
+	if _, err := parse("cfg.yaml", []byte("version: 1\nkafka:\n  topics:\n    retention: forever\n"), nil); err == nil ||
+		!strings.Contains(err.Error(), `cfg.yaml:4: kafka.topics.retention: "forever" is not a duration such as 168h, or -1 for forever`) {
+		t.Errorf("parse(retention: forever) = %v; want an error naming line and key", err)
+	}
+}
+
 // TestConfigPrintExample prints the example configuration: no secret
 // shows, and what is printed loads back to the same configuration.
 func TestConfigPrintExample(t *testing.T) {

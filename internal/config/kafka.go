@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/cdcflow/cdcflow/sinks/kafka"
@@ -33,7 +34,8 @@ type KafkaConfig struct {
 	// Topics says how missing topics are created.
 	Topics KafkaTopicsConfig `yaml:"topics"`
 	// DeadLetterTopic receives the records the pipeline could not map or that
-	// are too large. Default "cdcflow.deadletter".
+	// are too large. Default: the mapping's dead-letter topic
+	// (topics.dead_letter in the mapping file).
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// MetadataTopic records each event topic's partition count (compacted,
 	// one partition). Default "cdcflow.topics".
@@ -102,55 +104,28 @@ type KafkaTopicsConfig struct {
 	ReplicationFactor int16 `yaml:"replication_factor"`
 	// Retention of event topics. Default -1 (forever): the topics are the
 	// log views are rebuilt from.
-	Retention time.Duration `yaml:"retention"`
+	Retention Retention `yaml:"retention"`
 }
 
+// setDefaults takes the defaults of sinks/kafka; the dead-letter topic has
+// none here: empty means the mapping's.
 func (k *KafkaConfig) setDefaults() {
-	if k.ClientID == "" {
-		k.ClientID = kafka.DefaultClientID
+	orDefault(&k.ClientID, kafka.DefaultClientID)
+	orDefault(&k.Compression, kafka.DefaultCompression)
+	orDefault(&k.BatchMaxBytes, kafka.DefaultBatchMaxBytes)
+	orDefault(&k.MaxBufferedBytes, kafka.DefaultMaxBufferedBytes)
+	orDefault(&k.RequestTimeout, kafka.DefaultRequestTimeout)
+	if len(k.Brokers) == 0 {
+		orDefault(&k.Topics.Partitions, embeddedPartitions)
 	}
-	if k.Compression == "" {
-		k.Compression = kafka.DefaultCompression
-	}
-	if k.BatchMaxBytes == 0 {
-		k.BatchMaxBytes = kafka.DefaultBatchMaxBytes
-	}
-	if k.MaxBufferedBytes == 0 {
-		k.MaxBufferedBytes = kafka.DefaultMaxBufferedBytes
-	}
-	if k.RequestTimeout == 0 {
-		k.RequestTimeout = kafka.DefaultRequestTimeout
-	}
-	if k.Topics.Partitions == 0 {
-		k.Topics.Partitions = kafka.DefaultPartitions
-		if len(k.Brokers) == 0 {
-			k.Topics.Partitions = embeddedPartitions
-		}
-	}
-	if k.Topics.ReplicationFactor == 0 {
-		k.Topics.ReplicationFactor = -1
-	}
-	if k.Topics.Retention == 0 {
-		k.Topics.Retention = -1
-	}
-	if k.DeadLetterTopic == "" {
-		k.DeadLetterTopic = kafka.DefaultDeadLetterTopic
-	}
-	if k.MetadataTopic == "" {
-		k.MetadataTopic = kafka.DefaultMetadataTopic
-	}
-	if k.PositionTopic == "" {
-		k.PositionTopic = kafka.DefaultPositionTopic
-	}
-	if k.Delivery == "" {
-		k.Delivery = DeliveryAtLeastOnce
-	}
-	if k.TransactionTimeout == 0 {
-		k.TransactionTimeout = kafka.DefaultTxTimeout
-	}
-	if k.TransactionMaxBytes == 0 {
-		k.TransactionMaxBytes = kafka.DefaultTxMaxBytes
-	}
+	orDefault(&k.Topics.Partitions, kafka.DefaultPartitions)
+	orDefault(&k.Topics.ReplicationFactor, kafka.DefaultReplicationFactor)
+	orDefault(&k.Topics.Retention, Retention(kafka.DefaultRetention))
+	orDefault(&k.MetadataTopic, kafka.DefaultMetadataTopic)
+	orDefault(&k.PositionTopic, kafka.DefaultPositionTopic)
+	orDefault(&k.Delivery, DeliveryAtLeastOnce)
+	orDefault(&k.TransactionTimeout, kafka.DefaultTxTimeout)
+	orDefault(&k.TransactionMaxBytes, kafka.DefaultTxMaxBytes)
 }
 
 func (k *KafkaConfig) validate() error {
@@ -211,10 +186,36 @@ func (k *KafkaConfig) PublisherConfig(brokers []string) kafka.Config {
 		MaxBufferedBytes: k.MaxBufferedBytes,
 		RequestTimeout:   k.RequestTimeout,
 		Topics: kafka.TopicConfig{
-			Partitions: k.Topics.Partitions, ReplicationFactor: k.Topics.ReplicationFactor, Retention: k.Topics.Retention,
+			Partitions: k.Topics.Partitions, ReplicationFactor: k.Topics.ReplicationFactor, Retention: time.Duration(k.Topics.Retention),
 		},
 		DeadLetterTopic: k.DeadLetterTopic,
 		MetadataTopic:   k.MetadataTopic,
 		PositionTopic:   k.PositionTopic,
 	}
+}
+
+// Retention is a topic retention: a duration such as 168h, or -1 (any
+// negative duration) for forever, which is how it prints.
+type Retention time.Duration
+
+// MarshalYAML prints forever as -1 and a finite retention as a duration.
+func (r Retention) MarshalYAML() (any, error) {
+	if r < 0 {
+		return -1, nil
+	}
+	return time.Duration(r).String(), nil
+}
+
+// UnmarshalText reads -1 or a duration.
+func (r *Retention) UnmarshalText(b []byte) error {
+	if string(b) == "-1" {
+		*r = -1
+		return nil
+	}
+	d, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 168h, or -1 for forever", b)
+	}
+	*r = Retention(d)
+	return nil
 }

@@ -19,7 +19,8 @@ func TestKafkaConfig(t *testing.T) {
 			yaml: "version: 1\n",
 			check: func(t *testing.T, k KafkaConfig) {
 				if k.Compression != "snappy" || k.Topics.Partitions != 1 || k.Topics.Retention != -1 ||
-					k.Topics.ReplicationFactor != -1 || k.DeadLetterTopic != "cdcflow.deadletter" ||
+					// No dead-letter topic here: the mapping's is used.
+					k.Topics.ReplicationFactor != -1 || k.DeadLetterTopic != "" || k.Embedded.Host != "127.0.0.1" ||
 					k.MaxBufferedBytes != 64<<20 || k.RequestTimeout != 10*time.Second {
 					t.Errorf("defaults not applied: %+v", k)
 				}

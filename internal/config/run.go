@@ -1,5 +1,10 @@
 package config
 
+import (
+	"github.com/cdcflow/cdcflow/backpressure"
+	"github.com/cdcflow/cdcflow/internal/services"
+)
+
 // BackpressureConfig bounds what cdcflow holds between capture and Kafka.
 // When the budget is full, capture stops reading WAL (PostgreSQL keeps it)
 // while the replication connection stays alive.
@@ -10,6 +15,12 @@ type BackpressureConfig struct {
 	MaxBytes int64 `yaml:"max_bytes"`
 	// MaxRecords bounds the queued batches of events. Default 100000.
 	MaxRecords int `yaml:"max_records"`
+}
+
+// setDefaults takes the budgets of backpressure.Queue.
+func (b *BackpressureConfig) setDefaults() {
+	orDefault(&b.MaxBytes, backpressure.DefaultMaxBytes)
+	orDefault(&b.MaxRecords, backpressure.DefaultMaxRecords)
 }
 
 func (b *BackpressureConfig) validate() error {
@@ -33,6 +44,11 @@ type KafkaEmbeddedConfig struct {
 	// a host crash (not a process crash) can lose the last seconds of
 	// events that PostgreSQL was already told are safe. Default false.
 	NoSyncWrites bool `yaml:"no_sync_writes"`
+}
+
+// setDefaults takes the embedded broker's own default host.
+func (e *KafkaEmbeddedConfig) setDefaults() {
+	orDefault(&e.Host, services.DefaultKafkaHost)
 }
 
 func (e *KafkaEmbeddedConfig) validate() error {

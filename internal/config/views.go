@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcflow/cdcflow/internal/tlsconfig"
+	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
 // ViewsConfig configures the Redis views: what `cdcflow materialize` and
@@ -92,7 +93,6 @@ const (
 	defaultViewsRedisAddr   = "127.0.0.1:6379"
 	defaultViewsReplayGrace = 30 * time.Second
 	defaultViewsDialTimeout = 5 * time.Second
-	defaultViewsPollRecords = 1000
 )
 
 func (v *ViewsConfig) setDefaults() {
@@ -102,9 +102,7 @@ func (v *ViewsConfig) setDefaults() {
 	if v.Group == "" {
 		v.Group = defaultViewsGroup
 	}
-	if v.MaxPollRecords == 0 {
-		v.MaxPollRecords = defaultViewsPollRecords
-	}
+	orDefault(&v.MaxPollRecords, redisview.DefaultMaxPollRecords)
 	if v.ReplayGrace == 0 {
 		v.ReplayGrace = defaultViewsReplayGrace
 	}
