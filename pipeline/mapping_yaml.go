@@ -113,10 +113,17 @@ func (d *decoder) str(n *yaml.Node, path string, dst *srcText) {
 	*dst = text(s)
 }
 
-// integer sets dst to the size or count n holds.
-func (d *decoder) integer(n *yaml.Node, path string, dst *int) {
-	if v, ok := d.w.Size(n, path); ok {
-		*dst = v
+// strTo is a handler that sets dst to the non-empty string of its node.
+func (d *decoder) strTo(dst *srcText) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) { d.str(n, path, dst) }
+}
+
+// sizeTo is a handler that sets dst to the size or count its node holds.
+func (d *decoder) sizeTo(dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if v, ok := d.w.Size(n, path); ok {
+			*dst = v
+		}
 	}
 }
 
@@ -150,8 +157,8 @@ func decodeFile(src []byte, p *problems) *fileDoc {
 	d := &decoder{p: p}
 	f := &fileDoc{}
 	d.fields(root, "", map[string]func(*yaml.Node, string){
-		"version":  func(n *yaml.Node, path string) { d.integer(n, path, &f.version) },
-		"timezone": func(n *yaml.Node, path string) { d.str(n, path, &f.timezone) },
+		"version":  d.sizeTo(&f.version),
+		"timezone": d.strTo(&f.timezone),
 		"topics": func(n *yaml.Node, path string) {
 			d.fields(n, path, map[string]func(*yaml.Node, string){
 				"prefix": func(n *yaml.Node, path string) {
@@ -168,11 +175,11 @@ func decodeFile(src []byte, p *problems) *fileDoc {
 		},
 		"limits": func(n *yaml.Node, path string) {
 			d.fields(n, path, map[string]func(*yaml.Node, string){
-				"max_event_bytes":  func(n *yaml.Node, path string) { d.integer(n, path, &f.maxEventBytes) },
-				"max_gather_bytes": func(n *yaml.Node, path string) { d.integer(n, path, &f.maxGatherBytes) },
+				"max_event_bytes":  d.sizeTo(&f.maxEventBytes),
+				"max_gather_bytes": d.sizeTo(&f.maxGatherBytes),
 			})
 		},
-		"schemas": func(n *yaml.Node, path string) { d.str(n, path, &f.schemas) },
+		"schemas": d.strTo(&f.schemas),
 		"tables": func(n *yaml.Node, path string) {
 			d.list(n, path, func(n *yaml.Node, path string) { f.tables = append(f.tables, d.table(n, path)) })
 		},
@@ -189,13 +196,13 @@ func decodeFile(src []byte, p *problems) *fileDoc {
 func (d *decoder) table(n *yaml.Node, path string) tableDoc {
 	t := tableDoc{line: n.Line}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"table":   func(n *yaml.Node, path string) { d.str(n, path, &t.table) },
+		"table":   d.strTo(&t.table),
 		"exclude": func(n *yaml.Node, path string) { t.exclude = d.strList(n, path) },
 		"aggregate": func(n *yaml.Node, path string) {
 			t.hasAggDoc = true
 			d.fields(n, path, map[string]func(*yaml.Node, string){
-				"type": func(n *yaml.Node, path string) { d.str(n, path, &t.aggType) },
-				"id":   func(n *yaml.Node, path string) { d.str(n, path, &t.aggID) },
+				"type": d.strTo(&t.aggType),
+				"id":   d.strTo(&t.aggID),
 			}, "type", "id")
 		},
 		"state": func(n *yaml.Node, path string) {
@@ -213,11 +220,11 @@ func (d *decoder) event(n *yaml.Node, path string) eventDoc {
 	e := eventDoc{line: n.Line}
 	var name srcText
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"name":    func(n *yaml.Node, path string) { d.str(n, path, &name) },
-		"type":    func(n *yaml.Node, path string) { d.str(n, path, &e.typ) },
-		"version": func(n *yaml.Node, path string) { d.integer(n, path, &e.version) },
-		"when":    func(n *yaml.Node, path string) { d.str(n, path, &e.when) },
-		"data":    func(n *yaml.Node, path string) { e.data = d.data(n, path) },
+		"name":    d.strTo(&name),
+		"type":    d.strTo(&e.typ),
+		"version": d.sizeTo(&e.version),
+		"when":    d.strTo(&e.when),
+		"data":    d.dataTo(&e.data),
 		"gather": func(n *yaml.Node, path string) {
 			d.list(n, path, func(n *yaml.Node, path string) { e.gather = append(e.gather, d.gather(n, path)) })
 		},
@@ -229,13 +236,18 @@ func (d *decoder) event(n *yaml.Node, path string) eventDoc {
 func (d *decoder) gather(n *yaml.Node, path string) gatherDoc {
 	g := gatherDoc{line: n.Line}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"field": func(n *yaml.Node, path string) { d.str(n, path, &g.field) },
-		"table": func(n *yaml.Node, path string) { d.str(n, path, &g.table) },
-		"key":   func(n *yaml.Node, path string) { d.str(n, path, &g.key) },
-		"when":  func(n *yaml.Node, path string) { d.str(n, path, &g.when) },
-		"data":  func(n *yaml.Node, path string) { g.data = d.data(n, path) },
+		"field": d.strTo(&g.field),
+		"table": d.strTo(&g.table),
+		"key":   d.strTo(&g.key),
+		"when":  d.strTo(&g.when),
+		"data":  d.dataTo(&g.data),
 	}, "field", "table", "key", "data")
 	return g
+}
+
+// dataTo is a handler that sets dst to the data mapping of its node.
+func (d *decoder) dataTo(dst *[]fieldDoc) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) { *dst = d.data(n, path) }
 }
 
 // data decodes a data mapping: field -> expression, or field -> {value: expr, as: string}.
@@ -249,7 +261,7 @@ func (d *decoder) data(n *yaml.Node, path string) []fieldDoc {
 				return
 			}
 			d.fields(v, path, map[string]func(*yaml.Node, string){
-				"value": func(n *yaml.Node, path string) { d.str(n, path, &f.expr) },
+				"value": d.strTo(&f.expr),
 				"as": func(n *yaml.Node, path string) {
 					if s, ok := d.w.Scalar(n, path, false); ok {
 						if s.Value != "string" {
@@ -273,9 +285,9 @@ func (d *decoder) data(n *yaml.Node, path string) []fieldDoc {
 func (d *decoder) upcaster(n *yaml.Node, path string) upcasterDoc {
 	u := upcasterDoc{line: n.Line}
 	d.fields(n, path, map[string]func(*yaml.Node, string){
-		"type":   func(n *yaml.Node, path string) { d.str(n, path, &u.typ) },
-		"from":   func(n *yaml.Node, path string) { d.integer(n, path, &u.from) },
-		"set":    func(n *yaml.Node, path string) { u.set = d.data(n, path) },
+		"type":   d.strTo(&u.typ),
+		"from":   d.sizeTo(&u.from),
+		"set":    d.dataTo(&u.set),
 		"remove": func(n *yaml.Node, path string) { u.remove = d.strList(n, path) },
 	}, "type", "from")
 	return u

@@ -318,7 +318,12 @@ func TestConfigPrintGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := "testdata/config/sections.print.golden"
+	checkGolden(t, "testdata/config/sections.print.golden", got)
+}
+
+// checkGolden compares got with the golden file; -update rewrites it.
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -346,19 +351,7 @@ func TestConfigPrintDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := "testdata/config/defaults.print.golden"
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("config print:\n%s\nwant:\n%s", got, want)
-	}
+	checkGolden(t, "testdata/config/defaults.print.golden", got)
 	back, err := parse("printed.yaml", got, nil)
 	if err != nil {
 		t.Fatalf("printed defaults do not load: %v", err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
 )
 
@@ -87,6 +88,26 @@ type KafkaSASLConfig struct {
 	Password string `yaml:"password" secret:"true"`
 }
 
+// KafkaEmbeddedConfig configures the Kafka-protocol broker cdcflow run starts
+// in its data directory when kafka.brokers is empty.
+type KafkaEmbeddedConfig struct {
+	// Host is the address the embedded broker listens on. Default 127.0.0.1.
+	Host string `yaml:"host"`
+	// Port is the embedded broker's TCP port. Default 0: a free port, logged.
+	Port int `yaml:"port"`
+	// NoSyncWrites acknowledges batches before they are fsynced. Faster, but
+	// a host crash (not a process crash) can lose the last seconds of
+	// events that PostgreSQL was already told are safe. Default false.
+	NoSyncWrites bool `yaml:"no_sync_writes"`
+}
+
+func (e *KafkaEmbeddedConfig) validate() error {
+	if e.Port < 0 || e.Port > 65535 {
+		return invalidKey("port", "%d is not a TCP port", e.Port)
+	}
+	return nil
+}
+
 // embeddedPartitions is the default partition count of event topics on the
 // embedded broker (docs/benchmarks.md, "Partitions").
 const embeddedPartitions = 1
@@ -107,9 +128,11 @@ type KafkaTopicsConfig struct {
 	Retention Retention `yaml:"retention"`
 }
 
-// setDefaults takes the defaults of sinks/kafka; the dead-letter topic has
-// none here: empty means the mapping's.
+// setDefaults takes the defaults of sinks/kafka and of the embedded broker
+// (internal/services); the dead-letter topic has none here: empty means the
+// mapping's.
 func (k *KafkaConfig) setDefaults() {
+	orDefault(&k.Embedded.Host, services.DefaultKafkaHost)
 	orDefault(&k.ClientID, kafka.DefaultClientID)
 	orDefault(&k.Compression, kafka.DefaultCompression)
 	orDefault(&k.BatchMaxBytes, kafka.DefaultBatchMaxBytes)

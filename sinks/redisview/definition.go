@@ -48,15 +48,14 @@ type DefinitionError struct {
 
 // Error implements error.
 func (e *DefinitionError) Error() string {
-	var b strings.Builder
+	var parts []string
 	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
+		parts = append(parts, fmt.Sprintf("line %d", e.Line))
 	}
 	if e.View != "" {
-		fmt.Fprintf(&b, "view %q: ", e.View)
+		parts = append(parts, fmt.Sprintf("view %q", e.View))
 	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return strings.Join(append(parts, e.Msg), ": ")
 }
 
 // DefinitionErrors is every problem found in a view file, in line order.
@@ -64,11 +63,12 @@ type DefinitionErrors []*DefinitionError
 
 // Error implements error, one problem per line.
 func (es DefinitionErrors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
+	var b strings.Builder
+	b.WriteString("view definitions:")
+	for _, e := range es {
+		b.WriteString("\n  " + e.Error())
 	}
-	return "view definitions:\n  " + strings.Join(s, "\n  ")
+	return b.String()
 }
 
 // view is one compiled view.
@@ -521,9 +521,9 @@ var errNoView = errors.New("no such view")
 
 // Names returns the views' names in file order.
 func (d *Definitions) Names() []string {
-	out := make([]string, len(d.views))
-	for i, v := range d.views {
-		out[i] = v.name
+	out := make([]string, 0, len(d.views))
+	for _, v := range d.views {
+		out = append(out, v.name)
 	}
 	return out
 }
@@ -532,12 +532,12 @@ func (d *Definitions) Names() []string {
 func (d *Definitions) AggregateTypes() []string {
 	var out []string
 	for _, v := range d.views {
-		if v.aggregate != "" && !slices.Contains(out, v.aggregate) {
+		if v.aggregate != "" {
 			out = append(out, v.aggregate)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 func (d *Definitions) view(name string, kind Kind) (*view, error) {
