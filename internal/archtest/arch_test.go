@@ -126,6 +126,11 @@ var rules = []rule{
 		forbid: projectPkg,
 	},
 	{
+		name:   "only cmd reads the configuration: components get their own Config values",
+		from:   func(s string) bool { return projectPkg(s) && !under("cmd")(s) && !under("internal/config")(s) },
+		forbid: under("internal/config"),
+	},
+	{
 		name:   "strictyaml is pure: no project package, no I/O (not even files)",
 		from:   under("internal/strictyaml"),
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
@@ -160,6 +165,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/pipeline", []string{"net/http"}},
 		{module + "/sinks/redisview", []string{module + "/capture"}},
 		{module + "/backpressure", []string{module + "/pipeline"}},
+		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
 	}
 	for i, r := range rules {
