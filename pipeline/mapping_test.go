@@ -460,3 +460,39 @@ func compileWhen(t *testing.T) func(when string) *program {
 		return p
 	}
 }
+
+// TestDecodeMergeKeys checks that rules may share a data block with an
+// anchor, and that a "<<" merge takes the shared fields while the rule's own
+// win.
+func TestDecodeMergeKeys(t *testing.T) {
+	const src = `version: 1
+tables:
+  - table: public.orders
+    aggregate: {type: order, id: string(row.id)}
+    events:
+      - type: OrderPromised
+        version: 1
+        data: &common
+          id: row.id
+          total: row.total
+      - type: OrderDeclined
+        version: 1
+        data:
+          <<: *common
+          total: row.total * 2
+          status: row.status
+`
+	p := &problems{file: "m.yaml"}
+	f := decodeFile([]byte(src), p)
+	if err := p.err(); err != nil {
+		t.Fatalf("decodeFile: %v", err)
+	}
+	var got []string
+	for _, fd := range f.tables[0].events[1].data {
+		got = append(got, fd.name+"="+fd.expr.text)
+	}
+	want := "id=row.id total=row.total * 2 status=row.status"
+	if strings.Join(got, " ") != want {
+		t.Errorf("merged data = %q; want %q", strings.Join(got, " "), want)
+	}
+}
