@@ -66,10 +66,10 @@ func TestLoadErrors(t *testing.T) {
 		{"not yaml", "version: [1\n", nil, []string{"m.yaml: parse YAML"}},
 		{"empty", "", nil, []string{"m.yaml: the file is empty"}},
 		{"wrong version", "version: 2\ntables: []\n", nil, []string{"version must be 1, not 2"}},
-		{"unknown top key", "version: 1\ntables: []\ntopic: x\n", nil, []string{"m.yaml:3:", `unknown key "topic"`}},
-		{"missing tables", "version: 1\n", nil, []string{`needs "tables"`}},
+		{"unknown top key", "version: 1\ntables: []\ntopic: x\n", nil, []string{"m.yaml:3:", `unknown key topic (did you mean topics?)`}},
+		{"missing tables", "version: 1\n", nil, []string{`missing key "tables"`}},
 		{"bad timezone", "version: 1\ntimezone: Mars/Olympus\ntables: []\n", nil, []string{"m.yaml:2:", `timezone "Mars/Olympus"`}},
-		{"bad size", "version: 1\nlimits:\n  max_event_bytes: lots\ntables: []\n", nil, []string{"m.yaml:3:", "max_event_bytes must be"}},
+		{"bad size", "version: 1\nlimits:\n  max_event_bytes: lots\ntables: []\n", nil, []string{"m.yaml:3:", `limits.max_event_bytes: "lots" is not a size in bytes`}},
 		{"bad table name", strings.Replace(goodMapping, "public.orders", `public."orders`, 1), nil, []string{"m.yaml:3:", "unterminated quote"}},
 		{"table twice", goodMapping + `  - table: orders
     aggregate: {type: order, id: string(row.id)}
@@ -86,7 +86,7 @@ func TestLoadErrors(t *testing.T) {
 		{"version zero", strings.Replace(goodMapping, "version: 1\n        when", "version: 0\n        when", 1), nil,
 			[]string{"m.yaml:9:", "version must be 1 or more"}},
 		{"unknown event key", strings.Replace(goodMapping, "        data:", "        dta: {}\n        data:", 1), nil,
-			[]string{"m.yaml:12:", `unknown key "dta"`}},
+			[]string{"m.yaml:12:", `unknown key tables[0].events[0].dta (did you mean data?)`}},
 		{"bad as", strings.Replace(goodMapping, "id: row.id", "id: {value: row.id, as: int}", 1), nil,
 			[]string{"m.yaml:13:", `as "int" is not supported`}},
 		{"reserved field", strings.Replace(goodMapping, "id: row.id", "unchanged: row.id", 1), nil,
@@ -116,7 +116,7 @@ func TestLoadErrors(t *testing.T) {
 `, nil, []string{"m.yaml:15:", "emitted at version 2 here and 1 elsewhere"}},
 		{"gather own table", strings.Replace(goodMapping, "          total: row.total\n", "          total: row.total\n        gather:\n          - {field: x, table: orders, key: string(row.id), data: {a: row.id}}\n", 1), nil,
 			[]string{"m.yaml:16:", "cannot gather rows of its own table"}},
-		{"upcaster without from", goodMapping + "upcasters:\n  - type: OrderPromised\n", nil, []string{"m.yaml:16:", `an upcaster needs "from"`}},
+		{"upcaster without from", goodMapping + "upcasters:\n  - type: OrderPromised\n", nil, []string{"m.yaml:16:", `upcasters[0]: missing key "from"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,5 +475,41 @@ func compileWhen(t *testing.T) func(when string) *program {
 			t.Fatalf("compile %q: %v", when, c.p.err())
 		}
 		return p
+	}
+}
+
+// TestDecodeMergeKeys checks that rules may share a data block with an
+// anchor, and that a "<<" merge takes the shared fields while the rule's own
+// win.
+func TestDecodeMergeKeys(t *testing.T) {
+	const src = `version: 1
+tables:
+  - table: public.orders
+    aggregate: {type: order, id: string(row.id)}
+    events:
+      - type: OrderPromised
+        version: 1
+        data: &common
+          id: row.id
+          total: row.total
+      - type: OrderDeclined
+        version: 1
+        data:
+          <<: *common
+          total: row.total * 2
+          status: row.status
+`
+	p := &problems{file: "m.yaml"}
+	f := decodeFile([]byte(src), p)
+	if err := p.err(); err != nil {
+		t.Fatalf("decodeFile: %v", err)
+	}
+	var got []string
+	for _, fd := range f.tables[0].events[1].data {
+		got = append(got, fd.name+"="+fd.expr.text)
+	}
+	want := "id=row.id total=row.total * 2 status=row.status"
+	if strings.Join(got, " ") != want {
+		t.Errorf("merged data = %q; want %q", strings.Join(got, " "), want)
 	}
 }

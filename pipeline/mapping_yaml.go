@@ -1,16 +1,19 @@
 package pipeline
 
 import (
+	"errors"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cdcflow/cdcflow/internal/strictyaml"
 )
 
-// This file decodes the mapping file strictly, keeping the line of every value
-// so that each later error can say where it comes from. yaml.v3's Decode has no
-// strict mode for nodes, so the walk is written out.
+// This file decodes the mapping file strictly with internal/strictyaml,
+// keeping the line of every value so that each later error can say where it
+// comes from.
 
 // fileDoc is the mapping file as written.
 type fileDoc struct {
@@ -78,136 +81,61 @@ type upcasterDoc struct {
 	remove []srcText
 }
 
-// decoder walks yaml nodes, reporting problems with their lines.
-type decoder struct{ p *problems }
+// decoder turns the walked nodes into the file's types; the walking itself
+// (known keys, duplicates, aliases, merges) is strictyaml's, and its problems
+// join the mapping's own at the end of decodeFile.
+type decoder struct {
+	p *problems
+	w strictyaml.Walker
+}
 
-func (d *decoder) text(n *yaml.Node) srcText {
+func text(n *yaml.Node) srcText {
 	return srcText{text: n.Value, line: n.Line, block: n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0}
 }
 
-// fields walks a mapping node, calling the handler of each known key and
-// reporting unknown or repeated keys and missing required ones.
-func (d *decoder) fields(n *yaml.Node, what string, handlers map[string]func(*yaml.Node), required ...string) {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		d.p.add(n.Line, "", "%s must be a mapping, not %s", what, kindName(n))
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		h, ok := handlers[k.Value]
-		if !ok {
-			d.p.add(k.Line, "", "unknown key %q in %s (known: %s)", k.Value, what, keyList(handlers))
-			continue
-		}
-		if seen[k.Value] {
-			d.p.add(k.Line, "", "key %q given twice in %s", k.Value, what)
-			continue
-		}
-		seen[k.Value] = true
-		h(v)
-	}
-	for _, r := range required {
-		if !seen[r] {
-			d.p.add(n.Line, "", "%s needs %q", what, r)
-		}
-	}
+// fields walks the mapping n at path, calling the handler of each known key;
+// unknown, repeated and missing required keys are problems.
+func (d *decoder) fields(n *yaml.Node, path string, handlers map[string]func(n *yaml.Node, path string), required ...string) {
+	known := slices.Sorted(maps.Keys(handlers))
+	d.w.Mapping(n, path, known, func(name, path string, v *yaml.Node) { handlers[name](v, path) }, required...)
 }
 
-func keyList(h map[string]func(*yaml.Node)) string {
-	ks := make([]string, 0, len(h))
-	for k := range h {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return strings.Join(ks, ", ")
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return "a scalar"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "empty"
-}
-
-func (d *decoder) scalar(n *yaml.Node, what string) (srcText, bool) {
-	n = deref(n)
-	if n.Kind != yaml.ScalarNode {
-		d.p.add(n.Line, "", "%s must be a scalar, not %s", what, kindName(n))
-		return srcText{}, false
-	}
-	return d.text(n), true
-}
-
-func (d *decoder) str(n *yaml.Node, what string, dst *srcText) {
-	if s, ok := d.scalar(n, what); ok {
-		if strings.TrimSpace(s.text) == "" {
-			d.p.add(n.Line, "", "%s is empty", what)
-			return
-		}
-		*dst = s
-	}
-}
-
-func (d *decoder) integer(n *yaml.Node, what string, dst *int) {
-	s, ok := d.scalar(n, what)
+// str sets dst to the non-empty string n holds.
+func (d *decoder) str(n *yaml.Node, path string, dst *srcText) {
+	s, ok := d.w.Scalar(n, path, false)
 	if !ok {
 		return
 	}
-	v, err := parseSize(s.text)
-	if err != nil || v < 0 {
-		d.p.add(n.Line, "", "%s must be a non-negative integer (bytes may carry KiB/MiB/GiB), not %q", what, s.text)
+	if strings.TrimSpace(s.Value) == "" {
+		d.p.add(s.Line, "", "%s is empty", path)
 		return
 	}
-	*dst = v
+	*dst = text(s)
 }
 
-// parseSize parses an integer with an optional binary unit suffix.
-func parseSize(s string) (int, error) {
-	mult := 1
-	for _, u := range []struct {
-		suffix string
-		mult   int
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(rest), u.mult
-			break
+// strTo is a handler that sets dst to the non-empty string of its node.
+func (d *decoder) strTo(dst *srcText) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) { d.str(n, path, dst) }
+}
+
+// sizeTo is a handler that sets dst to the size or count its node holds.
+func (d *decoder) sizeTo(dst *int) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if v, ok := d.w.Size(n, path); ok {
+			*dst = v
 		}
 	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, err
-	}
-	if v > (1<<62)/mult {
-		return 0, strconv.ErrRange
-	}
-	return v * mult, nil
 }
 
-func (d *decoder) list(n *yaml.Node, what string, each func(*yaml.Node)) {
-	n = deref(n)
-	if n.Kind != yaml.SequenceNode {
-		d.p.add(n.Line, "", "%s must be a list, not %s", what, kindName(n))
-		return
-	}
-	for _, c := range n.Content {
-		each(c)
-	}
+func (d *decoder) list(n *yaml.Node, path string, each func(n *yaml.Node, path string)) {
+	d.w.List(n, path, func(_ int, path string, item *yaml.Node) { each(item, path) })
 }
 
-func (d *decoder) strList(n *yaml.Node, what string) []srcText {
+func (d *decoder) strList(n *yaml.Node, path string) []srcText {
 	var out []srcText
-	d.list(n, what, func(c *yaml.Node) {
+	d.list(n, path, func(c *yaml.Node, path string) {
 		var s srcText
-		d.str(c, what+" entry", &s)
+		d.str(c, path, &s)
 		if s.line != 0 {
 			out = append(out, s)
 		}
@@ -215,159 +143,152 @@ func (d *decoder) strList(n *yaml.Node, what string) []srcText {
 	return out
 }
 
-// deref follows a YAML alias (*name) to the anchored node, so that rules can
-// share a data mapping; errors then point at the anchor's lines.
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
 // decodeFile decodes the whole mapping file.
 func decodeFile(src []byte, p *problems) *fileDoc {
-	var root yaml.Node
-	if err := yaml.Unmarshal(src, &root); err != nil {
-		p.add(0, "", "parse YAML: %v", err)
+	root, err := strictyaml.Parse(src)
+	if errors.Is(err, strictyaml.ErrEmpty) {
+		p.add(0, "", "the file is empty")
 		return nil
 	}
-	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
-		p.add(0, "", "the file is empty")
+	if err != nil {
+		p.add(0, "", "parse YAML: %v", err)
 		return nil
 	}
 	d := &decoder{p: p}
 	f := &fileDoc{}
-	d.fields(root.Content[0], "the mapping file", map[string]func(*yaml.Node){
-		"version":  func(n *yaml.Node) { d.integer(n, "version", &f.version) },
-		"timezone": func(n *yaml.Node) { d.str(n, "timezone", &f.timezone) },
-		"topics": func(n *yaml.Node) {
-			d.fields(n, "topics", map[string]func(*yaml.Node){
-				"prefix": func(n *yaml.Node) {
-					if s, ok := d.scalar(n, "topics.prefix"); ok {
-						f.topicPrefix = s.text
+	d.fields(root, "", map[string]func(*yaml.Node, string){
+		"version":  d.sizeTo(&f.version),
+		"timezone": d.strTo(&f.timezone),
+		"topics": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"prefix": func(n *yaml.Node, path string) {
+					if s, ok := d.w.Scalar(n, path, true); ok {
+						f.topicPrefix = s.Value
 					}
 				},
-				"dead_letter": func(n *yaml.Node) {
+				"dead_letter": func(n *yaml.Node, path string) {
 					var s srcText
-					d.str(n, "topics.dead_letter", &s)
+					d.str(n, path, &s)
 					f.deadLetter = s.text
 				},
 			})
 		},
-		"limits": func(n *yaml.Node) {
-			d.fields(n, "limits", map[string]func(*yaml.Node){
-				"max_event_bytes":  func(n *yaml.Node) { d.integer(n, "limits.max_event_bytes", &f.maxEventBytes) },
-				"max_gather_bytes": func(n *yaml.Node) { d.integer(n, "limits.max_gather_bytes", &f.maxGatherBytes) },
+		"limits": func(n *yaml.Node, path string) {
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"max_event_bytes":  d.sizeTo(&f.maxEventBytes),
+				"max_gather_bytes": d.sizeTo(&f.maxGatherBytes),
 			})
 		},
-		"schemas": func(n *yaml.Node) { d.str(n, "schemas", &f.schemas) },
-		"tables": func(n *yaml.Node) {
-			d.list(n, "tables", func(n *yaml.Node) { f.tables = append(f.tables, d.table(n)) })
+		"schemas": d.strTo(&f.schemas),
+		"tables": func(n *yaml.Node, path string) {
+			d.list(n, path, func(n *yaml.Node, path string) { f.tables = append(f.tables, d.table(n, path)) })
 		},
-		"upcasters": func(n *yaml.Node) {
-			d.list(n, "upcasters", func(n *yaml.Node) { f.upcasters = append(f.upcasters, d.upcaster(n)) })
+		"upcasters": func(n *yaml.Node, path string) {
+			d.list(n, path, func(n *yaml.Node, path string) { f.upcasters = append(f.upcasters, d.upcaster(n, path)) })
 		},
 	}, "version", "tables")
+	for _, pr := range d.w.Problems {
+		p.add(pr.Line, "", "%s", pr.Text())
+	}
 	return f
 }
 
-func (d *decoder) table(n *yaml.Node) tableDoc {
+func (d *decoder) table(n *yaml.Node, path string) tableDoc {
 	t := tableDoc{line: n.Line}
-	d.fields(n, "a table entry", map[string]func(*yaml.Node){
-		"table":   func(n *yaml.Node) { d.str(n, "table", &t.table) },
-		"exclude": func(n *yaml.Node) { t.exclude = d.strList(n, "exclude") },
-		"aggregate": func(n *yaml.Node) {
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"table":   d.strTo(&t.table),
+		"exclude": func(n *yaml.Node, path string) { t.exclude = d.strList(n, path) },
+		"aggregate": func(n *yaml.Node, path string) {
 			t.hasAggDoc = true
-			d.fields(n, "aggregate", map[string]func(*yaml.Node){
-				"type": func(n *yaml.Node) { d.str(n, "aggregate.type", &t.aggType) },
-				"id":   func(n *yaml.Node) { d.str(n, "aggregate.id", &t.aggID) },
+			d.fields(n, path, map[string]func(*yaml.Node, string){
+				"type": d.strTo(&t.aggType),
+				"id":   d.strTo(&t.aggID),
 			}, "type", "id")
 		},
-		"state": func(n *yaml.Node) {
-			e := d.event(n, "state")
+		"state": func(n *yaml.Node, path string) {
+			e := d.event(n, path)
 			t.state = &e
 		},
-		"events": func(n *yaml.Node) {
-			d.list(n, "events", func(n *yaml.Node) { t.events = append(t.events, d.event(n, "an event")) })
+		"events": func(n *yaml.Node, path string) {
+			d.list(n, path, func(n *yaml.Node, path string) { t.events = append(t.events, d.event(n, path)) })
 		},
 	}, "table", "aggregate")
 	return t
 }
 
-func (d *decoder) event(n *yaml.Node, what string) eventDoc {
+func (d *decoder) event(n *yaml.Node, path string) eventDoc {
 	e := eventDoc{line: n.Line}
 	var name srcText
-	d.fields(n, what, map[string]func(*yaml.Node){
-		"name":    func(n *yaml.Node) { d.str(n, "name", &name) },
-		"type":    func(n *yaml.Node) { d.str(n, "type", &e.typ) },
-		"version": func(n *yaml.Node) { d.integer(n, "version", &e.version) },
-		"when":    func(n *yaml.Node) { d.str(n, "when", &e.when) },
-		"data":    func(n *yaml.Node) { e.data = d.data(n, "data") },
-		"gather": func(n *yaml.Node) {
-			d.list(n, "gather", func(n *yaml.Node) { e.gather = append(e.gather, d.gather(n)) })
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"name":    d.strTo(&name),
+		"type":    d.strTo(&e.typ),
+		"version": d.sizeTo(&e.version),
+		"when":    d.strTo(&e.when),
+		"data":    d.dataTo(&e.data),
+		"gather": func(n *yaml.Node, path string) {
+			d.list(n, path, func(n *yaml.Node, path string) { e.gather = append(e.gather, d.gather(n, path)) })
 		},
 	}, "type", "version", "data")
 	e.name = name.text
 	return e
 }
 
-func (d *decoder) gather(n *yaml.Node) gatherDoc {
+func (d *decoder) gather(n *yaml.Node, path string) gatherDoc {
 	g := gatherDoc{line: n.Line}
-	d.fields(n, "a gather entry", map[string]func(*yaml.Node){
-		"field": func(n *yaml.Node) { d.str(n, "gather.field", &g.field) },
-		"table": func(n *yaml.Node) { d.str(n, "gather.table", &g.table) },
-		"key":   func(n *yaml.Node) { d.str(n, "gather.key", &g.key) },
-		"when":  func(n *yaml.Node) { d.str(n, "gather.when", &g.when) },
-		"data":  func(n *yaml.Node) { g.data = d.data(n, "gather.data") },
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"field": d.strTo(&g.field),
+		"table": d.strTo(&g.table),
+		"key":   d.strTo(&g.key),
+		"when":  d.strTo(&g.when),
+		"data":  d.dataTo(&g.data),
 	}, "field", "table", "key", "data")
 	return g
 }
 
+// dataTo is a handler that sets dst to the data mapping of its node.
+func (d *decoder) dataTo(dst *[]fieldDoc) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) { *dst = d.data(n, path) }
+}
+
 // data decodes a data mapping: field -> expression, or field -> {value: expr, as: string}.
-func (d *decoder) data(n *yaml.Node, what string) []fieldDoc {
-	n = deref(n)
-	if n.Kind != yaml.MappingNode {
-		d.p.add(n.Line, "", "%s must be a mapping of field to CEL expression, not %s", what, kindName(n))
-		return nil
-	}
+func (d *decoder) data(n *yaml.Node, path string) []fieldDoc {
 	var out []fieldDoc
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if seen[k.Value] {
-			d.p.add(k.Line, "", "field %q given twice in %s", k.Value, what)
-			continue
-		}
-		seen[k.Value] = true
-		f := fieldDoc{name: k.Value, line: k.Line}
-		v = deref(v)
-		if v.Kind == yaml.MappingNode {
-			d.fields(v, "field "+strconv.Quote(k.Value), map[string]func(*yaml.Node){
-				"value": func(n *yaml.Node) { d.str(n, "value", &f.expr) },
-				"as": func(n *yaml.Node) {
-					if s, ok := d.scalar(n, "as"); ok {
-						if s.text != "string" {
-							d.p.add(n.Line, "", "field %q: as %q is not supported (only \"string\", e.g. for a bigint)", k.Value, s.text)
+	d.w.Entries(n, path, func(name, path string, k, v *yaml.Node) {
+		f := fieldDoc{name: name, line: k.Line}
+		d.w.Node(v, path, func(v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				d.str(v, path, &f.expr)
+				return
+			}
+			d.fields(v, path, map[string]func(*yaml.Node, string){
+				"value": d.strTo(&f.expr),
+				"as": func(n *yaml.Node, path string) {
+					if s, ok := d.w.Scalar(n, path, false); ok {
+						if s.Value != "string" {
+							d.p.add(s.Line, "", "field %q: as %q is not supported (only \"string\", e.g. for a bigint)", name, s.Value)
 						}
 						f.asString = true
 					}
 				},
 			}, "value")
-		} else {
-			d.str(v, "field "+strconv.Quote(k.Value), &f.expr)
+		})
+		// A merged field given again replaces the merged one.
+		if i := slices.IndexFunc(out, func(o fieldDoc) bool { return o.name == name }); i >= 0 {
+			out[i] = f
+			return
 		}
 		out = append(out, f)
-	}
+	})
 	return out
 }
 
-func (d *decoder) upcaster(n *yaml.Node) upcasterDoc {
+func (d *decoder) upcaster(n *yaml.Node, path string) upcasterDoc {
 	u := upcasterDoc{line: n.Line}
-	d.fields(n, "an upcaster", map[string]func(*yaml.Node){
-		"type":   func(n *yaml.Node) { d.str(n, "type", &u.typ) },
-		"from":   func(n *yaml.Node) { d.integer(n, "from", &u.from) },
-		"set":    func(n *yaml.Node) { u.set = d.data(n, "set") },
-		"remove": func(n *yaml.Node) { u.remove = d.strList(n, "remove") },
+	d.fields(n, path, map[string]func(*yaml.Node, string){
+		"type":   d.strTo(&u.typ),
+		"from":   d.sizeTo(&u.from),
+		"set":    d.dataTo(&u.set),
+		"remove": func(n *yaml.Node, path string) { u.remove = d.strList(n, path) },
 	}, "type", "from")
 	return u
 }

@@ -129,6 +129,14 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// WithDefaults returns c with each zero field set to its default (those
+// documented on the fields), so that a caller can show or keep the values
+// the Reader will use without repeating them.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}
+
 // Validate reports the first problem with c, with defaults applied.
 func (c Config) Validate() error {
 	c.setDefaults()

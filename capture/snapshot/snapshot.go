@@ -63,6 +63,9 @@ type Snapshotter struct {
 	metrics *Metrics
 }
 
+// DefaultChunkRows is Config.ChunkRows when it is zero.
+const DefaultChunkRows = 10000
+
 // New returns a Snapshotter. A nil log discards, a nil m records no metrics.
 // It starts nothing.
 func New(cfg Config, log *slog.Logger, m *Metrics) (*Snapshotter, error) {
@@ -70,7 +73,7 @@ func New(cfg Config, log *slog.Logger, m *Metrics) (*Snapshotter, error) {
 		return nil, err
 	}
 	if cfg.ChunkRows == 0 {
-		cfg.ChunkRows = 10000
+		cfg.ChunkRows = DefaultChunkRows
 	}
 	if cfg.ApplicationName == "" {
 		cfg.ApplicationName = "cdcflow-snapshot"

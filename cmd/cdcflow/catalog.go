@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -36,7 +37,7 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	file, timezone := *mappingFile, ""
 	if *path != "" || file == "" {
-		cfg, err := loadConfig(*path, os.Environ())
+		cfg, err := config.Load(*path, os.Environ())
 		if err != nil {
 			return err
 		}
@@ -45,7 +46,7 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		timezone = cfg.Source.Timezone
 	}
-	m, err := loadMappingFile(file, nil, timezone)
+	m, err := config.LoadMappingFile(file, nil, timezone)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -54,7 +55,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	r := &checkReport{w: stdout}
-	cfg, err := loadConfig(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
 		r.fail("configuration", err)
 		return r.result()
@@ -64,7 +65,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.Mapping.File = *mappingFile
 	}
 
-	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	mapping, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
 		r.fail("mapping", err)
 		r.skip("live schema", "the mapping did not load")
@@ -104,7 +105,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // checkSource checks the mapping against the live tables and the server's
 // readiness for capture.
-func checkSource(ctx context.Context, r *checkReport, cfg *Config, mapping *pipeline.Mapping) {
+func checkSource(ctx context.Context, r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
 	conn, err := pgx.Connect(ctx, cfg.Source.DSN)
 	if err != nil {
 		// pgx's connect errors name host and user, never the password.
@@ -121,7 +122,7 @@ func checkSource(ctx context.Context, r *checkReport, cfg *Config, mapping *pipe
 	}
 	rels, err := snapshot.Describe(ctx, conn, names)
 	if err == nil {
-		_, err = loadMappingFile(cfg.Mapping.File, pipeline.SchemaOf(rels...), cfg.Source.Timezone)
+		_, err = config.LoadMappingFile(cfg.Mapping.File, pipeline.SchemaOf(rels...), cfg.Source.Timezone)
 	}
 	if err != nil {
 		r.fail("live schema", err)
@@ -129,7 +130,7 @@ func checkSource(ctx context.Context, r *checkReport, cfg *Config, mapping *pipe
 		r.ok("live schema", fmt.Sprintf("%d table(s) in %s match the mapping", len(rels), where))
 	}
 
-	rc := replicationConfig(cfg)
+	rc := cfg.ReplicationConfig()
 	if len(rc.Tables) == 0 {
 		rc.Tables = names
 	}

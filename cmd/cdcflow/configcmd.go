@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/cdcflow/cdcflow/internal/config"
 )
 
 func init() {
@@ -29,11 +31,11 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
 		return err
 	}
-	out, err := marshalConfig(cfg)
+	out, err := config.Marshal(cfg)
 	if err != nil {
 		return err
 	}

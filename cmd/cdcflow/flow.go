@@ -19,6 +19,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/flow"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -43,15 +44,15 @@ type flowOptions struct {
 // Reader, the mapper, the embedded broker when no brokers are configured,
 // the publisher — and runs the flow (package flow) beside the metrics
 // server, the status line and opts.services until ctx is done or one fails.
-func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, opts flowOptions) error {
+func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger, opts flowOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	mapper, err := pipeline.NewMapper(mapping, cfg.Mapping.mapperOptions())
+	mapper, err := pipeline.NewMapper(mapping, cfg.Mapping.MapperOptions())
 	if err != nil {
 		return err
 	}
-	rc := replicationConfig(cfg)
+	rc := cfg.ReplicationConfig()
 	if len(rc.Tables) == 0 {
 		for _, t := range mapping.Tables() {
 			rc.Tables = append(rc.Tables, t.String())
@@ -90,13 +91,13 @@ func runFlow(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *s
 		brokers = broker.Addrs()
 		log.Info("embedded broker started", "addrs", brokers, "data_dir", dir, "sync_writes", !cfg.Kafka.Embedded.NoSyncWrites)
 	}
-	pc := cfg.Kafka.publisherConfig(brokers)
+	pc := cfg.Kafka.PublisherConfig(brokers)
 	// The mapping names its dead-letter topic (the catalog advertises it);
-	// kafka.dead_letter_topic overrides it only when changed from its default.
-	if pc.DeadLetterTopic == kafka.DefaultDeadLetterTopic {
+	// kafka.dead_letter_topic, when set, overrides it.
+	if pc.DeadLetterTopic == "" {
 		pc.DeadLetterTopic = mapping.DeadLetterTopic()
 	}
-	eos := cfg.Kafka.Delivery == deliveryExactlyOnce
+	eos := cfg.Kafka.Delivery == config.DeliveryExactlyOnce
 	// In exactly-once mode this publisher only prepares the topics; the
 	// transactional one registers the Kafka metrics.
 	pubReg := prometheus.Registerer(reg)

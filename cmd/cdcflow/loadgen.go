@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/progress"
 )
@@ -77,7 +78,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("%w: --big-tx must not be negative", errUsage)
 	}
 	if *dsn == "" {
-		cfg, err := loadConfig(*cfgPath, os.Environ())
+		cfg, err := config.Load(*cfgPath, os.Environ())
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/cdcflow/cdcflow/internal/config"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -61,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return 0 // stopped by a signal after a clean shutdown
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errUsage), errors.Is(err, config.ErrNoMappingFile):
 		fmt.Fprintf(stderr, "cdcflow %s: %v\n", c.name, err)
 		return 2
 	default:
@@ -100,4 +102,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	return nil
+}
+
+// configFlag defines the --config flag every command takes. Its default is
+// $CDCFLOW_CONFIG, so a container can name the file once.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", os.Getenv(config.EnvConfig), "configuration `file` (YAML); default $"+config.EnvConfig+"; none means environment only")
 }

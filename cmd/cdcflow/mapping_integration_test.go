@@ -10,6 +10,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/replication"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
@@ -33,7 +34,7 @@ func TestIntegrationReferenceMapping(t *testing.T) {
 			VALUES ('ada@example.org', 'Ada', '+44 1', '{vip,NULL}', 'private', '2026-03-29 02:30:00', now());
 		INSERT INTO products (sku, title, unit_price, attributes, created_at, updated_at)
 			VALUES ('TEA-1', 'Tea', 12.50, '{"weight_g": 500}', '2020-01-01', now());`)
-	m, err := loadMappingFile(dir+"/mapping.yaml", nil, "Europe/Berlin")
+	m, err := config.LoadMappingFile(dir+"/mapping.yaml", nil, "Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestIntegrationReferenceMapping(t *testing.T) {
 	mu.Lock()
 	live := pipeline.SchemaOf(tables...)
 	mu.Unlock()
-	if _, err := loadMappingFile(dir+"/mapping.yaml", live, "Europe/Berlin"); err != nil {
+	if _, err := config.LoadMappingFile(dir+"/mapping.yaml", live, "Europe/Berlin"); err != nil {
 		t.Fatalf("reference mapping against the live schema: %v", err)
 	}
 

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
@@ -48,8 +49,8 @@ func addViewFlags(fs *flag.FlagSet) viewFlags {
 }
 
 // load reads the configuration and applies the flags given over it.
-func (f viewFlags) load() (*Config, error) {
-	cfg, err := loadConfig(*f.config, os.Environ())
+func (f viewFlags) load() (*config.Config, error) {
+	cfg, err := config.Load(*f.config, os.Environ())
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func (f viewFlags) load() (*Config, error) {
 		v.Group = *f.group
 	}
 	// The flags may have changed what validation saw.
-	if err := errors.Join(v.validate(), v.Redis.validate()); err != nil {
+	if err := v.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: views with the flags: %w", errUsage, err)
 	}
 	return cfg, nil
@@ -80,7 +81,7 @@ func (f viewFlags) load() (*Config, error) {
 // build from the configuration: the definitions, the mapping's topics and
 // upcasters, and a Redis client.
 type viewSetup struct {
-	cfg     *Config
+	cfg     *config.Config
 	log     *slog.Logger
 	mapping *pipeline.Mapping
 	defs    *redisview.Definitions
@@ -92,7 +93,7 @@ type viewSetup struct {
 
 // newViewSetup loads the view definitions named by cfg.Views.File and
 // builds the Redis client; the caller closes s.rdb.
-func newViewSetup(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger) (*viewSetup, error) {
+func newViewSetup(cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger) (*viewSetup, error) {
 	if cfg.Views.File == "" {
 		return nil, fmt.Errorf("%w: views.file (CDCFLOW_VIEWS_FILE, or --views) names no view definitions file", errUsage)
 	}
@@ -105,7 +106,7 @@ func newViewSetup(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger) (*vi
 
 // newViewSetupFrom is newViewSetup on the definitions src, named by
 // cfg.Views.File in errors.
-func newViewSetupFrom(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, src []byte) (*viewSetup, error) {
+func newViewSetupFrom(cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger, src []byte) (*viewSetup, error) {
 	defs, err := redisview.ParseDefinitions(src)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Views.File, err)
@@ -117,10 +118,10 @@ func newViewSetupFrom(cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, 
 		}
 		s.topics = append(s.topics, mapping.Topic(agg))
 	}
-	if s.kafkaOpts, err = cfg.Kafka.consumerOpts(); err != nil {
+	if s.kafkaOpts, err = cfg.Kafka.ConsumerOpts(); err != nil {
 		return nil, err
 	}
-	if s.rdb, err = cfg.Views.Redis.client(); err != nil {
+	if s.rdb, err = cfg.Views.Redis.Client(); err != nil {
 		return nil, err
 	}
 	// go-redis logs connection trouble through a package-level logger,
@@ -229,11 +230,11 @@ func viewCommandSetup(f viewFlags, stderr io.Writer) (*viewSetup, *prometheus.Re
 	if len(cfg.Kafka.Brokers) == 0 {
 		return nil, nil, fmt.Errorf("%w: the views consume from kafka.brokers (CDCFLOW_KAFKA_BROKERS); the embedded broker runs inside cdcflow run (views.enabled materializes there)", errUsage)
 	}
-	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	mapping, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := newViewSetup(cfg, mapping, cfg.Log.logger(stderr))
+	s, err := newViewSetup(cfg, mapping, cfg.Log.Logger(stderr))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/deploy/examples/orders"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/internal/services"
@@ -54,14 +55,14 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, os.Environ())
+	cfg, err := config.Load(*cfgPath, os.Environ())
 	if err != nil {
 		return err
 	}
 	if *dataDir == "" {
 		*dataDir = cfg.DataDir
 	}
-	log := cfg.Log.logger(stderr)
+	log := cfg.Log.Logger(stderr)
 
 	dir := filepath.Join(*dataDir, "postgres")
 	fmt.Fprintf(stderr, "starting PostgreSQL in %s ...\n", dir)
@@ -184,7 +185,7 @@ type quickstartViews struct {
 // startQuickstartViews starts redis-server in <dataDir>/redis (nothing
 // persisted: the views are rebuilt from the topics, which are kept) and
 // configures the views on it, from the definitions embedded in the binary.
-func startQuickstartViews(ctx context.Context, cfg *Config, mapping *pipeline.Mapping, log *slog.Logger, dataDir string, stderr io.Writer) (*quickstartViews, error) {
+func startQuickstartViews(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger, dataDir string, stderr io.Writer) (*quickstartViews, error) {
 	dir := filepath.Join(dataDir, "redis")
 	r, err := services.StartRedis(ctx, services.RedisOptions{Dir: dir, Log: log})
 	if err != nil {

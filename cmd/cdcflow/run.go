@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/pprof"
 
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
@@ -32,7 +33,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -50,11 +51,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
-	log := cfg.Log.logger(stderr)
+	log := cfg.Log.Logger(stderr)
 
 	// The mapping is checked against each table's live shape when its first
 	// Relation arrives (and again after every ALTER TABLE).
-	mapping, err := loadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	mapping, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
@@ -53,11 +54,11 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
 		return err
 	}
-	rc := replicationConfig(cfg)
+	rc := cfg.ReplicationConfig()
 	if *temporary {
 		rc.Temporary = true
 	}
@@ -268,7 +269,7 @@ func tailValue(d any) any {
 }
 
 // tailLogger logs to w at the configured level, as text or JSON.
-func tailLogger(c LogConfig, w io.Writer) *slog.Logger {
+func tailLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}

@@ -112,7 +112,7 @@ var rules = []rule{
 		name: "pipeline is pure: it imports only capture's types, and does no I/O",
 		from: under("pipeline"),
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, func(imp string) bool {
-			return projectPkg(imp) && imp != module+"/capture" && !under("pipeline")(imp)
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
 		}),
 	},
 	{
@@ -155,6 +155,16 @@ var rules = []rule{
 		from:   under("internal/progress"),
 		forbid: projectPkg,
 	},
+	{
+		name:   "only cmd reads the configuration: components get their own Config values",
+		from:   func(s string) bool { return projectPkg(s) && !under("cmd")(s) && !under("internal/config")(s) },
+		forbid: under("internal/config"),
+	},
+	{
+		name:   "strictyaml is pure: no project package, no I/O (not even files)",
+		from:   under("internal/strictyaml"),
+		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -190,6 +200,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/capture/snapshot", []string{module + "/backpressure"}},
 		{module + "/capture/snapshot", []string{"golang.org/x/term"}},
 		{module + "/internal/progress", []string{module + "/capture"}},
+		{module + "/sinks/kafka", []string{module + "/internal/config"}},
+		{module + "/internal/strictyaml", []string{"os"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

@@ -14,6 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// DefaultKafkaHost is KafkaOptions.Host when it is empty: the broker
+// listens on the loopback interface only.
+const DefaultKafkaHost = "127.0.0.1"
+
 // KafkaOptions configures StartKafka. The zero value is an in-memory broker
 // on a free port of 127.0.0.1 that creates topics of one partition on
 // first use.
@@ -66,7 +70,7 @@ func StartKafka(ctx context.Context, o KafkaOptions) (*Kafka, error) {
 		return nil, fmt.Errorf("start kafka: %w", err)
 	}
 	if o.Host == "" {
-		o.Host = "127.0.0.1"
+		o.Host = DefaultKafkaHost
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = 1

@@ -24,6 +24,11 @@ const (
 	DefaultDeadLetterTopic  = "cdcflow.deadletter"
 	DefaultMetadataTopic    = "cdcflow.topics"
 	DefaultPositionTopic    = "cdcflow.positions"
+	// DefaultReplicationFactor leaves the replication factor of created
+	// topics to the broker's default.
+	DefaultReplicationFactor = -1
+	// DefaultRetention keeps event topics forever.
+	DefaultRetention time.Duration = -1
 )
 
 // Config configures a Publisher. A zero field means its default.
@@ -136,10 +141,10 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Topics.Partitions = DefaultPartitions
 	}
 	if cfg.Topics.ReplicationFactor == 0 {
-		cfg.Topics.ReplicationFactor = -1
+		cfg.Topics.ReplicationFactor = DefaultReplicationFactor
 	}
 	if cfg.Topics.Retention == 0 {
-		cfg.Topics.Retention = -1
+		cfg.Topics.Retention = DefaultRetention
 	}
 	if cfg.DeadLetterTopic == "" {
 		cfg.DeadLetterTopic = DefaultDeadLetterTopic

@@ -24,6 +24,9 @@ import (
 // resumes from the offsets stored with it.
 var ErrGenerationChanged = errors.New("generation pointer moved")
 
+// DefaultMaxPollRecords is ConsumerConfig.MaxPollRecords when it is zero.
+const DefaultMaxPollRecords = 1000
+
 // ConsumerConfig configures a Consumer. Zero values mean the defaults.
 type ConsumerConfig struct {
 	// Brokers are the Kafka seed brokers (required).
@@ -123,7 +126,7 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 		return nil, errors.New("consumer: no views")
 	}
 	if cfg.MaxPollRecords <= 0 {
-		cfg.MaxPollRecords = 1000
+		cfg.MaxPollRecords = DefaultMaxPollRecords
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = 500 * time.Millisecond

@@ -3,13 +3,15 @@ package redisview
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cdcflow/cdcflow/internal/strictyaml"
 )
 
 // Kind says what a view keeps.
@@ -46,15 +48,14 @@ type DefinitionError struct {
 
 // Error implements error.
 func (e *DefinitionError) Error() string {
-	var b strings.Builder
+	var parts []string
 	if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
+		parts = append(parts, fmt.Sprintf("line %d", e.Line))
 	}
 	if e.View != "" {
-		fmt.Fprintf(&b, "view %q: ", e.View)
+		parts = append(parts, fmt.Sprintf("view %q", e.View))
 	}
-	b.WriteString(e.Msg)
-	return b.String()
+	return strings.Join(append(parts, e.Msg), ": ")
 }
 
 // DefinitionErrors is every problem found in a view file, in line order.
@@ -62,11 +63,12 @@ type DefinitionErrors []*DefinitionError
 
 // Error implements error, one problem per line.
 func (es DefinitionErrors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
+	var b strings.Builder
+	b.WriteString("view definitions:")
+	for _, e := range es {
+		b.WriteString("\n  " + e.Error())
 	}
-	return "view definitions:\n  " + strings.Join(s, "\n  ")
+	return b.String()
 }
 
 // view is one compiled view.
@@ -153,12 +155,19 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 //	    types: [OrderRequested]    # optional filter
 //	    max: 1000                  # optional: keep the last max events
 func ParseDefinitions(src []byte) (*Definitions, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(src, &root); err != nil {
+	root, err := strictyaml.Parse(src)
+	p := &parser{}
+	var extra *strictyaml.ExtraDocumentError
+	switch {
+	case errors.Is(err, strictyaml.ErrEmpty), errors.As(err, &extra):
+		p.add(1, "", "want one YAML document")
+	case err != nil:
 		return nil, fmt.Errorf("view definitions: %w", err)
 	}
-	p := &parser{}
-	defs := p.file(&root)
+	var defs *Definitions
+	if root != nil {
+		defs = p.file(root)
+	}
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *DefinitionError) int { return a.Line - b.Line })
 		return nil, p.errs
@@ -169,110 +178,73 @@ func ParseDefinitions(src []byte) (*Definitions, error) {
 	return defs, nil
 }
 
+// parser compiles a view file; the walking itself (known keys, duplicates,
+// aliases, merges) is strictyaml's.
 type parser struct {
 	errs DefinitionErrors
 	env  *celEnvs
+	w    strictyaml.Walker
 }
 
 func (p *parser) add(line int, view, format string, args ...any) {
 	p.errs = append(p.errs, &DefinitionError{Line: line, View: view, Msg: fmt.Sprintf(format, args...)})
 }
 
-// fields walks the mapping n, calling the handler of each key; unknown keys,
-// duplicates and missing required keys are problems.
-func (p *parser) fields(n *yaml.Node, view, what string, h map[string]func(*yaml.Node), required ...string) {
-	if n.Kind != yaml.MappingNode {
-		p.add(n.Line, view, "%s: want a mapping", what)
-		return
+// drain moves the walker's problems into the parser's, naming view.
+func (p *parser) drain(view string) {
+	for _, pr := range p.w.Problems {
+		p.add(pr.Line, view, "%s", pr.Text())
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		fn, ok := h[k.Value]
-		if !ok {
-			keys := make([]string, 0, len(h))
-			for key := range h {
-				keys = append(keys, key)
-			}
-			slices.Sort(keys)
-			p.add(k.Line, view, "%s: unknown key %q (want one of %s)", what, k.Value, strings.Join(keys, ", "))
-			continue
-		}
-		if seen[k.Value] {
-			p.add(k.Line, view, "%s: duplicate key %q", what, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		fn(v)
-	}
-	for _, r := range required {
-		if !seen[r] {
-			p.add(n.Line, view, "%s: missing key %q", what, r)
-		}
-	}
+	p.w.Problems = nil
 }
 
-func (p *parser) str(n *yaml.Node, view, what string) (string, int) {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.add(n.Line, view, "%s: want a string", what)
+// fields walks the mapping n at path, calling the handler of each key;
+// unknown keys, duplicates and missing required keys are problems.
+func (p *parser) fields(n *yaml.Node, path string, h map[string]func(n *yaml.Node, path string), required ...string) {
+	known := slices.Sorted(maps.Keys(h))
+	p.w.Mapping(n, path, known, func(name, path string, v *yaml.Node) { h[name](v, path) }, required...)
+}
+
+func (p *parser) str(n *yaml.Node, path string) (string, int) {
+	s, ok := p.w.Scalar(n, path, false)
+	if !ok {
 		return "", n.Line
 	}
-	return n.Value, n.Line
-}
-
-func (p *parser) integer(n *yaml.Node, view, what string) int {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		p.add(n.Line, view, "%s: want an integer", what)
-		return 0
-	}
-	i, err := strconv.Atoi(n.Value)
-	if err != nil {
-		p.add(n.Line, view, "%s: %v", what, err)
-	}
-	return i
-}
-
-func (p *parser) boolean(n *yaml.Node, view, what string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.add(n.Line, view, "%s: want true or false", what)
-		return false
-	}
-	return n.Value == "true"
+	return s.Value, s.Line
 }
 
 // strs accepts a string or a list of strings.
-func (p *parser) strs(n *yaml.Node, view, what string) []string {
-	if n.Kind == yaml.ScalarNode {
-		s, _ := p.str(n, view, what)
-		return []string{s}
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.add(n.Line, view, "%s: want a string or a list of strings", what)
-		return nil
-	}
+func (p *parser) strs(n *yaml.Node, path string) []string {
 	var out []string
-	for _, e := range n.Content {
-		s, _ := p.str(e, view, what)
-		out = append(out, s)
-	}
+	p.w.Node(n, path, func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode {
+			s, _ := p.str(n, path)
+			out = []string{s}
+			return
+		}
+		p.w.List(n, path, func(_ int, path string, e *yaml.Node) {
+			s, _ := p.str(e, path)
+			out = append(out, s)
+		})
+	})
 	return out
 }
 
 func (p *parser) file(root *yaml.Node) *Definitions {
-	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
-		p.add(1, "", "want one YAML document")
-		return nil
-	}
 	d := &Definitions{Location: time.UTC, byName: map[string]*view{}}
-	var viewNodes []*yaml.Node
-	p.fields(root.Content[0], "", "view file", map[string]func(*yaml.Node){
-		"version": func(n *yaml.Node) {
-			if v := p.integer(n, "", "version"); v != 1 && len(p.errs) == 0 {
+	type item struct {
+		n    *yaml.Node
+		path string
+	}
+	var viewNodes []item
+	p.fields(root, "", map[string]func(*yaml.Node, string){
+		"version": func(n *yaml.Node, path string) {
+			if v, ok := p.w.Int(n, path); ok && v != 1 {
 				p.add(n.Line, "", "version %d: want 1", v)
 			}
 		},
-		"timezone": func(n *yaml.Node) {
-			s, line := p.str(n, "", "timezone")
+		"timezone": func(n *yaml.Node, path string) {
+			s, line := p.str(n, path)
 			loc, err := time.LoadLocation(s)
 			if err != nil {
 				p.add(line, "", "timezone %q: %v", s, err)
@@ -280,14 +252,11 @@ func (p *parser) file(root *yaml.Node) *Definitions {
 			}
 			d.Location = loc
 		},
-		"views": func(n *yaml.Node) {
-			if n.Kind != yaml.SequenceNode {
-				p.add(n.Line, "", "views: want a list")
-				return
-			}
-			viewNodes = n.Content
+		"views": func(n *yaml.Node, path string) {
+			p.w.List(n, path, func(_ int, path string, n *yaml.Node) { viewNodes = append(viewNodes, item{n, path}) })
 		},
 	}, "version", "views")
+	p.drain("")
 	env, err := newCELEnvs(d.Location)
 	if err != nil {
 		p.add(0, "", "create CEL environment: %v", err)
@@ -296,8 +265,8 @@ func (p *parser) file(root *yaml.Node) *Definitions {
 	p.env = env
 	// Entities first, so that index and aggregate views may name any of them.
 	var later []func()
-	for _, n := range viewNodes {
-		if v, done := p.view(n, d); v != nil {
+	for _, it := range viewNodes {
+		if v, done := p.view(it.n, it.path, d); v != nil {
 			if done != nil {
 				later = append(later, done)
 			}
@@ -307,14 +276,15 @@ func (p *parser) file(root *yaml.Node) *Definitions {
 		f()
 	}
 	if len(d.views) == 0 && len(p.errs) == 0 {
-		p.add(root.Content[0].Line, "", "views: want at least one view")
+		p.add(root.Line, "", "views: want at least one view")
 	}
 	return d
 }
 
 // view decodes one view; done, when not nil, resolves references to other
 // views once all are known.
-func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
+func (p *parser) view(n *yaml.Node, path string, d *Definitions) (*view, func()) {
+	p.w.Node(n, path, func(m *yaml.Node) { n = m }) // an alias stands for its view
 	name := ""
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -323,21 +293,23 @@ func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
 			}
 		}
 	}
+	defer p.drain(name)
 	v := &view{name: name, line: n.Line}
 	var entityName string
 	var entityLine int
 	var onNodes, whenN, scoreN, keyN, groupN *yaml.Node
+	var onPath, sumsPath string
 	var sumsN *yaml.Node
 	var deletes, types []string
-	p.fields(n, name, "view", map[string]func(*yaml.Node){
-		"name": func(n *yaml.Node) {
-			s, line := p.str(n, name, "name")
+	p.fields(n, path, map[string]func(*yaml.Node, string){
+		"name": func(n *yaml.Node, path string) {
+			s, line := p.str(n, path)
 			if !nameRE.MatchString(s) {
 				p.add(line, name, "name %q: want lower-case letters, digits and _", s)
 			}
 		},
-		"kind": func(n *yaml.Node) {
-			s, line := p.str(n, name, "kind")
+		"kind": func(n *yaml.Node, path string) {
+			s, line := p.str(n, path)
 			switch Kind(s) {
 			case KindEntity, KindIndex, KindAggregate, KindHistory:
 				v.kind = Kind(s)
@@ -345,19 +317,19 @@ func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
 				p.add(line, name, "kind %q: want entity, index, aggregate or history", s)
 			}
 		},
-		"aggregate": func(n *yaml.Node) { v.aggregate, _ = p.str(n, name, "aggregate") },
-		"entity":    func(n *yaml.Node) { entityName, entityLine = p.str(n, name, "entity") },
-		"on":        func(n *yaml.Node) { onNodes = n },
-		"delete_on": func(n *yaml.Node) { deletes = p.strs(n, name, "delete_on") },
-		"when":      func(n *yaml.Node) { whenN = n },
-		"score":     func(n *yaml.Node) { scoreN = n },
-		"key":       func(n *yaml.Node) { keyN = n },
-		"group":     func(n *yaml.Node) { groupN = n },
-		"day":       func(n *yaml.Node) { v.byDay = p.boolean(n, name, "day") },
-		"sums":      func(n *yaml.Node) { sumsN = n },
-		"types":     func(n *yaml.Node) { types = p.strs(n, name, "types") },
-		"max": func(n *yaml.Node) {
-			if v.max = p.integer(n, name, "max"); v.max < 0 {
+		"aggregate": func(n *yaml.Node, path string) { v.aggregate, _ = p.str(n, path) },
+		"entity":    func(n *yaml.Node, path string) { entityName, entityLine = p.str(n, path) },
+		"on":        func(n *yaml.Node, path string) { onNodes, onPath = n, path },
+		"delete_on": func(n *yaml.Node, path string) { deletes = p.strs(n, path) },
+		"when":      func(n *yaml.Node, _ string) { whenN = n },
+		"score":     func(n *yaml.Node, _ string) { scoreN = n },
+		"key":       func(n *yaml.Node, _ string) { keyN = n },
+		"group":     func(n *yaml.Node, _ string) { groupN = n },
+		"day":       func(n *yaml.Node, path string) { v.byDay, _ = p.w.Bool(n, path) },
+		"sums":      func(n *yaml.Node, path string) { sumsN, sumsPath = n, path },
+		"types":     func(n *yaml.Node, path string) { types = p.strs(n, path) },
+		"max": func(n *yaml.Node, path string) {
+			if v.max, _ = p.w.Int(n, path); v.max < 0 {
 				p.add(n.Line, name, "max %d: want 0 (unbounded) or more", v.max)
 			}
 		},
@@ -396,7 +368,7 @@ func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
 		if onNodes == nil {
 			p.add(n.Line, name, "missing key %q", "on")
 		} else {
-			p.entityRules(v, onNodes)
+			p.entityRules(v, onNodes, onPath)
 		}
 		v.deletes = map[string]bool{}
 		for _, t := range deletes {
@@ -437,7 +409,7 @@ func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
 				v.group = p.expr(groupN, name, "group", exprString)
 			}
 			if sumsN != nil {
-				p.sums(v, sumsN)
+				p.sums(v, sumsN, sumsPath)
 			}
 		}
 		return v, func() {
@@ -457,35 +429,26 @@ func (p *parser) view(n *yaml.Node, d *Definitions) (*view, func()) {
 	return v, nil
 }
 
-func (p *parser) entityRules(v *view, n *yaml.Node) {
+func (p *parser) entityRules(v *view, n *yaml.Node, path string) {
 	v.rules = map[string]*entityRule{}
-	if n.Kind != yaml.SequenceNode {
-		p.add(n.Line, v.name, "on: want a list of {type, set}")
-		return
-	}
-	for _, rn := range n.Content {
+	p.w.List(n, path, func(_ int, path string, rn *yaml.Node) {
 		var typs []string
 		r := &entityRule{line: rn.Line}
-		p.fields(rn, v.name, "on", map[string]func(*yaml.Node){
-			"type": func(n *yaml.Node) { typs = p.strs(n, v.name, "on.type") },
-			"set": func(n *yaml.Node) {
-				if n.Kind != yaml.MappingNode {
-					p.add(n.Line, v.name, "on.set: want a mapping of field: expression")
-					return
-				}
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					k := n.Content[i]
-					if !validField(k.Value) {
-						p.add(k.Line, v.name, "on.set: field %q: want letters, digits and _", k.Value)
-						continue
+		p.fields(rn, path, map[string]func(*yaml.Node, string){
+			"type": func(n *yaml.Node, path string) { typs = p.strs(n, path) },
+			"set": func(n *yaml.Node, path string) {
+				p.w.Entries(n, path, func(field, _ string, k, e *yaml.Node) {
+					if !validField(field) {
+						p.add(k.Line, v.name, "on.set: field %q: want letters, digits and _", field)
+						return
 					}
-					if e := p.expr(n.Content[i+1], v.name, "on.set."+k.Value, exprField); e != nil {
-						r.fields = append(r.fields, fieldRule{name: k.Value, expr: e})
+					if e := p.expr(e, v.name, "on.set."+field, exprField); e != nil {
+						r.fields = append(r.fields, fieldRule{name: field, expr: e})
 						r.usesData = r.usesData || e.usesData
 						r.usesEvent = r.usesEvent || e.usesEvent
 						r.eventRefs = r.eventRefs.add(e.eventRefs)
 					}
-				}
+				})
 			},
 		}, "type", "set")
 		for _, t := range typs {
@@ -495,28 +458,24 @@ func (p *parser) entityRules(v *view, n *yaml.Node) {
 			}
 			v.rules[t] = r
 		}
-	}
+	})
 }
 
-func (p *parser) sums(v *view, n *yaml.Node) {
-	if n.Kind != yaml.SequenceNode {
-		p.add(n.Line, v.name, "sums: want a list of {name, expr, scale}")
-		return
-	}
-	for _, sn := range n.Content {
+func (p *parser) sums(v *view, n *yaml.Node, path string) {
+	p.w.List(n, path, func(_ int, path string, sn *yaml.Node) {
 		s := &sumRule{scale: -1}
 		var exprN *yaml.Node
-		p.fields(sn, v.name, "sums", map[string]func(*yaml.Node){
-			"name": func(n *yaml.Node) {
+		p.fields(sn, path, map[string]func(*yaml.Node, string){
+			"name": func(n *yaml.Node, path string) {
 				var line int
-				s.name, line = p.str(n, v.name, "sums.name")
+				s.name, line = p.str(n, path)
 				if !nameRE.MatchString(s.name) {
 					p.add(line, v.name, "sums.name %q: want lower-case letters, digits and _", s.name)
 				}
 			},
-			"expr": func(n *yaml.Node) { exprN = n },
-			"scale": func(n *yaml.Node) {
-				if s.scale = p.integer(n, v.name, "sums.scale"); s.scale < 0 || s.scale > 18 {
+			"expr": func(n *yaml.Node, _ string) { exprN = n },
+			"scale": func(n *yaml.Node, path string) {
+				if s.scale, _ = p.w.Int(n, path); s.scale < 0 || s.scale > 18 {
 					p.add(n.Line, v.name, "sums.scale %d: want 0 to 18", s.scale)
 				}
 			},
@@ -528,7 +487,7 @@ func (p *parser) sums(v *view, n *yaml.Node) {
 			p.add(sn.Line, v.name, "sums: duplicate name %q", s.name)
 		}
 		v.sums = append(v.sums, s)
-	}
+	})
 }
 
 func validField(s string) bool {
@@ -544,7 +503,7 @@ func validField(s string) bool {
 }
 
 func (p *parser) expr(n *yaml.Node, view, what string, k exprKind) *program {
-	src, line := p.str(n, view, what)
+	src, line := p.str(n, what)
 	if src == "" {
 		return nil
 	}
@@ -562,9 +521,9 @@ var errNoView = errors.New("no such view")
 
 // Names returns the views' names in file order.
 func (d *Definitions) Names() []string {
-	out := make([]string, len(d.views))
-	for i, v := range d.views {
-		out[i] = v.name
+	out := make([]string, 0, len(d.views))
+	for _, v := range d.views {
+		out = append(out, v.name)
 	}
 	return out
 }
@@ -573,12 +532,12 @@ func (d *Definitions) Names() []string {
 func (d *Definitions) AggregateTypes() []string {
 	var out []string
 	for _, v := range d.views {
-		if v.aggregate != "" && !slices.Contains(out, v.aggregate) {
+		if v.aggregate != "" {
 			out = append(out, v.aggregate)
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 func (d *Definitions) view(name string, kind Kind) (*view, error) {

@@ -35,7 +35,7 @@ func TestParseDefinitionsErrors(t *testing.T) {
 	}{
 		{"no views", "version: 1\nviews: []\n", []string{"want at least one view"}},
 		{"bad version", "version: 2\nviews: []\n", []string{"line 1", "version 2: want 1"}},
-		{"unknown file key", "version: 1\nview: []\n", []string{"line 2", `unknown key "view"`}},
+		{"unknown file key", "version: 1\nview: []\n", []string{"line 2", `unknown key view (did you mean views?)`}},
 		{"unknown kind", "version: 1\nviews:\n  - name: x\n    kind: table\n", []string{"line 4", `view "x"`, `kind "table"`}},
 		{"bad name", "version: 1\nviews:\n  - name: Bad-Name\n    kind: history\n    aggregate: o\n", []string{"line 3", "lower-case"}},
 		{"reserved name", "version: 1\nviews:\n  - name: offsets\n    kind: history\n    aggregate: o\n", []string{"reserved"}},
@@ -62,6 +62,11 @@ func TestParseDefinitionsErrors(t *testing.T) {
 			[]string{`event type "A" has two rules`}},
 		{"bad timezone", "version: 1\ntimezone: Mars/Olympus\nviews: []\n", []string{"line 2", "timezone"}},
 		{"not yaml", "version: [1\n", []string{"view definitions"}},
+		{"unknown view key", "version: 1\nviews:\n  - name: h\n    kind: history\n    aggregate: o\n    mx: 3\n",
+			[]string{"line 6", `view "h"`, "unknown key views[0].mx (did you mean max?)"}},
+		{"duplicate view key", "version: 1\nviews:\n  - name: h\n    kind: history\n    aggregate: o\n    aggregate: p\n",
+			[]string{"line 6", `view "h"`, "views[0].aggregate: set twice in the same mapping"}},
+		{"two documents", "version: 1\nviews: []\n---\nversion: 1\n", []string{"line 1", "want one YAML document"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

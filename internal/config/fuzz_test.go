@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -28,15 +28,15 @@ func FuzzParseConfig(f *testing.F) {
 		if strings.Contains(variable, "_FILE=") {
 			return // reading arbitrary paths is not the loader's input
 		}
-		cfg, err := parseConfig("fuzz.yaml", data, []string{variable})
+		cfg, err := parse("fuzz.yaml", data, []string{variable})
 		if err != nil {
 			return
 		}
-		out, err := marshalConfig(cfg)
+		out, err := marshal(cfg)
 		if err != nil {
 			t.Fatalf("marshal accepted config: %v", err)
 		}
-		if _, err := parseConfig("printed.yaml", out, nil); err != nil {
+		if _, err := parse("printed.yaml", out, nil); err != nil {
 			t.Fatalf("printed config does not load: %v\n%s", err, out)
 		}
 	})

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"crypto/tls"
@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcflow/cdcflow/internal/tlsconfig"
+	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
 // ViewsConfig configures the Redis views: what `cdcflow materialize` and
@@ -92,7 +93,6 @@ const (
 	defaultViewsRedisAddr   = "127.0.0.1:6379"
 	defaultViewsReplayGrace = 30 * time.Second
 	defaultViewsDialTimeout = 5 * time.Second
-	defaultViewsPollRecords = 1000
 )
 
 func (v *ViewsConfig) setDefaults() {
@@ -102,9 +102,7 @@ func (v *ViewsConfig) setDefaults() {
 	if v.Group == "" {
 		v.Group = defaultViewsGroup
 	}
-	if v.MaxPollRecords == 0 {
-		v.MaxPollRecords = defaultViewsPollRecords
-	}
+	orDefault(&v.MaxPollRecords, redisview.DefaultMaxPollRecords)
 	if v.ReplayGrace == 0 {
 		v.ReplayGrace = defaultViewsReplayGrace
 	}
@@ -128,6 +126,13 @@ func (v *ViewsConfig) validate() error {
 		errs = append(errs, invalidKey("replay_grace", "negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the views section and its redis section again, for a
+// command whose flags changed them after Load. Keys are named relative to
+// the section ("prefix", "addrs").
+func (v *ViewsConfig) Validate() error {
+	return errors.Join(v.validate(), v.Redis.validate())
 }
 
 func (r *ViewsRedisConfig) setDefaults() {
@@ -176,9 +181,9 @@ func (t *ViewsRedisTLSConfig) validate() error {
 	return nil
 }
 
-// client returns a Redis client for the configuration: a *redis.ClusterClient
+// Client returns a Redis client for the configuration: a *redis.ClusterClient
 // in cluster mode, a *redis.Client otherwise. It dials nothing yet.
-func (r *ViewsRedisConfig) client() (redis.UniversalClient, error) {
+func (r *ViewsRedisConfig) Client() (redis.UniversalClient, error) {
 	var tc *tls.Config
 	if r.TLS.Enable {
 		var err error
@@ -204,15 +209,15 @@ func (r *ViewsRedisConfig) client() (redis.UniversalClient, error) {
 	}), nil
 }
 
-// consumerOpts returns the franz-go options that connect and authenticate
+// ConsumerOpts returns the franz-go options that connect and authenticate
 // the views' consumer to the configured brokers with the kafka section's TLS
 // and SASL settings. The embedded broker (no kafka.brokers) takes neither.
-func (k *KafkaConfig) consumerOpts() ([]kgo.Opt, error) {
+func (k *KafkaConfig) ConsumerOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.ClientID(k.ClientID)}
 	if len(k.Brokers) == 0 {
 		return opts, nil
 	}
-	sec, err := k.publisherConfig(k.Brokers).SecurityOpts()
+	sec, err := k.PublisherConfig(k.Brokers).SecurityOpts()
 	if err != nil {
 		return nil, fmt.Errorf("kafka.tls: %w", err)
 	}

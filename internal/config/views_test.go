@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -42,7 +42,7 @@ func TestViewsConfig(t *testing.T) {
 					!v.Redis.TLS.Enable || v.Prefix != "shop:" || v.Group != "g" || v.DeadLetterTopic != "views.dead" {
 					t.Errorf("ViewsConfig = %+v", v)
 				}
-				c, err := v.Redis.client()
+				c, err := v.Redis.Client()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -68,7 +68,7 @@ func TestViewsConfig(t *testing.T) {
 					v.Redis.DB != 3 || v.ReplayGrace != time.Minute {
 					t.Errorf("ViewsConfig = %+v", v)
 				}
-				c, err := v.Redis.client()
+				c, err := v.Redis.Client()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -94,11 +94,11 @@ func TestViewsConfig(t *testing.T) {
 		{name: "user without password", yaml: "version: 1\nviews:\n  redis:\n    username: u\n", wantErr: "views.redis.password"},
 		{name: "cert without key", yaml: "version: 1\nviews:\n  redis:\n    tls:\n      cert_file: c.pem\n", wantErr: "views.redis.tls: cert_file and key_file"},
 		{name: "negative grace", yaml: "version: 1\nviews:\n  replay_grace: -1s\n", wantErr: "views.replay_grace"},
-		{name: "unknown key", yaml: "version: 1\nviews:\n  redis:\n    adress: a:1\n", wantErr: "unknown key views.redis.adress (did you mean addrs?)"},
+		{name: "unknown key", yaml: "version: 1\nviews:\n  redis:\n    addr: a:1\n", wantErr: "unknown key views.redis.addr (did you mean addrs?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConfig("cdcflow.yaml", []byte(tt.yaml), tt.env)
+			cfg, err := parse("cdcflow.yaml", []byte(tt.yaml), tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("parseConfig = %v; want an error containing %q", err, tt.wantErr)
@@ -114,11 +114,11 @@ func TestViewsConfig(t *testing.T) {
 }
 
 func TestViewsRedisPasswordNotPrinted(t *testing.T) {
-	cfg, err := parseConfig("cdcflow.yaml", []byte("version: 1\nviews:\n  redis:\n    username: u\n    password: hunter2\n"), nil)
+	cfg, err := parse("cdcflow.yaml", []byte("version: 1\nviews:\n  redis:\n    username: u\n    password: hunter2\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := marshalConfig(cfg)
+	out, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,16 +139,16 @@ func TestKafkaConsumerOpts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts, err := tt.k.consumerOpts()
+			opts, err := tt.k.ConsumerOpts()
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := len(opts) - 1; got != tt.want {
-				t.Errorf("consumerOpts() has %d security options; want %d", got, tt.want)
+				t.Errorf("ConsumerOpts() has %d security options; want %d", got, tt.want)
 			}
 		})
 	}
-	_, err := (&KafkaConfig{Brokers: []string{"b:9092"}, TLS: KafkaTLSConfig{Enable: true, CAFile: "/nonexistent/ca.pem"}}).consumerOpts()
+	_, err := (&KafkaConfig{Brokers: []string{"b:9092"}, TLS: KafkaTLSConfig{Enable: true, CAFile: "/nonexistent/ca.pem"}}).ConsumerOpts()
 	if err == nil || !strings.Contains(err.Error(), "kafka.tls") {
 		t.Errorf("consumerOpts with a missing CA file = %v; want an error naming kafka.tls", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -32,17 +32,17 @@ func TestMappingConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("validate() = %v", err)
 			}
-			if got := c.mapperOptions(); got != tt.want {
-				t.Errorf("mapperOptions() = %+v; want %+v", got, tt.want)
+			if got := c.MapperOptions(); got != tt.want {
+				t.Errorf("MapperOptions() = %+v; want %+v", got, tt.want)
 			}
 		})
 	}
-	if _, err := loadMappingFile("", nil, ""); err == nil || !strings.Contains(err.Error(), "no mapping file") {
-		t.Errorf("loadMappingFile(\"\") = %v; want a usage error", err)
+	if _, err := LoadMappingFile("", nil, ""); err == nil || !strings.Contains(err.Error(), "no mapping file") {
+		t.Errorf("LoadMappingFile(\"\") = %v; want a usage error", err)
 	}
-	m, err := loadMappingFile("../../deploy/examples/orders/mapping.yaml", nil, "Europe/Berlin")
+	m, err := LoadMappingFile("../../deploy/examples/orders/mapping.yaml", nil, "Europe/Berlin")
 	if err != nil {
-		t.Fatalf("loadMappingFile(reference) = %v", err)
+		t.Fatalf("LoadMappingFile(reference) = %v", err)
 	}
 	if m.Location().String() != "Europe/Berlin" {
 		t.Errorf("mapping time zone = %s; want source.timezone Europe/Berlin", m.Location())

@@ -1,8 +1,10 @@
-package main
+package config
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
 )
 
@@ -33,7 +35,8 @@ type KafkaConfig struct {
 	// Topics says how missing topics are created.
 	Topics KafkaTopicsConfig `yaml:"topics"`
 	// DeadLetterTopic receives the records the pipeline could not map or that
-	// are too large. Default "cdcflow.deadletter".
+	// are too large. Default: the mapping's dead-letter topic
+	// (topics.dead_letter in the mapping file).
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// MetadataTopic records each event topic's partition count (compacted,
 	// one partition). Default "cdcflow.topics".
@@ -57,8 +60,8 @@ type KafkaConfig struct {
 
 // Delivery modes (kafka.delivery).
 const (
-	deliveryAtLeastOnce = "at_least_once"
-	deliveryExactlyOnce = "exactly_once"
+	DeliveryAtLeastOnce = "at_least_once"
+	DeliveryExactlyOnce = "exactly_once"
 )
 
 // KafkaTLSConfig configures TLS to the brokers.
@@ -85,6 +88,26 @@ type KafkaSASLConfig struct {
 	Password string `yaml:"password" secret:"true"`
 }
 
+// KafkaEmbeddedConfig configures the Kafka-protocol broker cdcflow run starts
+// in its data directory when kafka.brokers is empty.
+type KafkaEmbeddedConfig struct {
+	// Host is the address the embedded broker listens on. Default 127.0.0.1.
+	Host string `yaml:"host"`
+	// Port is the embedded broker's TCP port. Default 0: a free port, logged.
+	Port int `yaml:"port"`
+	// NoSyncWrites acknowledges batches before they are fsynced. Faster, but
+	// a host crash (not a process crash) can lose the last seconds of
+	// events that PostgreSQL was already told are safe. Default false.
+	NoSyncWrites bool `yaml:"no_sync_writes"`
+}
+
+func (e *KafkaEmbeddedConfig) validate() error {
+	if e.Port < 0 || e.Port > 65535 {
+		return invalidKey("port", "%d is not a TCP port", e.Port)
+	}
+	return nil
+}
+
 // embeddedPartitions is the default partition count of event topics on the
 // embedded broker (docs/benchmarks.md, "Partitions").
 const embeddedPartitions = 1
@@ -102,55 +125,30 @@ type KafkaTopicsConfig struct {
 	ReplicationFactor int16 `yaml:"replication_factor"`
 	// Retention of event topics. Default -1 (forever): the topics are the
 	// log views are rebuilt from.
-	Retention time.Duration `yaml:"retention"`
+	Retention Retention `yaml:"retention"`
 }
 
+// setDefaults takes the defaults of sinks/kafka and of the embedded broker
+// (internal/services); the dead-letter topic has none here: empty means the
+// mapping's.
 func (k *KafkaConfig) setDefaults() {
-	if k.ClientID == "" {
-		k.ClientID = kafka.DefaultClientID
+	orDefault(&k.Embedded.Host, services.DefaultKafkaHost)
+	orDefault(&k.ClientID, kafka.DefaultClientID)
+	orDefault(&k.Compression, kafka.DefaultCompression)
+	orDefault(&k.BatchMaxBytes, kafka.DefaultBatchMaxBytes)
+	orDefault(&k.MaxBufferedBytes, kafka.DefaultMaxBufferedBytes)
+	orDefault(&k.RequestTimeout, kafka.DefaultRequestTimeout)
+	if len(k.Brokers) == 0 {
+		orDefault(&k.Topics.Partitions, embeddedPartitions)
 	}
-	if k.Compression == "" {
-		k.Compression = kafka.DefaultCompression
-	}
-	if k.BatchMaxBytes == 0 {
-		k.BatchMaxBytes = kafka.DefaultBatchMaxBytes
-	}
-	if k.MaxBufferedBytes == 0 {
-		k.MaxBufferedBytes = kafka.DefaultMaxBufferedBytes
-	}
-	if k.RequestTimeout == 0 {
-		k.RequestTimeout = kafka.DefaultRequestTimeout
-	}
-	if k.Topics.Partitions == 0 {
-		k.Topics.Partitions = kafka.DefaultPartitions
-		if len(k.Brokers) == 0 {
-			k.Topics.Partitions = embeddedPartitions
-		}
-	}
-	if k.Topics.ReplicationFactor == 0 {
-		k.Topics.ReplicationFactor = -1
-	}
-	if k.Topics.Retention == 0 {
-		k.Topics.Retention = -1
-	}
-	if k.DeadLetterTopic == "" {
-		k.DeadLetterTopic = kafka.DefaultDeadLetterTopic
-	}
-	if k.MetadataTopic == "" {
-		k.MetadataTopic = kafka.DefaultMetadataTopic
-	}
-	if k.PositionTopic == "" {
-		k.PositionTopic = kafka.DefaultPositionTopic
-	}
-	if k.Delivery == "" {
-		k.Delivery = deliveryAtLeastOnce
-	}
-	if k.TransactionTimeout == 0 {
-		k.TransactionTimeout = kafka.DefaultTxTimeout
-	}
-	if k.TransactionMaxBytes == 0 {
-		k.TransactionMaxBytes = kafka.DefaultTxMaxBytes
-	}
+	orDefault(&k.Topics.Partitions, kafka.DefaultPartitions)
+	orDefault(&k.Topics.ReplicationFactor, kafka.DefaultReplicationFactor)
+	orDefault(&k.Topics.Retention, Retention(kafka.DefaultRetention))
+	orDefault(&k.MetadataTopic, kafka.DefaultMetadataTopic)
+	orDefault(&k.PositionTopic, kafka.DefaultPositionTopic)
+	orDefault(&k.Delivery, DeliveryAtLeastOnce)
+	orDefault(&k.TransactionTimeout, kafka.DefaultTxTimeout)
+	orDefault(&k.TransactionMaxBytes, kafka.DefaultTxMaxBytes)
 }
 
 func (k *KafkaConfig) validate() error {
@@ -160,7 +158,7 @@ func (k *KafkaConfig) validate() error {
 		return invalidKey("compression", "%q is not one of zstd, lz4, snappy, gzip, none", k.Compression)
 	}
 	switch k.Delivery {
-	case deliveryAtLeastOnce, deliveryExactlyOnce:
+	case DeliveryAtLeastOnce, DeliveryExactlyOnce:
 	default:
 		return invalidKey("delivery", "%q is not one of at_least_once, exactly_once", k.Delivery)
 	}
@@ -194,9 +192,9 @@ func (k *KafkaConfig) validate() error {
 	return nil
 }
 
-// publisherConfig returns the sinks/kafka configuration for brokers (the
+// PublisherConfig returns the sinks/kafka configuration for brokers (the
 // configured ones, or the embedded broker's addresses).
-func (k *KafkaConfig) publisherConfig(brokers []string) kafka.Config {
+func (k *KafkaConfig) PublisherConfig(brokers []string) kafka.Config {
 	return kafka.Config{
 		Brokers:  brokers,
 		ClientID: k.ClientID,
@@ -211,10 +209,36 @@ func (k *KafkaConfig) publisherConfig(brokers []string) kafka.Config {
 		MaxBufferedBytes: k.MaxBufferedBytes,
 		RequestTimeout:   k.RequestTimeout,
 		Topics: kafka.TopicConfig{
-			Partitions: k.Topics.Partitions, ReplicationFactor: k.Topics.ReplicationFactor, Retention: k.Topics.Retention,
+			Partitions: k.Topics.Partitions, ReplicationFactor: k.Topics.ReplicationFactor, Retention: time.Duration(k.Topics.Retention),
 		},
 		DeadLetterTopic: k.DeadLetterTopic,
 		MetadataTopic:   k.MetadataTopic,
 		PositionTopic:   k.PositionTopic,
 	}
+}
+
+// Retention is a topic retention: a duration such as 168h, or -1 (any
+// negative duration) for forever, which is how it prints.
+type Retention time.Duration
+
+// MarshalYAML prints forever as -1 and a finite retention as a duration.
+func (r Retention) MarshalYAML() (any, error) {
+	if r < 0 {
+		return -1, nil
+	}
+	return time.Duration(r).String(), nil
+}
+
+// UnmarshalText reads -1 or a duration.
+func (r *Retention) UnmarshalText(b []byte) error {
+	if string(b) == "-1" {
+		*r = -1
+		return nil
+	}
+	d, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 168h, or -1 for forever", b)
+	}
+	*r = Retention(d)
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -274,7 +274,7 @@ func TestLoadConfig(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg, err := loadConfig(path, tt.env)
+			cfg, err := Load(path, tt.env)
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("loadConfig: %v", err)
@@ -292,7 +292,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := loadConfig("", nil)
+	cfg, err := Load("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,11 +314,16 @@ func TestConfigPrintGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := marshalConfig(cfg)
+	got, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := "testdata/config/sections.print.golden"
+	checkGolden(t, "testdata/config/sections.print.golden", got)
+}
+
+// checkGolden compares got with the golden file; -update rewrites it.
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -333,14 +338,72 @@ func TestConfigPrintGolden(t *testing.T) {
 	}
 }
 
-// TestConfigPrintExample prints the example configuration: no secret
-// shows, and what is printed loads back to the same configuration.
-func TestConfigPrintExample(t *testing.T) {
-	cfg, err := loadConfig("testdata/config/example.yaml", []string{"CDCFLOW_LOG_LEVEL=debug"})
+// TestConfigPrintDefaults prints the configuration with nothing set: every
+// default as docs/configuration.md states it, taken from the components
+// (testdata/config/defaults.print.golden; -update rewrites it). What is
+// printed loads back to the same configuration.
+func TestConfigPrintDefaults(t *testing.T) {
+	cfg, err := Load("", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := marshalConfig(cfg)
+	got, err := Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "testdata/config/defaults.print.golden", got)
+	back, err := parse("printed.yaml", got, nil)
+	if err != nil {
+		t.Fatalf("printed defaults do not load: %v", err)
+	}
+	again, err := Marshal(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, got) {
+		t.Errorf("printed defaults load back as:\n%s\nwant:\n%s", again, got)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want Retention
+	}{
+		{"forever", "version: 1\nkafka:\n  topics:\n    retention: -1\n", nil, -1},
+		{"default", "version: 1\n", nil, -1},
+		{"a week", "version: 1\nkafka:\n  topics:\n    retention: 168h\n", nil, Retention(168 * time.Hour)},
+		{"as printed before", "version: 1\nkafka:\n  topics:\n    retention: -1ns\n", nil, Retention(-1)},
+		{"from the environment", "version: 1\n", []string{"CDCFLOW_KAFKA_TOPICS_RETENTION=-1"}, -1},
+		{"a day from the environment", "version: 1\n", []string{"CDCFLOW_KAFKA_TOPICS_RETENTION=24h"}, Retention(24 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := parse("cfg.yaml", []byte(tt.yaml), tt.env)
+			if err != nil {
+				t.Fatalf("parse(%q) = %v", tt.yaml, err)
+			}
+			if got := cfg.Kafka.Topics.Retention; got != tt.want {
+				t.Errorf("retention = %v; want %v", time.Duration(got), time.Duration(tt.want))
+			}
+		})
+	}
+	if _, err := parse("cfg.yaml", []byte("version: 1\nkafka:\n  topics:\n    retention: forever\n"), nil); err == nil ||
+		!strings.Contains(err.Error(), `cfg.yaml:4: kafka.topics.retention: "forever" is not a duration such as 168h, or -1 for forever`) {
+		t.Errorf("parse(retention: forever) = %v; want an error naming line and key", err)
+	}
+}
+
+// TestConfigPrintExample prints the example configuration: no secret
+// shows, and what is printed loads back to the same configuration.
+func TestConfigPrintExample(t *testing.T) {
+	cfg, err := Load("testdata/config/example.yaml", []string{"CDCFLOW_LOG_LEVEL=debug"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +413,7 @@ func TestConfigPrintExample(t *testing.T) {
 	if !bytes.Contains(got, []byte("level: debug")) {
 		t.Errorf("printed configuration lacks the override level: debug:\n%s", got)
 	}
-	back, err := parseConfig("printed.yaml", got, nil)
+	back, err := parse("printed.yaml", got, nil)
 	if err != nil {
 		t.Fatalf("load printed config: %v\n%s", err, got)
 	}
@@ -367,7 +430,7 @@ func TestConfigRedaction(t *testing.T) {
 		Hosts:      []string{"host=db user=app password='p w' dbname=x", "host=db password=plain port=5"},
 		testInline: testInline{Extra: "postgres://db/orders?user=app&password=qs&sslmode=require"},
 	}}
-	out, err := marshalConfig(cfg)
+	out, err := marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +450,7 @@ func TestConfigRedaction(t *testing.T) {
 			t.Errorf("printed config lacks %q:\n%s", keep, out)
 		}
 	}
-	empty, err := marshalConfig(&testConfig{})
+	empty, err := marshal(&testConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -38,12 +38,16 @@ func (m *MappingConfig) validate() error {
 	return invalidKey("on_broken_rule", "%q is not one of stop, dead_letter", m.OnBrokenRule)
 }
 
-// loadMappingFile loads and checks the mapping file at path. schema, when
+// ErrNoMappingFile is returned by LoadMappingFile when no mapping file is
+// configured: a usage error of the command that needs one.
+var ErrNoMappingFile = errors.New("no mapping file: set mapping.file (CDCFLOW_MAPPING_FILE) or pass --mapping")
+
+// LoadMappingFile loads and checks the mapping file at path. schema, when
 // non-nil, is the live database schema every table and column is checked
 // against; timezone is source.timezone.
-func loadMappingFile(path string, schema pipeline.Schema, timezone string) (*pipeline.Mapping, error) {
+func LoadMappingFile(path string, schema pipeline.Schema, timezone string) (*pipeline.Mapping, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: no mapping file: set mapping.file (CDCFLOW_MAPPING_FILE) or pass --mapping", errUsage)
+		return nil, ErrNoMappingFile
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -60,7 +64,7 @@ func loadMappingFile(path string, schema pipeline.Schema, timezone string) (*pip
 	return m, nil
 }
 
-// mapperOptions returns the Mapper options the mapping section asks for.
-func (m *MappingConfig) mapperOptions() pipeline.MapperOptions {
+// MapperOptions returns the Mapper options the mapping section asks for.
+func (m *MappingConfig) MapperOptions() pipeline.MapperOptions {
 	return pipeline.MapperOptions{Validate: !m.NoValidation, DeadLetterBrokenRules: m.OnBrokenRule == "dead_letter"}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -60,34 +60,14 @@ type CaptureConfig struct {
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
 }
 
+// setDefaults takes the Reader's own defaults (replication.Config,
+// snapshot.Config), so that they are written once and printed as they are.
 func (c *CaptureConfig) setDefaults() {
-	if c.Slot == "" {
-		c.Slot = "cdcflow"
-	}
-	if c.Publication == "" {
-		c.Publication = "cdcflow"
-	}
-	if c.Snapshot == "" {
-		c.Snapshot = string(replication.SnapshotInitial)
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 10 * time.Second
-	}
-	if c.StatusInterval == 0 {
-		c.StatusInterval = 10 * time.Second
-	}
-	if c.ChunkMessages == 0 {
-		c.ChunkMessages = 1024
-	}
-	if c.ChunkBytes == 0 {
-		c.ChunkBytes = 4 << 20
-	}
-	if c.SlotCreateTimeout == 0 {
-		c.SlotCreateTimeout = 5 * time.Minute
-	}
-	if c.SnapshotChunkRows == 0 {
-		c.SnapshotChunkRows = 10000
-	}
+	d := c.replication().WithDefaults()
+	c.Slot, c.Publication, c.Snapshot = d.Slot, d.Publication, string(d.SnapshotMode)
+	c.HeartbeatInterval, c.StatusInterval = d.HeartbeatInterval, d.StatusInterval
+	c.ChunkMessages, c.ChunkBytes, c.SlotCreateTimeout = d.ChunkMessages, d.ChunkBytes, d.SlotCreateTimeout
+	orDefault(&c.SnapshotChunkRows, snapshot.DefaultChunkRows)
 }
 
 func (c *CaptureConfig) validate() error {
@@ -124,11 +104,17 @@ func (c *CaptureConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// replicationConfig is the capture Reader's configuration for cfg.
-func replicationConfig(cfg *Config) replication.Config {
-	c := cfg.Capture
+// ReplicationConfig is the capture Reader's configuration for cfg.
+func (cfg *Config) ReplicationConfig() replication.Config {
+	rc := cfg.Capture.replication()
+	rc.DSN = cfg.Source.DSN
+	return rc
+}
+
+// replication is the Reader's configuration the capture section describes,
+// without the source's DSN.
+func (c *CaptureConfig) replication() replication.Config {
 	return replication.Config{
-		DSN:               cfg.Source.DSN,
 		Slot:              c.Slot,
 		Publication:       c.Publication,
 		Tables:            c.Tables,
