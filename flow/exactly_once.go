@@ -101,6 +101,9 @@ type cursorState struct {
 	unit    capture.LSN
 	n       uint32
 	cursors []kafka.Cursor // of f.records
+	// closing is set while the records of a snapshot end marker are
+	// emitted (kafka.Cursor.ClosesEpoch).
+	closing bool
 	log     *slog.Logger
 	// skipped counts the records not handed on, reported the number
 	// already logged.
@@ -264,4 +267,14 @@ func txError(err error) error {
 		return fmt.Errorf("exactly-once: the Kafka transaction was fenced: either the broker aborted it (open longer than kafka.transaction_timeout, e.g. during a broker outage) or another cdcflow run with the same slot name started on this Kafka cluster; start cdcflow again (it resumes from the position Kafka committed) once it is the only one: %w", err)
 	}
 	return fmt.Errorf("exactly-once: publish kafka transaction: %w", err)
+}
+
+// SnapshotDone reports whether, in exactly-once mode, the stored position
+// (what TxPublisher.Start returned) shows the snapshot epoch of src complete
+// in Kafka: a record of a unit after the epoch's (consistent point - 1) was
+// committed, so the epoch's end marker was too. For
+// replication.Config.SnapshotDone.
+func SnapshotDone(stored []byte, src capture.Source, epoch uint64) bool {
+	c, err := parseTxCursor(stored)
+	return err == nil && c.Source == src.URI() && uint64(c.LSN) > epoch-1
 }

@@ -118,3 +118,28 @@ func TestNewEOSStateMappingChange(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotDone(t *testing.T) {
+	src := capture.Source{SystemID: "7", Database: "db", Timeline: 1}
+	const epoch = 0x500 // its records' unit is 0x4FF
+	stored := func(c txCursor) []byte { return c.encode() }
+	tests := []struct {
+		name   string
+		stored []byte
+		want   bool
+	}{
+		{"nothing stored", nil, false},
+		{"inside the epoch", stored(txCursor{Source: src.URI(), LSN: epoch - 1, Records: 40}), false},
+		{"a later transaction committed", stored(txCursor{Source: src.URI(), LSN: 0x600, Records: 1}), true},
+		{"another source", stored(txCursor{Source: "postgres://7/db?tl=2", LSN: 0x600, Records: 1}), false},
+		{"before the epoch", stored(txCursor{Source: src.URI(), LSN: 0x400, Records: 3}), false},
+		{"not a position", []byte("{"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SnapshotDone(tt.stored, src, epoch); got != tt.want {
+				t.Errorf("SnapshotDone(%s) = %v; want %v", tt.stored, got, tt.want)
+			}
+		})
+	}
+}

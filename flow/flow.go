@@ -302,7 +302,11 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			err = f.mapper.Commit(m, f.emit)
 			f.commitTime = m.CommitTime
 		case *capture.Marker:
+			// The end marker's records close their epoch in every
+			// partition: a restart can tell the snapshot is durable.
+			f.cur.closing = m.Kind == capture.MarkerSnapshotEnd
 			f.mapper.Marker(m, f.emit)
+			f.cur.closing = false
 		}
 		if err != nil {
 			return fmt.Errorf("map changes: %w", err)
@@ -364,7 +368,7 @@ func (f *Flow) emit(e pipeline.Event) {
 		return
 	}
 	f.records = append(f.records, r)
-	f.cur.cursors = append(f.cur.cursors, kafka.Cursor{LSN: uint64(cur.lsn), N: cur.n})
+	f.cur.cursors = append(f.cur.cursors, kafka.Cursor{LSN: uint64(cur.lsn), N: cur.n, ClosesEpoch: f.cur.closing})
 }
 
 // confirm passes every advance of the watermark to capture, which reports it

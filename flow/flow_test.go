@@ -408,6 +408,34 @@ func TestAtLeastOnceCursors(t *testing.T) {
 	}
 }
 
+// TestCursorsCloseEpoch: the records of a snapshot's end marker, and only
+// those, close their epoch, so that a restart can tell the snapshot is
+// complete in Kafka.
+func TestCursorsCloseEpoch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := run(t, false, nil)
+		h.hand(connected())
+		const unit = start - 1
+		h.hand(&capture.Marker{Kind: capture.MarkerSnapshotBegin, LSN: unit, Epoch: uint64(start), Tables: []*capture.Relation{orders}},
+			&capture.Change{Op: capture.OpRead, FinalLSN: unit, Index: 1, Relation: orders, Epoch: uint64(start), New: []capture.Value{{Kind: capture.KindValue, Data: int64(1)}}},
+			&capture.Marker{Kind: capture.MarkerSnapshotEnd, LSN: unit, Epoch: uint64(start), Tables: []*capture.Relation{orders}})
+		h.hand(tx(0x200, 2)...)
+		h.pub.mu.Lock()
+		defer h.pub.mu.Unlock()
+		var closing []bool
+		for _, b := range h.pub.batches {
+			for _, c := range b.Cursors {
+				closing = append(closing, c.ClosesEpoch)
+			}
+		}
+		// begin marker, end marker, the insert (the test mapping maps no
+		// snapshot row)
+		if want := []bool{false, true, false}; !slices.Equal(closing, want) {
+			t.Errorf("ClosesEpoch of the records = %v; want %v", closing, want)
+		}
+	})
+}
+
 func TestAtLeastOnceStops(t *testing.T) {
 	errBoom := errors.New("broker gone")
 	t.Run("a publish error stops Run with that error", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 )
 
@@ -55,6 +56,17 @@ type Config struct {
 	// again, with a new snapshot under SnapshotInitial. Default false: Run
 	// stops with ErrSlotLost and says what to do.
 	DropLostSlot bool
+	// SnapshotDone, when set, is asked when the slot's stream holds the
+	// marker of a snapshot epoch that this process did not hand on, which
+	// means the slot's confirmed position went back before the epoch's end:
+	// PostgreSQL before 17 does not write a logical slot's confirmed position
+	// at a shutdown checkpoint unless the slot is dirty, and a crash loses
+	// it on every version. It reports whether the whole epoch (src, epoch)
+	// is durable downstream; if so, the Reader streams on from the marker
+	// (what follows it is sent again, for the consumer to recognise)
+	// instead of dropping the slot and snapshotting again. It runs on the
+	// Reader's goroutine and must not block. nil: snapshot again.
+	SnapshotDone func(src capture.Source, epoch uint64) bool
 	// HeartbeatInterval is how often a heartbeat logical message is emitted
 	// through the slot's database, so that the slot can advance while only
 	// unpublished tables are written. Default 10s; negative disables.

@@ -513,6 +513,69 @@ func TestIntegrationInterruptedSnapshotStartsNewEpoch(t *testing.T) {
 	_ = rr2
 }
 
+// When the slot's position went back before its snapshot marker but the
+// consumer reports the epoch complete downstream (Config.SnapshotDone), the
+// Reader streams on from the marker instead of snapshotting again.
+func TestIntegrationSnapshotDoneDownstreamStreamsOn(t *testing.T) {
+	db := testenv.Postgres(t).NewDatabase(t)
+	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)`)
+	// A consumer that takes the whole snapshot but confirms nothing, as a
+	// slot whose confirmed position was lost looks on the next start.
+	c := &collector{}
+	rr := start(t, testConfig(db, "t"), c, nil)
+	testenv.Await(t, 60*time.Second, "a complete snapshot", func() (bool, error) {
+		return c.count(isMarker(capture.MarkerSnapshotEnd)) == 1, nil
+	})
+	if err := rr.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	var epoch uint64
+	for _, m := range c.all() {
+		if mk, ok := m.(*capture.Marker); ok && mk.Kind == capture.MarkerSnapshotEnd {
+			epoch = mk.Epoch
+		}
+	}
+	db.Exec(t, `INSERT INTO t VALUES (11)`)
+
+	cfg := testConfig(db, "t")
+	var (
+		mu       sync.Mutex // SnapshotDone runs on the Reader's goroutine
+		asked    []uint64
+		askedSrc capture.Source
+	)
+	cfg.SnapshotDone = func(src capture.Source, e uint64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked, askedSrc = append(asked, e), src
+		return e == epoch
+	}
+	c2 := &collector{confirm: true}
+	start(t, cfg, c2, nil)
+	testenv.Await(t, 60*time.Second, "the insert after the snapshot", func() (bool, error) {
+		return c2.count(func(m capture.Message) bool {
+			ch, ok := m.(*capture.Change)
+			return ok && ch.Op == capture.OpInsert
+		}) == 1, nil
+	})
+	if c2.count(isMarker(capture.MarkerSnapshotBegin)) != 0 {
+		t.Error("a new snapshot began; want streaming on from the marker")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != epoch {
+		t.Errorf("SnapshotDone asked for epochs %v; want [%d]", asked, epoch)
+	}
+	var conn *capture.Connected
+	for _, m := range c2.all() {
+		if cm, ok := m.(*capture.Connected); ok {
+			conn = cm
+		}
+	}
+	if conn == nil || askedSrc != conn.Source {
+		t.Errorf("SnapshotDone asked for source %+v; want the session's %+v", askedSrc, conn)
+	}
+}
+
 func TestIntegrationBlockedSlotCreationNamesBackend(t *testing.T) {
 	db := testenv.Postgres(t).NewDatabase(t)
 	db.Exec(t, `CREATE TABLE t (id int PRIMARY KEY)`)

@@ -233,8 +233,14 @@ func (r *Reader) decode(dec *pgoutput.Decoder, counters *changeCounters, walStar
 				return nil, nil // another slot's marker, or not ours
 			}
 			if sm.Epoch != r.epochDone {
-				r.dropSlot = !r.cfg.Temporary
-				return nil, fmt.Errorf("met the marker of snapshot epoch %d at %s: %w", sm.Epoch, lsn, errResnapshot)
+				src := capture.Source{SystemID: sm.SystemID, Timeline: sm.Timeline, Database: sm.Database}
+				if r.cfg.SnapshotDone == nil || !r.cfg.SnapshotDone(src, sm.Epoch) {
+					r.dropSlot = !r.cfg.Temporary
+					return nil, fmt.Errorf("met the marker of snapshot epoch %d at %s: %w", sm.Epoch, lsn, errResnapshot)
+				}
+				r.log.Info("snapshot epoch already complete downstream: streaming on from its marker, not snapshotting again",
+					"epoch", sm.Epoch, "marker_lsn", lsn)
+				r.epochDone = sm.Epoch
 			}
 			// The epoch this process handed on: confirming past the marker
 			// says the snapshot is durable.

@@ -59,6 +59,12 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		}
 	}
 	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
+	// Whether a snapshot epoch is durable in Kafka is known once the
+	// publisher has read what Kafka holds (below), before capture starts.
+	var snapshotDone func(capture.Source, uint64) bool
+	rc.SnapshotDone = func(src capture.Source, epoch uint64) bool {
+		return snapshotDone != nil && snapshotDone(src, epoch)
+	}
 	reader, err := replication.New(rc, log, replication.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -148,6 +154,9 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		if fc.StoredPosition, err = tx.Start(ctx); err != nil {
 			return fmt.Errorf("exactly-once: start: %w", err)
 		}
+		snapshotDone = func(src capture.Source, epoch uint64) bool {
+			return flow.SnapshotDone(fc.StoredPosition, src, epoch)
+		}
 		parts.Tx = tx
 	} else {
 		// A restart skips the records each partition already holds, so a
@@ -157,6 +166,14 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			return err
 		}
 		log.Info("at-least-once delivery", "partitions_resumed", held)
+		snapshotDone = func(src capture.Source, epoch uint64) bool {
+			// The epoch's records have the unit at its consistent point - 1.
+			done, err := pub.EpochClosed(ctx, topics, kafka.StreamID(src.URI(), mapping.Digest()), epoch-1)
+			if err != nil {
+				log.Warn("could not tell whether the snapshot epoch is complete in kafka: snapshotting again", "epoch", epoch, "err", err)
+			}
+			return done
+		}
 		parts.Publisher = pub
 	}
 	f, err := flow.New(fc, parts)

@@ -164,3 +164,73 @@ func TestCursorLess(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationEpochClosed: after Resume, EpochClosed says whether every
+// partition holds the end of a snapshot epoch: its end marker, or a record of
+// a later unit.
+func TestIntegrationEpochClosed(t *testing.T) {
+	const parts = 3
+	c := newCluster(t, parts)
+	ctx := t.Context()
+	topics := []string{"orders"}
+	stream := StreamID("postgres://1/db?tl=1", "digest")
+	cfg := Config{Linger: time.Millisecond}
+	cfg.Topics.Partitions = parts
+	const unit = 0x5000 - 1 // an epoch's records: its consistent point - 1
+
+	publish := func(recs []pipeline.Record, curs []Cursor) {
+		t.Helper()
+		p, _ := newPublisher(t, c, cfg)
+		if err := p.EnsureTopics(ctx, topics); err != nil {
+			t.Fatal(err)
+		}
+		a := newAcks(1)
+		p.Publish(ctx, Batch{Records: recs, Cursors: curs, Stream: stream}, a.onAck(0))
+		a.wait(t)
+		if a.errs[0] != nil {
+			t.Fatal(a.errs[0])
+		}
+		p.Close()
+	}
+	closed := func(stream uint32) bool {
+		t.Helper()
+		p, _ := newPublisher(t, c, cfg)
+		if err := p.EnsureTopics(ctx, topics); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Resume(ctx, topics); err != nil {
+			t.Fatal(err)
+		}
+		ok, err := p.EpochClosed(ctx, topics, stream, unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	// The snapshot's rows, no end marker yet: not closed.
+	var rows []pipeline.Record
+	var curs []Cursor
+	for i := range 30 {
+		rows = append(rows, pipeline.Record{Topic: "orders", Key: []byte("order-" + strconv.Itoa(i)), Value: []byte("row")})
+		curs = append(curs, Cursor{LSN: unit, N: uint32(i + 1)})
+	}
+	publish(rows, curs)
+	if closed(stream) {
+		t.Error("EpochClosed = true with the rows only; want false")
+	}
+	// The end marker, to every partition: closed, for this stream only.
+	publish([]pipeline.Record{{Topic: "orders", Key: []byte("end"), Value: []byte("end"), AllPartitions: true}},
+		[]Cursor{{LSN: unit, N: 31, ClosesEpoch: true}})
+	if !closed(stream) {
+		t.Error("EpochClosed = false after the end marker; want true")
+	}
+	if closed(StreamID("postgres://1/db?tl=2", "digest")) {
+		t.Error("EpochClosed = true for another stream; want false")
+	}
+	// Later records keep it closed.
+	publish(rows[:5], []Cursor{{LSN: unit + 0x100, N: 1}, {LSN: unit + 0x100, N: 2}, {LSN: unit + 0x100, N: 3}, {LSN: unit + 0x200, N: 1}, {LSN: unit + 0x200, N: 2}})
+	if !closed(stream) {
+		t.Error("EpochClosed = false after later records; want true")
+	}
+}
