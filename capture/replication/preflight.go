@@ -29,8 +29,9 @@ func (e *NotReadyError) Error() string {
 // partition too), the publication (if it exists: its operations,
 // publish_via_partition_root and tables; if not: whether the role may create
 // it) and the slot (if it exists: plugin, database, not lost). It returns nil
-// when ready, a *NotReadyError listing every problem found, or the error that
-// kept it from checking (e.g. connection refused). It changes nothing.
+// when ready, a *NotReadyError listing every problem found, a *ConnectError
+// when connecting cannot work, or the error that kept it from checking (e.g.
+// connection refused). It changes nothing.
 func Preflight(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -38,7 +39,11 @@ func Preflight(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	conn, err := pgx.Connect(ctx, cfg.DSN)
 	if err != nil {
-		return fmt.Errorf("connect to source: %w", err)
+		err = fmt.Errorf("connect to source: %w", err)
+		if fix := connectFix(err); fix != "" {
+			return &ConnectError{Err: err, Fix: fix}
+		}
+		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	p := &preflight{conn: conn, cfg: cfg}

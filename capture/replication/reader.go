@@ -222,7 +222,7 @@ func (r *Reader) connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to source: %w", err)
+		return nil, classifyConnect(fmt.Errorf("connect to source: %w", err))
 	}
 	return conn, nil
 }
@@ -253,7 +253,7 @@ func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open replication connection: %w", err)
+		return nil, classifyConnect(fmt.Errorf("open replication connection: %w", err))
 	}
 	return conn, nil
 }

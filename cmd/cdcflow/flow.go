@@ -73,8 +73,8 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		return err
 	}
 	if err := replication.Preflight(ctx, rc); err != nil {
-		if errors.As(err, new(*replication.NotReadyError)) {
-			return err
+		if errors.As(err, new(*replication.NotReadyError)) || errors.As(err, new(*replication.ConnectError)) {
+			return sourceError(err)
 		}
 		log.Warn("preflight check failed", "err", err)
 	}
@@ -195,7 +195,16 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	for _, svc := range opts.services {
 		g.Go(func() error { return svc(gctx, reg, brokers) })
 	}
-	return g.Wait()
+	return sourceError(g.Wait())
+}
+
+// sourceError names the configuration key to fix when err is a failure to
+// connect to the source that retrying cannot fix.
+func sourceError(err error) error {
+	if errors.As(err, new(*replication.ConnectError)) {
+		return fmt.Errorf("source.dsn: %w", err)
+	}
+	return err
 }
 
 // readySource is the replication Reader that marks the flow ready (/readyz)

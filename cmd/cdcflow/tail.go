@@ -132,7 +132,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if cfg.Metrics.Addr != "" {
 		g.Go(func() error { return serveTailMetrics(ctx, cfg.Metrics.Addr, reg, &ready) })
 	}
-	return g.Wait() // after a signal, context.Canceled: main treats it as a clean exit
+	return sourceError(g.Wait()) // after a signal, context.Canceled: main treats it as a clean exit
 }
 
 // tailLine renders a message as the object tail prints, or false when the
