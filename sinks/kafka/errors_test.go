@@ -1,14 +1,17 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
 )
 
 // TestWrapRecordErr checks how a failed record's error is classified: too
@@ -54,5 +57,30 @@ func TestWrapRecordErr(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestClientLoggerDemotesInfo(t *testing.T) {
+	var buf bytes.Buffer
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		buf.Reset()
+		l := clientLogger{kslog.New(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level})))}
+		if l.Level() < kgo.LogLevelWarn {
+			t.Fatalf("Level() = %v at %v; want at least warn", l.Level(), level)
+		}
+		if l.Level() >= kgo.LogLevelInfo {
+			l.Log(kgo.LogLevelInfo, "metadata update")
+		}
+		l.Log(kgo.LogLevelWarn, "broker unreachable")
+		got := buf.String()
+		if !strings.Contains(got, "broker unreachable") {
+			t.Errorf("at %v: warning not logged: %q", level, got)
+		}
+		if want := level == slog.LevelDebug; strings.Contains(got, "level=DEBUG msg=\"metadata update\"") != want {
+			t.Errorf("at %v: info line logged at debug = %v; want %v: %q", level, !want, want, got)
+		}
+		if strings.Contains(got, "level=INFO") {
+			t.Errorf("at %v: a franz-go line logged at INFO: %q", level, got)
+		}
 	}
 }

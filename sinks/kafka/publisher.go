@@ -113,7 +113,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Publisher, e
 	}
 	limits := &batchLimits{max: cfg.BatchMaxBytes}
 	opts := append(conn[:len(conn):len(conn)],
-		kgo.WithLogger(kslog.New(log)),
+		kgo.WithLogger(clientLogger{kslog.New(log)}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(partitioner{}),
 		kgo.ProducerBatchCompression(c),

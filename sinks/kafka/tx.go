@@ -391,6 +391,25 @@ type quietLogger struct{ kgo.Logger }
 
 func (l quietLogger) Level() kgo.LogLevel { return min(l.Logger.Level(), kgo.LogLevelWarn) }
 
+// clientLogger passes on the client's log lines with its INFO lines (metadata
+// updates, producer ids, the client metrics subscription: routine) at DEBUG,
+// so that a run's log at INFO says what cdcflow does, not what franz-go does.
+type clientLogger struct{ kgo.Logger }
+
+func (l clientLogger) Level() kgo.LogLevel {
+	if lvl := l.Logger.Level(); lvl != kgo.LogLevelInfo {
+		return lvl
+	}
+	return kgo.LogLevelWarn
+}
+
+func (l clientLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if level == kgo.LogLevelInfo {
+		level = kgo.LogLevelDebug
+	}
+	l.Logger.Log(level, msg, keyvals...)
+}
+
 // MaxBytes returns how many bytes of records one Kafka transaction holds
 // before Publish ends it at the next cut (TxConfig.MaxBytes or its default).
 func (t *TxPublisher) MaxBytes() int { return t.max }
