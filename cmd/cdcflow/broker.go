@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,7 +15,8 @@ import (
 )
 
 func init() {
-	register(command{name: "broker", summary: "serve the embedded Kafka-protocol broker (kfake) standalone", run: runBroker})
+	register(command{name: "broker", summary: "serve the embedded Kafka-protocol broker (kfake) standalone, until SIGINT or SIGTERM", run: runBroker,
+		example: "cdcflow broker --listen 127.0.0.1:9092 --data-dir ./kafka"})
 }
 
 // brokerFlags are the command line of "cdcflow broker".
@@ -30,14 +30,7 @@ type brokerFlags struct {
 
 func parseBrokerFlags(args []string, stderr io.Writer) (brokerFlags, error) {
 	var f brokerFlags
-	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cdcflow broker [flags]")
-		fmt.Fprintln(fs.Output(), "\nServes one Kafka-protocol broker (kfake) until SIGINT or SIGTERM.")
-		fmt.Fprintln(fs.Output(), "\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("broker", stderr)
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:9092", "`address` to listen on, host:port (port 0 picks a free one); clients are told to connect to it")
 	fs.StringVar(&f.dataDir, "data-dir", "", "`directory` keeping topics, records and group offsets across restarts (created if missing); empty keeps them in memory only")
 	fs.BoolVar(&f.syncWrites, "sync-writes", true, "fsync each produced batch before acknowledging it; false is faster but a host crash can lose the last acknowledged seconds")

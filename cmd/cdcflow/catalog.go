@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,21 +11,16 @@ import (
 )
 
 func init() {
-	register(command{name: "catalog", summary: "write the AsyncAPI 3.0 catalogue of the mapping's topics and events", run: runCatalog})
+	register(command{name: "catalog", summary: "write the AsyncAPI 3.0 catalogue of the mapping's topics and events", description: "The AsyncAPI 3.0 document (JSON) names the mapping's channels, messages and schemas.",
+		run:     runCatalog,
+		example: "cdcflow catalog --config cdcflow.yaml > asyncapi.yaml"})
 }
 
 // runCatalog writes the AsyncAPI document generated from the mapping: one
 // channel per topic, one message per event type and schema version. It reads
 // only files, never the database.
 func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("catalog", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cdcflow catalog [flags]")
-		fmt.Fprintln(fs.Output(), "\nWrites the AsyncAPI 3.0 document (JSON) of the mapping's channels, messages and schemas.")
-		fmt.Fprintln(fs.Output(), "\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("catalog", stderr)
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file`; default mapping.file of the configuration")
 	out := fs.String("out", "", "write the document to this `file` instead of standard output")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +19,11 @@ import (
 
 func init() {
 	register(command{
-		name:    "check",
-		summary: "check the configuration, the mapping against the live schema, the source's readiness and the schema versions",
-		run:     runCheck,
+		name:        "check",
+		summary:     "check the configuration, the mapping against the live schema, the source's readiness and the schema versions",
+		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. Exit status 1 when a check fails.",
+		run:         runCheck,
+		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility",
 	})
 }
 
@@ -34,17 +35,7 @@ var errCheckFailed = errors.New("check failed")
 // that cannot run because an earlier one failed says so. It changes nothing:
 // no publication, slot or topic is created.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cdcflow check [flags]")
-		fmt.Fprintln(fs.Output(), "\nChecks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,")
-		fmt.Fprintln(fs.Output(), "every table and column it uses against the live database; the source's readiness")
-		fmt.Fprintln(fs.Output(), "for capture (wal_level, privileges, replica identity, publication, slot); and that")
-		fmt.Fprintln(fs.Output(), "every schema version upcasts to the current one. Exit status 1 when a check fails.")
-		fmt.Fprintln(fs.Output(), "\nflags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("check", stderr)
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	offline := fs.Bool("offline", false, "do not connect to the source: check files only")

@@ -11,23 +11,23 @@ import (
 )
 
 func init() {
-	register(command{name: "config", summary: "print the effective configuration (config print)", run: runConfig})
+	register(command{name: "config", summary: "print the effective configuration: the file, the CDCFLOW_* variables and the defaults, secrets redacted", run: runConfig,
+		usage: "config print [flags]", example: "cdcflow config print --config cdcflow.yaml"})
 }
 
 // runConfig dispatches "cdcflow config <subcommand>". The only one is
 // print: the configuration as loaded (file, environment, defaults), with
 // secrets redacted, so what cdcflow will do can be checked before it does it.
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("config", stderr)
+	path := configFlag(fs)
 	if len(args) == 0 || args[0] != "print" {
-		fmt.Fprintln(stderr, "usage: cdcflow config print [--config FILE]")
+		fs.Usage()
 		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 			return flag.ErrHelp
 		}
 		return fmt.Errorf("%w: unknown subcommand %q", errUsage, args[0])
 	}
-	fs := flag.NewFlagSet("config print", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := configFlag(fs)
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

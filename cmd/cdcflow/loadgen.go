@@ -18,7 +18,9 @@ import (
 )
 
 func init() {
-	register(command{name: "loadgen", summary: "drive the order lifecycle against the reference order database", run: runLoadgen})
+	register(command{name: "loadgen", summary: "drive the order lifecycle against the reference order database", description: "It runs order lifecycle transactions against the reference order database\n(deploy/examples/orders). Without --count or --duration it runs until interrupted,\nunless --big-tx alone is given.",
+		run:     runLoadgen,
+		example: "cdcflow loadgen --dsn postgres://app@localhost/shop --init --rate 50 --duration 1m"})
 }
 
 // loadgenFlags are the flags "loadgen" and "quickstart" share.
@@ -60,17 +62,12 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // runLoadgen is "cdcflow loadgen": it plays the legacy order application
 // against a database holding the reference schema (--init creates it).
 func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("loadgen", stderr)
 	cfgPath := configFlag(fs)
 	dsn := fs.String("dsn", "", "connection string of the order database (default: source.dsn of the configuration)")
 	initSchema := fs.Bool("init", false, "create the reference order schema first")
 	bigTx := fs.Int("big-tx", 0, "write one transaction of this many rows (orders and their lines, by COPY) before the run")
 	lf := addLoadgenFlags(fs, 0)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cdcflow loadgen [flags]\n\nRuns order lifecycle transactions against the reference order database\n(deploy/examples/orders). Without --count or --duration it runs until interrupted,\nunless --big-tx alone is given.\n\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

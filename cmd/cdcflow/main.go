@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/cdcflow/cdcflow/internal/config"
@@ -23,6 +24,13 @@ import (
 type command struct {
 	name    string
 	summary string
+	// usage is the command line's shape after "cdcflow", e.g.
+	// "run [flags]"; empty means "<name> [flags]".
+	usage string
+	// description says more than summary, when there is more to say.
+	description string
+	// example is one or more example command lines, one per line.
+	example string
 	// run executes the command with the arguments that follow its name. It
 	// returns when ctx is cancelled (SIGINT/SIGTERM) or the work is done.
 	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
@@ -47,6 +55,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "help" {
+		// "cdcflow help run" is "cdcflow run -h", on stdout.
+		if c, ok := commands[args[1]]; ok {
+			args, stderr = []string{c.name, "-h"}, stdout
+		}
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return 0
@@ -85,7 +99,50 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, `Run "cdcflow <command> -h" for a command's flags.`)
+	fmt.Fprintln(w, `Run "cdcflow help <command>" (or "cdcflow <command> -h") for what a command does, an example and its flags.`)
+}
+
+// newFlagSet returns the flag set of the command name: errors and -h go to
+// stderr, and -h prints the command's summary, usage, example and flags.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { commandUsage(fs, name) }
+	return fs
+}
+
+// commandUsage prints the help of the command name, whose flags are fs's.
+func commandUsage(fs *flag.FlagSet, name string) {
+	w := fs.Output()
+	c := commands[name]
+	use := c.usage
+	if use == "" {
+		use = name + " [flags]"
+	}
+	fmt.Fprintf(w, "usage: cdcflow %s\n\n%s.\n", use, upperFirst(c.summary))
+	if c.description != "" {
+		fmt.Fprintf(w, "\n%s\n", c.description)
+	}
+	if c.example != "" {
+		fmt.Fprintln(w, "\nexample:")
+		for _, line := range strings.Split(c.example, "\n") {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		fs.PrintDefaults()
+	}
+	fmt.Fprintln(w, "\nEvery configuration key can also be set by its CDCFLOW_* variable (docs/configuration.md).")
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // parseFlags parses a command's arguments with fs: -h returns flag.ErrHelp

@@ -28,6 +28,7 @@ func init() {
 		name:    "materialize",
 		summary: "keep the Redis views up to date from the Kafka event topics",
 		run:     runMaterialize,
+		example: "cdcflow materialize --config cdcflow.yaml",
 	})
 }
 
@@ -247,8 +248,7 @@ func viewCommandSetup(f viewFlags, stderr io.Writer) (*viewSetup, *prometheus.Re
 // the views, following the generation pointer when a replay swaps in a new
 // one.
 func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("materialize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("materialize", stderr)
 	f := addViewFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

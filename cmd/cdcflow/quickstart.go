@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,7 +25,9 @@ import (
 )
 
 func init() {
-	register(command{name: "quickstart", summary: "run the whole flow on a private PostgreSQL with the reference order database under load", run: runQuickstart})
+	register(command{name: "quickstart", summary: "run the whole flow on a private PostgreSQL with the reference order database under load", description: "It starts a private PostgreSQL 15 (wal_level=logical) in <data-dir>/postgres, creates the\nreference order database \"orders\" and runs the load generator against it, with\n\"cdcflow run\" capturing it into the embedded Kafka broker in <data-dir>/kafka, until\nCtrl-C (or --count/--duration), then stops the server.",
+		run:     runQuickstart,
+		example: "cdcflow quickstart\ncdcflow quickstart --views   # also the Redis views, on a private redis-server"})
 }
 
 // quickstartDB is the database the quickstart creates and loads.
@@ -40,18 +41,13 @@ const quickstartDB = "orders"
 // live progress, until interrupted or --count. It then stops the server:
 // nothing is left running.
 func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("quickstart", stderr)
 	cfgPath := configFlag(fs)
 	dataDir := fs.String("data-dir", "", "directory for cdcflow's state (default: data_dir of the configuration, ./cdcflow-data)")
 	port := fs.Int("port", 0, "TCP port of the private PostgreSQL on 127.0.0.1; 0 picks a free one")
 	flowOn := fs.Bool("flow", true, "also run the main flow (capture, mapping, the embedded broker); false runs only the database and the load")
 	viewsOn := fs.Bool("views", false, "also start a private redis-server in <data-dir>/redis and materialize the reference views into it (needs redis-server)")
 	lf := addLoadgenFlags(fs, 20)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cdcflow quickstart [flags]\n\nStarts a private PostgreSQL 15 (wal_level=logical) in <data-dir>/postgres, creates the\nreference order database \"orders\" and runs the load generator against it, with\n\"cdcflow run\" capturing it into the embedded Kafka broker in <data-dir>/kafka, until\nCtrl-C (or --count/--duration), then stops the server.\n\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

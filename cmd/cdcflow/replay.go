@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ func init() {
 		name:    "replay",
 		summary: "rebuild the Redis views into a new generation from the start of the topics and swap it in",
 		run:     runReplay,
+		example: "cdcflow replay --config cdcflow.yaml --grace 30s",
 	})
 }
 
@@ -24,11 +24,11 @@ func init() {
 // swaps the pointer atomically and deletes the old generation after the
 // grace period.
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("replay", stderr)
 	f := addViewFlags(fs)
 	fresh := fs.Bool("fresh", false, "start over instead of resuming an interrupted replay (needed after the view definitions changed)")
-	grace := fs.Duration("grace", -1, "how long readers may keep the old generation before it is deleted; 0 keeps it (default: views.replay_grace)")
+	var grace optionalDuration
+	fs.Var(&grace, "grace", "how long readers may keep the old generation before it is deleted (a `duration`, e.g. 30s); 0 keeps it (default: views.replay_grace)")
 	showBar := fs.Bool("progress", progress.IsTerminal(stderr), "show a progress bar on stderr (default: when stderr is a terminal); otherwise progress is logged every 10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -38,8 +38,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer s.rdb.Close()
-	if *grace < 0 {
-		*grace = s.cfg.Views.ReplayGrace
+	if !grace.set {
+		grace.d = s.cfg.Views.ReplayGrace
 	}
 	cc := s.consumerConfig(s.cfg.Kafka.Brokers)
 	cc.Group += "-replay"
@@ -52,7 +52,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Consumer: cc,
 		Views:    s.viewsConfig(redisview.NewMetrics(reg)),
 		Fresh:    *fresh,
-		Grace:    *grace,
+		Grace:    grace.d,
 	}, s.defs, s.rdb)
 	line.End()
 	if err != nil {
@@ -112,4 +112,30 @@ func replayReport(p redisview.Progress, width int) progress.Report {
 			slog.String("percent", fmt.Sprintf("%.0f", logPct)), slog.String("rate_per_s", fmt.Sprintf("%.0f", p.Rate)),
 			slog.String("eta", p.ETA.Round(time.Second).String())},
 	}
+}
+
+// optionalDuration is a duration flag whose absence is told apart from any
+// value (so that no sentinel shows in the help).
+type optionalDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (o *optionalDuration) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return o.d.String()
+}
+
+func (o *optionalDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("negative duration %s", s)
+	}
+	o.d, o.set = d, true
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ func init() {
 		name:    "run",
 		summary: "capture changes, map them to domain events and publish them to Kafka (and materialize the views with views.enabled)",
 		run:     runRun,
+		example: "cdcflow run --config cdcflow.yaml\nCDCFLOW_SOURCE_DSN=postgres://cdc@db/shop CDCFLOW_MAPPING_FILE=mapping.yaml cdcflow run",
 	})
 }
 
@@ -24,8 +24,7 @@ func init() {
 // PostgreSQL only what Kafka has acknowledged; with views.enabled the Redis
 // views are materialized from the same brokers in the same process.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", stderr)
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	live := fs.Bool("progress", progress.IsTerminal(stderr), "show live progress on stderr (default: when stderr is a terminal)")

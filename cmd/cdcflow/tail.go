@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,7 +30,8 @@ import (
 )
 
 func init() {
-	register(command{name: "tail", summary: "print the captured change stream as JSON lines", run: runTail})
+	register(command{name: "tail", summary: "print the captured change stream as JSON lines", run: runTail,
+		example: "cdcflow tail --config cdcflow.yaml --table public.orders --temporary"})
 }
 
 // stringList is a repeatable string flag.
@@ -44,8 +44,7 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 // confirms to PostgreSQL what it has written to stdout, so a restart resumes
 // after the last printed transaction.
 func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("tail", stderr)
 	path := configFlag(fs)
 	var tables stringList
 	fs.Var(&tables, "table", "print only this table (schema.table; repeatable); captured tables when capture.tables is empty")

@@ -8,10 +8,13 @@ import (
 )
 
 func init() {
-	register(command{name: "version", summary: "print the version", run: runVersion})
+	register(command{name: "version", summary: "print the version", run: runVersion, example: "cdcflow version"})
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := parseFlags(newFlagSet("version", stderr), args); err != nil {
+		return err
+	}
 	v := "(devel)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v = bi.Main.Version
