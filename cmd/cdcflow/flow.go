@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/cdcflow/cdcflow/flow"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/progress"
-	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
 )
@@ -81,21 +79,12 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 {
-		dir := filepath.Join(cfg.DataDir, "kafka")
-		broker, err := services.StartKafka(ctx, services.KafkaOptions{
-			DataDir:    dir,
-			SyncWrites: !cfg.Kafka.Embedded.NoSyncWrites,
-			Host:       cfg.Kafka.Embedded.Host,
-			Port:       cfg.Kafka.Embedded.Port,
-			Partitions: int(cfg.Kafka.Topics.Partitions),
-			Log:        log.With("component", "broker"),
-		})
+		broker, err := startEmbeddedBroker(ctx, cfg, log)
 		if err != nil {
-			return fmt.Errorf("start the embedded broker in %s: %w", dir, err)
+			return err
 		}
 		defer broker.Close()
 		brokers = broker.Addrs()
-		log.Info("embedded broker started", "addrs", brokers, "data_dir", dir, "sync_writes", !cfg.Kafka.Embedded.NoSyncWrites)
 	}
 	pc := cfg.Kafka.PublisherConfig(brokers)
 	// The mapping names its dead-letter topic (the catalog advertises it);

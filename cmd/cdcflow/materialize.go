@@ -229,7 +229,11 @@ func viewCommandSetup(f viewFlags, stderr io.Writer) (*viewSetup, *prometheus.Re
 		return nil, nil, err
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
-		return nil, nil, fmt.Errorf("%w: the views consume from kafka.brokers (CDCFLOW_KAFKA_BROKERS); the embedded broker runs inside cdcflow run (views.enabled materializes there)", errUsage)
+		// Beside a cdcflow run on the embedded broker, on the same data
+		// directory: read from its broker.
+		if cfg.Kafka.Brokers, err = embeddedBrokers(cfg); err != nil {
+			return nil, nil, err
+		}
 	}
 	mapping, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
