@@ -262,6 +262,14 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 		return err
 	}
 	defer s.rdb.Close()
+	// Generations a killed replay left behind (docs/views.md).
+	collected, err := redisview.CollectGenerations(ctx, s.rdb, s.cfg.Views.Prefix)
+	if err != nil {
+		return err
+	}
+	if len(collected) > 0 {
+		s.log.Info("deleted generations nobody uses", "generations", collected)
+	}
 	metrics := redisview.NewMetrics(reg)
 	var ready atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)

@@ -47,6 +47,10 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 		return 0, err
 	}
 	next := cur + 1
+	// What a replay killed earlier left behind (e.g. in its grace period).
+	if _, err := CollectGenerations(ctx, rdb, prefix); err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
 	if cfg.Fresh {
 		if _, err := DeleteGeneration(ctx, rdb, prefix, next, 0, 0); err != nil {
 			return 0, fmt.Errorf("replay: clear generation %d: %w", next, err)
@@ -93,6 +97,14 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 			break
 		}
 	}
+	if cfg.Grace > 0 && cur > 0 {
+		// Held before the swap, so that no collector takes the old
+		// generation while readers may still use it; it expires with the
+		// grace period if this replay dies.
+		if err := rdb.Set(ctx, graceKey(prefix, cur), next, cfg.Grace).Err(); err != nil {
+			return 0, fmt.Errorf("replay: hold generation %d for its grace period: %w", cur, err)
+		}
+	}
 	if err := Swap(ctx, rdb, prefix, cur, next); err != nil {
 		return 0, err
 	}
@@ -104,6 +116,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 		}
 		if _, err := DeleteGeneration(ctx, rdb, prefix, cur, 500, time.Millisecond); err != nil {
 			return next, fmt.Errorf("replay: generation %d swapped in: %w", next, err)
+		}
+		if err := rdb.Del(ctx, graceKey(prefix, cur)).Err(); err != nil {
+			return next, fmt.Errorf("replay: release generation %d: %w", cur, err)
 		}
 	}
 	return next, nil
