@@ -82,7 +82,7 @@ func NewMapper(m *Mapping, opts MapperOptions) (*Mapper, error) {
 		return nil, errors.New("new mapper: no mapping")
 	}
 	if opts.Validate && m.schemas == nil {
-		return nil, fmt.Errorf("new mapper: validation asked for, but mapping %s names no schemas", m.file)
+		return nil, fmt.Errorf("new mapper: validation asked for, but mapping %s names no schemas: add a schemas directory to the mapping (schemas: schemas, one JSON Schema per event type and version), or turn validation off (mapping.no_validation: true, CDCFLOW_MAPPING_NO_VALIDATION=true)", m.file)
 	}
 	return &Mapper{
 		m:        m,

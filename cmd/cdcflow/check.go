@@ -63,8 +63,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		r.skip("schema versions", "the mapping did not load")
 		return r.result()
 	}
-	r.ok("mapping", fmt.Sprintf("%s: %d table(s), %d aggregate type(s), %d event type(s)",
-		cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
+	// The mapper run builds: a mapping run refuses (no schemas while
+	// validation is on) fails here too.
+	if _, err := pipeline.NewMapper(mapping, cfg.Mapping.MapperOptions()); err != nil {
+		r.fail("mapping", err)
+	} else {
+		r.ok("mapping", fmt.Sprintf("%s: %d table(s), %d aggregate type(s), %d event type(s)",
+			cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
+	}
 
 	switch {
 	case *offline:
