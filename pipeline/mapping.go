@@ -7,12 +7,14 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/cel-go/cel"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/strictyaml"
 )
 
 // Default limits of a mapping file.
@@ -423,7 +425,7 @@ func (t *tableInfo) check(rel *capture.Relation, known map[string]string) []prob
 	for _, c := range t.excluded {
 		if rel.ColumnIndex(c) < 0 && known == nil {
 			out = append(out, problem{line: t.line, rule: "", column: c, reason: "does not exist",
-				msg: fmt.Sprintf("exclude: table %s has no column %q", t.name, c)})
+				msg: fmt.Sprintf("exclude: table %s has no column %q%s", t.name, c, suggest(c, rel))})
 		}
 	}
 	reported := map[string]bool{}
@@ -462,10 +464,16 @@ func (t *tableInfo) check(rel *capture.Relation, known map[string]string) []prob
 
 // suggest returns a hint naming a column that differs from name only in case.
 func suggest(name string, rel *capture.Relation) string {
-	for _, c := range rel.Columns {
-		if strings.EqualFold(c.Name, name) {
-			return fmt.Sprintf(" (did you mean %q?)", c.Name)
-		}
+	names := make([]string, len(rel.Columns))
+	for i, c := range rel.Columns {
+		names[i] = c.Name
 	}
-	return ""
+	near := strictyaml.Suggest(name, names)
+	if len(near) == 0 {
+		return ""
+	}
+	for i, n := range near {
+		near[i] = strconv.Quote(n)
+	}
+	return " (did you mean " + strings.Join(near, " or ") + "?)"
 }

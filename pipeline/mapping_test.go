@@ -97,6 +97,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"m.yaml:3:", "table public.orders does not exist in the database"}},
 		{"unknown column", strings.Replace(goodMapping, "row.total", "row.totl", 1), full,
 			[]string{"m.yaml:14:", `rule public.orders/OrderPromised: table public.orders has no column "totl"`}},
+		{"unknown column, a typo", strings.Replace(goodMapping, "row.total", "row.totla", 1), full,
+			[]string{"m.yaml:14:", `has no column "totla" (did you mean "total"?)`}},
 		{"unknown column by index", strings.Replace(goodMapping, "row.total", `row["totl"]`, 1), full,
 			[]string{"m.yaml:14:", `table public.orders has no column "totl"`}},
 		{"column case", strings.Replace(goodMapping, "row.total", "row.Total", 1), full,
