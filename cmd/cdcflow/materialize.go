@@ -279,6 +279,7 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		s.log.Info("stopped: every batch applied is stored with its offsets; the next start resumes from them")
 		return nil
 	}
 	return err

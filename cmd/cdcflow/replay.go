@@ -53,6 +53,15 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Views:    s.viewsConfig(redisview.NewMetrics(reg)),
 		Fresh:    *fresh,
 		Grace:    grace.d,
+		OnSwap: func(live, old int64) {
+			line.End()
+			if old > 0 && grace.d > 0 {
+				s.log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
+					"generation", live, "old_generation", old, "grace", grace.d)
+			} else {
+				s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
+			}
+		},
 	}, s.defs, s.rdb)
 	line.End()
 	if err != nil {
@@ -88,11 +97,14 @@ func replayDisplay(l *progress.Line, width int) func(redisview.Progress) {
 
 // replayReport renders p as a bar of width cells and as a log record.
 func replayReport(p redisview.Progress, width int) progress.Report {
+	// Done counts offsets and may pass a round's total, fixed at the
+	// round's start, by records that arrived meanwhile: shown as complete.
+	p.Done = min(p.Done, p.Total)
 	done, total := p.Done, p.Total
 	if total <= 0 {
 		done, total = 1, 1 // nothing to apply: complete
 	}
-	eta := "-"
+	eta := "-" // unknown: no rate yet, or stalled
 	if p.ETA > 0 {
 		eta = p.ETA.Round(time.Second).String()
 	}
@@ -110,7 +122,7 @@ func replayReport(p redisview.Progress, width int) progress.Report {
 		Msg: "replay progress",
 		Attrs: []slog.Attr{slog.Int("round", p.Round), slog.Int64("done", p.Done), slog.Int64("total", p.Total),
 			slog.String("percent", fmt.Sprintf("%.0f", logPct)), slog.String("rate_per_s", fmt.Sprintf("%.0f", p.Rate)),
-			slog.String("eta", p.ETA.Round(time.Second).String())},
+			slog.String("eta", eta)},
 	}
 }
 

@@ -21,6 +21,8 @@ func TestProgressBar(t *testing.T) {
 		{redisview.Progress{Done: 200, Total: 200, Rate: 30}, "replay [##########] 100%  200/200 records  30/s  ETA -"},
 		{redisview.Progress{Done: 0, Total: 0}, "replay [##########] 100%  0/0 records  0/s  ETA -"},
 		{redisview.Progress{Done: 5, Total: 10, Rate: 5, ETA: time.Second, Round: 2}, "catch-up 1 [#####.....]  50%  5/10 records  5/s  ETA 1s"},
+		// Records that arrived during the round: done never shows above total.
+		{redisview.Progress{Done: 18108, Total: 17978, Rate: 900}, "replay [##########] 100%  17978/17978 records  900/s  ETA -"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -66,6 +68,14 @@ func TestProgressLogger(t *testing.T) {
 		if logged := buf.Len() > before; logged != s.logs {
 			t.Errorf("step %d (%+v): logged = %v; want %v", i, s.p, logged, s.logs)
 		}
+	}
+	f(redisview.Progress{Done: 18108, Total: 17978, Round: 3})
+	if !strings.Contains(buf.String(), "round=3 done=17978 total=17978 percent=100") {
+		t.Errorf("log lines:\n%s\nwant done capped at total, 100 percent", buf.String())
+	}
+	f(redisview.Progress{Done: 0, Total: 50, Round: 4}) // stalled: no rate, no ETA
+	if !strings.Contains(buf.String(), "round=4 done=0 total=50 percent=0 rate_per_s=0 eta=-") {
+		t.Errorf("log lines:\n%s\nwant eta=- while stalled, not 0s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "round=0 done=60 total=100 percent=60 rate_per_s=5 eta=8s") {
 		t.Errorf("log lines:\n%s\nwant one with round=0 done=60 total=100 percent=60 rate_per_s=5 eta=8s", buf.String())

@@ -31,6 +31,10 @@ type ReplayConfig struct {
 	// swap before Replay deletes it; 0 keeps it (delete it later with
 	// DeleteGeneration).
 	Grace time.Duration
+	// OnSwap, when set, is called once the pointer names the new
+	// generation (it is live from then on), with the new and the old
+	// generation, before the grace period.
+	OnSwap func(live, old int64)
 }
 
 // Replay rebuilds the views into the generation after the current one from
@@ -107,6 +111,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 	}
 	if err := Swap(ctx, rdb, prefix, cur, next); err != nil {
 		return 0, err
+	}
+	if cfg.OnSwap != nil {
+		cfg.OnSwap(next, cur)
 	}
 	if cfg.Grace > 0 && cur > 0 {
 		select {
