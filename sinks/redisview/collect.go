@@ -51,16 +51,7 @@ func Generations(ctx context.Context, rdb redis.UniversalClient, prefix string) 
 		}
 		return it.Err()
 	}
-	var err error
-	switch c := rdb.(type) {
-	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, one)
-	case *redis.Client:
-		err = one(ctx, c)
-	default:
-		err = fmt.Errorf("unsupported client %T", rdb)
-	}
-	if err != nil {
+	if err := forEachMaster(ctx, rdb, one); err != nil {
 		return nil, fmt.Errorf("list generations under %q: %w", prefix, err)
 	}
 	out := make([]int64, 0, len(gens))

@@ -113,13 +113,22 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 			}
 		}
 	}
+	if err := forEachMaster(ctx, rdb, one); err != nil {
+		return total.Load(), fmt.Errorf("delete generation %d: %w", gen, err)
+	}
+	return total.Load(), nil
+}
+
+// forEachMaster calls fn with the one node of a single-node client, or with
+// every master of a cluster client, concurrently (fn must be safe for
+// that). It returns the first error.
+func forEachMaster(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, *redis.Client) error) error {
 	switch c := rdb.(type) {
 	case *redis.ClusterClient:
-		err = c.ForEachMaster(ctx, one)
+		return c.ForEachMaster(ctx, fn)
 	case *redis.Client:
-		err = one(ctx, c)
+		return fn(ctx, c)
 	default:
-		err = fmt.Errorf("delete generation %d: unsupported client %T", gen, rdb)
+		return fmt.Errorf("unsupported client %T", rdb)
 	}
-	return total.Load(), err
 }
