@@ -179,7 +179,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	if cfg.Metrics.Addr != "" {
 		g.Go(func() error { return serveTailMetrics(gctx, cfg.Metrics.Addr, reg, &ready) })
 	}
-	line := progress.New(progress.Config{Out: opts.progress, Redraw: opts.progress != nil, Log: log})
+	line := flowLine(opts.progress, log)
 	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })
 	for _, svc := range opts.services {
 		g.Go(func() error { return svc(gctx, reg, brokers) })
@@ -209,6 +209,13 @@ func (s readySource) Run(ctx context.Context, h capture.Handler) error {
 		s.ready.Store(true)
 		return h(ctx, msgs)
 	})
+}
+
+// flowLine is the flow's status line: redrawn on out (a progress.Screen
+// that log also writes through, from liveStderr), or logged to log when out
+// is nil.
+func flowLine(out io.Writer, log *slog.Logger) *progress.Line {
+	return progress.New(progress.Config{Out: out, Redraw: out != nil, Log: log})
 }
 
 // showProgress reports the flow's progress every second until ctx is done:

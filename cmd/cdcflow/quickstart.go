@@ -58,6 +58,9 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *dataDir == "" {
 		*dataDir = cfg.DataDir
 	}
+	// On a terminal everything goes through one progress.Screen, so that
+	// log records never land inside the live status line.
+	stderr = liveStderr(stderr, progress.IsTerminal(stderr))
 	log := cfg.Log.Logger(stderr)
 
 	dir := filepath.Join(*dataDir, "postgres")

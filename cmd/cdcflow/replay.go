@@ -33,6 +33,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The bar and the log records share stderr through a progress.Screen.
+	stderr = liveStderr(stderr, *showBar)
 	s, reg, err := viewCommandSetup(f, stderr)
 	if err != nil {
 		return err

@@ -50,6 +50,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	stderr = liveStderr(stderr, *live)
 	log := cfg.Log.Logger(stderr)
 
 	// The mapping is checked against each table's live shape when its first
@@ -73,4 +74,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		opts.services = append(opts.services, views.materializeService())
 	}
 	return runFlow(ctx, cfg, mapping, log, opts)
+}
+
+// liveStderr returns what a command that redraws a live line on stderr
+// writes everything through, its logger first: a progress.Screen, so that
+// a log record never lands inside the line but above it. Without a live
+// line it returns stderr itself, so that other output is unchanged.
+func liveStderr(stderr io.Writer, live bool) io.Writer {
+	if !live {
+		return stderr
+	}
+	return progress.NewScreen(stderr)
 }

@@ -11,9 +11,13 @@ import (
 	"golang.org/x/term"
 )
 
-// IsTerminal reports whether w is an *os.File open on a terminal. Anything
-// else, /dev/null (a character device too) and pipes included, is not.
+// IsTerminal reports whether w is an *os.File open on a terminal, or a
+// Screen writing to one. Anything else, /dev/null (a character device too)
+// and pipes included, is not.
 func IsTerminal(w io.Writer) bool {
+	if s, ok := w.(*Screen); ok {
+		w = s.out
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
@@ -28,7 +32,9 @@ const (
 type Config struct {
 	// Out receives the display: a line redrawn in place when it is a
 	// terminal (or Redraw is set), a line per report otherwise. When nil,
-	// reports are logged to Log instead.
+	// reports are logged to Log instead. A *Screen as Out shares the output
+	// with log records written through the same Screen: they never land
+	// inside the redrawn line.
 	Out io.Writer
 	// Redraw redraws the line in place on Out even when Out is not a
 	// terminal: for a flag that forces a bar on.
@@ -57,6 +63,7 @@ type Report struct {
 // Line is one live progress display. Create it with New.
 type Line struct {
 	out      io.Writer
+	screen   *Screen // out, when it is one: the redrawn line goes through it
 	redraw   bool
 	log      *slog.Logger
 	interval time.Duration
@@ -69,6 +76,7 @@ type Line struct {
 // New returns a Line; Update counts its first interval from now.
 func New(cfg Config) *Line {
 	l := &Line{out: cfg.Out, log: cfg.Log, now: cfg.Now}
+	l.screen, _ = l.out.(*Screen)
 	l.redraw = l.out != nil && (cfg.Redraw || IsTerminal(l.out))
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -124,10 +132,15 @@ func (l *Line) Finish(r Report) {
 // End ends a redrawn line that is on the screen, so that later output starts
 // on a line of its own. It does nothing otherwise.
 func (l *Line) End() {
-	if l.drawn {
-		l.write("\n")
-		l.drawn = false
+	if !l.drawn {
+		return
 	}
+	l.drawn = false
+	if l.screen != nil {
+		l.screen.end()
+		return
+	}
+	l.write("\n")
 }
 
 func (l *Line) show(now time.Time, r Report) {
@@ -135,6 +148,9 @@ func (l *Line) show(now time.Time, r Report) {
 	switch {
 	case l.out == nil:
 		l.log.LogAttrs(context.Background(), slog.LevelInfo, r.Msg, r.Attrs...)
+	case l.redraw && l.screen != nil:
+		l.screen.draw(r.Text)
+		l.drawn = true
 	case l.redraw:
 		l.write("\r\x1b[K" + r.Text)
 		l.drawn = true
