@@ -75,6 +75,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		filter[n] = true
 	}
+	// Log records and the snapshot's bars share stderr on a terminal.
+	stderr = liveStderr(stderr, progress.IsTerminal(stderr))
 	log := tailLogger(cfg.Log, stderr)
 	var bars io.Writer // a progress bar on a terminal; log records otherwise
 	if progress.IsTerminal(stderr) {
