@@ -27,7 +27,9 @@ import (
 // types as a scalar or an array. A field below an object whose fields the
 // schema leaves open (no properties, additionalProperties, combined
 // schemas), or read by a rule with an event type that has no schema, cannot
-// be judged and is accepted.
+// be judged and is accepted. Every field of state an expression reads by name
+// (state.status, has(state.status)) must be one a rule of the entity view
+// sets, since an entity's state holds nothing else.
 //
 // It returns nil, or DefinitionErrors in line order, each naming the line,
 // the view and the key, and for an unknown name the nearest known ones
@@ -62,9 +64,16 @@ func (c *checker) add(line int, view, format string, args ...any) {
 }
 
 func (c *checker) view(v *view) {
-	if v.kind != KindEntity && v.kind != KindHistory {
-		// Index and aggregate views follow their entity view's aggregate,
-		// which is checked there.
+	if v.kind == KindIndex || v.kind == KindAggregate {
+		// They follow their entity view's aggregate, which is checked
+		// there; what they read is that view's state.
+		if v.entity != nil {
+			progs := []*program{v.when, v.score, v.key, v.group}
+			for _, s := range v.sums {
+				progs = append(progs, s.expr)
+			}
+			c.stateFields(v, v.entity, progs)
+		}
 		return
 	}
 	if !slices.Contains(c.aggs, v.aggregate) {
@@ -128,6 +137,9 @@ func (c *checker) rule(v *view, r *entityRule, typs []string) {
 		}
 		shapes = append(shapes, typedShape{typ: typ, version: c.byType[typ].Version, shape: s})
 	}
+	for _, f := range r.fields {
+		c.stateFields(v, v, []*program{f.expr})
+	}
 	if !judged || len(shapes) == 0 {
 		return
 	}
@@ -142,6 +154,37 @@ func (c *checker) rule(v *view, r *entityRule, typs []string) {
 			if msg := checkPath(path, shapes); msg != "" {
 				c.add(f.expr.line, v.name, "%s: %s", f.expr.what, msg)
 			}
+		}
+	}
+}
+
+// stateFields reports the fields of state that the programs of view v read
+// by name (state.x, state["x"], has(state.x)) and that no rule of the entity
+// view e sets: state holds only the fields e's rules set.
+func (c *checker) stateFields(v, e *view, progs []*program) {
+	var set []string
+	for _, r := range e.rules {
+		for _, f := range r.fields {
+			if !slices.Contains(set, f.name) {
+				set = append(set, f.name)
+			}
+		}
+	}
+	slices.Sort(set)
+	for _, p := range progs {
+		if p == nil {
+			continue
+		}
+		for _, f := range p.refs.fields {
+			if slices.Contains(set, f) {
+				continue
+			}
+			whose := fmt.Sprintf("entity view %q", e.name)
+			if e == v {
+				whose = "this view"
+			}
+			c.add(p.line, v.name, "%s: state.%s: no rule of %s sets it%s",
+				p.what, f, whose, strictyaml.DidYouMean(f, set))
 		}
 	}
 }

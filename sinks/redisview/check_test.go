@@ -131,6 +131,24 @@ func TestCheck(t *testing.T) {
 			`line 6: view "order": on: event type "OrderRequestd": the mapping mapping.yaml produces no such event type (did you mean OrderRequested?)`,
 			`line 7: view "order": delete_on: event type "OrderDeleted": the mapping mapping.yaml produces no such event type`,
 			`line 11: view "history": types: event type "CustomerRegistered" belongs to aggregate "customer", not "order"`}},
+		{"state field no rule sets", `  - name: order
+    kind: entity
+    aggregate: order
+    on: [{type: OrderRequested, set: {status: data.status, prev: 'has(state.sttus) ? state.sttus : ""'}}]
+  - name: pending
+    kind: index
+    entity: order
+    when: has(state.stauts) && state.stauts == "requested"
+    score: 1
+  - name: by_status
+    kind: aggregate
+    entity: order
+    group: state.status
+    sums: [{name: n, expr: 'int(state.count)', scale: 0}]
+`, []string{
+			`line 6: view "order": on.set.prev: state.sttus: no rule of this view sets it (did you mean status?)`,
+			`line 10: view "pending": when: state.stauts: no rule of entity view "order" sets it (did you mean status?)`,
+			`line 16: view "by_status": sums.n: state.count: no rule of entity view "order" sets it`}},
 		{"unknown aggregate", `  - name: order
     kind: entity
     aggregate: ordr
