@@ -15,13 +15,14 @@ import (
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
 func init() {
 	register(command{
 		name:        "check",
-		summary:     "check the configuration, the mapping against the live schema, the source's readiness and the schema versions",
-		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. Exit status 1 when a check fails.",
+		summary:     "check the configuration, the mapping against the live schema, the views against the mapping, the source's readiness and the schema versions",
+		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the views file, when\nviews.file or --views names one, against the mapping's event types and schemas\n(every data field a view reads must be in its event's schema); the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. Exit status 1 when a check fails.",
 		run:         runCheck,
 		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility",
 	})
@@ -38,6 +39,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("check", stderr)
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
+	viewsFile := fs.String("views", "", "view definitions `file` to check against the mapping (default: views.file)")
 	offline := fs.Bool("offline", false, "do not connect to the source: check files only")
 	forward := fs.Bool("forward", false, "also check that each schema version is FORWARD compatible with the one before")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the source after this long")
@@ -55,12 +57,18 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *mappingFile != "" {
 		cfg.Mapping.File = *mappingFile
 	}
+	if *viewsFile != "" {
+		cfg.Views.File = *viewsFile
+	}
 
 	mapping, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
 	if err != nil {
 		r.fail("mapping", err)
 		r.skip("live schema", "the mapping did not load")
 		r.skip("schema versions", "the mapping did not load")
+		if cfg.Views.File != "" {
+			r.skip("views", "the mapping did not load")
+		}
 		return r.result()
 	}
 	// The mapper run builds: a mapping run refuses (no schemas while
@@ -71,6 +79,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		r.ok("mapping", fmt.Sprintf("%s: %d table(s), %d aggregate type(s), %d event type(s)",
 			cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
 	}
+
+	checkViews(r, cfg, mapping)
 
 	switch {
 	case *offline:
@@ -98,6 +108,55 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return r.result()
+}
+
+// checkViews checks the view definitions file, when one is configured,
+// against the mapping: it parses (CEL compiles) and every view follows
+// aggregate and event types the mapping produces and reads only data fields
+// their schemas declare (redisview.Definitions.Check).
+func checkViews(r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
+	file := cfg.Views.File
+	if file == "" {
+		// views.enabled without views.file fails the configuration check.
+		r.skip("views", "no views file (views.file, or --views)")
+		return
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		r.fail("views", fmt.Errorf("views.file: %w", err))
+		return
+	}
+	defs, err := redisview.ParseDefinitions(src)
+	if err == nil {
+		err = defs.Check(mapping)
+	}
+	if err != nil {
+		r.fail("views", viewProblems(file, err))
+		return
+	}
+	r.ok("views", fmt.Sprintf("%s: %d view(s) match the mapping's events", file, len(defs.Names())))
+}
+
+// viewProblems writes the problems of a view file one per line as
+// file:line: view "name": problem, so that editors can jump to them.
+func viewProblems(file string, err error) error {
+	var errs redisview.DefinitionErrors
+	if !errors.As(err, &errs) {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	lines := make([]string, 0, len(errs))
+	for _, e := range errs {
+		where := file
+		if e.Line > 0 {
+			where = fmt.Sprintf("%s:%d", file, e.Line)
+		}
+		msg := e.Msg
+		if e.View != "" {
+			msg = fmt.Sprintf("view %q: %s", e.View, e.Msg)
+		}
+		lines = append(lines, where+": "+msg)
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 // checkSource checks the mapping against the live tables and the server's

@@ -41,3 +41,88 @@ tables:
 		t.Errorf("check with validation off: exit %d; want 0:\n%s", code, out)
 	}
 }
+
+// TestCheckViews: check validates the views file against the mapping's
+// event types and schemas, naming file, line and view with a suggestion, and
+// says skip when there is no views file.
+func TestCheckViews(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	mapping := write("mapping.yaml", `version: 1
+schemas: schemas
+tables:
+  - table: orders
+    aggregate: {type: order, id: string(row.id)}
+    events:
+      - {type: OrderPlaced, version: 1, when: op == "insert", data: {id: row.id, amount: row.amount}}
+`)
+	write("schemas/OrderPlaced.v1.json", `{"type":"object","required":["id","amount"],
+  "properties":{"id":{"type":"integer"},"amount":{"type":"string"}}}`)
+	good := write("good.yaml", `version: 1
+views:
+  - name: order
+    kind: entity
+    aggregate: order
+    on: [{type: OrderPlaced, set: {amount: data.amount}}]
+`)
+	bad := write("bad.yaml", `version: 1
+views:
+  - name: order
+    kind: entity
+    aggregate: order
+    on:
+      - type: OrderPlaced
+        set: {amount: data.amout}
+    delete_on: [OrderDeleted]
+`)
+	notCEL := write("notcel.yaml", `version: 1
+views:
+  - name: order
+    kind: entity
+    aggregate: order
+    on: [{type: OrderPlaced, set: {amount: 'data.amount +'}}]
+`)
+	t.Setenv("CDCFLOW_MAPPING_FILE", mapping)
+	t.Setenv("CDCFLOW_SOURCE_DSN", "")
+	t.Setenv("CDCFLOW_VIEWS_FILE", "")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string // in the output
+	}{
+		{"no views file", nil, 0, []string{"skip  views                  no views file"}},
+		{"good", []string{"--views", good}, 0, []string{"ok    views                  " + good + ": 1 view(s) match"}},
+		{"bad", []string{"--views", bad}, 1, []string{
+			"FAIL  views",
+			"      " + bad + `:8: view "order": on.set.amount: data.amout: no such field in OrderPlaced v1 (did you mean amount?)`,
+			"      " + bad + `:9: view "order": delete_on: event type "OrderDeleted": the mapping`,
+		}},
+		{"CEL does not compile", []string{"--views", notCEL}, 1, []string{"FAIL  views", "      " + notCEL + `:6: view "order": on.set.amount: `}},
+		{"missing file", []string{"--views", filepath.Join(dir, "nope.yaml")}, 1, []string{"FAIL  views", "views.file: open "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(t.Context(), append([]string{"check", "--offline"}, tt.args...), &out, &out)
+			if code != tt.code {
+				t.Errorf("check %v: exit %d; want %d:\n%s", tt.args, code, tt.code, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("check %v: output lacks %q:\n%s", tt.args, w, out.String())
+				}
+			}
+		})
+	}
+}

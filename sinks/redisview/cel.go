@@ -80,7 +80,12 @@ type program struct {
 	prg   cel.Program
 	kind  exprKind
 	where string    // for errors: view, key and line
+	what  string    // the key it is under (when, on.set.total, …), for Check
+	line  int       // its line in the view file, for Check
 	refs  stateRefs // the fields of state it reads
+	// dataPaths are the field paths of data it reads (data.a.b: [a b]), for
+	// Check.
+	dataPaths [][]string
 	// usesData and usesEvent say whether it reads data and event, so that
 	// they are built only when needed; eventRefs is what it reads of event.
 	usesData, usesEvent bool
@@ -208,7 +213,7 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 		return nil, err
 	}
 	return &program{prg: prg, kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
-		usesEvent: usesIdent(ast, "event"), eventRefs: identRefs(ast, "event")}, nil
+		usesEvent: usesIdent(ast, "event"), eventRefs: identRefs(ast, "event"), dataPaths: identPaths(ast, "data")}, nil
 }
 
 func typeList(ts []*cel.Type) string {

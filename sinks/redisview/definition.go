@@ -95,6 +95,9 @@ type view struct {
 	// history
 	types map[string]bool // nil: every event type
 	max   int             // 0: unbounded
+
+	// Lines of the keys that name event types, for Check.
+	aggregateLine, deletesLine, typesLine int
 }
 
 type entityRule struct {
@@ -317,17 +320,17 @@ func (p *parser) view(n *yaml.Node, path string, d *Definitions) (*view, func())
 				p.add(line, name, "kind %q: want entity, index, aggregate or history", s)
 			}
 		},
-		"aggregate": func(n *yaml.Node, path string) { v.aggregate, _ = p.str(n, path) },
+		"aggregate": func(n *yaml.Node, path string) { v.aggregate, v.aggregateLine = p.str(n, path) },
 		"entity":    func(n *yaml.Node, path string) { entityName, entityLine = p.str(n, path) },
 		"on":        func(n *yaml.Node, path string) { onNodes, onPath = n, path },
-		"delete_on": func(n *yaml.Node, path string) { deletes = p.strs(n, path) },
+		"delete_on": func(n *yaml.Node, path string) { deletes, v.deletesLine = p.strs(n, path), n.Line },
 		"when":      func(n *yaml.Node, _ string) { whenN = n },
 		"score":     func(n *yaml.Node, _ string) { scoreN = n },
 		"key":       func(n *yaml.Node, _ string) { keyN = n },
 		"group":     func(n *yaml.Node, _ string) { groupN = n },
 		"day":       func(n *yaml.Node, path string) { v.byDay, _ = p.w.Bool(n, path) },
 		"sums":      func(n *yaml.Node, path string) { sumsN, sumsPath = n, path },
-		"types":     func(n *yaml.Node, path string) { types = p.strs(n, path) },
+		"types":     func(n *yaml.Node, path string) { types, v.typesLine = p.strs(n, path), n.Line },
 		"max": func(n *yaml.Node, path string) {
 			if v.max, _ = p.w.Int(n, path); v.max < 0 {
 				p.add(n.Line, name, "max %d: want 0 (unbounded) or more", v.max)
@@ -513,6 +516,7 @@ func (p *parser) expr(n *yaml.Node, view, what string, k exprKind) *program {
 		return nil
 	}
 	prg.where = fmt.Sprintf("view %q %s (line %d)", view, what, line)
+	prg.what, prg.line = what, line
 	return prg
 }
 
