@@ -15,56 +15,81 @@ import (
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
-// TestIntegrationRunIdentityLostFull flips public.orders (whose rules read
-// the old status) from REPLICA IDENTITY FULL to DEFAULT while `cdcflow run`
-// streams, and updates an order: run must stop (exit 1) saying the table lost
-// FULL. With FULL restored, the restart must stop again on the same change
-// (it was written without the old row), now saying both ways past it and
-// naming the slot. The first way must work as written: a restart with
-// CDCFLOW_MAPPING_ON_BROKEN_RULE=dead_letter passes that change to the
-// dead-letter topic with the reason, maps the changes written after FULL came
-// back (with their old values) and the inserts, loses no other event, and a
-// restart without the override then runs on.
-func TestIntegrationRunIdentityLostFull(t *testing.T) {
-	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(testenv.Seed(t))
-	if _, err := loadOrders(ctx, db.DSN, seed, 50, 0); err != nil { // taken by the snapshot
-		t.Fatal(err)
-	}
-	installAudit(t, db)
-	broker := testenv.Kafka(t)
-	slot, env := ordersRunEnv(t, db, broker.Addrs(), "identity")
-	p := startRun(t, env...)
-	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
-	awaitSnapshot(t, ctx, p, fold)
+// lostFull is a run of the reference order database that stopped twice on
+// an update written while public.orders (whose rules read the old status)
+// was REPLICA IDENTITY DEFAULT: once while it streamed, and once more after
+// FULL was restored, as the restart met the same change.
+type lostFull struct {
+	db     *testenv.DB
+	broker *testenv.KafkaServer
+	slot   string
+	env    []string
+	p      *runProc
+	fold   *orderFold
+	order  string // the order updated without the old row, then again with FULL back
+	seed   uint64
+}
 
-	order := testenv.QueryValue[string](t, db, `SELECT min(order_id)::text FROM orders WHERE status NOT IN ('C', 'S')`)
-	db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY DEFAULT`)
-	db.Exec(t, `UPDATE orders SET status = 'C' WHERE order_id = $1::bigint`, order) // written without the old row
-	const lostFull = "table public.orders lost REPLICA IDENTITY FULL (it was DEFAULT when the change was written)"
-	awaitRunFailure(t, p, lostFull)
+// The start of the failure of a change written without the old row.
+const lostFullMsg = "table public.orders lost REPLICA IDENTITY FULL (it was DEFAULT when the change was written)"
+
+// newLostFull streams the reference orders, flips public.orders to REPLICA
+// IDENTITY DEFAULT and updates an order: run must stop (exit 1) saying the
+// table lost FULL. With FULL restored and the order updated again, the
+// restart must stop again on the same change, now saying both ways past it
+// and naming the slot.
+func newLostFull(t *testing.T, prefix string) *lostFull {
+	t.Helper()
+	ctx := t.Context()
+	s := &lostFull{db: testenv.Postgres(t).NewDatabase(t), seed: uint64(testenv.Seed(t))}
+	if err := loadgen.Init(ctx, s.db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrders(ctx, s.db.DSN, s.seed, 50, 0); err != nil { // taken by the snapshot
+		t.Fatal(err)
+	}
+	installAudit(t, s.db)
+	s.broker = testenv.Kafka(t)
+	s.slot, s.env = ordersRunEnv(t, s.db, s.broker.Addrs(), prefix)
+	s.p = startRun(t, s.env...)
+	s.fold = newOrderFold(consumer(t, s.broker.Addrs(), "shop.order"))
+	awaitSnapshot(t, ctx, s.p, s.fold)
+
+	s.order = testenv.QueryValue[string](t, s.db, `SELECT min(order_id)::text FROM orders WHERE status NOT IN ('C', 'S')`)
+	s.db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY DEFAULT`)
+	s.db.Exec(t, `UPDATE orders SET status = 'C' WHERE order_id = $1::bigint`, s.order) // written without the old row
+	awaitRunFailure(t, s.p, lostFullMsg)
 
 	// FULL again: later changes carry their old row, the one above does not.
-	db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
-	db.Exec(t, `UPDATE orders SET status = 'S' WHERE order_id = $1::bigint`, order)
-	p.start()
-	out := awaitRunFailure(t, p, lostFull)
+	s.db.Exec(t, `ALTER TABLE orders REPLICA IDENTITY FULL`)
+	s.db.Exec(t, `UPDATE orders SET status = 'S' WHERE order_id = $1::bigint`, s.order)
+	s.p.start()
+	out := awaitRunFailure(t, s.p, lostFullMsg)
 	for _, want := range []string{
 		"ALTER TABLE public.orders REPLICA IDENTITY FULL",
 		"restart once with CDCFLOW_MAPPING_ON_BROKEN_RULE=dead_letter",
 		"go to shop.deadletter with this reason",
-		fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", slot),
+		fmt.Sprintf("SELECT pg_drop_replication_slot('%s')", s.slot),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the restart's failure does not say %q:\n%s", want, out)
 		}
 	}
 	t.Logf("the restart's failure:\n%s", out)
+	return s
+}
 
+// TestIntegrationRunIdentityLostFullDeadLetter takes the first way past a
+// lost REPLICA IDENTITY FULL as the message words it: a restart with
+// CDCFLOW_MAPPING_ON_BROKEN_RULE=dead_letter passes the change written
+// without the old row to the dead-letter topic with the reason, maps the
+// changes written after FULL came back (with their old values) and the
+// inserts, loses no other event, and a restart without the override then
+// runs on.
+func TestIntegrationRunIdentityLostFullDeadLetter(t *testing.T) {
+	ctx := t.Context()
+	s := newLostFull(t, "identity_dl")
+	db, broker, env, p, fold, order, seed := s.db, s.broker, s.env, s.p, s.fold, s.order, s.seed
 	// Way 1: dead-letter the change written without the old row, once.
 	p.env = append(env, "CDCFLOW_MAPPING_ON_BROKEN_RULE=dead_letter")
 	p.start()
@@ -91,7 +116,7 @@ func TestIntegrationRunIdentityLostFull(t *testing.T) {
 		t.Fatalf("%d dead letters; want 1 (the update written without the old row): %+v", len(letters), letters)
 	}
 	dl := letters[0]
-	if !strings.Contains(dl.Reason, lostFull) || dl.Table != "public.orders" || dl.Op != "update" || !strings.Contains(string(dl.Key), order) {
+	if !strings.Contains(dl.Reason, lostFullMsg) || dl.Table != "public.orders" || dl.Op != "update" || !strings.Contains(string(dl.Key), order) {
 		t.Errorf("dead letter = reason %q, table %q, op %q, key %s; want the update of order %s, saying the table lost FULL",
 			dl.Reason, dl.Table, dl.Op, dl.Key, order)
 	}
@@ -113,6 +138,58 @@ func TestIntegrationRunIdentityLostFull(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("%d records, %d orders, %d starts; dead letter: %s", fold.records, len(fold.status), p.starts, dl.Reason)
+}
+
+// TestIntegrationRunIdentityLostFullResnapshot takes the second way past a
+// lost REPLICA IDENTITY FULL as the message words it: drop the slot it names
+// and restart. A new snapshot epoch brings every order's state, changes after
+// it stream with their old values, and nothing goes to the dead-letter topic.
+func TestIntegrationRunIdentityLostFullResnapshot(t *testing.T) {
+	ctx := t.Context()
+	s := newLostFull(t, "identity_rs")
+	// The walsender of the stopped run may hold the slot a moment longer.
+	testenv.Await(t, 30*time.Second, "the slot to be released", func() (bool, error) {
+		return testenv.QueryValue[bool](t, s.db, `SELECT NOT active FROM pg_replication_slots WHERE slot_name = $1`, s.slot), nil
+	})
+	s.db.Exec(t, `SELECT pg_drop_replication_slot($1)`, s.slot)
+	s.p.start()
+	testenv.Await(t, 60*time.Second, "a second snapshot epoch on shop.order", func() (bool, error) {
+		if err := s.p.running(); err != nil {
+			return false, err
+		}
+		return s.fold.snapshotEnds >= 2, s.fold.poll(ctx)
+	})
+	if len(s.fold.epochs) != 2 {
+		t.Errorf("%d snapshot epochs; want 2 (the re-snapshot)", len(s.fold.epochs))
+	}
+	s.db.Exec(t, `UPDATE orders SET status = 'C' WHERE order_id = (SELECT min(order_id) FROM orders WHERE status NOT IN ('C', 'S'))`)
+	if _, err := loadOrders(ctx, s.db.DSN, s.seed+1, 20, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The new epoch holds the order's state, not the two transitions made
+	// before it: those two audited changes have no event of their own.
+	want := orderStatuses(t, s.db)
+	testenv.Await(t, 60*time.Second, "shop.order to fold to the database after the re-snapshot", func() (bool, error) {
+		if err := s.p.running(); err != nil {
+			return false, err
+		}
+		if err := s.fold.poll(ctx); err != nil {
+			return false, err
+		}
+		missing, _ := missingAudited(t, s.db, s.fold)
+		for _, m := range missing {
+			if !strings.HasPrefix(m, s.order+" ") {
+				return false, fmt.Errorf("audited change without an event: %s", m)
+			}
+		}
+		return equalMaps(s.fold.status, want), nil
+	})
+	dead := consumer(t, s.broker.Addrs(), "shop.deadletter")
+	if err := pollEvents(ctx, dead, func(_ *kgo.Record, ev pipeline.Event) error {
+		return fmt.Errorf("a dead letter after the re-snapshot: %s", ev.Data)
+	}); err != nil {
+		t.Error(err)
+	}
 }
 
 // awaitRunFailure waits for p to exit, requires exit status 1 and an output
