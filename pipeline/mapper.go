@@ -227,7 +227,9 @@ func (mp *Mapper) Change(c *capture.Change, emit func(Event)) error {
 		return nil // a table the mapping does not read
 	}
 	mp.prepare(c, b)
-	if b.broken != nil {
+	if b.broken != nil && (!b.broken.OldRowMissing || c.Op == capture.OpUpdate || c.Op == capture.OpDelete) {
+		// A table that only lost its old rows still maps its inserts (and
+		// snapshot rows): only its updates and deletes lack what a rule needs.
 		emit(mp.deadLetter(c, b, b.broken.Rule, 0, b.broken.Error(), nil))
 		return nil
 	}
@@ -655,16 +657,21 @@ func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
 	if known == nil {
 		known = mp.m.loadTypes[name]
 	}
+	// A dropped or retyped column outranks a lost old row: it breaks every
+	// change of the table, not only its updates and deletes.
+	var first *problem
 	for _, pr := range t.check(rel, known) {
-		if pr.rule == "" {
-			continue
+		if pr.rule != "" && (first == nil || first.noOld && !pr.noOld) {
+			first = &pr
 		}
-		err := &RuleBrokenError{Table: name.String(), Rule: pr.rule, Column: pr.column, Reason: pr.reason}
+	}
+	if first != nil {
+		err := &RuleBrokenError{Table: name.String(), Rule: first.rule, Column: first.column, Reason: first.reason,
+			OldRowMissing: first.noOld, Identity: first.identity}
 		if !mp.opts.DeadLetterBrokenRules {
 			return nil, err
 		}
 		b.broken = err
-		break
 	}
 	types := make(map[string]string, len(rel.Columns))
 	for _, col := range rel.Columns {

@@ -416,6 +416,11 @@ type problem struct {
 	column string
 	reason string // for RuleBrokenError
 	msg    string
+	// noOld is set when the table's REPLICA IDENTITY (identity) is not FULL
+	// while the rule reads the column's old value: the table still has the
+	// column, but its updates and deletes come without the old row.
+	noOld    bool
+	identity capture.ReplicaIdentity
 }
 
 // check compares the rules of t with rel. known, when non-nil, holds the column
@@ -453,7 +458,7 @@ func (t *tableInfo) check(rel *capture.Relation, known map[string]string) []prob
 		}
 		if u.old && !col.Key && rel.ReplicaIdentity != capture.IdentityFull && !reported[u.rule] {
 			reported[u.rule] = true
-			out = append(out, problem{line: u.line, rule: u.rule, column: u.column,
+			out = append(out, problem{line: u.line, rule: u.rule, column: u.column, noOld: true, identity: rel.ReplicaIdentity,
 				reason: "needs the old value, but the table's REPLICA IDENTITY is not FULL",
 				msg: fmt.Sprintf("uses the old value of %q, which table %s does not send: run ALTER TABLE %s REPLICA IDENTITY FULL",
 					u.column, t.name, rel.QualifiedName())})

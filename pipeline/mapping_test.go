@@ -184,6 +184,8 @@ func TestAlterTable(t *testing.T) {
 	retyped := ordersRel(capture.IdentityFull)
 	retyped.Columns[1].TypeName = "int4"
 	notFull := ordersRel(capture.IdentityDefault)
+	droppedNotFull := ordersRel(capture.IdentityDefault)
+	droppedNotFull.Columns = droppedNotFull.Columns[:2]
 	widened := ordersRel(capture.IdentityFull)
 	widened.Columns = append(widened.Columns, capture.Column{Name: "note", TypeName: "text"})
 	tests := []struct {
@@ -194,7 +196,8 @@ func TestAlterTable(t *testing.T) {
 		{"column added", widened, ""},
 		{"used column dropped", dropped, `table public.orders changed: rule public.orders/OrderPromised uses column "total", which was dropped`},
 		{"used column retyped", retyped, `rule public.orders/OrderPromised uses column "status", which changed type from bpchar to int4`},
-		{"identity no longer full", notFull, `uses column "status", which needs the old value`},
+		{"identity no longer full", notFull, `table public.orders lost REPLICA IDENTITY FULL (it was DEFAULT when the change was written): rule public.orders/OrderPromised uses the old value of "status"`},
+		{"identity no longer full and column dropped", droppedNotFull, `uses column "total", which was dropped`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,6 +230,94 @@ func TestAlterTable(t *testing.T) {
 			var dl DeadLetter
 			if err := json.Unmarshal(got[0].Data, &dl); err != nil || !strings.Contains(dl.Reason, tt.want) {
 				t.Fatalf("dead letter %s (%v); want a reason containing %q", got[0].Data, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLostFullIdentityDeadLettersOnlyWhatLacksTheOldRow checks that, with
+// DeadLetterBrokenRules, a table whose identity is no longer FULL dead-letters
+// its updates and deletes (written without the old row its rules read) with
+// the reason, and still maps its inserts and snapshot rows.
+func TestLostFullIdentityDeadLettersOnlyWhatLacksTheOldRow(t *testing.T) {
+	const mapping = `version: 1
+tables:
+  - table: public.orders
+    aggregate:
+      type: order
+      id: string(row.id)
+    state:
+      type: OrderObserved
+      version: 1
+      data:
+        id: row.id
+    events:
+      - type: OrderPlaced
+        version: 1
+        when: op == "insert"
+        data:
+          id: row.id
+      - type: OrderPromised
+        version: 1
+        when: op == "update" && old.status == "N" && row.status == "C"
+        data:
+          id: row.id
+      - type: OrderRemoved
+        version: 1
+        when: op == "delete"
+        data:
+          id: row.id
+`
+	m, err := Parse("m.yaml", []byte(mapping), nil, LoadOptions{Schema: SchemaOf(ordersRel(capture.IdentityFull))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := ordersRel(capture.IdentityDefault)
+	row := []capture.Value{{Kind: capture.KindValue, Data: int64(7)}, {Kind: capture.KindValue, Data: "C"},
+		{Kind: capture.KindNull}, {Kind: capture.KindNull}}
+	keyOnly := []capture.Value{row[0], {}, {}, {}}
+	tests := []struct {
+		name     string
+		change   capture.Change
+		wantType string // the event's type, or "" for a dead letter
+	}{
+		{"insert", capture.Change{Op: capture.OpInsert, New: row}, "OrderPlaced"},
+		{"snapshot row", capture.Change{Op: capture.OpRead, New: row, Epoch: 1}, "OrderObserved"},
+		{"update", capture.Change{Op: capture.OpUpdate, New: row}, ""},
+		{"delete", capture.Change{Op: capture.OpDelete, Old: keyOnly}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mp, err := NewMapper(m, MapperOptions{DeadLetterBrokenRules: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := tt.change
+			c.Relation, c.FinalLSN = rel, 0x100
+			var got []Event
+			if c.Op != capture.OpRead {
+				mp.Begin(&capture.Begin{FinalLSN: 0x100})
+			}
+			if err := mp.Change(&c, func(e Event) { got = append(got, e) }); err != nil {
+				t.Fatalf("Change(%s) = %v; want nil", tt.name, err)
+			}
+			if c.Op != capture.OpRead {
+				if err := mp.Commit(&capture.Commit{FinalLSN: 0x100, EndLSN: 0x101}, func(e Event) { got = append(got, e) }); err != nil {
+					t.Fatalf("Commit = %v", err)
+				}
+			}
+			if len(got) != 1 {
+				t.Fatalf("Change(%s) emitted %d events; want 1", tt.name, len(got))
+			}
+			if tt.wantType != "" {
+				if got[0].DeadLetter || got[0].Type != tt.wantType {
+					t.Fatalf("Change(%s) emitted %s (dead letter %v); want %s", tt.name, got[0].Type, got[0].DeadLetter, tt.wantType)
+				}
+				return
+			}
+			var dl DeadLetter
+			if err := json.Unmarshal(got[0].Data, &dl); err != nil || !got[0].DeadLetter || !strings.Contains(dl.Reason, "lost REPLICA IDENTITY FULL") {
+				t.Fatalf("Change(%s) emitted %s %s; want a dead letter saying the table lost REPLICA IDENTITY FULL", tt.name, got[0].Type, got[0].Data)
 			}
 		})
 	}

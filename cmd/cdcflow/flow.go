@@ -184,7 +184,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	for _, svc := range opts.services {
 		g.Go(func() error { return svc(gctx, reg, brokers) })
 	}
-	return sourceError(g.Wait())
+	return brokenRuleError(sourceError(g.Wait()), rc.Slot, pc.DeadLetterTopic)
 }
 
 // sourceError names the configuration key to fix when err is a failure to
