@@ -19,6 +19,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/flow"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
@@ -177,7 +178,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.Run(gctx) })
 	if cfg.Metrics.Addr != "" {
-		g.Go(func() error { return serveTailMetrics(gctx, cfg.Metrics.Addr, reg, &ready) })
+		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, ready.Load) })
 	}
 	line := flowLine(opts.progress, log)
 	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })

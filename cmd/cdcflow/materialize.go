@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
@@ -274,7 +275,7 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 	var ready atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	if s.cfg.Metrics.Addr != "" {
-		g.Go(func() error { return serveTailMetrics(gctx, s.cfg.Metrics.Addr, reg, &ready) })
+		g.Go(func() error { return metricsserver.Serve(gctx, s.cfg.Metrics.Addr, reg, ready.Load) })
 	}
 	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
 	err = g.Wait()

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/deploy/examples/orders"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
@@ -80,7 +81,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "PostgreSQL stopped; run \"cdcflow quickstart\" again to continue on the same data")
 	}()
 	dsn := pg.DSN(quickstartDB)
-	created, err := prepareOrderDB(ctx, pg.DSN("postgres"), dsn)
+	created, err := loadgen.Prepare(ctx, pg.DSN("postgres"), dsn, quickstartDB)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			return fmt.Errorf("load: %w", err)
 		}
-		if err := awaitSlotCaughtUp(gctx, dsn, cfg.Capture.Slot); err != nil {
+		if err := replication.AwaitCaughtUp(gctx, dsn, cfg.Capture.Slot); err != nil {
 			return err
 		}
 		if views != nil {
@@ -291,70 +292,4 @@ func (v *quickstartViews) printSummary(ctx context.Context, w io.Writer) {
 		parts[i] = fmt.Sprintf("%s %d", st, groups[st].Count)
 	}
 	fmt.Fprintf(w, "views: %d orders (%s)\n", n, strings.Join(parts, ", "))
-}
-
-// prepareOrderDB creates the database of orderDSN through adminDSN unless
-// it exists, and loads the reference schema into it unless its orders table
-// exists. It reports whether it created anything.
-func prepareOrderDB(ctx context.Context, adminDSN, orderDSN string) (bool, error) {
-	admin, err := pgx.Connect(ctx, adminDSN)
-	if err != nil {
-		return false, fmt.Errorf("connect: %w", err)
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, quickstartDB).Scan(&exists); err != nil {
-		return false, fmt.Errorf("look for database %q: %w", quickstartDB, err)
-	}
-	if !exists {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{quickstartDB}.Sanitize()); err != nil {
-			return false, fmt.Errorf("create database %q: %w", quickstartDB, err)
-		}
-	}
-	conn, err := pgx.Connect(ctx, orderDSN)
-	if err != nil {
-		return false, fmt.Errorf("connect to %q: %w", quickstartDB, err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var hasSchema bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass('public.orders') IS NOT NULL`).Scan(&hasSchema); err != nil {
-		return false, fmt.Errorf("look for the order schema: %w", err)
-	}
-	if hasSchema {
-		return !exists, nil
-	}
-	return true, loadgen.Init(ctx, conn)
-}
-
-// awaitSlotCaughtUp waits until the slot has confirmed the WAL position the
-// database had when it was called (heartbeats carry it past the last
-// commit), or ctx ends.
-func awaitSlotCaughtUp(ctx context.Context, dsn, slot string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var target string
-	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&target); err != nil {
-		return fmt.Errorf("read the WAL position: %w", err)
-	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var done bool
-		err := conn.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn >= $1::pg_lsn, false)
-			FROM pg_replication_slots WHERE slot_name = $2`, target, slot).Scan(&done)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read slot %q: %w", slot, err)
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package changejson
 
 import (
 	"encoding/json"
@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
-	"github.com/cdcflow/cdcflow/capture/replication"
 )
 
-func TestTailLine(t *testing.T) {
+func TestLine(t *testing.T) {
 	rel := &capture.Relation{OID: 1, Schema: "public", Table: "Order Lines", Columns: []capture.Column{
 		{Name: "id", Key: true}, {Name: "amount"}, {Name: "note"}, {Name: "at"}, {Name: "local"},
 		{Name: "raw"}, {Name: "tags"}, {Name: "ratio"}, {Name: "doc"}, {Name: "gone"},
@@ -32,7 +31,7 @@ func TestTailLine(t *testing.T) {
 			{Kind: capture.KindNull},
 		},
 	}
-	line, ok := tailLine(change, nil)
+	line, ok := Line(change, nil)
 	if !ok {
 		t.Fatal("change not printed")
 	}
@@ -45,14 +44,14 @@ func TestTailLine(t *testing.T) {
 		`"local":"2026-11-23T10:15:00.123456","ratio":"-Infinity","raw":"3q0=","tags":["a",null]},` +
 		`"old":{"id":1},"table":"\"public\".\"Order Lines\"","type":"update","unchanged":["note"],"xid":7}`
 	if string(got) != want {
-		t.Errorf("tailLine =\n%s\nwant\n%s", got, want)
+		t.Errorf("Line =\n%s\nwant\n%s", got, want)
 	}
 
-	filter := map[replication.TableName]bool{{Schema: "public", Table: "other"}: true}
-	if _, ok := tailLine(change, filter); ok {
+	other := func(rel *capture.Relation) bool { return rel.Table == "other" }
+	if _, ok := Line(change, other); ok {
 		t.Error("change of a filtered-out table printed")
 	}
-	if _, ok := tailLine(&capture.Marker{Kind: capture.MarkerHeartbeat}, nil); ok {
+	if _, ok := Line(&capture.Marker{Kind: capture.MarkerHeartbeat}, nil); ok {
 		t.Error("heartbeat printed")
 	}
 }

@@ -1,0 +1,57 @@
+// Package metricsserver serves a process's Prometheus metrics with the
+// Kubernetes probes beside them: /metrics, /healthz (the process serves) and
+// /readyz (it is ready, as its owner says).
+package metricsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// shutdownTimeout bounds the wait for requests in flight once ctx is done.
+const shutdownTimeout = 5 * time.Second
+
+// Serve serves /metrics from reg, /healthz, and /readyz (200 while ready
+// returns true, 503 otherwise) on addr until ctx is done, then shuts the
+// server down and returns ctx's error; it returns at once when addr cannot
+// be listened on. ready is called from the server's goroutines.
+func Serve(ctx context.Context, addr string, reg prometheus.Gatherer, ready func() bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on metrics address: %w", err)
+	}
+	return serve(ctx, ln, reg, ready)
+}
+
+// serve is Serve on a listener it owns.
+func serve(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, ready func() bool) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready yet", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics: %w", err)
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,60 @@
+package metricsserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "cdcflow_test_total", Help: "test"}))
+	var ready atomic.Bool
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, reg, ready.Load) }()
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		// The listener is open before serve starts: no wait is needed.
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d; want 200", code)
+	}
+	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before ready = %d; want 503", code)
+	}
+	ready.Store(true)
+	if code, _ := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz when ready = %d; want 200", code)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "cdcflow_test_total 0") {
+		t.Errorf("/metrics = %d %q; want the registry's series", code, body)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve after cancel = %v; want context.Canceled", err)
+	}
+	if err := Serve(t.Context(), "256.0.0.1:1", reg, ready.Load); err == nil {
+		t.Error("Serve on an address it cannot listen on = nil; want an error")
+	}
+}
