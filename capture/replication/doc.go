@@ -28,6 +28,7 @@
 //	cdcflow_capture_confirmed_lsn                  gauge    position last reported as flushed
 //	cdcflow_capture_changes_total{table,op}        counter  row changes received
 //	cdcflow_capture_reconnects_total               counter  sessions restarted after an error
+//	cdcflow_capture_retrying_since_timestamp_seconds gauge  when the sessions began to fail; 0 while one is up
 //	cdcflow_capture_handler_blocked_seconds_total  counter  time WAL reading was paused by a busy handler
 //	cdcflow_capture_heartbeats_total               counter  heartbeat messages emitted
 //

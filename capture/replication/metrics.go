@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -18,6 +20,7 @@ type Metrics struct {
 	confirmedLSN   prometheus.Gauge
 	changes        *prometheus.CounterVec
 	reconnects     prometheus.Counter
+	retryingSince  prometheus.Gauge
 	blockedSeconds prometheus.Counter
 	heartbeats     prometheus.Counter
 }
@@ -58,6 +61,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reconnects: f.NewCounter(prometheus.CounterOpts{
 			Name: "cdcflow_capture_reconnects_total",
 			Help: "Replication sessions started again after one ended with an error.",
+		}),
+		retryingSince: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_capture_retrying_since_timestamp_seconds",
+			Help: "When the replication sessions began to fail (Unix time) while the Reader reconnects; 0 while a session is up.",
 		}),
 		blockedSeconds: f.NewCounter(prometheus.CounterOpts{
 			Name: "cdcflow_capture_handler_blocked_seconds_total",
@@ -116,6 +123,17 @@ func (m *Metrics) reconnect() {
 	if m != nil {
 		m.reconnects.Inc()
 	}
+}
+
+func (m *Metrics) retrying(since time.Time) {
+	if m == nil {
+		return
+	}
+	if since.IsZero() {
+		m.retryingSince.Set(0)
+		return
+	}
+	m.retryingSince.Set(float64(since.UnixNano()) / 1e9)
 }
 
 func (m *Metrics) blocked(seconds float64) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -50,6 +51,10 @@ type Reader struct {
 	snapLog *slog.Logger
 	metrics *Metrics
 	snap    *snapshot.Snapshotter
+
+	// retrySince is when the sessions began to fail, in Unix nanoseconds;
+	// 0 while a session is up (or none has failed).
+	retrySince atomic.Int64
 
 	mu sync.Mutex
 	// given is the last confirmable position (a Commit's EndLSN, a heartbeat's
@@ -199,7 +204,13 @@ func (r *Reader) Run(ctx context.Context, h capture.Handler) error {
 		}
 		attempt++
 		wait := b.Next()
-		r.log.Warn("replication session ended, reconnecting", "err", err, "attempt", attempt, "retry_in", wait)
+		since := r.RetryingSince()
+		if since.IsZero() {
+			since = time.Now()
+			r.retrying(since)
+		}
+		r.log.Warn("replication session ended, reconnecting", "err", err, "attempt", attempt, "retry_in", wait,
+			"retrying_since", since.UTC().Format(time.RFC3339))
 		r.metrics.reconnect()
 		t := time.NewTimer(wait)
 		select {
@@ -295,6 +306,7 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	if err := h(ctx, []capture.Message{&capture.Connected{Source: src, StartLSN: start, NewSource: newSource}}); err != nil {
 		return fatal(err)
 	}
+	r.retrying(time.Time{}) // a session is up
 
 	if created != nil && created.snapshotName != "" {
 		if err := r.snapshot(ctx, created, tables, columns, h, log); err != nil {
@@ -498,4 +510,25 @@ func lastSwitchPoint(content []byte) (capture.LSN, error) {
 		return 0, errors.New("no switch point in history file")
 	}
 	return last, nil
+}
+
+// RetryingSince returns when the replication sessions began to fail, while
+// Run is reconnecting to a source it could reach before or that is starting
+// up; the zero time while a session is up, or before any failed. It is safe
+// to call from any goroutine: readiness probes use it.
+func (r *Reader) RetryingSince() time.Time {
+	if n := r.retrySince.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// retrying records since when the sessions fail (zero: a session is up).
+func (r *Reader) retrying(since time.Time) {
+	var n int64
+	if !since.IsZero() {
+		n = since.UnixNano()
+	}
+	r.retrySince.Store(n)
+	r.metrics.retrying(since)
 }

@@ -178,7 +178,14 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.Run(gctx) })
 	if cfg.Metrics.Addr != "" {
-		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, ready.Load) })
+		started := metricsserver.Ready(&ready)
+		readyz := func() error {
+			if since := reader.RetryingSince(); !since.IsZero() {
+				return fmt.Errorf("reconnecting to the source since %s", since.UTC().Format(time.RFC3339))
+			}
+			return started()
+		}
+		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
 	}
 	line := flowLine(opts.progress, log)
 	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
@@ -68,4 +71,74 @@ func editDSN(t *testing.T, dsn string, edit func(*url.URL)) string {
 	}
 	edit(u)
 	return u.String()
+}
+
+// TestIntegrationRunSourceDownIsRetried: a source that is down is retried,
+// and while it is, /readyz answers 503 saying since when and the
+// retrying-since gauge is set; once the source is back, run streams and is
+// ready.
+func TestIntegrationRunSourceDownIsRetried(t *testing.T) {
+	ctx := t.Context()
+	pg := testenv.NewPostgres(t, nil)
+	db := pg.NewDatabase(t)
+	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	broker := testenv.Kafka(t)
+	addr := freeAddr(t)
+	_, env := ordersRunEnv(t, db, broker.Addrs(), "srcdown", "CDCFLOW_METRICS_ADDR="+addr)
+	p := startRun(t, env...)
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	testenv.Await(t, 30*time.Second, "/readyz to say the source is being retried", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		code, body, err := get("/readyz")
+		if err != nil {
+			return false, nil // the server is starting
+		}
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "reconnecting to the source since"), nil
+	})
+	_, metrics, err := get("/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(metrics, "cdcflow_capture_retrying_since_timestamp_seconds 1") {
+		t.Errorf("retrying-since gauge not set while the source is down:\n%s", grepLines(metrics, "retrying"))
+	}
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Await(t, 60*time.Second, "run to stream and be ready once the source is back", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
+		}
+		code, _, err := get("/readyz")
+		return err == nil && code == http.StatusOK, nil
+	})
+	if _, metrics, err = get("/metrics"); err != nil || !strings.Contains(metrics, "cdcflow_capture_retrying_since_timestamp_seconds 0") {
+		t.Errorf("retrying-since gauge not 0 once streaming (%v):\n%s", err, grepLines(metrics, "retrying"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

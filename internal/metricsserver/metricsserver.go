@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +21,11 @@ import (
 const shutdownTimeout = 5 * time.Second
 
 // Serve serves /metrics from reg, /healthz, and /readyz (200 while ready
-// returns true, 503 otherwise) on addr until ctx is done, then shuts the
-// server down and returns ctx's error; it returns at once when addr cannot
-// be listened on. ready is called from the server's goroutines.
-func Serve(ctx context.Context, addr string, reg prometheus.Gatherer, ready func() bool) error {
+// returns nil; 503 with the error's text, which says why, otherwise) on addr
+// until ctx is done, then shuts the server down and returns ctx's error; it
+// returns at once when addr cannot be listened on. ready is called from the
+// server's goroutines.
+func Serve(ctx context.Context, addr string, reg prometheus.Gatherer, ready func() error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on metrics address: %w", err)
@@ -32,13 +34,13 @@ func Serve(ctx context.Context, addr string, reg prometheus.Gatherer, ready func
 }
 
 // serve is Serve on a listener it owns.
-func serve(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, ready func() bool) error {
+func serve(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, ready func() error) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready yet", http.StatusServiceUnavailable)
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
@@ -55,3 +57,16 @@ func serve(ctx context.Context, ln net.Listener, reg prometheus.Gatherer, ready 
 	}
 	return ctx.Err()
 }
+
+// Ready returns a readiness check that is ready once ok holds true; before,
+// it says "not started yet".
+func Ready(ok *atomic.Bool) func() error {
+	return func() error {
+		if !ok.Load() {
+			return errNotStarted
+		}
+		return nil
+	}
+}
+
+var errNotStarted = errors.New("not started yet")

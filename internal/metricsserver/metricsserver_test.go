@@ -24,7 +24,7 @@ func TestServe(t *testing.T) {
 	var ready atomic.Bool
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, ln, reg, ready.Load) }()
+	go func() { done <- serve(ctx, ln, reg, Ready(&ready)) }()
 
 	get := func(path string) (int, string) {
 		t.Helper()
@@ -40,8 +40,8 @@ func TestServe(t *testing.T) {
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d; want 200", code)
 	}
-	if code, _ := get("/readyz"); code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz before ready = %d; want 503", code)
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not started yet") {
+		t.Errorf("/readyz before ready = %d %q; want 503 saying why", code, body)
 	}
 	ready.Store(true)
 	if code, _ := get("/readyz"); code != http.StatusOK {
@@ -54,7 +54,7 @@ func TestServe(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Serve after cancel = %v; want context.Canceled", err)
 	}
-	if err := Serve(t.Context(), "256.0.0.1:1", reg, ready.Load); err == nil {
+	if err := Serve(t.Context(), "256.0.0.1:1", reg, Ready(&ready)); err == nil {
 		t.Error("Serve on an address it cannot listen on = nil; want an error")
 	}
 }
