@@ -146,6 +146,9 @@ func (v *view) stateRefs() stateRefs {
 			r = r.add(p.refs)
 		}
 	}
+	for _, gp := range v.parts {
+		r = r.add(gp.expr.refs)
+	}
 	for _, s := range v.sums {
 		r = r.add(s.expr.refs)
 	}

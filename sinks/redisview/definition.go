@@ -83,12 +83,13 @@ type view struct {
 	deletes map[string]bool        // event types that delete the entity
 
 	// index and aggregate
-	entity *view    // the entity view whose state they derive from
-	when   *program // nil: every existing entity
-	score  *program // index
-	key    *program // index: optional partitioning key (one set per value)
-	group  *program // aggregate
-	byDay  bool     // aggregate: the group value is a time, grouped by local date
+	entity *view       // the entity view whose state they derive from
+	when   *program    // nil: every existing entity
+	score  *program    // index
+	key    *program    // index: optional partitioning key (one set per value)
+	group  *program    // aggregate: a plain group (nil for a composite one)
+	byDay  bool        // aggregate: the plain group's value is a time, grouped by local date
+	parts  []groupPart // aggregate: a composite group's parts, in key order
 	sums   []*sumRule
 	refs   stateRefs // the entity fields when, score, key, group and sums read
 
@@ -111,6 +112,13 @@ type entityRule struct {
 
 type fieldRule struct {
 	name string
+	expr *program
+}
+
+// groupPart is one part of a composite group key.
+type groupPart struct {
+	name string
+	day  bool // the part is a time, grouped by local date
 	expr *program
 }
 
@@ -151,6 +159,13 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 //	    entity: order
 //	    group: state.status
 //	    day: false                 # true: group is a time, grouped by local date
+//	    sums: [{name: total, expr: 'decimal(state.total)', scale: 2}]
+//	  - name: revenue_per_day_currency
+//	    kind: aggregate
+//	    entity: order
+//	    group:                     # a composite group: a list of named parts
+//	      - {name: day, expr: state.ordered_at, day: true}
+//	      - {name: currency, expr: state.currency}
 //	    sums: [{name: total, expr: 'decimal(state.total)', scale: 2}]
 //	  - name: history
 //	    kind: history
@@ -300,8 +315,8 @@ func (p *parser) view(n *yaml.Node, path string, d *Definitions) (*view, func())
 	v := &view{name: name, line: n.Line}
 	var entityName string
 	var entityLine int
-	var onNodes, whenN, scoreN, keyN, groupN *yaml.Node
-	var onPath, sumsPath string
+	var onNodes, whenN, scoreN, keyN, groupN, dayN *yaml.Node
+	var onPath, sumsPath, groupPath string
 	var sumsN *yaml.Node
 	var deletes, types []string
 	p.fields(n, path, map[string]func(*yaml.Node, string){
@@ -327,8 +342,8 @@ func (p *parser) view(n *yaml.Node, path string, d *Definitions) (*view, func())
 		"when":      func(n *yaml.Node, _ string) { whenN = n },
 		"score":     func(n *yaml.Node, _ string) { scoreN = n },
 		"key":       func(n *yaml.Node, _ string) { keyN = n },
-		"group":     func(n *yaml.Node, _ string) { groupN = n },
-		"day":       func(n *yaml.Node, path string) { v.byDay, _ = p.w.Bool(n, path) },
+		"group":     func(n *yaml.Node, path string) { groupN, groupPath = n, path },
+		"day":       func(n *yaml.Node, path string) { v.byDay, _ = p.w.Bool(n, path); dayN = n },
 		"sums":      func(n *yaml.Node, path string) { sumsN, sumsPath = n, path },
 		"types":     func(n *yaml.Node, path string) { types, v.typesLine = p.strs(n, path), n.Line },
 		"max": func(n *yaml.Node, path string) {
@@ -404,13 +419,7 @@ func (p *parser) view(n *yaml.Node, path string, d *Definitions) (*view, func())
 				v.key = p.expr(keyN, name, "key", exprString)
 			}
 		} else {
-			if groupN == nil {
-				p.add(n.Line, name, "missing key %q", "group")
-			} else if v.byDay {
-				v.group = p.expr(groupN, name, "group", exprTime)
-			} else {
-				v.group = p.expr(groupN, name, "group", exprString)
-			}
+			p.group(v, groupN, groupPath, dayN, n.Line)
 			if sumsN != nil {
 				p.sums(v, sumsN, sumsPath)
 			}
@@ -462,6 +471,68 @@ func (p *parser) entityRules(v *view, n *yaml.Node, path string) {
 			v.rules[t] = r
 		}
 	})
+}
+
+// group compiles an aggregate view's group: an expression (a plain group,
+// a time with day: true), or a list of named parts (a composite group, each
+// part a string or, with its own day: true, a time).
+func (p *parser) group(v *view, n *yaml.Node, path string, dayN *yaml.Node, viewLine int) {
+	if n == nil {
+		p.add(viewLine, v.name, "missing key %q", "group")
+		return
+	}
+	var kind yaml.Kind
+	p.w.Node(n, path, func(m *yaml.Node) { kind = m.Kind })
+	switch kind {
+	case 0:
+		return // the walker said why
+	case yaml.MappingNode:
+		p.add(n.Line, v.name, "group: want an expression or a list of parts ({name, expr, day}), got a mapping")
+		return
+	case yaml.ScalarNode:
+		if v.byDay {
+			v.group = p.expr(n, v.name, "group", exprTime)
+		} else {
+			v.group = p.expr(n, v.name, "group", exprString)
+		}
+		return
+	}
+	if dayN != nil {
+		p.add(dayN.Line, v.name, "day: a composite group takes day: true on its day part, not on the view")
+	}
+	seen := map[string]bool{}
+	p.w.List(n, path, func(_ int, path string, pn *yaml.Node) {
+		var gp groupPart
+		var exprN *yaml.Node
+		nameLine := pn.Line
+		p.fields(pn, path, map[string]func(*yaml.Node, string){
+			"name": func(n *yaml.Node, path string) { gp.name, nameLine = p.str(n, path) },
+			"expr": func(n *yaml.Node, _ string) { exprN = n },
+			"day":  func(n *yaml.Node, path string) { gp.day, _ = p.w.Bool(n, path) },
+		}, "name", "expr")
+		switch {
+		case gp.name == "":
+			return // missing: the walker says so
+		case !nameRE.MatchString(gp.name):
+			p.add(nameLine, v.name, "group.name %q: want lower-case letters, digits and _", gp.name)
+		case seen[gp.name]:
+			p.add(nameLine, v.name, "group: duplicate part name %q", gp.name)
+		}
+		seen[gp.name] = true
+		if exprN == nil {
+			return
+		}
+		k := exprString
+		if gp.day {
+			k = exprTime
+		}
+		if gp.expr = p.expr(exprN, v.name, "group."+gp.name, k); gp.expr != nil {
+			v.parts = append(v.parts, gp)
+		}
+	})
+	if len(seen) == 0 {
+		p.add(n.Line, v.name, "group: want at least one part")
+	}
 }
 
 func (p *parser) sums(v *view, n *yaml.Node, path string) {

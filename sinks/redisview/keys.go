@@ -1,6 +1,10 @@
 package redisview
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // keys names the Redis keys of one generation under one prefix. Every key of
 // one Kafka partition carries the hash tag {p<partition>}, so that one
@@ -13,6 +17,7 @@ import "strconv"
 //	<prefix>{p3}:g7:<entity view>:<id>          hash of the entity's fields
 //	<prefix>{p3}:g7:<index view>[:<key>]        sorted set of ids
 //	<prefix>{p3}:g7:<aggregate view>            hash count:<group>, sum:<name>:<group>
+//	                                            (a composite group: GroupKey of its parts)
 //	<prefix>{p3}:g7:<history view>:<id>         list of the events as JSON
 type keys struct {
 	prefix string
@@ -66,3 +71,67 @@ func escapeGlob(s string) string {
 
 // reserved view names collide with the keys above.
 var reserved = map[string]bool{"offsets": true, "pos": true, "snap": true, "generation": true}
+
+// GroupKey returns the group key under which a composite aggregate view
+// stores (and Snapshot.Aggregate returns) the group whose parts have the
+// values parts, in the order the view declares them: the values joined by
+// "|", each with "%" written "%25" and "|" written "%7C", so that no two
+// lists of values share a key ("a|b" + "c" and "a" + "b|c" differ) and keys
+// stay readable in redis-cli (2026-11-23|EUR). A plain group's key is its
+// value as it is.
+func GroupKey(parts ...string) string {
+	n := len(parts)
+	for _, s := range parts {
+		n += len(s)
+	}
+	b := make([]byte, 0, n)
+	for i, s := range parts {
+		if i > 0 {
+			b = append(b, '|')
+		}
+		for j := 0; j < len(s); j++ {
+			switch s[j] {
+			case '%':
+				b = append(b, "%25"...)
+			case '|':
+				b = append(b, "%7C"...)
+			default:
+				b = append(b, s[j])
+			}
+		}
+	}
+	return string(b)
+}
+
+// splitGroupKey is the inverse of GroupKey for a key of n parts. It refuses
+// anything GroupKey does not produce (another number of parts, a "%" not
+// followed by 25 or 7C), so that a key decodes to one list of values only.
+func splitGroupKey(key string, n int) ([]string, error) {
+	raw := strings.Split(key, "|")
+	if len(raw) != n {
+		return nil, fmt.Errorf("group key %q: %d parts, want %d", key, len(raw), n)
+	}
+	for i, s := range raw {
+		if !strings.Contains(s, "%") {
+			continue
+		}
+		var b strings.Builder
+		for j := 0; j < len(s); j++ {
+			if s[j] != '%' {
+				b.WriteByte(s[j])
+				continue
+			}
+			switch {
+			case strings.HasPrefix(s[j:], "%25"):
+				b.WriteByte('%')
+			case strings.HasPrefix(s[j:], "%7C"):
+				b.WriteByte('|')
+			default:
+				return nil, fmt.Errorf("group key %q: bad escape at byte %d", key, j)
+			}
+			j += 2
+		}
+		raw[i] = b.String()
+	}
+	return raw, nil
+}

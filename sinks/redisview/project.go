@@ -168,20 +168,20 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 			m.key = string(s)
 		}
 	case KindAggregate:
-		r, err := v.group.eval(vars)
+		var err error
+		if v.group != nil {
+			m.key, err = d.groupValue(v.group, v.byDay, vars)
+		} else {
+			parts := make([]string, len(v.parts))
+			for i, gp := range v.parts {
+				if parts[i], err = d.groupValue(gp.expr, gp.day, vars); err != nil {
+					break
+				}
+			}
+			m.key = GroupKey(parts...)
+		}
 		if err != nil {
 			return member{}, err
-		}
-		if v.byDay {
-			if m.key, err = dayOf(r, d.Location); err != nil {
-				return member{}, fmt.Errorf("%s: %w", v.group.where, err)
-			}
-		} else {
-			s, ok := r.(types.String)
-			if !ok {
-				return member{}, fmt.Errorf("%s: result is %s, want string", v.group.where, r.Type().TypeName())
-			}
-			m.key = string(s)
 		}
 		for _, s := range v.sums {
 			r, err := s.expr.eval(vars)
@@ -196,6 +196,27 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 		}
 	}
 	return m, nil
+}
+
+// groupValue evaluates a group expression (a plain group or one part of a
+// composite one): a string, or with day the local date of a time.
+func (d *Definitions) groupValue(p *program, day bool, vars *vars) (string, error) {
+	r, err := p.eval(vars)
+	if err != nil {
+		return "", err
+	}
+	if day {
+		s, err := dayOf(r, d.Location)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", p.where, err)
+		}
+		return s, nil
+	}
+	s, ok := r.(types.String)
+	if !ok {
+		return "", fmt.Errorf("%s: result is %s, want string", p.where, r.Type().TypeName())
+	}
+	return string(s), nil
 }
 
 // historyEntry is one element of a history view, as JSON.

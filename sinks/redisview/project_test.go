@@ -2,7 +2,9 @@ package redisview
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +152,51 @@ func TestStateRefs(t *testing.T) {
 	r := stateRefs{fields: []string{"a"}}
 	if !r.same(map[string]string{"a": "1", "b": "2"}, map[string]string{"a": "1"}) || r.same(map[string]string{"a": "1"}, map[string]string{}) || r.same(nil, map[string]string{}) || !r.same(nil, nil) {
 		t.Error("stateRefs.same")
+	}
+}
+
+func TestDeriveGroupKeys(t *testing.T) {
+	src, err := os.ReadFile("testdata/groupday.views.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseDefinitions(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name              string
+		state             map[string]string
+		wantDay, wantComp string // "": not in the view
+	}{
+		{"UTC morning", map[string]string{"status": "accepted", "total": "1.00", "currency": "EUR", "ordered_at": "2026-11-23T10:00:00Z"},
+			"2026-11-23", "2026-11-23|EUR"},
+		{"UTC late evening is the next Berlin day", map[string]string{"status": "accepted", "total": "1.00", "currency": "USD", "ordered_at": "2026-11-23T23:30:00Z"},
+			"2026-11-24", "2026-11-24|USD"},
+		{"local date-time read in Berlin", map[string]string{"status": "accepted", "total": "1.00", "currency": "USD", "ordered_at": "2026-11-23T23:30:00"},
+			"2026-11-23", "2026-11-23|USD"},
+		{"separator in a part is escaped", map[string]string{"status": "accepted", "total": "1.00", "currency": "E|R%", "ordered_at": "2026-11-23T10:00:00Z"},
+			"2026-11-23", "2026-11-23|E%7CR%25"},
+		{"not accepted", map[string]string{"status": "requested", "total": "1.00", "currency": "EUR", "ordered_at": "2026-11-23T10:00:00Z"},
+			"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			der, err := d.deriveAll("order", map[string]map[string]string{"order": tt.state}, nil, nil)
+			if err != nil {
+				t.Fatalf("deriveAll(%v): %v", tt.state, err)
+			}
+			for view, want := range map[string]string{"revenue_per_day": tt.wantDay, "revenue_per_day_currency": tt.wantComp} {
+				m := der[view]
+				if m.in != (want != "") || m.key != want {
+					t.Errorf("deriveAll(%v)[%s] = in %v, key %q; want key %q", tt.state, view, m.in, m.key, want)
+				}
+			}
+		})
+	}
+	// A part that does not evaluate makes the event poison, naming the part.
+	_, err = d.deriveAll("order", map[string]map[string]string{"order": {"status": "accepted", "total": "1", "ordered_at": "2026-11-23"}}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "group.currency") {
+		t.Errorf("deriveAll without a currency = %v; want an error naming group.currency", err)
 	}
 }

@@ -136,10 +136,16 @@ func (s *Snapshot) Index(ctx context.Context, view, key string, limit int) ([]In
 type Group struct {
 	Count int64
 	Sums  map[string]decimal.Decimal
+	// Parts is, for a view with a composite group, each part's value by the
+	// part's name ("day": "2026-11-23", "currency": "EUR"); nil for a plain
+	// group.
+	Parts map[string]string
 }
 
-// Aggregate returns the groups of the aggregate view, summed over the
-// partitions. A group whose count is zero is absent.
+// Aggregate returns the groups of the aggregate view by group key, summed
+// over the partitions. A group whose count is zero is absent. A plain
+// group's key is its value; a composite group's key is GroupKey of its parts'
+// values in the view's order, and Group.Parts has them by name.
 func (s *Snapshot) Aggregate(ctx context.Context, view string) (map[string]Group, error) {
 	v, err := s.r.defs.view(view, KindAggregate)
 	if err != nil {
@@ -175,6 +181,16 @@ func (s *Snapshot) Aggregate(ctx context.Context, view string) (map[string]Group
 			continue
 		}
 		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}}
+		if len(v.parts) > 0 {
+			vals, err := splitGroupKey(g, len(v.parts))
+			if err != nil {
+				return nil, fmt.Errorf("read aggregate %s: %w", view, err)
+			}
+			grp.Parts = make(map[string]string, len(vals))
+			for i, gp := range v.parts {
+				grp.Parts[gp.name] = vals[i]
+			}
+		}
 		for _, sr := range v.sums {
 			d, err := unscale(sums[[2]string{sr.name, g}], sr.scale)
 			if err != nil {
