@@ -72,6 +72,9 @@ func (c *checker) view(v *view) {
 			for _, s := range v.sums {
 				progs = append(progs, s.expr)
 			}
+			for _, gp := range v.parts {
+				progs = append(progs, gp.expr)
+			}
 			c.stateFields(v, v.entity, progs)
 		}
 		return

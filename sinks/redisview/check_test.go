@@ -149,6 +149,15 @@ func TestCheck(t *testing.T) {
 			`line 6: view "order": on.set.prev: state.sttus: no rule of this view sets it (did you mean status?)`,
 			`line 10: view "pending": when: state.stauts: no rule of entity view "order" sets it (did you mean status?)`,
 			`line 16: view "by_status": sums.n: state.count: no rule of entity view "order" sets it`}},
+		{"composite group part reads an unset field", `  - name: order
+    kind: entity
+    aggregate: order
+    on: [{type: OrderRequested, set: {status: data.status}}]
+  - name: by_status_day
+    kind: aggregate
+    entity: order
+    group: [{name: status, expr: state.status}, {name: kind, expr: state.stauts}]
+`, []string{`view "by_status_day": group.kind: state.stauts: no rule of entity view "order" sets it (did you mean status?)`}},
 		{"unknown aggregate", `  - name: order
     kind: entity
     aggregate: ordr
