@@ -12,9 +12,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cdcflow/cdcflow/internal/loadgen"
+	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
@@ -66,12 +70,12 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 			awaitSnapshot(t, ctx, p, fold)
 			installAudit(t, db)
 
-			// Under steady load the publisher is nearly always in a Kafka
+			// Under steady load (20 s of it) the publisher is nearly always in a Kafka
 			// transaction; stop the broker as soon as DescribeTransactions
 			// says one is open at the broker (Ongoing, with partitions).
 			loaded := make(chan error, 1)
 			go func() {
-				_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 1500, 0)
+				_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 3000, 150)
 				loaded <- err
 			}()
 			before := fold.records
@@ -86,7 +90,7 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 			var (
 				open  kadm.DescribedTransaction
 				held  []heldTxn
-				stops []string // the last line of each exit of run
+				stops []string // the error of each exit of run
 			)
 			for attempt := 1; len(held) == 0; attempt++ {
 				if attempt > 20 {
@@ -136,9 +140,8 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 				return true, nil
 			})
 			for _, line := range stops {
-				if !strings.Contains(line, "exactly-once: the Kafka transaction was fenced") &&
-					!strings.Contains(line, "exactly-once: kafka transaction commit outcome unknown") {
-					t.Errorf("run stopped with neither the fenced nor the commit-outcome-unknown message:\n%s", line)
+				if !knownStop(line) {
+					t.Errorf("run stopped with neither the fenced, the commit-outcome-unknown nor the connection-lost message:\n%s", line)
 				}
 			}
 			if fold.repeats > 0 || fold.duplicates > 0 {
@@ -220,8 +223,8 @@ func heldTxns(t *testing.T, dataDir string) []heldTxn {
 	return held
 }
 
-// restartIfExited starts p again if it has exited and returns the last line
-// of its output then (nothing if it runs).
+// restartIfExited starts p again if it has exited and returns the error it
+// stopped with, from the end of its output (nothing if it runs).
 func restartIfExited(t *testing.T, p *runProc) []string {
 	t.Helper()
 	select {
@@ -235,7 +238,13 @@ func restartIfExited(t *testing.T, p *runProc) []string {
 		t.Fatal(err)
 	}
 	p.start()
-	return []string{tailLines(out, 1)}
+	// The error run stopped with, which may span lines (an abort that
+	// failed too is joined to its cause).
+	text := string(out)
+	if i := strings.LastIndex(text, "cdcflow run: "); i >= 0 {
+		text = text[i:]
+	}
+	return []string{strings.TrimSpace(text)}
 }
 
 // countRecords reads topic from its start to its end with isolation and
@@ -259,4 +268,90 @@ func countRecords(t *testing.T, addrs []string, topic, key string, isolation kgo
 			return n
 		}
 	}
+}
+
+// TestIntegrationRunEOSBrokerOutageMidProduce is the moment the process
+// test cannot hit: the broker (in process, its data directory kept) has
+// appended a transaction's records but the client has not had the answer
+// (kfake answers REQUEST_TIMED_OUT after appending, so the client retries),
+// and the broker then stays down for 4 s, longer than transaction_timeout
+// (2 s). kfake, started again, aborts the expired transaction without
+// fencing the producer, so the retried records are acknowledged as
+// duplicates of aborted ones and a commit would succeed with them invisible
+// to read_committed: without TxPublisher's guard the fold never reaches the
+// database. With it, run aborts the transaction, stops saying why, and the
+// restart writes the records again: nothing lost, nothing twice.
+func TestIntegrationRunEOSBrokerOutageMidProduce(t *testing.T) {
+	ctx := t.Context()
+	db := testenv.Postgres(t).NewDatabase(t)
+	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	seed := testenv.Seed(t)
+	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 30, 0); err != nil {
+		t.Fatal(err)
+	}
+	broker := testenv.NewKafka(t, services.KafkaOptions{SyncWrites: true})
+	_, env := ordersRunEnv(t, db, broker.Addrs(), "eosmidproduce",
+		"CDCFLOW_KAFKA_DELIVERY=exactly_once", "CDCFLOW_KAFKA_TRANSACTION_TIMEOUT=2s")
+	p := startRun(t, env...)
+	fold := newOrderFold(committedConsumer(t, broker.Addrs(), "shop.order"))
+	awaitSnapshot(t, ctx, p, fold)
+	installAudit(t, db)
+	timedOut := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "shop.order", Err: kerr.RequestTimedOut, Count: -1})
+	if _, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := timedOut.Wait(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	broker.Close()
+	stopped := time.Now()
+	testenv.Await(t, 30*time.Second, "an outage of 4s", func() (bool, error) {
+		return time.Since(stopped) >= 4*time.Second, nil
+	})
+	if err := broker.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stops []string
+	testenv.Await(t, 60*time.Second, "shop.order to fold to the database and hold every audited change", func() (bool, error) {
+		stops = append(stops, restartIfExited(t, p)...)
+		if err := fold.poll(ctx); err != nil {
+			return false, err
+		}
+		if want := orderStatuses(t, db); !equalMaps(fold.status, want) {
+			return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
+		}
+		if missing, _ := missingAudited(t, db, fold); len(missing) > 0 {
+			return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
+		}
+		return true, nil
+	})
+	if len(stops) == 0 {
+		t.Errorf("run never stopped; want it to abort the transaction the broker lost and stop")
+	}
+	for _, line := range stops {
+		if !strings.Contains(line, "exactly-once: connection to the kafka brokers lost during the transaction") {
+			t.Errorf("run stopped without the connection-lost message:\n%s", line)
+		}
+	}
+	if fold.repeats > 0 || fold.duplicates > 0 {
+		t.Errorf("%d records repeated (%d events with an id seen before) for read_committed; want none", fold.repeats, fold.duplicates)
+	}
+	t.Logf("stopped with: %q; %d records on shop.order, %d records skipped by the restart", stops, fold.records, p.skippedRecords())
+}
+
+// knownStop reports whether line is one of the messages an exactly-once
+// run stops with when Kafka lost or may have lost its transaction.
+func knownStop(line string) bool {
+	for _, m := range []string{
+		"exactly-once: the Kafka transaction was fenced",
+		"exactly-once: kafka transaction commit outcome unknown",
+		"exactly-once: connection to the kafka brokers lost during the transaction",
+	} {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
 }
