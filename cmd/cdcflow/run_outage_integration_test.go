@@ -29,14 +29,15 @@ import (
 // keeps it stopped for longer, or shorter, than kafka.transaction_timeout.
 // Either way read_committed consumers must see every audited change and no
 // record twice, and whenever run stops it must say why (fenced, or commit
-// outcome unknown) and resume from the stored cursor when started again.
+// outcome unknown, or connection lost) and resume from the stored cursor when started again.
 // Longer than the timeout, the held transaction must end aborted (its
 // position record written but not committed). Shorter, if run never
 // stopped, no transaction may have been aborted.
 //
 // What happens in practice: the transaction open at the broker is almost
-// always committing (EndTxn) when the broker goes, and the client cannot
-// reach the coordinator to finish it, so run stops within about a second,
+// always finishing when the broker goes: the client cannot reach the
+// coordinator to commit (outcome unknown) or, before the commit, saw a
+// connection fail (TxPublisher aborts), so run stops within about a second,
 // whatever the outage's length; the restart, once the broker is back,
 // fences that transaction (kfake has already aborted it at its start if it
 // outlived its timeout) and resumes.
