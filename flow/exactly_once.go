@@ -263,6 +263,9 @@ func txError(err error) error {
 	if _, ok := errors.AsType[*kafka.CommitUnknownError](err); ok {
 		return fmt.Errorf("exactly-once: %w; cdcflow run stops, and its next start reads the position Kafka committed and resumes from there", err)
 	}
+	if errors.Is(err, kafka.ErrConnectionLost) {
+		return fmt.Errorf("exactly-once: %w; cdcflow run stops, and its next start reads the position Kafka committed and writes these records again", err)
+	}
 	if kafka.IsFenced(err) {
 		return fmt.Errorf("exactly-once: the Kafka transaction was fenced: either the broker aborted it (open longer than kafka.transaction_timeout, e.g. during a broker outage) or another cdcflow run with the same slot name started on this Kafka cluster; start cdcflow again (it resumes from the position Kafka committed) once it is the only one: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +91,36 @@ type TxPublisher struct {
 	max     int
 	txm     *txMetrics
 	now     func() time.Time
+	// lost counts the failed connections to the brokers (connWatch).
+	lost *connWatch
+}
+
+// ErrConnectionLost is wrapped by the error of a Kafka transaction that
+// TxPublisher aborted instead of committing because a connection to the
+// brokers failed (dial, write or read) while it was open.
+var ErrConnectionLost = errors.New("connection to the kafka brokers lost during the transaction")
+
+// connWatch counts, as kgo hooks, the connections to the brokers that
+// failed: a dial, a request write or a response read that ended in an
+// error. A connection closed for being idle is not counted.
+type connWatch struct{ n atomic.Int64 }
+
+func (w *connWatch) failed(err error) {
+	if err != nil {
+		w.n.Add(1)
+	}
+}
+
+func (w *connWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	w.failed(err)
+}
+
+func (w *connWatch) OnBrokerWrite(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	w.failed(err)
+}
+
+func (w *connWatch) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	w.failed(err)
 }
 
 // txMetrics counts the Kafka transactions of a TxPublisher.
@@ -176,6 +208,8 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	if cfg.BatchMaxBytes != nil {
 		opts = append(opts, kgo.ProducerBatchMaxBytesFn(cfg.BatchMaxBytes))
 	}
+	lost := &connWatch{}
+	opts = append(opts, kgo.WithHooks(lost))
 	var (
 		m   *Metrics
 		txm *txMetrics
@@ -193,7 +227,7 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	return &TxPublisher{
 		cfg: base, name: cfg.Name, conn: conn, cl: cl, adm: adm,
 		route: newRouter(base, adm), log: log, m: m,
-		timeout: cfg.Timeout, max: cfg.MaxBytes, txm: txm, now: time.Now,
+		timeout: cfg.Timeout, max: cfg.MaxBytes, txm: txm, now: time.Now, lost: lost,
 	}, nil
 }
 
@@ -312,6 +346,7 @@ func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord, commitTime t
 // commit writes recs and the position of the last one in one transaction.
 func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 	began := t.now()
+	lost := t.lost.n.Load()
 	if err := t.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin kafka transaction: %w", err)
 	}
@@ -362,6 +397,18 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 	wg.Wait()
 	if firstErr != nil {
 		return t.abort(ctx, firstErr)
+	}
+	// A broker that went away while the transaction was open may have
+	// aborted it meanwhile (its timeout ran out) without fencing this
+	// producer: kfake, restarted after its transaction timeout, aborts it
+	// at the same producer epoch, and the records the client then retries
+	// are acknowledged as duplicates of aborted ones, so a commit would
+	// succeed and leave them invisible to read_committed. Whether that
+	// happened cannot be told from here, so the transaction is aborted
+	// and the caller stops; the next start resumes from the stored
+	// position and writes these records again.
+	if n := t.lost.n.Load(); n != lost {
+		return t.abort(ctx, fmt.Errorf("%w (%d times): aborted rather than committed, as the broker may have aborted it", ErrConnectionLost, n-lost))
 	}
 	if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.txm.outcome("unknown")
