@@ -256,6 +256,11 @@ func (h *harness) hand(msgs ...capture.Message) {
 // stop cancels the flow and returns Run's error.
 func (h *harness) stop() error {
 	h.cancel()
+	return h.wait()
+}
+
+// wait returns Run's error once it returned on its own.
+func (h *harness) wait() error {
 	err := <-h.done
 	h.done <- err // for the cleanup
 	return err
@@ -446,8 +451,7 @@ func TestAtLeastOnceStops(t *testing.T) {
 			h.hand(tx(0x300, 2)...)
 			h.pub.ack(1, nil)
 			h.pub.ack(0, errBoom) // nothing else is queued: Run must stop anyway
-			err := <-h.done
-			h.done <- err
+			err := h.wait()
 			if !errors.Is(err, errBoom) || !strings.HasPrefix(err.Error(), "publish to kafka: ") {
 				t.Errorf("Run = %v; want publish to kafka: %v", err, errBoom)
 			}
@@ -573,8 +577,7 @@ func TestExactlyOnceStops(t *testing.T) {
 			h.hand(connected())
 			h.hand(tx(0x200, 1)...)
 			h.tx.commit <- errBoom
-			err := <-h.done
-			h.done <- err
+			err := h.wait()
 			if !errors.Is(err, errBoom) || !strings.HasPrefix(err.Error(), "exactly-once: publish kafka transaction: ") {
 				t.Errorf("Run = %v; want exactly-once: publish kafka transaction: %v", err, errBoom)
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
@@ -22,14 +21,7 @@ import (
 // open transaction and deliver the rest, each record once for read_committed.
 func TestIntegrationRunEOSCommitUnknown(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 30, 0); err != nil {
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.Postgres(t), 30)
 	broker := testenv.NewKafka(t, services.KafkaOptions{SyncWrites: true})
 	var failing atomic.Bool
 	var failed atomic.Int64
@@ -52,17 +44,11 @@ func TestIntegrationRunEOSCommitUnknown(t *testing.T) {
 	installAudit(t, db)
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 300, 60)
+		_, err := loadOrders(ctx, db.DSN, seed+1, 300, 60)
 		loaded <- err
 	}()
 	// Let some streamed transactions commit, then fail the next commit.
-	before := fold.records
-	testenv.Await(t, 30*time.Second, "streamed events on shop.order", func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		return fold.records > before+20, fold.poll(ctx)
-	})
+	awaitStreamed(t, p, fold, 20)
 	failing.Store(true)
 	var exitErr error
 	select {

@@ -400,7 +400,6 @@ func missingAudited(t *testing.T, db *testenv.DB, f *orderFold) (missing []strin
 func awaitConverged(t *testing.T, p *runProc, db *testenv.DB, fold *orderFold, timeout time.Duration) {
 	t.Helper()
 	want := orderStatuses(t, db)
-	var missing []string
 	testenv.Await(t, timeout, "shop.order to fold to the database and hold every audited change", func() (bool, error) {
 		if err := p.running(); err != nil {
 			return false, err
@@ -408,14 +407,33 @@ func awaitConverged(t *testing.T, p *runProc, db *testenv.DB, fold *orderFold, t
 		if err := fold.poll(t.Context()); err != nil {
 			return false, err
 		}
-		if !equalMaps(fold.status, want) {
-			return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
+		return foldMatches(t, db, fold, want)
+	})
+}
+
+// foldMatches reports whether fold's statuses are want and it holds an event
+// for every change the database audited; if not, the error says what differs.
+func foldMatches(t *testing.T, db *testenv.DB, fold *orderFold, want map[string]string) (bool, error) {
+	t.Helper()
+	if !equalMaps(fold.status, want) {
+		return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
+	}
+	if missing, _ := missingAudited(t, db, fold); len(missing) > 0 {
+		return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
+	}
+	return true, nil
+}
+
+// awaitStreamed waits, while p runs, until fold has read more than n
+// records beyond those it held when called.
+func awaitStreamed(t *testing.T, p *runProc, fold *orderFold, n int) {
+	t.Helper()
+	before := fold.records
+	testenv.Await(t, 30*time.Second, "streamed events on shop.order", func() (bool, error) {
+		if err := p.running(); err != nil {
+			return false, err
 		}
-		missing, _ = missingAudited(t, db, fold)
-		if len(missing) > 0 {
-			return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
-		}
-		return true, nil
+		return fold.records > before+n, fold.poll(t.Context())
 	})
 }
 
@@ -426,6 +444,24 @@ func loadOrders(ctx context.Context, dsn string, seed uint64, count int64, rate 
 	}
 	err = g.Run(ctx)
 	return g.Stats(), err
+}
+
+// orderDB creates a database on pg with the reference order schema and, when
+// orders > 0, that many order lifecycles written with the test's seed (before
+// any slot: a snapshot takes them). It returns the database and the seed.
+func orderDB(t *testing.T, pg *testenv.PG, orders int64) (*testenv.DB, uint64) {
+	t.Helper()
+	db := pg.NewDatabase(t)
+	if err := loadgen.Init(t.Context(), db.Conn(t)); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(testenv.Seed(t))
+	if orders > 0 {
+		if _, err := loadOrders(t.Context(), db.DSN, seed, orders, 0); err != nil {
+			t.Fatalf("load before the slot: %v", err)
+		}
+	}
+	return db, seed
 }
 
 // ordersRunEnv returns the environment of a cdcflow run of the reference
@@ -684,14 +720,7 @@ func killAtRandom(t *testing.T, eos bool) {
 // nothing be lost.
 func TestIntegrationRunBrokerOutage(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.NewPostgres(t, map[string]string{"wal_sender_timeout": "5s"}).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 100, 0); err != nil {
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.NewPostgres(t, map[string]string{"wal_sender_timeout": "5s"}), 100)
 	broker := testenv.BrokerProcess(t, "")
 	metricsAddr := freeAddr(t)
 	slot, env := ordersRunEnv(t, db, broker.Addrs(), "outage", "CDCFLOW_KAFKA_MAX_BUFFERED_BYTES=262144", "CDCFLOW_BACKPRESSURE_MAX_BYTES=262144", "CDCFLOW_METRICS_ADDR="+metricsAddr)
@@ -718,7 +747,7 @@ func TestIntegrationRunBrokerOutage(t *testing.T) {
 
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 2500, 80)
+		_, err := loadOrders(ctx, db.DSN, seed+1, 2500, 80)
 		loaded <- err
 	}()
 	// Once streamed events are being published, take the broker away.

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
@@ -42,21 +41,14 @@ func TestIntegrationRunKcat(t *testing.T) {
 		t.Skipf("kcat not installed (apt-get install kcat): %v", err)
 	}
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 60, 0); err != nil { // snapshot
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.Postgres(t), 60) // snapshot
 	broker := testenv.Kafka(t)
 	_, env := ordersRunEnv(t, db, broker.Addrs(), "kcat", "CDCFLOW_KAFKA_TOPICS_PARTITIONS=3")
 	p := startRun(t, env...)
 	fold := newOrderFold(consumer(t, broker.Addrs(), "shop.order"))
 	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 120, 0); err != nil { // streamed
+	if _, err := loadOrders(ctx, db.DSN, seed+1, 120, 0); err != nil { // streamed
 		t.Fatal(err)
 	}
 	awaitConverged(t, p, db, fold, 60*time.Second)

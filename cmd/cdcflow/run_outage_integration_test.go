@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
@@ -54,14 +53,7 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			db := testenv.Postgres(t).NewDatabase(t)
-			if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-				t.Fatal(err)
-			}
-			seed := testenv.Seed(t)
-			if _, err := loadOrders(ctx, db.DSN, uint64(seed), 30, 0); err != nil {
-				t.Fatal(err)
-			}
+			db, seed := orderDB(t, testenv.Postgres(t), 30)
 			broker := testenv.BrokerProcess(t, "")
 			slot, env := ordersRunEnv(t, db, broker.Addrs(), "eosoutage",
 				"CDCFLOW_KAFKA_DELIVERY=exactly_once",
@@ -76,16 +68,10 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 			// says one is open at the broker (Ongoing, with partitions).
 			loaded := make(chan error, 1)
 			go func() {
-				_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 3000, 150)
+				_, err := loadOrders(ctx, db.DSN, seed+1, 3000, 150)
 				loaded <- err
 			}()
-			before := fold.records
-			testenv.Await(t, 30*time.Second, "streamed events on shop.order", func() (bool, error) {
-				if err := p.running(); err != nil {
-					return false, err
-				}
-				return fold.records > before+100, fold.poll(ctx)
-			})
+			awaitStreamed(t, p, fold, 100)
 			adm := kadm.NewClient(broker.Client(t))
 			txid := "cdcflow-" + slot
 			var (
@@ -132,13 +118,7 @@ func TestIntegrationRunEOSBrokerOutage(t *testing.T) {
 				if err := fold.poll(ctx); err != nil {
 					return false, err
 				}
-				if want := orderStatuses(t, db); !equalMaps(fold.status, want) {
-					return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
-				}
-				if missing, _ := missingAudited(t, db, fold); len(missing) > 0 {
-					return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
-				}
-				return true, nil
+				return foldMatches(t, db, fold, orderStatuses(t, db))
 			})
 			for _, line := range stops {
 				if !knownStop(line) {
@@ -284,14 +264,7 @@ func countRecords(t *testing.T, addrs []string, topic, key string, isolation kgo
 // restart writes the records again: nothing lost, nothing twice.
 func TestIntegrationRunEOSBrokerOutageMidProduce(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 30, 0); err != nil {
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.Postgres(t), 30)
 	broker := testenv.NewKafka(t, services.KafkaOptions{SyncWrites: true})
 	_, env := ordersRunEnv(t, db, broker.Addrs(), "eosmidproduce",
 		"CDCFLOW_KAFKA_DELIVERY=exactly_once", "CDCFLOW_KAFKA_TRANSACTION_TIMEOUT=2s")
@@ -300,7 +273,7 @@ func TestIntegrationRunEOSBrokerOutageMidProduce(t *testing.T) {
 	awaitSnapshot(t, ctx, p, fold)
 	installAudit(t, db)
 	timedOut := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "shop.order", Err: kerr.RequestTimedOut, Count: -1})
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 5, 0); err != nil {
+	if _, err := loadOrders(ctx, db.DSN, seed+1, 5, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := timedOut.Wait(ctx, 1); err != nil {
@@ -320,13 +293,7 @@ func TestIntegrationRunEOSBrokerOutageMidProduce(t *testing.T) {
 		if err := fold.poll(ctx); err != nil {
 			return false, err
 		}
-		if want := orderStatuses(t, db); !equalMaps(fold.status, want) {
-			return false, fmt.Errorf("%d orders folded, %d in the database", len(fold.status), len(want))
-		}
-		if missing, _ := missingAudited(t, db, fold); len(missing) > 0 {
-			return false, fmt.Errorf("%d audited changes without an event, e.g. %s", len(missing), missing[0])
-		}
-		return true, nil
+		return foldMatches(t, db, fold, orderStatuses(t, db))
 	})
 	if len(stops) == 0 {
 		t.Errorf("run never stopped; want it to abort the transaction the broker lost and stop")

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 )
 
@@ -15,15 +14,8 @@ import (
 // while losing nothing (every audited change has its event).
 func TestIntegrationRunCleanRestartRepeatsNothing(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := uint64(testenv.Seed(t))
-	if _, err := loadOrders(ctx, db.DSN, seed, 200, 0); err != nil { // taken by the snapshot
-		t.Fatal(err)
-	}
-	installAudit(t, db) // what is streamed
+	db, seed := orderDB(t, testenv.Postgres(t), 200) // taken by the snapshot
+	installAudit(t, db)                              // what is streamed
 	broker := testenv.Kafka(t)
 	_, env := ordersRunEnv(t, db, broker.Addrs(), "clean", "CDCFLOW_KAFKA_TOPICS_PARTITIONS=3")
 	p := startRun(t, env...)
@@ -71,14 +63,7 @@ func TestIntegrationRunPostgresRestartNoResnapshot(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx := t.Context()
 			pg := testenv.NewPostgres(t, nil)
-			db := pg.NewDatabase(t)
-			if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-				t.Fatal(err)
-			}
-			seed := uint64(testenv.Seed(t))
-			if _, err := loadOrders(ctx, db.DSN, seed, 200, 0); err != nil { // taken by the snapshot
-				t.Fatal(err)
-			}
+			db, seed := orderDB(t, pg, 200) // taken by the snapshot
 			installAudit(t, db)
 			broker := testenv.Kafka(t)
 			_, env := ordersRunEnv(t, db, broker.Addrs(), "pgrestart",

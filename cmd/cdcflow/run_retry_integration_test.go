@@ -21,7 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cdcflow/cdcflow/capture"
-	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -197,14 +196,7 @@ next:
 // in order without repeats; the client's retries are counted.
 func TestIntegrationRunProduceRetries(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 50, 0); err != nil {
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.Postgres(t), 50)
 	broker := testenv.NewKafka(t, services.KafkaOptions{SyncWrites: true, NoAutoCreateTopics: true})
 	fault := &produceFault{codes: []int16{kerr.NotLeaderForPartition.Code, kerr.RequestTimedOut.Code}}
 	fault.install(broker.Cluster())
@@ -216,7 +208,7 @@ func TestIntegrationRunProduceRetries(t *testing.T) {
 	installAudit(t, db)
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 600, 40)
+		_, err := loadOrders(ctx, db.DSN, seed+1, 600, 40)
 		loaded <- err
 	}()
 	snapshotted := fold.records
@@ -294,14 +286,7 @@ func TestIntegrationRunProduceRetries(t *testing.T) {
 // restart must deliver everything.
 func TestIntegrationRunFatalProduceError(t *testing.T) {
 	ctx := t.Context()
-	db := testenv.Postgres(t).NewDatabase(t)
-	if err := loadgen.Init(ctx, db.Conn(t)); err != nil {
-		t.Fatal(err)
-	}
-	seed := testenv.Seed(t)
-	if _, err := loadOrders(ctx, db.DSN, uint64(seed), 30, 0); err != nil {
-		t.Fatal(err)
-	}
+	db, seed := orderDB(t, testenv.Postgres(t), 30)
 	broker := testenv.NewKafka(t, services.KafkaOptions{SyncWrites: true, NoAutoCreateTopics: true})
 	var denied atomic.Pointer[[16]byte] // shop.order's topic id while refused
 	var refused atomic.Int64
@@ -329,7 +314,7 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 	deniedAt := time.Now()
 	loaded := make(chan error, 1)
 	go func() {
-		_, err := loadOrders(ctx, db.DSN, uint64(seed)+1, 100, 50)
+		_, err := loadOrders(ctx, db.DSN, seed+1, 100, 50)
 		loaded <- err
 	}()
 
