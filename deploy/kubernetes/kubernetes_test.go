@@ -8,6 +8,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -333,7 +335,7 @@ func TestContainersLoad(t *testing.T) {
 		for _, w := range r.workloads(t) {
 			t.Run(o+"/"+w.kind+"/"+strings.ReplaceAll(w.where[strings.LastIndex(w.where, " ")+1:], "/", "_"), func(t *testing.T) {
 				fsRoot := t.TempDir()
-				layOut(t, r, w, fsRoot)
+				mountVolumes(t, r, w, fsRoot, true)
 				env := containerEnv(t, w, fsRoot)
 				runCdcflow(t, bin, env, append(slices.Clone(w.cdcflow.Args), "-h")...)
 				out := runCdcflow(t, bin, env, "config", "print")
@@ -346,9 +348,11 @@ func TestContainersLoad(t *testing.T) {
 	}
 }
 
-// layOut writes the ConfigMaps and Secret w mounts under fsRoot, at their
-// mount paths, as the kubelet would; Secret keys get example values.
-func layOut(t *testing.T, r *rendered, w workload, fsRoot string) {
+// mountVolumes writes the ConfigMaps and Secret w mounts under fsRoot, at
+// their mount paths, as the kubelet would; Secret keys get example values.
+// With rewrite, absolute container paths in what it writes are pointed into
+// fsRoot (for running without chroot).
+func mountVolumes(t *testing.T, r *rendered, w workload, fsRoot string, rewrite bool) {
 	t.Helper()
 	vols := map[string]corev1.Volume{}
 	for _, v := range w.pod.Volumes {
@@ -359,10 +363,10 @@ func layOut(t *testing.T, r *rendered, w workload, fsRoot string) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		// Paths in the configuration are absolute in the container: point
-		// them into fsRoot.
-		content = strings.ReplaceAll(content, "/etc/cdcflow/", filepath.Join(fsRoot, "etc/cdcflow")+"/")
-		content = strings.ReplaceAll(content, "/var/lib/cdcflow", filepath.Join(fsRoot, "var/lib/cdcflow"))
+		if rewrite {
+			content = strings.ReplaceAll(content, "/etc/cdcflow/", filepath.Join(fsRoot, "etc/cdcflow")+"/")
+			content = strings.ReplaceAll(content, "/var/lib/cdcflow", filepath.Join(fsRoot, "var/lib/cdcflow"))
+		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -429,7 +433,9 @@ func containerEnv(t *testing.T, w workload, fsRoot string) []string {
 
 func runCdcflow(t *testing.T, bin string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
