@@ -42,7 +42,7 @@ func TestDraftSchemasGolden(t *testing.T) {
 			name: "legacy", mapping: "testdata/draft/legacy/mapping.yaml", tables: "testdata/draft/legacy/tables.json", golden: "testdata/draft/legacy/schemas",
 			unknown: "InvoiceIssued:guess InvoiceObserved:guess",
 			valid: map[string]string{
-				"InvoiceIssued": `{"invoice_no":"9007199254740993","state":"open","flags":[1,null],"channels":["web",null],"meta":{"note":1},"issued_on":"2026-11-23","due":null,"amount":"10.00","ratio":"NaN","gross":"11.9000","label":"INV-1","big":false,"guess":[1],"lines":[{"line":1,"sku":"A","qty":2}]}`,
+				"InvoiceIssued":  `{"invoice_no":"9007199254740993","state":"open","flags":[1,null],"channels":["web",null],"meta":{"note":1},"issued_on":"2026-11-23","due":null,"amount":"10.00","ratio":"NaN","gross":"11.9000","label":"INV-1","big":false,"guess":[1],"lines":[{"line":1,"sku":"A","qty":2}]}`,
 				"InvoiceChanged": `{"invoice_no":"1","line":3}`,
 			},
 			invalid: map[string]string{
@@ -175,4 +175,3 @@ func checkGoldenBytes(t *testing.T, file string, got []byte) {
 		t.Errorf("%s differs from the draft (run go test -update to accept):\n%s", file, lineDiff(string(want), string(got)))
 	}
 }
-
