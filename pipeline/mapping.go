@@ -142,12 +142,18 @@ type LoadOptions struct {
 	// Timezone is the IANA zone of the source's timestamp-without-time-zone
 	// values, used when the mapping file names none. Default "UTC".
 	Timezone string
+	// SkipSchemas, when true, leaves the schemas directory unread, as if the
+	// file named none (SchemasDir still returns its name): for drafting the
+	// schemas it lacks (DraftSchemas). A Mapper of such a mapping cannot
+	// validate.
+	SkipSchemas bool
 }
 
 // Mapping is a loaded, fully checked and compiled mapping file. It is read-only
 // and safe for concurrent use; a Mapper holds the per-transaction state.
 type Mapping struct {
 	file           string
+	schemasDir     string // the schemas key as written, "" without one
 	digest         string // of the mapping file's bytes
 	topicPrefix    string
 	deadLetter     string
@@ -225,6 +231,10 @@ type gatherRule struct {
 
 // File returns the name of the mapping file, as given to Load.
 func (m *Mapping) File() string { return m.file }
+
+// SchemasDir returns the schemas directory the file names (its "schemas"
+// key, relative to the file), or "" when it names none.
+func (m *Mapping) SchemasDir() string { return m.schemasDir }
 
 // Digest identifies the mapping file's contents (16 hex digits of its
 // SHA-256): the same file gives the same digest. Exactly-once delivery
@@ -338,6 +348,7 @@ func load(fsys fs.FS, name string, src []byte, opts LoadOptions) (*Mapping, erro
 	sum := sha256.Sum256(src)
 	m := &Mapping{
 		file:           name,
+		schemasDir:     doc.schemas.text,
 		digest:         hex.EncodeToString(sum[:8]),
 		topicPrefix:    doc.topicPrefix,
 		deadLetter:     doc.deadLetter,
@@ -375,7 +386,7 @@ func load(fsys fs.FS, name string, src []byte, opts LoadOptions) (*Mapping, erro
 	m.env = env
 	c := &compiler{m: m, p: p, env: env}
 	c.tables(doc.tables)
-	if doc.schemas.text != "" {
+	if doc.schemas.text != "" && !opts.SkipSchemas {
 		if fsys == nil {
 			p.add(doc.schemas.line, "", "schemas: no file system to read %q from", doc.schemas.text)
 		} else {

@@ -87,6 +87,11 @@ type program struct {
 	// column is set when the expression is exactly row.<column>: the field is
 	// then encoded straight from the captured value, without CEL.
 	column string
+	// oldColumn is set when the expression is exactly old.<column>.
+	oldColumn string
+	// out is the result type the CEL checker found (dyn when it cannot
+	// tell); DraftSchemas reads it.
+	out *cel.Type
 	// refs are the columns the expression names.
 	refs []colRef
 	// ops, when non-zero, is the set of ops (bit 1<<capture.Op) outside which
@@ -152,7 +157,7 @@ func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *pr
 		c.p.add(s.line, rule, "%s: %v", what, err)
 		return nil
 	}
-	p := &program{src: s.text, line: s.line, prg: prg}
+	p := &program{src: s.text, line: s.line, prg: prg, out: a.OutputType()}
 	root := a.NativeRep().Expr()
 	if want == cel.BoolType {
 		p.ops = opFilter(root)
@@ -160,6 +165,9 @@ func (c *compiler) compileExpr(s srcText, rule, what string, want *cel.Type) *pr
 	}
 	if col, ok := rowSelect(root, "row"); ok {
 		p.column = col
+	}
+	if col, ok := rowSelect(root, "old"); ok {
+		p.oldColumn = col
 	}
 	ast.PostOrderVisit(root, ast.NewExprVisitor(func(e ast.Expr) {
 		switch e.Kind() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/cdcflow/cdcflow/internal/progress"
@@ -49,6 +50,17 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		line = progress.New(progress.Config{Out: stderr, Redraw: true})
 	}
 	cc.Progress = replayDisplay(line, replayBarWidth)
+	pause := testPause(ctx, s.log)
+	if show := cc.Progress; pause != nil {
+		cc.Progress = func(p redisview.Progress) {
+			show(p)
+			if p.Round == 1 && p.Done > 0 && p.Done < p.Total {
+				pause("pass")
+			} else if p.Round > 1 {
+				pause("catch-up")
+			}
+		}
+	}
 	gen, err := redisview.Replay(ctx, redisview.ReplayConfig{
 		Consumer: cc,
 		Views:    s.viewsConfig(redisview.NewMetrics(reg)),
@@ -61,6 +73,14 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					"generation", live, "old_generation", old, "grace", grace.d)
 			} else {
 				s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
+			}
+			if pause != nil {
+				pause("grace")
+			}
+		},
+		OnDelete: func(int64) {
+			if pause != nil {
+				pause("delete")
 			}
 		},
 	}, s.defs, s.rdb)
@@ -151,4 +171,25 @@ func (o *optionalDuration) Set(s string) error {
 	}
 	o.d, o.set = d, true
 	return nil
+}
+
+// testPauseEnv names a replay phase (pass, catch-up, grace, delete) at
+// which replay stops and waits to be killed: how the kill -9 test reaches
+// each phase deterministically. Not for production use.
+const testPauseEnv = "CDCFLOW_TEST_REPLAY_PAUSE"
+
+// testPause returns, when testPauseEnv is set, a function that blocks
+// until ctx ends once it is called with that phase, after logging "test
+// pause"; nil otherwise.
+func testPause(ctx context.Context, log *slog.Logger) func(phase string) {
+	want := os.Getenv(testPauseEnv)
+	if want == "" {
+		return nil
+	}
+	return func(phase string) {
+		if phase == want {
+			log.Warn("test pause: waiting to be killed", "phase", phase, "env", testPauseEnv)
+			<-ctx.Done()
+		}
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math"
 	"math/big"
 	"net"
 	"net/http"
@@ -355,8 +354,11 @@ var statusEvents = map[string]bool{
 // terms.
 type sqlOrder struct {
 	customer, status, total, currency string
-	orderedAt                         float64 // seconds since the epoch, ordered_at read in the shop's zone
+	orderedAt                         time.Time // ordered_at read in the shop's zone
 }
+
+// score is the index score of a time: Unix milliseconds, exact.
+func score(t time.Time) float64 { return float64(t.UnixMilli()) }
 
 // awaitEqual waits until every reference view equals SQL over the source.
 func (s *viewsE2E) awaitEqual(timeout time.Duration, what string) {
@@ -397,7 +399,7 @@ func (s *viewsE2E) equal(diff *string) (bool, error) {
 	}
 	orders := map[string]sqlOrder{}
 	rows, err := s.conn.Query(ctx, `SELECT order_id::text, customer_id::text, status, total::text, currency,
-		extract(epoch FROM ordered_at AT TIME ZONE $1)::float8 FROM orders`, loadgen.ShopZone)
+		ordered_at AT TIME ZONE $1 FROM orders`, loadgen.ShopZone)
 	if err != nil {
 		return false, err
 	}
@@ -443,14 +445,15 @@ func (s *viewsE2E) equal(diff *string) (bool, error) {
 		return ok, err
 	}
 
-	// pending: the requested orders, scored by ordered_at.
+	// pending: fulfilment's work list, the orders promised (confirmed) and
+	// not yet declared (shipped), scored by ordered_at in Unix milliseconds.
 	var pending []redisview.IndexEntry
 	byCustomer := map[string][]redisview.IndexEntry{}
 	for id, o := range orders {
-		if o.status == "requested" {
-			pending = append(pending, redisview.IndexEntry{ID: id, Score: o.orderedAt})
+		if o.status == "promised" {
+			pending = append(pending, redisview.IndexEntry{ID: id, Score: score(o.orderedAt)})
 		}
-		byCustomer[o.customer] = append(byCustomer[o.customer], redisview.IndexEntry{ID: id, Score: o.orderedAt})
+		byCustomer[o.customer] = append(byCustomer[o.customer], redisview.IndexEntry{ID: id, Score: score(o.orderedAt)})
 	}
 	idx, err := snap.Index(ctx, "pending", "", 0)
 	if err != nil {
@@ -481,11 +484,17 @@ func (s *viewsE2E) equal(diff *string) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		want := map[string]string{"order_id": id, "customer_id": o.customer, "status": o.status, "total": o.total, "currency": o.currency}
+		// Every time in RFC 3339 UTC: ordered_at, a local time in the
+		// source, too.
+		want := map[string]string{"order_id": id, "customer_id": o.customer, "status": o.status, "total": o.total, "currency": o.currency,
+			"ordered_at": o.orderedAt.UTC().Format(time.RFC3339Nano)}
 		for k, v := range want {
 			if e[k] != v {
 				return differ("order %s: %s = %q; want %q", id, k, e[k], v)
 			}
+		}
+		if u, err := time.Parse(time.RFC3339Nano, e["updated_at"]); err != nil || u.Location() != time.UTC {
+			return differ("order %s: updated_at = %q; want RFC 3339 in UTC", id, e["updated_at"])
 		}
 	}
 
@@ -574,7 +583,8 @@ func (s *viewsE2E) column(sql string) ([]string, error) {
 }
 
 // indexDiff compares an index view's entries with the expected ones,
-// ignoring order among equal scores; "" means equal.
+// ignoring order among equal scores; "" means equal. Scores are exact
+// (Unix milliseconds of a time): no tolerance.
 func indexDiff(got, want []redisview.IndexEntry) string {
 	g := map[string]float64{}
 	for _, e := range got {
@@ -591,8 +601,8 @@ func indexDiff(got, want []redisview.IndexEntry) string {
 		if !ok {
 			return fmt.Sprintf("order %s missing", w.ID)
 		}
-		if math.Abs(sc-w.Score) > 1e-4 {
-			return fmt.Sprintf("order %s scored %f; want %f", w.ID, sc, w.Score)
+		if sc != w.Score {
+			return fmt.Sprintf("order %s scored %s; want %s", w.ID, strconv.FormatFloat(sc, 'f', -1, 64), strconv.FormatFloat(w.Score, 'f', -1, 64))
 		}
 	}
 	return ""
@@ -609,8 +619,8 @@ func (s *viewsE2E) workload(count int64) {
 	if n := testenv.QueryValue[int64](s.t, s.db, `SELECT count(*) FROM views_audit WHERE event_type <> 'OrderRequested'`); n == 0 {
 		s.t.Fatal("the workload changed no order's status: the histories were not tested")
 	}
-	if n := testenv.QueryValue[int64](s.t, s.db, `SELECT count(*) FROM orders WHERE status = 'N'`); n == 0 {
-		s.t.Fatal("no pending order: the pending index was not tested")
+	if n := testenv.QueryValue[int64](s.t, s.db, `SELECT count(*) FROM orders WHERE status = 'C'`); n == 0 {
+		s.t.Fatal("no promised order: the pending index was not tested")
 	}
 }
 
@@ -638,8 +648,8 @@ func (s *viewsE2E) checkCanFail() {
 	key := func(p int, rest string) string {
 		return fmt.Sprintf("%s{p%d}:g%d:%s", prefix, p, snap.Generation(), rest)
 	}
-	id := testenv.QueryValue[string](t, s.db, `SELECT order_id::text FROM orders WHERE status = 'N' ORDER BY order_id LIMIT 1`)
-	score := testenv.QueryValue[float64](t, s.db, `SELECT extract(epoch FROM ordered_at AT TIME ZONE $1)::float8 FROM orders WHERE order_id = $2::bigint`, loadgen.ShopZone, id)
+	id := testenv.QueryValue[string](t, s.db, `SELECT order_id::text FROM orders WHERE status = 'C' ORDER BY order_id LIMIT 1`)
+	ms := testenv.QueryValue[float64](t, s.db, `SELECT floor(extract(epoch FROM ordered_at AT TIME ZONE $1) * 1000)::float8 FROM orders WHERE order_id = $2::bigint`, loadgen.ShopZone, id)
 	part := -1
 	for p := range 3 {
 		if n, err := s.rdb.Exists(ctx, key(p, "order:"+id)).Result(); err == nil && n == 1 {
@@ -649,14 +659,27 @@ func (s *viewsE2E) checkCanFail() {
 	if part < 0 {
 		t.Fatalf("order %s has no entity key %s in any partition", id, key(0, "order:"+id))
 	}
+	orderedAtText, err := s.rdb.HGet(ctx, key(part, "order:"+id), "ordered_at").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderedAt, err := time.Parse(time.RFC3339Nano, orderedAtText)
+	if err != nil {
+		t.Fatalf("order %s: ordered_at %q: %v", id, orderedAtText, err)
+	}
 	damages := []struct {
 		want           string // in the difference reported
 		damage, repair func() error
 	}{
 		{"pending", func() error { return s.rdb.ZRem(ctx, key(part, "pending"), id).Err() },
-			func() error { return s.rdb.ZAdd(ctx, key(part, "pending"), redis.Z{Score: score, Member: id}).Err() }},
+			func() error { return s.rdb.ZAdd(ctx, key(part, "pending"), redis.Z{Score: ms, Member: id}).Err() }},
+		{"pending", func() error { return s.rdb.ZAdd(ctx, key(part, "pending"), redis.Z{Score: ms + 1, Member: id}).Err() },
+			func() error { return s.rdb.ZAdd(ctx, key(part, "pending"), redis.Z{Score: ms, Member: id}).Err() }},
+		{"ordered_at", func() error { // the same instant, not in UTC
+			return s.rdb.HSet(ctx, key(part, "order:"+id), "ordered_at", orderedAt.In(time.FixedZone("", 3600)).Format(time.RFC3339Nano)).Err()
+		}, func() error { return s.rdb.HSet(ctx, key(part, "order:"+id), "ordered_at", orderedAtText).Err() }},
 		{"status", func() error { return s.rdb.HSet(ctx, key(part, "order:"+id), "status", "accepted").Err() },
-			func() error { return s.rdb.HSet(ctx, key(part, "order:"+id), "status", "requested").Err() }},
+			func() error { return s.rdb.HSet(ctx, key(part, "order:"+id), "status", "promised").Err() }},
 		{"history", func() error { return s.rdb.RPush(ctx, key(part, "history:"+id), `{"type":"OrderRevoked"}`).Err() },
 			func() error { return s.rdb.RPop(ctx, key(part, "history:"+id)).Err() }},
 	}

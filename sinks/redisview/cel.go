@@ -295,7 +295,13 @@ func fieldText(v ref.Val) (text string, ok bool, err error) {
 	return "", false, fmt.Errorf("result of type %s: want a scalar or null", v.Type().TypeName())
 }
 
-// scoreOf turns an index score into a sorted-set score.
+// scoreOf turns an index score into a sorted-set score. A timestamp scores
+// as Unix milliseconds, an integer: exact in a double (up to the year
+// 287,396), so the stored score reads as it was meant (1709536890475, not
+// the 1709536890.4749999 that seconds with a fraction become), and
+// milliseconds order an index finely enough; the sub-millisecond rest is
+// dropped (rounded towards the past), so two times in one millisecond tie
+// and Redis orders them by member.
 func scoreOf(v ref.Val) (float64, error) {
 	if d, ok := decimal.FromVal(v); ok {
 		if !d.IsFinite() {
@@ -312,7 +318,7 @@ func scoreOf(v ref.Val) (float64, error) {
 		}
 		return float64(x), nil
 	case types.Timestamp:
-		return float64(x.Time.UnixMicro()) / 1e6, nil
+		return float64(x.Time.UnixMilli()), nil
 	}
 	return 0, fmt.Errorf("score of type %s: want int, double, decimal or timestamp", v.Type().TypeName())
 }

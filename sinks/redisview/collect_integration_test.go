@@ -71,3 +71,47 @@ func TestIntegrationCollectGenerations(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationDeleteGenerationOffsetsLast: a deletion interrupted at any
+// slice leaves a generation Generations still finds (its offsets keys go
+// last), so that CollectGenerations finishes it instead of leaving keys
+// nobody can find.
+func TestIntegrationDeleteGenerationOffsetsLast(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb, prefix := srv.Client(t), srv.Prefix(t)
+	k := keys{prefix: prefix, gen: 1}
+	for p := range int32(3) {
+		if err := rdb.HSet(ctx, k.offsets(p), "shop.order", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 400 {
+			if err := rdb.HSet(ctx, k.item(p, "order", "o"+strconv.Itoa(i)), "status", "C").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := Swap(ctx, rdb, prefix, 0, 2); err != nil {
+		t.Fatal(err)
+	}
+	rounds := 0
+	total, err := deleteGeneration(ctx, rdb, prefix, 1, 50, 0, func(deleted int64) {
+		rounds++
+		if deleted == 1203 {
+			return // the last slice: the offsets keys themselves
+		}
+		// Killed here, the generation must still be found.
+		if gens, err := Generations(ctx, rdb, prefix); err != nil || len(gens) != 1 || gens[0] != 1 {
+			t.Errorf("after %d keys deleted: Generations = %v, %v; want [1]", deleted, gens, err)
+		}
+	})
+	if err != nil || total != 1203 {
+		t.Fatalf("deleteGeneration = %d, %v; want 1203 keys", total, err)
+	}
+	if rounds < 10 {
+		t.Fatalf("%d slices; want the deletion in many slices", rounds)
+	}
+	if gens, err := Generations(ctx, rdb, prefix); err != nil || len(gens) != 0 {
+		t.Errorf("after the deletion: Generations = %v, %v; want none", gens, err)
+	}
+}

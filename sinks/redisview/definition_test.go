@@ -115,32 +115,3 @@ func FuzzParseDefinitions(f *testing.F) {
 		}
 	})
 }
-
-func TestParseDefinitionsShippedExample(t *testing.T) {
-	src, err := os.ReadFile("../../deploy/examples/orders/views.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := ParseDefinitions(src)
-	if err != nil {
-		t.Fatalf("ParseDefinitions(deploy/examples/orders/views.yaml): %v", err)
-	}
-	// An order placed late in the evening in Berlin counts on that Berlin
-	// day: datetime() reads the local date-time in the file's zone.
-	ents := map[string]map[string]string{"order": {
-		"status": "accepted", "currency": "EUR", "total": "12.30", "customer_id": "7", "ordered_at": "2026-11-23T23:30:00",
-	}}
-	der, err := d.deriveAll("order", ents, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := der["revenue_per_day"]; !m.in || m.key != "2026-11-23" || m.sums[0] != 1230 {
-		t.Errorf("revenue_per_day = %+v; want day 2026-11-23, 1230 cents", m)
-	}
-	if m := der["orders_by_customer"]; !m.in || m.key != "7" {
-		t.Errorf("orders_by_customer = %+v; want key 7", m)
-	}
-	if m := der["pending"]; m.in {
-		t.Errorf("pending = %+v; want an accepted order out of it", m)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,7 +66,19 @@ func Swap(ctx context.Context, rdb redis.UniversalClient, prefix string, from, t
 // so that live traffic keeps its latency. On a cluster it walks every master.
 // It refuses to delete the generation the pointer names. It blocks until done
 // or ctx ends and returns how many keys it unlinked.
+//
+// The partitions' offsets keys go last, each master's after all its other
+// keys: Generations finds a generation by them, so a deletion interrupted
+// (the process killed) leaves a generation CollectGenerations still finds
+// and finishes, never keys nobody can find.
 func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix string, gen int64, slice int, pause time.Duration) (int64, error) {
+	return deleteGeneration(ctx, rdb, prefix, gen, slice, pause, nil)
+}
+
+// deleteGeneration is DeleteGeneration calling onSlice, when set, with the
+// number of keys unlinked so far after each slice (from the masters'
+// goroutines, one at a time).
+func deleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix string, gen int64, slice int, pause time.Duration, onSlice func(int64)) (int64, error) {
 	cur, err := CurrentGeneration(ctx, rdb, prefix)
 	if err != nil {
 		return 0, err
@@ -77,28 +90,52 @@ func DeleteGeneration(ctx context.Context, rdb redis.UniversalClient, prefix str
 		slice = 500
 	}
 	pattern := genPattern(prefix, gen)
-	var total atomic.Int64 // ForEachMaster walks the masters concurrently
+	var (
+		total   atomic.Int64 // ForEachMaster walks the masters concurrently
+		sliceMu sync.Mutex
+	)
+	unlink := func(ctx context.Context, c *redis.Client, ks []string) error {
+		if len(ks) == 0 {
+			return nil
+		}
+		// Unlink key by key: on a cluster keys of different slots may not
+		// go in one command.
+		pipe := c.Pipeline()
+		for _, k := range ks {
+			pipe.Unlink(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("unlink generation %d: %w", gen, err)
+		}
+		n := total.Add(int64(len(ks)))
+		if onSlice != nil {
+			sliceMu.Lock()
+			onSlice(n)
+			sliceMu.Unlock()
+		}
+		return nil
+	}
 	one := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
+		var offsets []string // one per partition of this master: kept for last
 		for {
 			ks, next, err := c.Scan(ctx, cursor, pattern, int64(slice)).Result()
 			if err != nil {
 				return fmt.Errorf("scan generation %d: %w", gen, err)
 			}
-			// Unlink key by key: on a cluster keys of different slots may
-			// not go in one command.
-			if len(ks) > 0 {
-				pipe := c.Pipeline()
-				for _, k := range ks {
-					pipe.Unlink(ctx, k)
+			rest := ks[:0]
+			for _, k := range ks {
+				if g, ok := generationOf(prefix, k); ok && g == gen {
+					offsets = append(offsets, k)
+				} else {
+					rest = append(rest, k)
 				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					return fmt.Errorf("unlink generation %d: %w", gen, err)
-				}
-				total.Add(int64(len(ks)))
+			}
+			if err := unlink(ctx, c, rest); err != nil {
+				return err
 			}
 			if next == 0 {
-				return nil
+				return unlink(ctx, c, offsets)
 			}
 			cursor = next
 			// Pacing, not a retry (nothing failed): a plain pause between

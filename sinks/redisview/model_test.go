@@ -276,7 +276,7 @@ func fmtCents(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 
 func orderedAt(o *modelOrder) float64 {
 	t, _ := time.Parse(time.RFC3339, o.fields["ordered_at"])
-	return float64(t.Unix())
+	return float64(t.UnixMilli())
 }
 
 // expected renders the model's views in the shape the test compares.

@@ -73,12 +73,12 @@ func TestIntegrationDerivedViewsMove(t *testing.T) {
 	}
 	requested := orderEvent("o1", "OrderRequested", 1, map[string]any{"customer_id": "c1", "total": "10.50", "ordered_at": "2026-11-23T23:30:00Z"})
 	apply(requested, orderEvent("o2", "OrderRequested", 2, map[string]any{"customer_id": "c2", "total": "1.25", "ordered_at": "2026-11-22T08:00:00Z"}))
-	const both = "pending=[{o2 1.7953344e+09} {o1 1.7954766e+09}] status=map[requested:{2 map[total:11.75] map[]}] day=map[] entity=requested"
+	const both = "pending=[{o2 1.7953344e+12} {o1 1.7954766e+12}] status=map[requested:{2 map[total:11.75] map[]}] day=map[] entity=requested"
 	if got := state(); got != both {
 		t.Fatalf("after two requests:\n got %s\nwant %s", got, both)
 	}
 	apply(orderEvent("o1", "OrderAccepted", 5, nil))
-	const moved = "pending=[{o2 1.7953344e+09}] status=map[accepted:{1 map[total:10.50] map[]} requested:{1 map[total:1.25] map[]}] day=map[2026-11-24:{1 map[revenue:10.50] map[]}] entity=accepted"
+	const moved = "pending=[{o2 1.7953344e+12}] status=map[accepted:{1 map[total:10.50] map[]} requested:{1 map[total:1.25] map[]}] day=map[2026-11-24:{1 map[revenue:10.50] map[]}] entity=accepted"
 	if got := state(); got != moved {
 		t.Fatalf("after accept:\n got %s\nwant %s", got, moved)
 	}
@@ -97,7 +97,7 @@ func TestIntegrationDerivedViewsMove(t *testing.T) {
 	}
 	// Deleting the order removes it from every derived view.
 	apply(orderEvent("o1", "OrderDeleted", 10, nil))
-	const deleted = "pending=[{o2 1.7953344e+09}] status=map[requested:{1 map[total:1.25] map[]}] day=map[] entity="
+	const deleted = "pending=[{o2 1.7953344e+12}] status=map[requested:{1 map[total:1.25] map[]}] day=map[] entity="
 	if got := state(); got != deleted {
 		t.Fatalf("after delete:\n got %s\nwant %s", got, deleted)
 	}

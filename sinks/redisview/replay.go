@@ -37,6 +37,10 @@ type ReplayConfig struct {
 	// generation (it is live from then on), with the new and the old
 	// generation, before the grace period.
 	OnSwap func(live, old int64)
+	// OnDelete, when set, is called while the old generation is deleted
+	// after the grace period, with the number of its keys unlinked so far,
+	// after each slice.
+	OnDelete func(deleted int64)
 }
 
 // Replay rebuilds the views into the generation after the current one from
@@ -123,7 +127,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 			return next, fmt.Errorf("replay: generation %d swapped in; old generation %d not deleted: %w", next, cur, ctx.Err())
 		case <-time.After(cfg.Grace):
 		}
-		if _, err := DeleteGeneration(ctx, rdb, prefix, cur, 500, time.Millisecond); err != nil {
+		if _, err := deleteGeneration(ctx, rdb, prefix, cur, 500, time.Millisecond, cfg.OnDelete); err != nil {
 			return next, fmt.Errorf("replay: generation %d swapped in: %w", next, err)
 		}
 		if err := rdb.Del(ctx, graceKey(prefix, cur)).Err(); err != nil {
