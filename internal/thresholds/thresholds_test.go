@@ -125,8 +125,6 @@ func TestParseNamesLine(t *testing.T) {
 	}
 }
 
-
-
 func TestLoad(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "thresholds.yaml")
 	if err := os.WriteFile(path, defaultFile, 0o600); err != nil {
