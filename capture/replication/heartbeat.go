@@ -77,12 +77,12 @@ func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat
 	if lsn, err := capture.ParseLSN(lsnText); err == nil && len(beats) < maxBeats {
 		beats = append(beats, beat{lsn: lsn, at: now})
 	}
-	var lag, retained, safe float64
+	var st slotState
 	var confirmedText *string
 	err := conn.QueryRow(qctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8,
 			coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8,
-			coalesce(safe_wal_size, -1)::float8, confirmed_flush_lsn::text
-		FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&lag, &retained, &safe, &confirmedText)
+			coalesce(safe_wal_size, -1)::float8, confirmed_flush_lsn::text, coalesce(wal_status, ''), active
+		FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&st.lagBytes, &st.retained, &st.safe, &confirmedText, &st.walStatus, &st.active)
 	if err != nil {
 		return beats, fmt.Errorf("read slot lag: %w", err)
 	}
@@ -92,13 +92,15 @@ func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat
 			for i < len(beats) && beats[i].lsn <= confirmed {
 				i++
 			}
+			if i > 0 {
+				r.metrics.heartbeatConfirmed(beats[i-1].at)
+			}
 			beats = append(beats[:0], beats[i:]...)
 		}
 	}
-	var lagSeconds float64
 	if len(beats) > 0 {
-		lagSeconds = time.Since(beats[0].at).Seconds()
+		st.lagSeconds = time.Since(beats[0].at).Seconds()
 	}
-	r.metrics.slot(lag, retained, safe, lagSeconds)
+	r.metrics.slot(st)
 	return beats, nil
 }

@@ -34,6 +34,7 @@ type Metrics struct {
 	inflightRec prometheus.Gauge
 	inflightB   prometheus.Gauge
 	errors      *prometheus.CounterVec
+	lastAck     prometheus.Gauge
 }
 
 // NewMetrics creates the metrics listed in the package documentation and
@@ -82,6 +83,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_kafka_errors_total",
 			Help: "Failed records, by kind: retryable, fatal, too_large, canceled.",
 		}, []string{"kind"}),
+		lastAck: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_kafka_last_ack_timestamp_seconds",
+			Help: "When (Unix time) Kafka last acknowledged a record; 0 before the first.",
+		}),
 	}
 }
 
@@ -117,6 +122,7 @@ func (m *Metrics) ackedRec(r ackedRecord, err error) {
 		m.errors.WithLabelValues(errorKind(err)).Inc()
 		return
 	}
+	m.lastAck.Set(float64(time.Now().UnixNano()) / 1e9)
 	m.records.WithLabelValues(r.topic).Inc()
 	m.bytes.WithLabelValues(r.topic).Add(float64(r.bytes))
 	if !r.first {

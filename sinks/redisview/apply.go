@@ -449,7 +449,7 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		for name, n := range applied {
 			v.cfg.Metrics.addApplied(name, n)
 		}
-		v.cfg.Metrics.setLastEvent(last)
+		v.cfg.Metrics.setLastEvent(p, last)
 		v.newest.observe(p, last)
 		return nil
 	}
