@@ -173,6 +173,17 @@ func (m *Metrics) initTopics(topics []string) {
 	}
 }
 
+// initAggregates exports the skipped counter of each aggregate type at 0,
+// as initTopics does for the per-topic counters.
+func (m *Metrics) initAggregates(aggs []string) {
+	if m == nil {
+		return
+	}
+	for _, a := range aggs {
+		m.skipped.WithLabelValues(a)
+	}
+}
+
 func (m *Metrics) addDeadLetter(topic string) {
 	if m != nil {
 		m.deadLetters.WithLabelValues(topic).Inc()
