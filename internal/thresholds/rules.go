@@ -149,15 +149,15 @@ func (t Thresholds) Rules() []Rule {
 	win := promDuration(t.DeadLetters.Window)
 	add(AlertEventsDeadLettered, Warn, newIncrease("cdcflow_kafka_dead_letters_total", win), 0,
 		"Changes were dead-lettered instead of published",
-		fmt.Sprintf("{{ $labels.instance }} sent {{ $value }} record(s) of kind {{ $labels.kind }} to the dead-letter topic in the last %s.", win))
+		fmt.Sprintf("{{ $labels.instance }} sent {{ printf \"%%.0f\" $value }} record(s) of kind {{ $labels.kind }} to the dead-letter topic in the last %s.", win))
 	add(AlertViewsDeadLettered, Warn, newIncrease("cdcflow_views_dead_letters_total", win), 0,
 		"Events were dead-lettered instead of applied to the views",
-		fmt.Sprintf("{{ $labels.instance }} sent {{ $value }} record(s) of topic {{ $labels.topic }} to the views' dead-letter topic in the last %s.", win))
+		fmt.Sprintf("{{ $labels.instance }} sent {{ printf \"%%.0f\" $value }} record(s) of topic {{ $labels.topic }} to the views' dead-letter topic in the last %s.", win))
 
 	win = promDuration(t.TransactionAborts.Window)
 	add(AlertTransactionsAborting, Warn, newIncrease(`cdcflow_kafka_transactions_total{outcome=~"aborted|unknown"}`, win), 0,
 		"Exactly-once Kafka transactions are aborting",
-		fmt.Sprintf("{{ $labels.instance }} ended {{ $value }} Kafka transaction(s) with outcome {{ $labels.outcome }} in the last %s.", win))
+		fmt.Sprintf("{{ $labels.instance }} ended {{ printf \"%%.0f\" $value }} Kafka transaction(s) with outcome {{ $labels.outcome }} in the last %s.", win))
 
 	each(AlertViewsStale, secs(t.ViewsStaleness.Warn), secs(t.ViewsStaleness.Fail), dur, t.ViewsStaleness.For,
 		"cdcflow_views_staleness_seconds > %s",
@@ -186,7 +186,7 @@ func (t Thresholds) Rules() []Rule {
 	win = promDuration(t.Restarts.Window)
 	add(AlertRestarting, Warn, fmt.Sprintf(`changes(process_start_time_seconds{job=~%q}[%s]) > %d`, t.Down.Job, win, t.Restarts.Warn), 0,
 		"A cdcflow process keeps restarting",
-		fmt.Sprintf("{{ $labels.instance }} restarted {{ $value }} times in the last %s (above %d).", win, t.Restarts.Warn))
+		fmt.Sprintf("{{ $labels.instance }} restarted {{ printf \"%%.0f\" $value }} times in the last %s (above %d).", win, t.Restarts.Warn))
 	return rs
 }
 

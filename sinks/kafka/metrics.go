@@ -41,7 +41,7 @@ type Metrics struct {
 // registers them with reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
-	return &Metrics{
+	m := &Metrics{
 		records: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_records_total",
 			Help: "Records acknowledged by Kafka, by topic.",
@@ -88,6 +88,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "When (Unix time) Kafka last acknowledged a record; 0 before the first.",
 		}),
 	}
+	// Every kind is exported from the start (at 0), so that a dashboard
+	// finds the series and an alert's increase() sees the first one.
+	for _, k := range []string{"oversized", "unmappable"} {
+		m.deadLetters.WithLabelValues(k)
+	}
+	for _, k := range []string{"retryable", "fatal", "too_large", "canceled"} {
+		m.errors.WithLabelValues(k)
+	}
+	return m
 }
 
 func (m *Metrics) produced(records, bytes int) {

@@ -24,3 +24,20 @@ func TestLastAckTimestamp(t *testing.T) {
 		t.Errorf("last ack after an acknowledged record = %v; want at least %v", got, before)
 	}
 }
+
+// Every dead-letter and error kind, and every transaction outcome, is
+// exported at 0 before the first one happens.
+func TestKindsExportedAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg)
+	newTxMetrics(reg)
+	for name, want := range map[string]int{
+		"cdcflow_kafka_dead_letters_total": 2,
+		"cdcflow_kafka_errors_total":       4,
+		"cdcflow_kafka_transactions_total": 3,
+	} {
+		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != want {
+			t.Errorf("series of %s = %d, %v; want %d at 0", name, got, err, want)
+		}
+	}
+}

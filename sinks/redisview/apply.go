@@ -106,6 +106,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Metrics.initAggregates(defs.AggregateTypes())
 	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 

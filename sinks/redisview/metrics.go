@@ -160,6 +160,30 @@ func (m *Metrics) setLag(topic string, p int32, lag int64) {
 	}
 }
 
+// initTopics exports the per-topic counters of topics at 0, so that a
+// dashboard finds the series before the first dead letter or fence and an
+// alert's increase() sees the first one.
+func (m *Metrics) initTopics(topics []string) {
+	if m == nil {
+		return
+	}
+	for _, t := range topics {
+		m.deadLetters.WithLabelValues(t)
+		m.fenced.WithLabelValues(t)
+	}
+}
+
+// initAggregates exports the skipped counter of each aggregate type at 0,
+// as initTopics does for the per-topic counters.
+func (m *Metrics) initAggregates(aggs []string) {
+	if m == nil {
+		return
+	}
+	for _, a := range aggs {
+		m.skipped.WithLabelValues(a)
+	}
+}
+
 func (m *Metrics) addDeadLetter(topic string) {
 	if m != nil {
 		m.deadLetters.WithLabelValues(topic).Inc()

@@ -102,3 +102,17 @@ func TestReplayLastProgress(t *testing.T) {
 		t.Errorf("stamp after progress = %v; want now", got)
 	}
 }
+
+// The per-topic and per-aggregate counters are exported at 0 for every
+// consumed topic and aggregate type.
+func TestTopicsExportedAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.initTopics([]string{"shop.order", "shop.customer"})
+	m.initAggregates([]string{"order", "customer"})
+	for _, name := range []string{"cdcflow_views_dead_letters_total", "cdcflow_views_fenced_total", "cdcflow_views_events_skipped_total"} {
+		if got, err := testutil.GatherAndCount(reg, name); err != nil || got != 2 {
+			t.Errorf("series of %s = %d, %v; want 2 at 0", name, got, err)
+		}
+	}
+}
