@@ -173,6 +173,14 @@ var rules = []rule{
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs,
 			func(imp string) bool { return projectPkg(imp) && imp != module+"/internal/strictyaml" }),
 	},
+	{
+		// status reads what the parts left (slot, topics, views' offsets)
+		// through the parts' own readers; it runs no flow and cmd hands it
+		// its Config.
+		name:   "status reads through the parts: no cmd, flow, pipeline or configuration",
+		from:   under("internal/status"),
+		forbid: anyOf(under("cmd"), under("flow"), under("pipeline"), under("internal/config")),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -211,6 +219,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
 		{module + "/internal/thresholds", []string{"github.com/prometheus/client_golang/prometheus"}},
+		{module + "/internal/status", []string{module + "/flow"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

@@ -33,7 +33,12 @@ func Render(w io.Writer, s *Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Verdict, l.Stage, l.Name, l.Value, th)
 	}
 	tw.Flush()
-	_, err := io.WriteString(w, b.String())
+	// tabwriter pads the last cell too: no trailing blanks.
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
 	return err
 }
 
