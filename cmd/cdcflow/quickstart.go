@@ -117,7 +117,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stderr, "capturing into the embedded Kafka broker in %s (topics %s); Ctrl-C stops\n",
 		filepath.Join(*dataDir, "kafka"), strings.Join(topics, ", "))
-	opts := flowOptions{status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
+	opts := flowOptions{command: "quickstart", status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
 	if progress.IsTerminal(stderr) {
 		opts.progress = stderr
 	}
