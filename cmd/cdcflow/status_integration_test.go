@@ -202,7 +202,7 @@ func TestIntegrationStatusBrokers(t *testing.T) {
 		t.Fatalf("exit %d, verdict %s: %+v", code, st.Verdict, st.Lines)
 	}
 	checkPositions(t, st, []string{"shop.order"})
-	if l := line(t, st, "topic shop.order"); l.Verdict != status.OK || !strings.Contains(l.Value, "3 partitions") {
+	if l := line(t, st, "topic shop.order"); l.Verdict != status.OK || !strings.Contains(l.Value, "3 partition(s)") {
 		t.Errorf("topic line = %+v; want ok, 3 partitions", l)
 	}
 }
