@@ -139,15 +139,18 @@ func TestPromtoolTestsCatchChangedThresholds(t *testing.T) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		th := thresholds.Default()
-		mutations[name](&th)
-		rules, err := th.RuleFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out, err := promtoolTest(t, promtool, rules); err == nil {
-			t.Errorf("with %s changed, the promtool tests still pass:\n%s", name, out)
-		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each runs its own promtool
+			th := thresholds.Default()
+			mutations[name](&th)
+			rules, err := th.RuleFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out, err := promtoolTest(t, promtool, rules); err == nil {
+				t.Errorf("with %s changed, the promtool tests still pass:\n%s", name, out)
+			}
+		})
 	}
 }
 
