@@ -30,7 +30,7 @@ func init() {
 }
 
 // errStatusFailed is returned when a line of the status is a fail.
-var errStatusFailed = errors.New("status: a line failed")
+var errStatusFailed = errors.New("a line failed (see above)")
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", stderr)

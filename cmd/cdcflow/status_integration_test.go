@@ -202,7 +202,23 @@ func TestIntegrationStatusBrokers(t *testing.T) {
 		t.Fatalf("exit %d, verdict %s: %+v", code, st.Verdict, st.Lines)
 	}
 	checkPositions(t, st, []string{"shop.order"})
-	if l := line(t, st, "topic shop.order"); l.Verdict != status.OK || !strings.Contains(l.Value, "3 partitions") {
+	if l := line(t, st, "topic shop.order"); l.Verdict != status.OK || !strings.Contains(l.Value, "3 partition(s)") {
 		t.Errorf("topic line = %+v; want ok, 3 partitions", l)
+	}
+
+	// A replay interrupted after its first record leaves generation 2's
+	// offsets beside the live generation 1: status reports it.
+	var prefix string
+	for _, e := range s.env {
+		if v, ok := strings.CutPrefix(e, "CDCFLOW_VIEWS_PREFIX="); ok {
+			prefix = v
+		}
+	}
+	if err := s.rdb.HSet(t.Context(), prefix+"{p0}:g2:offsets", "shop.order", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = statusJSON(t, s.env)
+	if l := line(t, st, "replay generation 2"); !strings.HasPrefix(l.Value, "1 of ") {
+		t.Errorf("replay line = %+v; want 1 record applied", l)
 	}
 }

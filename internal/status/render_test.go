@@ -2,11 +2,17 @@ package status
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cdcflow/cdcflow/internal/thresholds"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -64,5 +70,30 @@ func TestRenderGolden(t *testing.T) {
 				t.Errorf("rendering differs from %s (go test -update to accept):\ngot:\n%s\nwant:\n%s", path, got, want)
 			}
 		})
+	}
+}
+
+// Watch renders again every interval until its context ends; with nothing
+// configured but the source's absence, every rendering says so and fails.
+func TestWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var out bytes.Buffer
+	renders := 0
+	render := func(w io.Writer, s *Status) error {
+		renders++
+		if renders == 3 {
+			cancel()
+		}
+		if s.Verdict != Fail || len(s.Lines) == 0 || s.Lines[0].Value != "source.dsn is not set" {
+			t.Errorf("status = %+v; want a failed source line", s)
+		}
+		return Render(w, s)
+	}
+	err := Watch(ctx, Config{Thresholds: thresholds.Default()}, time.Millisecond, &out, true, render)
+	if !errors.Is(err, context.Canceled) || renders != 3 {
+		t.Errorf("Watch = %v after %d renderings; want context.Canceled after 3", err, renders)
+	}
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n != 3 {
+		t.Errorf("%d screen clears; want one per rendering (3)", n)
 	}
 }

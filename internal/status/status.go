@@ -167,6 +167,10 @@ func (g *gatherer) timeout(ctx context.Context) (context.Context, context.Cancel
 
 // source reads the slot.
 func (g *gatherer) source(ctx context.Context) {
+	if g.cfg.SourceDSN == "" {
+		g.add("source", "postgresql", "source.dsn is not set", "", Fail)
+		return
+	}
 	ctx, cancel := g.timeout(ctx)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, g.cfg.SourceDSN)
@@ -270,7 +274,7 @@ func (g *gatherer) kafka(ctx context.Context) {
 			}
 		}
 		pos := Position{Stage: "kafka", Topic: t, Offset: &end}
-		value := fmt.Sprintf("%d records in %d partitions", end, len(parts))
+		value := fmt.Sprintf("%d records in %d partition(s)", end, len(parts))
 		if top.Cursor.LSN > 0 {
 			lsn := capture.LSN(top.Cursor.LSN)
 			pos.LSN, pos.WAL = lsn.String(), uint64(lsn)
