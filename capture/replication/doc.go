@@ -31,6 +31,9 @@
 //	cdcflow_capture_retrying_since_timestamp_seconds gauge  when the sessions began to fail; 0 while one is up
 //	cdcflow_capture_handler_blocked_seconds_total  counter  time WAL reading was paused by a busy handler
 //	cdcflow_capture_heartbeats_total               counter  heartbeat messages emitted
+//	cdcflow_capture_slot_wal_status{wal_status}    gauge    1 for the slot's wal_status (reserved, extended, unreserved, lost), 0 for the others
+//	cdcflow_capture_slot_active                    gauge    1 when the slot is active (this or another process)
+//	cdcflow_capture_last_heartbeat_timestamp_seconds gauge  emission time of the newest heartbeat the slot confirmed
 //
 // Snapshot progress metrics are capture/snapshot's (Reader.WithSnapshotMetrics).
 package replication

@@ -77,28 +77,26 @@ func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat
 	if lsn, err := capture.ParseLSN(lsnText); err == nil && len(beats) < maxBeats {
 		beats = append(beats, beat{lsn: lsn, at: now})
 	}
-	var lag, retained, safe float64
-	var confirmedText *string
-	err := conn.QueryRow(qctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::float8,
-			coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::float8,
-			coalesce(safe_wal_size, -1)::float8, confirmed_flush_lsn::text
-		FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&lag, &retained, &safe, &confirmedText)
+	slot, err := ReadSlot(qctx, conn, r.cfg.Slot)
 	if err != nil {
-		return beats, fmt.Errorf("read slot lag: %w", err)
+		return beats, err
 	}
-	if confirmedText != nil {
-		if confirmed, err := capture.ParseLSN(*confirmedText); err == nil {
-			i := 0
-			for i < len(beats) && beats[i].lsn <= confirmed {
-				i++
-			}
-			beats = append(beats[:0], beats[i:]...)
-		}
+	if !slot.Exists {
+		return beats, fmt.Errorf("read slot lag: slot %q does not exist", r.cfg.Slot)
 	}
-	var lagSeconds float64
+	st := slotState{lagBytes: float64(slot.LagBytes), retained: float64(slot.RetainedBytes),
+		safe: float64(slot.SafeWALSize), walStatus: slot.WALStatus, active: slot.Active}
+	i := 0
+	for i < len(beats) && beats[i].lsn <= slot.ConfirmedLSN {
+		i++
+	}
+	if i > 0 {
+		r.metrics.heartbeatConfirmed(beats[i-1].at)
+	}
+	beats = append(beats[:0], beats[i:]...)
 	if len(beats) > 0 {
-		lagSeconds = time.Since(beats[0].at).Seconds()
+		st.lagSeconds = time.Since(beats[0].at).Seconds()
 	}
-	r.metrics.slot(lag, retained, safe, lagSeconds)
+	r.metrics.slot(st)
 	return beats, nil
 }

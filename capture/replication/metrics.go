@@ -23,7 +23,15 @@ type Metrics struct {
 	retryingSince  prometheus.Gauge
 	blockedSeconds prometheus.Counter
 	heartbeats     prometheus.Counter
+	walStatus      *prometheus.GaugeVec
+	active         prometheus.Gauge
+	lastHeartbeat  prometheus.Gauge
 }
+
+// walStatuses are the values of pg_replication_slots.wal_status that
+// cdcflow_capture_slot_wal_status always exports, so that a query for one of
+// them finds a series (0) before the slot ever reaches it.
+var walStatuses = []string{"reserved", "extended", "unreserved", "lost"}
 
 // NewMetrics creates the Reader's metrics and registers them with reg. It
 // panics if they are already registered with reg, as promauto does.
@@ -73,6 +81,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		heartbeats: f.NewCounter(prometheus.CounterOpts{
 			Name: "cdcflow_capture_heartbeats_total",
 			Help: "Heartbeat logical messages emitted.",
+		}),
+		walStatus: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cdcflow_capture_slot_wal_status",
+			Help: "1 for the slot's current wal_status (reserved, extended, unreserved, lost), 0 for the others.",
+		}, []string{"wal_status"}),
+		active: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_capture_slot_active",
+			Help: "1 when the slot is active (streamed by this or another process), 0 when not.",
+		}),
+		lastHeartbeat: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_capture_last_heartbeat_timestamp_seconds",
+			Help: "When (Unix time) the newest heartbeat the slot has confirmed was emitted; heartbeat age is time() minus this (0 before the first).",
 		}),
 	}
 }
@@ -148,12 +168,38 @@ func (m *Metrics) heartbeat() {
 	}
 }
 
-func (m *Metrics) slot(lagBytes, retained, safe, lagSeconds float64) {
+// slotState is what the heartbeat reads of the slot for the metrics.
+type slotState struct {
+	lagBytes, retained, safe, lagSeconds float64
+	walStatus                            string // "" on servers before 13
+	active                               bool
+}
+
+func (m *Metrics) slot(s slotState) {
 	if m == nil {
 		return
 	}
-	m.lagBytes.Set(lagBytes)
-	m.retainedBytes.Set(retained)
-	m.safeWALBytes.Set(safe)
-	m.lagSeconds.Set(lagSeconds)
+	m.lagBytes.Set(s.lagBytes)
+	m.retainedBytes.Set(s.retained)
+	m.safeWALBytes.Set(s.safe)
+	m.lagSeconds.Set(s.lagSeconds)
+	if s.walStatus != "" {
+		for _, w := range walStatuses {
+			m.walStatus.WithLabelValues(w).Set(0)
+		}
+		m.walStatus.WithLabelValues(s.walStatus).Set(1)
+	}
+	if s.active {
+		m.active.Set(1)
+	} else {
+		m.active.Set(0)
+	}
+}
+
+// heartbeatConfirmed records the emission time of the newest heartbeat the
+// slot has confirmed.
+func (m *Metrics) heartbeatConfirmed(at time.Time) {
+	if m != nil {
+		m.lastHeartbeat.Set(float64(at.UnixNano()) / 1e9)
+	}
 }

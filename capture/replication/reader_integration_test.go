@@ -357,8 +357,22 @@ func TestIntegrationHeartbeatAdvancesIdleSlot(t *testing.T) {
 	}
 	testenv.Await(t, 30*time.Second, "slot metrics", func() (bool, error) {
 		return testutil.ToFloat64(m.retainedBytes) > 0 && testutil.ToFloat64(m.confirmedLSN) > float64(afterLSN) &&
-			testutil.ToFloat64(m.receivedLSN) > 0, nil
+			testutil.ToFloat64(m.receivedLSN) > 0 && testutil.ToFloat64(m.lastHeartbeat) > 0, nil
 	})
+	if got := testutil.ToFloat64(m.walStatus.WithLabelValues("reserved")); got != 1 {
+		t.Errorf(`cdcflow_capture_slot_wal_status{wal_status="reserved"} = %v; want 1`, got)
+	}
+	for _, w := range []string{"extended", "unreserved", "lost"} {
+		if got := testutil.ToFloat64(m.walStatus.WithLabelValues(w)); got != 0 {
+			t.Errorf("cdcflow_capture_slot_wal_status{wal_status=%q} = %v; want 0", w, got)
+		}
+	}
+	if got := testutil.ToFloat64(m.active); got != 1 {
+		t.Errorf("cdcflow_capture_slot_active = %v; want 1 while the Reader streams", got)
+	}
+	if age := float64(time.Now().UnixNano())/1e9 - testutil.ToFloat64(m.lastHeartbeat); age < 0 || age > 30 {
+		t.Errorf("heartbeat age = %.1fs; want a recent confirmed heartbeat", age)
+	}
 }
 
 // A transaction far larger than a chunk is handed on in chunks, with a

@@ -29,4 +29,6 @@
 //	cdcflow_capture_snapshot_rows_total{table}      counter: rows read and handed on
 //	cdcflow_capture_snapshot_rows_estimated{table}  gauge: rows the table is expected to hold (pg_class.reltuples)
 //	cdcflow_capture_snapshot_tables_remaining       gauge: tables of the running snapshots not yet fully read
+//	cdcflow_capture_snapshot_rows_remaining         gauge: rows the running snapshots are estimated to have left
+//	cdcflow_capture_snapshot_last_progress_timestamp_seconds gauge: when a snapshot last handed on rows or began/finished a table
 package snapshot

@@ -165,8 +165,12 @@ func (s *Snapshotter) Run(ctx context.Context, dsn, snapshotName string, tables 
 	}
 	s.log.Info("snapshot started", "epoch", epoch, "lsn", lsn, "tables", len(ts))
 	s.metrics.addTablesRemaining(len(ts))
+	s.metrics.start(ts)
 	remaining := len(ts)
-	defer func() { s.metrics.addTablesRemaining(-remaining) }()
+	defer func() {
+		s.metrics.addTablesRemaining(-remaining)
+		s.metrics.finish(ts[len(ts)-remaining:]...)
+	}()
 
 	begin := &capture.Marker{Kind: capture.MarkerSnapshotBegin, Epoch: epoch, LSN: lsn, Time: at, Tables: rels}
 	if err := h(ctx, []capture.Message{begin}); err != nil {
@@ -180,6 +184,7 @@ func (s *Snapshotter) Run(ctx context.Context, dsn, snapshotName string, tables 
 		}
 		remaining--
 		s.metrics.addTablesRemaining(-1)
+		s.metrics.finish(t)
 		s.log.Info("snapshot table read", "table", t.label, "rows", r.index-before, "duration", time.Since(start))
 	}
 	end := &capture.Marker{Kind: capture.MarkerSnapshotEnd, Epoch: epoch, LSN: lsn, Time: at, Tables: rels}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +28,8 @@ import (
 
 // flowOptions are what callers of runFlow may add to the configuration.
 type flowOptions struct {
+	// command names the command in cdcflow_up (default "run").
+	command string
 	// progress, when not nil, receives a live status line every second;
 	// when nil, progress is logged every 10 s.
 	progress io.Writer
@@ -185,6 +188,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			}
 			return started()
 		}
+		metricsserver.RegisterProcess(reg, cmp.Or(opts.command, "run"), buildVersion(), readyz)
 		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
 	}
 	line := flowLine(opts.progress, log)

@@ -276,7 +276,9 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 	var ready atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
 	if s.cfg.Metrics.Addr != "" {
-		g.Go(func() error { return metricsserver.Serve(gctx, s.cfg.Metrics.Addr, reg, metricsserver.Ready(&ready)) })
+		readyz := metricsserver.Ready(&ready)
+		metricsserver.RegisterProcess(reg, "materialize", buildVersion(), readyz)
+		g.Go(func() error { return metricsserver.Serve(gctx, s.cfg.Metrics.Addr, reg, readyz) })
 	}
 	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
 	err = g.Wait()

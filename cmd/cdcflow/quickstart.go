@@ -117,7 +117,9 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stderr, "capturing into the embedded Kafka broker in %s (topics %s); Ctrl-C stops\n",
 		filepath.Join(*dataDir, "kafka"), strings.Join(topics, ", "))
-	opts := flowOptions{status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
+	fmt.Fprintf(stderr, "every stage's position, from the repository in another terminal:\n  CDCFLOW_SOURCE_DSN='%s' CDCFLOW_SOURCE_TIMEZONE=%s CDCFLOW_MAPPING_FILE=%s CDCFLOW_DATA_DIR=%s cdcflow status\n",
+		dsn, loadgen.ShopZone, "deploy/examples/orders/mapping.yaml", *dataDir)
+	opts := flowOptions{command: "quickstart", status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
 	if progress.IsTerminal(stderr) {
 		opts.progress = stderr
 	}

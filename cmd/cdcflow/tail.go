@@ -132,7 +132,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(ctx, handle) })
 	if cfg.Metrics.Addr != "" {
-		g.Go(func() error { return metricsserver.Serve(ctx, cfg.Metrics.Addr, reg, metricsserver.Ready(&ready)) })
+		readyz := metricsserver.Ready(&ready)
+		metricsserver.RegisterProcess(reg, "tail", buildVersion(), readyz)
+		g.Go(func() error { return metricsserver.Serve(ctx, cfg.Metrics.Addr, reg, readyz) })
 	}
 	return sourceError(g.Wait()) // after a signal, context.Canceled: main treats it as a clean exit
 }

@@ -15,6 +15,13 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(newFlagSet("version", stderr), args); err != nil {
 		return err
 	}
+	_, err := fmt.Fprintln(stdout, "cdcflow", buildVersion())
+	return err
+}
+
+// buildVersion is the module version and VCS revision the binary was built
+// from ("(devel)" when unknown).
+func buildVersion() string {
 	v := "(devel)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v = bi.Main.Version
@@ -24,6 +31,5 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 	}
-	_, err := fmt.Fprintln(stdout, "cdcflow", v)
-	return err
+	return v
 }

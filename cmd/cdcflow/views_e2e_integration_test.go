@@ -766,7 +766,8 @@ func TestIntegrationRunViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`cdcflow_views_events_applied_total{view="order"}`, "cdcflow_views_consumer_lag_records", "cdcflow_capture_slot_lag_bytes"} {
+	for _, want := range []string{`cdcflow_views_events_applied_total{view="order"}`, "cdcflow_views_consumer_lag_records", "cdcflow_capture_slot_lag_bytes",
+		`cdcflow_up{command="run",version=`, "cdcflow_ready 1", "cdcflow_views_staleness_seconds{partition=", "process_start_time_seconds"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("run's /metrics lacks %s", want)
 		}

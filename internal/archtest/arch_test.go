@@ -165,6 +165,22 @@ var rules = []rule{
 		from:   under("internal/strictyaml"),
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
 	},
+	{
+		// status and the generated alert rules both read the thresholds, so
+		// the package stays plain data: no metrics, network or clients.
+		name: "thresholds is plain data: only strictyaml among project packages, no network or metrics",
+		from: func(s string) bool { return under("internal/thresholds")(s) && !under("internal/thresholds/gen")(s) },
+		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs,
+			func(imp string) bool { return projectPkg(imp) && imp != module+"/internal/strictyaml" }),
+	},
+	{
+		// status reads what the parts left (slot, topics, views' offsets)
+		// through the parts' own readers; it runs no flow and cmd hands it
+		// its Config.
+		name:   "status reads through the parts: no cmd, flow, pipeline or configuration",
+		from:   under("internal/status"),
+		forbid: anyOf(under("cmd"), under("flow"), under("pipeline"), under("internal/config")),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -202,6 +218,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/progress", []string{module + "/capture"}},
 		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
+		{module + "/internal/thresholds", []string{"github.com/prometheus/client_golang/prometheus"}},
+		{module + "/internal/status", []string{module + "/flow"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

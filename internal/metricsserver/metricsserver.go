@@ -70,3 +70,26 @@ func Ready(ok *atomic.Bool) func() error {
 }
 
 var errNotStarted = errors.New("not started yet")
+
+// RegisterProcess registers with reg the metrics that say a process is
+// there: cdcflow_up{command,version}, 1 while it runs, and cdcflow_ready,
+// 1 while ready returns nil (when /readyz answers 200). ready is called at
+// every scrape, from the server's goroutines.
+func RegisterProcess(reg prometheus.Registerer, command, version string, ready func() error) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "cdcflow_up",
+			Help:        "1 while the process runs, with its command and version.",
+			ConstLabels: prometheus.Labels{"command": command, "version": version},
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cdcflow_ready",
+			Help: "1 when the process is ready (/readyz answers 200), 0 when not.",
+		}, func() float64 {
+			if ready() != nil {
+				return 0
+			}
+			return 1
+		}),
+	)
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestServe(t *testing.T) {
@@ -56,5 +57,30 @@ func TestServe(t *testing.T) {
 	}
 	if err := Serve(t.Context(), "256.0.0.1:1", reg, Ready(&ready)); err == nil {
 		t.Error("Serve on an address it cannot listen on = nil; want an error")
+	}
+}
+
+func TestRegisterProcess(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var ready atomic.Bool
+	RegisterProcess(reg, "run", "v1.2.3", Ready(&ready))
+	const up = `
+# HELP cdcflow_up 1 while the process runs, with its command and version.
+# TYPE cdcflow_up gauge
+cdcflow_up{command="run",version="v1.2.3"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(up), "cdcflow_up"); err != nil {
+		t.Error(err)
+	}
+	for _, want := range []bool{false, true} {
+		ready.Store(want)
+		exp := "0"
+		if want {
+			exp = "1"
+		}
+		body := "# HELP cdcflow_ready 1 when the process is ready (/readyz answers 200), 0 when not.\n# TYPE cdcflow_ready gauge\ncdcflow_ready " + exp + "\n"
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(body), "cdcflow_ready"); err != nil {
+			t.Errorf("ready %v: %v", want, err)
+		}
 	}
 }

@@ -36,6 +36,7 @@
 //	cdcflow_kafka_inflight_records          gauge      records produced, not yet acknowledged
 //	cdcflow_kafka_inflight_bytes            gauge      bytes produced, not yet acknowledged
 //	cdcflow_kafka_errors_total{kind}        counter    failed records: retryable, fatal, too_large, canceled
+//	cdcflow_kafka_last_ack_timestamp_seconds gauge     when Kafka last acknowledged a record (0 before the first)
 //	cdcflow_kafka_client_*                  franz-go's kprom plugin (requests, bytes, connections, ...)
 //
 // A nil *Metrics records nothing.

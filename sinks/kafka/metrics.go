@@ -34,13 +34,14 @@ type Metrics struct {
 	inflightRec prometheus.Gauge
 	inflightB   prometheus.Gauge
 	errors      *prometheus.CounterVec
+	lastAck     prometheus.Gauge
 }
 
 // NewMetrics creates the metrics listed in the package documentation and
 // registers them with reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
-	return &Metrics{
+	m := &Metrics{
 		records: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_records_total",
 			Help: "Records acknowledged by Kafka, by topic.",
@@ -82,7 +83,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_kafka_errors_total",
 			Help: "Failed records, by kind: retryable, fatal, too_large, canceled.",
 		}, []string{"kind"}),
+		lastAck: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_kafka_last_ack_timestamp_seconds",
+			Help: "When (Unix time) Kafka last acknowledged a record; 0 before the first.",
+		}),
 	}
+	// Every kind is exported from the start (at 0), so that a dashboard
+	// finds the series and an alert's increase() sees the first one.
+	for _, k := range []string{"oversized", "unmappable"} {
+		m.deadLetters.WithLabelValues(k)
+	}
+	for _, k := range []string{"retryable", "fatal", "too_large", "canceled"} {
+		m.errors.WithLabelValues(k)
+	}
+	return m
 }
 
 func (m *Metrics) produced(records, bytes int) {
@@ -117,6 +131,7 @@ func (m *Metrics) ackedRec(r ackedRecord, err error) {
 		m.errors.WithLabelValues(errorKind(err)).Inc()
 		return
 	}
+	m.lastAck.Set(float64(time.Now().UnixNano()) / 1e9)
 	m.records.WithLabelValues(r.topic).Inc()
 	m.bytes.WithLabelValues(r.topic).Add(float64(r.bytes))
 	if !r.first {

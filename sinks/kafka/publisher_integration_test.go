@@ -218,7 +218,7 @@ func TestIntegrationControlAndDeadLetter(t *testing.T) {
 	if string(dl[0].Value) != "bad" || hs["cdcflow-reason"] != "no rule" || hs["cdcflow-topic"] != "orders" {
 		t.Errorf("dead letter = %q with headers %v; want bad with reason and original topic", dl[0].Value, hs)
 	}
-	if got := testutil.ToFloat64(p.m.deadLetters); got != 1 {
+	if got := testutil.ToFloat64(p.m.deadLetters.WithLabelValues("unmappable")); got != 1 {
 		t.Errorf("dead letters metric = %v; want 1", got)
 	}
 }

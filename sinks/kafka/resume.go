@@ -106,10 +106,7 @@ func parseCursor(b []byte) (stream uint32, c Cursor, ok bool) {
 }
 
 // held is the cursor of the last record a partition holds.
-type held struct {
-	stream uint32
-	cursor Cursor
-}
+type held = LastRecord
 
 // resumeWindow is how many records before a partition's end Resume reads
 // to find the last one that carries a cursor (the very last may be a
@@ -156,7 +153,7 @@ func (p *Publisher) Resume(ctx context.Context, topics []string) (int, error) {
 	}
 	holds := make(map[string]map[int32]held)
 	if len(starts) > 0 {
-		if holds, err = p.readLast(ctx, starts, last); err != nil {
+		if holds, err = readLast(ctx, p.conn, starts, last); err != nil {
 			return 0, fmt.Errorf("resume: %w", err)
 		}
 	}
@@ -169,9 +166,10 @@ func (p *Publisher) Resume(ctx context.Context, topics []string) (int, error) {
 }
 
 // readLast reads each partition of starts from its start offset to its last
-// offset and returns the cursor of the last record that carries one.
-func (p *Publisher) readLast(ctx context.Context, starts map[string]map[int32]kgo.Offset, last map[string]map[int32]int64) (map[string]map[int32]held, error) {
-	opts := append(p.conn[:len(p.conn):len(p.conn)],
+// offset and returns the last record that carries a cursor, with a client
+// of its own connected with conn.
+func readLast(ctx context.Context, conn []kgo.Opt, starts map[string]map[int32]kgo.Offset, last map[string]map[int32]int64) (map[string]map[int32]LastRecord, error) {
+	opts := append(conn[:len(conn):len(conn)],
 		kgo.ConsumePartitions(starts),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -214,7 +212,7 @@ func (p *Publisher) readLast(ctx context.Context, starts map[string]map[int32]kg
 						if holds[r.Topic] == nil {
 							holds[r.Topic] = make(map[int32]held)
 						}
-						holds[r.Topic][r.Partition] = held{stream: s, cursor: c}
+						holds[r.Topic][r.Partition] = LastRecord{Offset: r.Offset, Stream: s, Cursor: c, Time: r.Timestamp}
 					}
 				}
 			}
@@ -230,7 +228,7 @@ func (p *Publisher) readLast(ctx context.Context, starts map[string]map[int32]kg
 // stream at c.
 func (p *Publisher) holds(topic string, part int32, stream uint32, c Cursor) bool {
 	h, ok := p.held[topic][part]
-	return ok && h.stream == stream && !h.cursor.Less(c)
+	return ok && h.Stream == stream && !h.Cursor.Less(c)
 }
 
 // EpochClosed reports whether, after Resume, every partition of topics holds
@@ -247,7 +245,7 @@ func (p *Publisher) EpochClosed(ctx context.Context, topics []string, stream uin
 		}
 		for part := range n {
 			h, ok := p.held[t][part]
-			if !ok || h.stream != stream || h.cursor.LSN < lsn || h.cursor.LSN == lsn && !h.cursor.ClosesEpoch {
+			if !ok || h.Stream != stream || h.Cursor.LSN < lsn || h.Cursor.LSN == lsn && !h.Cursor.ClosesEpoch {
 				return false, nil
 			}
 		}

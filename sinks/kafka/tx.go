@@ -131,7 +131,7 @@ type txMetrics struct {
 
 func newTxMetrics(reg prometheus.Registerer) *txMetrics {
 	f := promauto.With(reg)
-	return &txMetrics{
+	m := &txMetrics{
 		txs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_kafka_transactions_total",
 			Help: "Kafka transactions of the exactly-once publisher, by outcome: committed, aborted, unknown (commit outcome unknown).",
@@ -142,6 +142,10 @@ func newTxMetrics(reg prometheus.Registerer) *txMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 	}
+	for _, o := range []string{"committed", "aborted", "unknown"} {
+		m.txs.WithLabelValues(o) // exported at 0 from the start, as Metrics' kinds are
+	}
+	return m
 }
 
 func (m *txMetrics) outcome(o string) {

@@ -106,6 +106,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg.Metrics.initAggregates(defs.AggregateTypes())
 	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
@@ -160,9 +161,21 @@ type Batch struct {
 // Offsets returns the next offsets to apply stored for the partitions of
 // topic; a partition with none stored is absent.
 func (v *Views) Offsets(ctx context.Context, topic string, partitions []int32) (map[int32]int64, error) {
+	return readOffsets(ctx, v.rdb, v.keys, topic, partitions)
+}
+
+// StoredOffsets returns the next offsets to apply that generation gen of
+// the views under prefix stores for the partitions of topic (a partition
+// with none stored is absent): what the views have applied, read without
+// building Views (`cdcflow status`). It blocks on Redis.
+func StoredOffsets(ctx context.Context, rdb redis.UniversalClient, prefix string, gen int64, topic string, partitions []int32) (map[int32]int64, error) {
+	return readOffsets(ctx, rdb, newKeys(prefix, gen), topic, partitions)
+}
+
+func readOffsets(ctx context.Context, rdb redis.UniversalClient, k keys, topic string, partitions []int32) (map[int32]int64, error) {
 	out := map[int32]int64{}
 	for _, p := range partitions {
-		s, err := v.rdb.HGet(ctx, v.keys.offsets(p), topic).Result()
+		s, err := rdb.HGet(ctx, k.offsets(p), topic).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -449,7 +462,7 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		for name, n := range applied {
 			v.cfg.Metrics.addApplied(name, n)
 		}
-		v.cfg.Metrics.setLastEvent(last)
+		v.cfg.Metrics.setLastEvent(p, last)
 		v.newest.observe(p, last)
 		return nil
 	}

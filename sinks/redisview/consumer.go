@@ -232,6 +232,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	var done int64
 	lastPointer := time.Now()
 	c.log.Info("views consumer started", "topics", c.cfg.Topics, "generation", c.views.Generation())
+	c.views.cfg.Metrics.initTopics(c.cfg.Topics)
 	for {
 		if c.cfg.StopAtEnd && c.reached(ctx, end) {
 			c.progress(done, total, start)

@@ -37,4 +37,6 @@
 //	cdcflow_views_dead_letters_total{topic}               poison records dead-lettered
 //	cdcflow_views_replay_events_done                      replay progress
 //	cdcflow_views_replay_events_total                     replay target
+//	cdcflow_views_replay_last_progress_timestamp_seconds  when a replay last applied records (or started)
+//	cdcflow_views_staleness_seconds{partition}            scrape time - commit time of the newest event applied on the partition
 package redisview

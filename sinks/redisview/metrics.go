@@ -2,6 +2,7 @@ package redisview
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,12 +23,33 @@ type Metrics struct {
 	conflicts    prometheus.Counter
 	fenced       *prometheus.CounterVec
 	compacted    prometheus.Counter
+	replayLast   prometheus.Gauge
+	staleness    *stalenessCollector
+
+	replayMu      sync.Mutex
+	replayStarted bool  // setReplay was called
+	replayPrev    int64 // done at the last setReplay
 }
 
 // NewMetrics registers the views' metrics with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	f := promauto.With(reg)
+	st := &stalenessCollector{
+		desc: prometheus.NewDesc("cdcflow_views_staleness_seconds",
+			"Time since the commit time of the newest event applied on a partition (scrape time minus it), by partition.",
+			[]string{"partition"}, nil),
+		newest: map[int32]time.Time{},
+		now:    time.Now,
+	}
+	if reg != nil {
+		reg.MustRegister(st)
+	}
 	return &Metrics{
+		staleness: st,
+		replayLast: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_views_replay_last_progress_timestamp_seconds",
+			Help: "When (Unix time) a replay last applied records (or started); 0 before any replay.",
+		}),
 		applied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cdcflow_views_events_applied_total",
 			Help: "Events applied to a view: an event counts once per entity or history view it changed; an index or aggregate view counts once per aggregate and batch whose entry moved.",
@@ -94,15 +116,71 @@ func (m *Metrics) addSkipped(agg string) {
 	}
 }
 
-func (m *Metrics) setLastEvent(t time.Time) {
+func (m *Metrics) setLastEvent(p int32, t time.Time) {
 	if m != nil && !t.IsZero() {
 		m.lastEvent.Set(float64(t.UnixNano()) / 1e9)
+		m.staleness.observe(p, t)
+	}
+}
+
+// stalenessCollector exports cdcflow_views_staleness_seconds, computed at
+// scrape time so that it grows while nothing is applied.
+type stalenessCollector struct {
+	desc   *prometheus.Desc
+	now    func() time.Time
+	mu     sync.Mutex
+	newest map[int32]time.Time // newest commit time applied, by partition
+}
+
+func (c *stalenessCollector) observe(p int32, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.newest[p]) {
+		c.newest[p] = t
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *stalenessCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *stalenessCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for p, t := range c.newest {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue,
+			max(now.Sub(t).Seconds(), 0), strconv.Itoa(int(p)))
 	}
 }
 
 func (m *Metrics) setLag(topic string, p int32, lag int64) {
 	if m != nil {
 		m.lag.WithLabelValues(topic, strconv.Itoa(int(p))).Set(float64(lag))
+	}
+}
+
+// initTopics exports the per-topic counters of topics at 0, so that a
+// dashboard finds the series before the first dead letter or fence and an
+// alert's increase() sees the first one.
+func (m *Metrics) initTopics(topics []string) {
+	if m == nil {
+		return
+	}
+	for _, t := range topics {
+		m.deadLetters.WithLabelValues(t)
+		m.fenced.WithLabelValues(t)
+	}
+}
+
+// initAggregates exports the skipped counter of each aggregate type at 0,
+// as initTopics does for the per-topic counters.
+func (m *Metrics) initAggregates(aggs []string) {
+	if m == nil {
+		return
+	}
+	for _, a := range aggs {
+		m.skipped.WithLabelValues(a)
 	}
 }
 
@@ -114,6 +192,12 @@ func (m *Metrics) addDeadLetter(topic string) {
 
 func (m *Metrics) setReplay(done, total int64) {
 	if m != nil {
+		m.replayMu.Lock()
+		if !m.replayStarted || done != m.replayPrev {
+			m.replayLast.Set(float64(time.Now().UnixNano()) / 1e9)
+		}
+		m.replayStarted, m.replayPrev = true, done
+		m.replayMu.Unlock()
 		m.replayDone.Set(float64(done))
 		m.replayTotal.Set(float64(total))
 	}
