@@ -402,7 +402,17 @@ func mountVolumes(t *testing.T, r *rendered, w workload, fsRoot string, rewrite 
 				}
 			}
 		case v.Secret != nil:
-			write(filepath.Join(m.MountPath, "source-dsn"), "postgres://cdcflow@127.0.0.1:5432/orders?sslmode=disable")
+			// Every key a variable reads: the DSN, tokens.
+			for _, e := range w.cdcflow.Env {
+				if !strings.HasSuffix(e.Name, "_FILE") || !strings.HasPrefix(e.Value, m.MountPath+"/") {
+					continue
+				}
+				content := "example-secret-of-" + e.Name
+				if e.Name == "CDCFLOW_SOURCE_DSN_FILE" {
+					content = "postgres://cdcflow@127.0.0.1:5432/orders?sslmode=disable"
+				}
+				write(e.Value, content)
+			}
 		case v.EmptyDir != nil:
 			if err := os.MkdirAll(filepath.Join(fsRoot, m.MountPath), 0o755); err != nil {
 				t.Fatal(err)
