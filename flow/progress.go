@@ -17,9 +17,10 @@ import (
 // rule is sinks/kafka's, docs/events.md).
 type ProgressGate interface {
 	// ProgressDue returns, by topic, the partitions of topics due a
-	// progress record at now, and counts them as having one. It is called
-	// from the flow's progress goroutine and should not block for long.
-	ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration) (map[string][]int32, error)
+	// progress record of source position pos at now, and counts them as
+	// having one. It is called from the flow's progress goroutine and
+	// should not block for long.
+	ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error)
 }
 
 // progressLoop writes progress records, every ProgressQuiet(interval), to
@@ -76,7 +77,7 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 		b.source, haveCursor = f.cur.skip.Source, true
 	}
 	cur = kafka.Cursor{LSN: uint64(f.cur.skip.LSN), N: f.cur.skip.Records, ClosesEpoch: f.cur.lastCloses}
-	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every)
+	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every, uint64(f.lastEnd))
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ type fakeGate struct {
 	calls int
 }
 
-func (g *fakeGate) ProgressDue(_ context.Context, topics []string, _ time.Time, interval time.Duration) (map[string][]int32, error) {
+func (g *fakeGate) ProgressDue(_ context.Context, topics []string, _ time.Time, interval time.Duration, _ uint64) (map[string][]int32, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++

@@ -26,10 +26,16 @@ import (
 //     least ProgressQuiet(interval) ago and followed by nothing (the end of
 //     a burst: a reader waiting for that transaction's commit end LSN learns
 //     it within a fraction of the interval, since an event only proves its
-//     commit LSN, which lies before the end).
+//     commit LSN, which lies before the end), or
+//   - the source position moved past the one its last progress record
+//     carried, and nothing was written to it for ProgressQuiet(interval) (a
+//     reader of every partition waiting for a write that went elsewhere
+//     learns it as soon).
 //
 // A partition that carries events more often than every
-// ProgressQuiet(interval) never gets one: its events keep it current.
+// ProgressQuiet(interval) never gets one: its events keep it current. An
+// idle partition gets at most one per ProgressQuiet(interval), and one per
+// interval while the source position stands still.
 
 // ProgressQuiet is how long a partition's newest event must be followed by
 // nothing before the partition is due a progress record: a quarter of the
@@ -52,6 +58,7 @@ type activity struct {
 type partActivity struct {
 	last     time.Time // when the newest record was handed to the client
 	trailing bool      // the newest record is not a progress record
+	told     uint64    // the position of the last progress record it was given
 }
 
 // note records that a record (a progress record when progress) was handed
@@ -70,12 +77,12 @@ func (a *activity) note(topic string, part, n int32, progress bool, now time.Tim
 		ps = append(ps, make([]partActivity, int(n)-len(ps))...)
 		a.parts[topic] = ps
 	}
-	ps[part] = partActivity{last: now, trailing: !progress}
+	ps[part] = partActivity{last: now, trailing: !progress, told: ps[part].told}
 }
 
-// due returns the partitions of topic (of n) due a progress record at now
-// and marks them as having one.
-func (a *activity) due(topic string, n int32, now time.Time, interval time.Duration) []int32 {
+// due returns the partitions of topic (of n) due a progress record of
+// position pos at now and marks them as having one.
+func (a *activity) due(topic string, n int32, now time.Time, interval time.Duration, pos uint64) []int32 {
 	quiet := ProgressQuiet(interval)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -91,9 +98,9 @@ func (a *activity) due(topic string, n int32, now time.Time, interval time.Durat
 	for p := range n {
 		st := &ps[p]
 		idle := now.Sub(st.last)
-		if idle >= interval || st.trailing && idle >= quiet {
+		if idle >= interval || (st.trailing || pos > st.told) && idle >= quiet {
 			out = append(out, p)
-			*st = partActivity{last: now}
+			*st = partActivity{last: now, told: pos}
 		}
 	}
 	return out
@@ -124,7 +131,7 @@ func (rt *router) noteRecords(r pipeline.Record, krs []*kgo.Record) {
 // progressDue returns, by topic, the partitions of topics due a progress
 // record at now. A topic's partition count is looked up once, when not known
 // yet.
-func (rt *router) progressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration) (map[string][]int32, error) {
+func (rt *router) progressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error) {
 	out := map[string][]int32{}
 	for _, t := range topics {
 		if t == rt.deadLetterTopic {
@@ -134,7 +141,7 @@ func (rt *router) progressDue(ctx context.Context, topics []string, now time.Tim
 		if err != nil {
 			return nil, fmt.Errorf("progress records: %w", err)
 		}
-		if ps := rt.act.due(t, n, now, interval); len(ps) > 0 {
+		if ps := rt.act.due(t, n, now, interval, pos); len(ps) > 0 {
 			out[t] = ps
 		}
 	}
@@ -142,17 +149,17 @@ func (rt *router) progressDue(ctx context.Context, topics []string, now time.Tim
 }
 
 // ProgressDue returns, by topic, the partitions of topics due a progress
-// record at now under the rule above, and counts them as having one from
-// now on (the caller publishes it). It blocks only to look up the partition
+// record of source position pos at now under the rule above, and counts
+// them as having one from now on (the caller publishes it). It blocks only to look up the partition
 // count of a topic not ensured by EnsureTopics, once. It is safe for
 // concurrent use.
-func (p *Publisher) ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration) (map[string][]int32, error) {
-	return p.route.progressDue(ctx, topics, now, interval)
+func (p *Publisher) ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error) {
+	return p.route.progressDue(ctx, topics, now, interval, pos)
 }
 
 // ProgressDue is Publisher.ProgressDue for the exactly-once publisher.
-func (t *TxPublisher) ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration) (map[string][]int32, error) {
-	return t.route.progressDue(ctx, topics, now, interval)
+func (t *TxPublisher) ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error) {
+	return t.route.progressDue(ctx, topics, now, interval, pos)
 }
 
 // only keeps the records of krs whose partition is in parts.

@@ -294,6 +294,9 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 	}
 	switch res[0] {
 	case "OK":
+		if s.lsn > 0 {
+			v.cfg.Metrics.setApplied(s.p, s.at)
+		}
 		return nil
 	case "FENCED":
 		return fmt.Errorf("apply %s from offset %d: stored offset is %q: %w", topic, from, res[1], ErrFenced)
