@@ -20,6 +20,10 @@
 // positions, and (4) stores the next offset. An event whose position is not
 // above its aggregate's stored one changes nothing, except a snapshot state
 // event (Epoch > 0) at an equal position, which is idempotent and applied.
+// The same step stores what the query side reads (applied.go): the
+// partition's applied source position, one change stream entry, and the
+// top sorted sets of the aggregate groups it changed; Snapshot.Applied,
+// Changes and Top read them.
 //
 // Concurrency. Definitions, Views and Reader are safe for concurrent use;
 // batches of one partition must be applied one at a time. Consumer.Run owns
@@ -37,4 +41,5 @@
 //	cdcflow_views_dead_letters_total{topic}               poison records dead-lettered
 //	cdcflow_views_replay_events_done                      replay progress
 //	cdcflow_views_replay_events_total                     replay target
+//	cdcflow_views_applied_commit_timestamp_seconds{partition}  commit time of what moved the applied position
 package redisview
