@@ -90,7 +90,7 @@ export class Board {
         const open = () => this.select(it.id);
         return el("tr", { class: isNew ? "pick new" : "pick", "data-id": it.id, onclick: open },
           el("td", {}, el("button", { type: "button", class: "link mono", onclick: (e) => { e.stopPropagation(); open(); }, "aria-label": `Show order ${it.id}` }, `#${it.id}`)),
-          el("td", { class: "mono" }, fieldText(f.customer_id)),
+          el("td", { class: "mono opt" }, fieldText(f.customer_id)),
           el("td", { class: "num" }, money(f.total, f.currency)),
           el("td", { title: fieldText(f.ordered_at) }, when(f.ordered_at)));
       });
@@ -99,6 +99,9 @@ export class Board {
       this.pendingCursor = body.next_cursor || null;
       $("pending-more").hidden = !this.pendingCursor;
       $("pending-meta").textContent = rows.length ? `showing ${rows.length}${this.pendingCursor ? "+" : ""}` : "";
+      // With nothing picked yet, show the oldest pending order, so the
+      // board opens with an order and its history rather than a blank card.
+      if (!this.selected && items.length) this.select(items[0].id);
     } catch (e) { this.failed("pending-meta", e); }
   }
 
