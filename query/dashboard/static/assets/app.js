@@ -47,6 +47,12 @@ function route() {
 async function main() {
   onPulse(renderPulse);
   setInterval(renderPulse, 200);
+  // Streams are quiet while nothing changes; the health answer's freshness
+  // (progress records move it on an idle database) keeps "updated … ago"
+  // and the source lag honest then.
+  setInterval(() => {
+    if (document.visibilityState === "visible" && performance.now() - pulse.heardAt > 2000) get("/v1/health").catch(() => {});
+  }, 1000);
   let views;
   for (let wait = 1000; ; wait = Math.min(wait * 2, 10000)) {
     try {

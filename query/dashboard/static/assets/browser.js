@@ -15,7 +15,7 @@ export class ViewBrowser {
     this.query = null; // the last query, rerun on a change
     this.refresh = debounce(() => { if (this.query) this.run(this.query, true); }, 200);
     $("view-list").replaceChildren(...views.map((v) => el("li", {},
-      el("a", { href: `#views/${encodeURIComponent(v.name)}`, "data-view": v.name },
+      el("a", { href: `#views/${encodeURIComponent(v.name)}`, "data-view": v.name, title: v.name },
         el("strong", {}, v.name), el("span", { class: "kind" }, `${v.kind}${v.partitions ? ` · ${v.partitions} partitions` : ""}`)))));
     $("views-meta").textContent = `${views.length} views${views[0] && views[0].generation !== undefined ? ` · generation ${views[0].generation}` : ""}`;
   }
