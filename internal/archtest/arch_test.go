@@ -165,6 +165,13 @@ var rules = []rule{
 		from:   under("internal/strictyaml"),
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
 	},
+	{
+		// The query server mounts the dashboard; the page reads the views
+		// only through the server's HTTP API, never a client of its own.
+		name:   "query/dashboard is embedded files and their handler: no project package, no client library",
+		from:   under("query/dashboard"),
+		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -202,6 +209,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/progress", []string{module + "/capture"}},
 		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
+		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
