@@ -39,12 +39,12 @@ func (s *Server) viewOf(r *http.Request, kinds ...redisview.Kind) (redisview.Vie
 
 // viewJSON is one view in GET /v1/views.
 type viewJSON struct {
-	Name       string              `json:"name"`
-	Kind       redisview.Kind      `json:"kind"`
-	Definition map[string]any      `json:"definition"`
-	Partitions int32               `json:"partitions"`
-	Generation int64               `json:"generation"`
-	Endpoints  map[string]string   `json:"endpoints"`
+	Name       string            `json:"name"`
+	Kind       redisview.Kind    `json:"kind"`
+	Definition map[string]any    `json:"definition"`
+	Partitions int32             `json:"partitions"`
+	Generation int64             `json:"generation"`
+	Endpoints  map[string]string `json:"endpoints"`
 }
 
 func (s *Server) describe(v redisview.ViewInfo, gen int64) viewJSON {

@@ -146,15 +146,16 @@ type Server struct {
 	sse     atomic.Int64
 }
 
-// New returns a Server reading the views through reader; defs, rdb, prefix
-// and partitions must be those reader was built with.
-func New(cfg Config, reader *redisview.Reader, defs *redisview.Definitions, rdb redis.UniversalClient, prefix string, partitions int) (*Server, error) {
+// New returns a Server of the views defs describes, kept in rdb under prefix
+// over partitions Kafka partitions (the event topics' partition count).
+func New(cfg Config, defs *redisview.Definitions, rdb redis.UniversalClient, prefix string, partitions int) (*Server, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("query server: %w", err)
 	}
-	if reader == nil || defs == nil || rdb == nil || partitions < 1 {
-		return nil, errors.New("query server: a reader, its definitions, its Redis client and a partition count of 1 or more are required")
+	reader, err := redisview.NewReader(defs, rdb, prefix, partitions)
+	if err != nil {
+		return nil, fmt.Errorf("query server: %w", err)
 	}
 	s := &Server{cfg: cfg, reader: reader, defs: defs, rdb: rdb, prefix: prefix, parts: int32(partitions)}
 	s.tokens = hashTokens(cfg.Tokens)
