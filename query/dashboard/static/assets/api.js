@@ -89,7 +89,11 @@ export class Live {
 
   open() {
     this.set("connecting");
-    const es = new EventSource(this.url);
+    // A stream the page opens again itself resumes where it was, as the
+    // browser's own reconnection does with Last-Event-ID.
+    let url = this.url;
+    if (this.lastId) url += (url.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(this.lastId);
+    const es = new EventSource(url);
     this.es = es;
     es.onopen = () => { this.retry = 1000; this.set("live"); heard(null); };
     es.onerror = () => {
@@ -103,8 +107,9 @@ export class Live {
         this.set("connecting");
       }
     };
-    for (const kind of ["state", "change", "reset", "event", "freshness", "heartbeat", "progress"]) {
+    for (const kind of ["state", "change", "reset", "event"]) {
       es.addEventListener(kind, (ev) => {
+        if (ev.lastEventId) this.lastId = ev.lastEventId;
         let data = null;
         try { data = JSON.parse(ev.data); } catch { data = ev.data; }
         heard(data);
