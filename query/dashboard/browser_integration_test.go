@@ -197,9 +197,14 @@ func startFlow(t *testing.T) *flow {
 		"CDCFLOW_VIEWS_PREFIX=" + rsrv.Prefix(t),
 		"CDCFLOW_QUERY_ADDR=" + addr,
 	}
-	startCdcflow(t, env, "run", "--progress=false")
+	exited := startCdcflow(t, env, "run", "--progress=false")
 	f := &flow{db: db, origin: "http://" + addr}
 	testenv.Await(t, 90*time.Second, "the query server to answer with the snapshot's pending orders", func() (bool, error) {
+		select {
+		case <-exited:
+			t.Fatal("cdcflow run exited before its query server answered")
+		default:
+		}
 		var body struct {
 			Items []struct{ ID string } `json:"items"`
 		}
@@ -234,8 +239,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCdcflow runs the cdcflow binary until the test ends (SIGINT, then
-// its output in the log if the test failed).
-func startCdcflow(t *testing.T, env []string, args ...string) {
+// its output in the log if the test failed). The channel closes when it
+// exits.
+func startCdcflow(t *testing.T, env []string, args ...string) <-chan struct{} {
 	t.Helper()
 	cmd := exec.Command(testenv.Cdcflow(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -264,6 +270,7 @@ func startCdcflow(t *testing.T, env []string, args ...string) {
 			t.Logf("cdcflow %s output:\n%s", args[0], out)
 		}
 	})
+	return done
 }
 
 // TestIntegrationDashboardLive opens the dashboard served by `cdcflow run`
@@ -337,7 +344,9 @@ func TestIntegrationDashboardLive(t *testing.T) {
 		t.Fatalf("window marker = %q; want \"kept\" (the page reloaded)", got)
 	}
 
-	// Layout at both sizes, with screenshots.
+	// Layout at both sizes, with screenshots (without the focus ring of
+	// the row button clicked above).
+	eval[bool](t, b, `document.activeElement.blur(); true`)
 	for _, size := range []struct {
 		w, h int64
 		name string
@@ -361,6 +370,30 @@ func TestIntegrationDashboardLive(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, size.name), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// The view browser, reached without a reload: an aggregate's top groups
+	// with their sums as exact decimal strings, and an entity by id.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, b, `location.hash = "#views/revenue_per_day"; true`)
+	awaitPage(t, b, 10*time.Second, "the revenue_per_day groups in the view browser, sums at scale 2",
+		`(() => { const cells = [...document.querySelectorAll('#view-result tbody tr td:last-child')];
+		  return cells.length > 0 && cells.every(td => /^-?\d+\.\d{2}$/.test(td.textContent)); })()`)
+	eval[bool](t, b, `location.hash = "#views/order"; true`)
+	awaitPage(t, b, 5*time.Second, "the entity form", `!!document.getElementById('q-id')`)
+	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("q-id"), fmt.Sprint(id)),
+		chromedp.Click(chromedp.CSS(`#view-form button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	awaitPage(t, b, 10*time.Second, fmt.Sprintf("order %d's fields in the view browser", id),
+		`[...document.querySelectorAll('#view-result tbody tr')].some(tr => tr.textContent === "statusaccepted")`)
+	if scroll := eval[[]int64](t, b, `[document.documentElement.scrollWidth, innerWidth]`); scroll[0] > scroll[1] {
+		t.Errorf("the view browser at 390×844 scrolls sideways: scrollWidth %d > innerWidth %d", scroll[0], scroll[1])
+	}
+	if got := eval[string](t, b, `String(window.__dashboardMarker)`); got != "kept" {
+		t.Fatalf("window marker = %q in the view browser; want \"kept\" (the page reloaded)", got)
 	}
 	b.check(t, f.origin)
 }

@@ -240,7 +240,7 @@ function detail(ev) {
   const d = ev.data || {};
   const parts = [];
   if (d.total !== undefined) parts.push(money(d.total, d.currency));
-  if (Array.isArray(d.lines)) parts.push(`${d.lines.length} line${d.lines.length === 1 ? "" : "s"}`);
+  if (Array.isArray(d.lines) && d.lines.length) parts.push(`${d.lines.length} line${d.lines.length === 1 ? "" : "s"}`);
   if (d.line_no !== undefined) parts.push(`line ${d.line_no}`);
   if (d.amount !== undefined) parts.push(`amount ${fieldText(d.amount)}`);
   return parts.join(" · ");
