@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -345,8 +346,11 @@ func TestIntegrationDashboardLive(t *testing.T) {
 	}
 
 	// Layout at both sizes, with screenshots (without the focus ring of
-	// the row button clicked above).
+	// the row button clicked above, nor the mouse over a row).
 	eval[bool](t, b, `document.activeElement.blur(); true`)
+	if err := chromedp.Do(b.ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
 	for _, size := range []struct {
 		w, h int64
 		name string
