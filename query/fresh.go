@@ -2,7 +2,7 @@ package query
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -311,7 +311,5 @@ func (w *watcher) run(ctx context.Context) error {
 }
 
 func isTrimmed(err error) bool {
-	return err != nil && (err == redisview.ErrChangesTrimmed || strings.Contains(err.Error(), redisview.ErrChangesTrimmed.Error()))
+	return err != nil && (errors.Is(err, redisview.ErrChangesTrimmed))
 }
-
-var _ = fmt.Sprint

@@ -172,6 +172,14 @@ var rules = []rule{
 		from:   under("query/dashboard"),
 		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
 	},
+	{
+		// A standalone `cdcflow serve` needs Redis only: the views are read
+		// through redisview, whose keys are the only ones it can name.
+		name: "query serves the views from Redis through sinks/redisview: no capture, Kafka, PostgreSQL, flow or command",
+		from: func(s string) bool { return under("query")(s) && !under("query/dashboard")(s) },
+		forbid: anyOf(under("capture"), under("flow"), under("sinks/kafka"), under("cmd"), under("backpressure"),
+			kafkaLibs, postgresLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -210,6 +218,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
 		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
+		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

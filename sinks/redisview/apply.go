@@ -406,6 +406,10 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	poisoned := make([]bool, len(recs))
 	for i, r := range recs {
 		ev := r.Event
+		if r.Err == nil && ev.Control == pipeline.ControlProgress {
+			poisoned[i] = true // nothing to project (applied.go)
+			continue
+		}
 		if r.Err != nil {
 			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, Err: r.Err}, r); err != nil {
 				return err
@@ -434,15 +438,12 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	}
 	var proof uint64
 	var proofAt time.Time
-	for i, r := range recs {
+	for _, r := range recs {
 		if r.Err != nil {
 			continue
 		}
 		if lsn, ok := proves(r.Event); ok && lsn > proof {
 			proof, proofAt = lsn, r.Event.Time
-		}
-		if r.Event.Control == pipeline.ControlProgress {
-			poisoned[i] = true // nothing to project
 		}
 	}
 	pc := v.cache.take(p, topic, from)

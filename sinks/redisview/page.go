@@ -314,3 +314,37 @@ func (r *Reader) GenerationExists(ctx context.Context, gen int64) (bool, error) 
 	}
 	return false, nil
 }
+
+// RecentChanges returns the newest entries of the change streams: up to n
+// of each partition, then the n newest of those by commit time, oldest
+// first. It blocks on Redis.
+func (s *Snapshot) RecentChanges(ctx context.Context, n int) ([]Change, error) {
+	if n < 1 {
+		return nil, nil
+	}
+	pipe := s.r.rdb.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, s.r.partitions)
+	for p := range s.r.partitions {
+		cmds[p] = pipe.XRevRangeN(ctx, s.keys.changes(p), "+", "-", int64(n))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read recent changes: %w", err)
+	}
+	var out []Change
+	for p, c := range cmds {
+		for _, m := range c.Val() {
+			ch, err := parseChange(int32(p), m)
+			if err != nil {
+				return nil, fmt.Errorf("read recent changes of partition %d: entry %s: %w", p, m.ID, err)
+			}
+			out = append(out, ch)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Change) int {
+		return cmp.Or(a.CommitTime.Compare(b.CommitTime), cmp.Compare(a.Partition, b.Partition), compareStreamIDs(a.ID, b.ID))
+	})
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out, nil
+}

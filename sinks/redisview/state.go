@@ -116,7 +116,8 @@ const changesPoll = 20 * time.Millisecond
 // count entries per partition (count <= 0: 100), ordered by partition then
 // ID; when none is there yet it waits up to block for one (block <= 0: it
 // does not wait), and returns an empty slice if none came. A partition whose
-// stream was trimmed past its ID gives an error wrapping ErrChangesTrimmed.
+// oldest entry kept is after its ID (the stream was trimmed past it) gives
+// an error wrapping ErrChangesTrimmed.
 // It blocks on Redis.
 func (s *Snapshot) Changes(ctx context.Context, after map[int32]string, block time.Duration, count int) ([]Change, error) {
 	if count <= 0 {
@@ -168,18 +169,19 @@ func (s *Snapshot) Changes(ctx context.Context, after map[int32]string, block ti
 func (s *Snapshot) resolveAfter(ctx context.Context, parts []int32, after map[int32]string) (map[int32]string, error) {
 	pipe := s.r.rdb.Pipeline()
 	newest := map[int32]*redis.XMessageSliceCmd{}
-	infos := map[int32]*redis.XInfoStreamCmd{}
+	oldest := map[int32]*redis.XMessageSliceCmd{}
 	for _, p := range parts {
 		switch id := after[p]; {
 		case id == "$":
 			newest[p] = pipe.XRevRangeN(ctx, s.keys.changes(p), "+", "-", 1)
 		case id != "0-0" && id != "0":
-			infos[p] = pipe.XInfoStream(ctx, s.keys.changes(p))
+			oldest[p] = pipe.XRangeN(ctx, s.keys.changes(p), "-", "+", 1)
 		}
 	}
-	if len(newest)+len(infos) > 0 {
-		// An absent stream fails XINFO with "no such key": nothing trimmed.
-		_, _ = pipe.Exec(ctx)
+	if len(newest)+len(oldest) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read changes: %w", err)
+		}
 	}
 	ids := make(map[int32]string, len(parts))
 	for _, p := range parts {
@@ -194,16 +196,13 @@ func (s *Snapshot) resolveAfter(ctx context.Context, parts []int32, after map[in
 				ids[p] = msgs[0].ID
 			}
 		}
-		if c, ok := infos[p]; ok {
-			info, err := c.Result()
-			if err != nil {
-				if strings.Contains(err.Error(), "no such key") {
-					continue
-				}
-				return nil, fmt.Errorf("read changes of partition %d: %w", p, err)
-			}
-			if info.MaxDeletedEntryID != "" && compareStreamIDs(info.MaxDeletedEntryID, after[p]) > 0 {
-				return nil, fmt.Errorf("read changes of partition %d after %s (entries up to %s were trimmed): %w", p, after[p], info.MaxDeletedEntryID, ErrChangesTrimmed)
+		// The ID asked for is one the reader saw: when the oldest entry
+		// kept is after it, the reader's entry is trimmed, and so may be
+		// the ones that followed it. (An empty stream was never written
+		// or is a new generation's: nothing to lose.)
+		if c, ok := oldest[p]; ok {
+			if msgs := c.Val(); len(msgs) > 0 && compareStreamIDs(msgs[0].ID, after[p]) > 0 {
+				return nil, fmt.Errorf("read changes of partition %d after %s (the oldest entry kept is %s): %w", p, after[p], msgs[0].ID, ErrChangesTrimmed)
 			}
 		}
 	}
