@@ -326,7 +326,7 @@ func TestIntegrationDashboardLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, a.act)
-		js := fmt.Sprintf(`JSON.stringify([...document.querySelectorAll('#timeline li .act')].map(e => e.textContent))`)
+		js := `JSON.stringify([...document.querySelectorAll('#timeline li .act')].map(e => e.textContent))`
 		testenv.Await(t, 15*time.Second, fmt.Sprintf("order %d's timeline to read %v", id, want), func() (bool, error) {
 			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
 			if err != nil {
