@@ -393,6 +393,10 @@ func TestIntegrationDashboardLive(t *testing.T) {
 	}
 	awaitPage(t, b, 10*time.Second, fmt.Sprintf("order %d's fields in the view browser", id),
 		`[...document.querySelectorAll('#view-result tbody tr')].some(tr => tr.textContent === "statusaccepted")`)
+	unlabelled := eval[[]string](t, b, `[...document.querySelectorAll("input, select")].filter(e => !e.labels || !e.labels.length).map(e => e.id || e.name)`)
+	if len(unlabelled) > 0 {
+		t.Errorf("controls without a label: %q", unlabelled)
+	}
 	if scroll := eval[[]int64](t, b, `[document.documentElement.scrollWidth, innerWidth]`); scroll[0] > scroll[1] {
 		t.Errorf("the view browser at 390×844 scrolls sideways: scrollWidth %d > innerWidth %d", scroll[0], scroll[1])
 	}
