@@ -127,6 +127,27 @@ func awaitPage(t *testing.T, b *browser, timeout time.Duration, what, expr strin
 	})
 }
 
+// expect removes the problems seen so far that contain want, failing the
+// test if there is none.
+func (b *browser) expect(t *testing.T, want string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := b.problems[:0]
+	found := false
+	for _, p := range b.problems {
+		if strings.Contains(p, want) {
+			found = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	b.problems = kept
+	if !found {
+		t.Errorf("the browser reported no problem containing %q; problems: %q", want, kept)
+	}
+}
+
 // check fails the test for every problem findings reports.
 func (b *browser) check(t *testing.T, origin string) {
 	t.Helper()
@@ -161,6 +182,7 @@ func (b *browser) findings(origin string) []string {
 type flow struct {
 	db     *testenv.DB
 	origin string // http://127.0.0.1:PORT
+	token  string // the bearer token the query server requires
 }
 
 func startFlow(t *testing.T) *flow {
@@ -184,6 +206,11 @@ func startFlow(t *testing.T) *flow {
 	rsrv := testenv.Redis(t)
 	addr := freeAddr(t)
 	slot := fmt.Sprintf("dash_%d", time.Now().UnixNano()%1e9)
+	token := fmt.Sprintf("dash-%d", time.Now().UnixNano())
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{
 		"CDCFLOW_SOURCE_DSN=" + db.DSN,
 		"CDCFLOW_SOURCE_TIMEZONE=" + loadgen.ShopZone,
@@ -197,9 +224,10 @@ func startFlow(t *testing.T) *flow {
 		"CDCFLOW_VIEWS_REDIS_ADDRS=" + rsrv.Addr(),
 		"CDCFLOW_VIEWS_PREFIX=" + rsrv.Prefix(t),
 		"CDCFLOW_QUERY_ADDR=" + addr,
+		"CDCFLOW_QUERY_TOKENS_FILE=" + tokenFile,
 	}
 	exited := startCdcflow(t, env, "run", "--progress=false")
-	f := &flow{db: db, origin: "http://" + addr}
+	f := &flow{db: db, origin: "http://" + addr, token: token}
 	testenv.Await(t, 90*time.Second, "the query server to answer with the snapshot's pending orders", func() (bool, error) {
 		select {
 		case <-exited:
@@ -209,7 +237,7 @@ func startFlow(t *testing.T) *flow {
 		var body struct {
 			Items []struct{ ID string } `json:"items"`
 		}
-		if err := getJSON(f.origin+"/v1/views/pending/index?limit=1", &body); err != nil {
+		if err := getJSON(f.origin+"/v1/views/pending/index?limit=1", token, &body); err != nil {
 			return false, err
 		}
 		return len(body.Items) > 0, nil
@@ -217,8 +245,13 @@ func startFlow(t *testing.T) *flow {
 	return f
 }
 
-func getJSON(url string, v any) error {
-	res, err := http.Get(url)
+func getJSON(url, token string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -275,7 +308,8 @@ func startCdcflow(t *testing.T, env []string, args ...string) <-chan struct{} {
 }
 
 // TestIntegrationDashboardLive opens the dashboard served by `cdcflow run`
-// in headless Chromium: an order inserted in PostgreSQL appears on the page
+// in headless Chromium (the server takes a bearer token, which the page asks
+// for and then sends with every read and stream): an order inserted in PostgreSQL appears on the page
 // within seconds without a reload, its timeline follows its status changes,
 // the page asks nothing of another origin and reports no error, and it has
 // no horizontal scroll at 1280×800 and 390×844.
@@ -286,6 +320,16 @@ func TestIntegrationDashboardLive(t *testing.T) {
 	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(f.origin+"/")); err != nil {
 		t.Fatalf("open %s: %v", f.origin, err)
 	}
+	// The server takes bearer tokens: the page asks for one.
+	awaitPage(t, b, 10*time.Second, "the page to ask for the bearer token", `!!document.getElementById('token')`)
+	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("token"), f.token),
+		chromedp.Click(chromedp.CSS(`form.token button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	awaitPage(t, b, 10*time.Second, "the token form to go", `document.getElementById('banner').hidden`)
+	// The 401 that made the page ask is the one error the browser reports
+	// (as any answer ≥ 400 to a fetch); nothing else may follow it.
+	b.expect(t, "the server responded with a status of 401")
 	awaitPage(t, b, 20*time.Second, "the board to show pending orders, counts per status and an order's timeline",
 		`document.querySelectorAll('#pending tbody tr[data-id]').length > 0 &&
 		 document.querySelectorAll('#statuses li[data-status]').length > 0 &&

@@ -13,6 +13,23 @@ export class ApiError extends Error {
 
 const listeners = new Set();
 
+// A server with bearer tokens (query.tokens) takes the token as the
+// access_token parameter too, which is the only way an EventSource can send
+// it. The page keeps it for the browser tab's session only.
+let token = sessionStorage.getItem("cdcflow.token") || "";
+
+/** setToken sets the bearer token sent with every request ("" for none). */
+export function setToken(t) {
+  token = t;
+  if (t) sessionStorage.setItem("cdcflow.token", t);
+  else sessionStorage.removeItem("cdcflow.token");
+}
+
+function withToken(url) {
+  if (!token) return url;
+  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
+}
+
 /** pulse is what the header shows: when the page last heard from the server,
  * the newest freshness seen, and the state of each stream. */
 export const pulse = {
@@ -49,7 +66,7 @@ export function path(segments, params) {
 export async function get(url, { allowMissing = false, signal } = {}) {
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: "application/json" }, signal });
+    res = await fetch(url, { headers: token ? { Accept: "application/json", Authorization: `Bearer ${token}` } : { Accept: "application/json" }, signal });
   } catch (e) {
     if (e.name === "AbortError") throw e;
     pulse.failing = true;
@@ -91,7 +108,7 @@ export class Live {
     this.set("connecting");
     // A stream the page opens again itself resumes where it was, as the
     // browser's own reconnection does with Last-Event-ID.
-    let url = this.url;
+    let url = withToken(this.url);
     if (this.lastId) url += (url.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(this.lastId);
     const es = new EventSource(url);
     this.es = es;
