@@ -113,14 +113,21 @@ func behind(states []redisview.PartitionState, lsn uint64) []redisview.Partition
 func (s *Server) waitApplied(ctx context.Context, snap *redisview.Snapshot, fw freshnessWanted) ([]redisview.PartitionState, error) {
 	const pollEvery = 250 * time.Millisecond
 	deadline := time.Now().Add(fw.wait)
+	if d, ok := ctx.Deadline(); ok && d.Add(-requestMargin).Before(deadline) {
+		// Keep time to answer within the request timeout.
+		deadline = d.Add(-requestMargin)
+	}
+	var late []redisview.PartitionState
 	for {
 		wake := s.watch.changed() // before the read: a change after it wakes us
 		states, err := snap.Applied(ctx)
 		if err != nil {
+			if late != nil && ctx.Err() == context.DeadlineExceeded {
+				return nil, lagError(fw, late)
+			}
 			return nil, err
 		}
-		late := behind(states, fw.lsn)
-		if len(late) == 0 {
+		if late = behind(states, fw.lsn); len(late) == 0 {
 			return states, nil
 		}
 		left := time.Until(deadline)

@@ -109,7 +109,7 @@ func TestWanted(t *testing.T) {
 		{"min_lsn=0/10", 16, DefaultWait, false},
 		{"min_lsn=0/10&wait=0s", 16, 0, false},
 		{"min_lsn=0/10&wait=250ms", 16, 250 * time.Millisecond, false},
-		{"min_lsn=0/10&wait=11s", 0, 0, true},
+		{"min_lsn=0/10&wait=6s", 0, 0, true},
 		{"min_lsn=0/10&wait=-1s", 0, 0, true},
 		{"min_lsn=0/10&wait=soon", 0, 0, true},
 		{"wait=1s", 0, 0, true},

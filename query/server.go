@@ -23,11 +23,14 @@ const (
 	DefaultPageSize       = 50
 	DefaultMaxPageSize    = 1000
 	DefaultWait           = 2 * time.Second
-	DefaultMaxWait        = 10 * time.Second
+	DefaultMaxWait        = 5 * time.Second
 	DefaultMaxSSEClients  = 100
 	DefaultSSEHeartbeat   = 15 * time.Second
 	// retryAfter is what a 503 tells a client to wait, in seconds.
 	retryAfter = "1"
+	// requestMargin is kept, at the end of a request's time, to answer
+	// after a read-your-writes wait.
+	requestMargin = 100 * time.Millisecond
 	// maxIDBytes bounds an id, index key or group key in a request.
 	maxIDBytes = 512
 )
@@ -54,8 +57,8 @@ type Config struct {
 	// Wait is the read-your-writes wait when min_lsn comes without wait.
 	// Default 2s.
 	Wait time.Duration
-	// MaxWait is the longest read-your-writes wait a request may ask for.
-	// Default 10s.
+	// MaxWait is the longest read-your-writes wait a request may ask for;
+	// shorter than RequestTimeout. Default 5s.
 	MaxWait time.Duration
 	// MaxSSEClients bounds the open SSE connections; more get 503.
 	// Default 100.
@@ -124,6 +127,9 @@ func (c Config) Validate() error {
 	}
 	if c.PageSize > c.MaxPageSize && c.MaxPageSize > 0 {
 		errs = append(errs, fmt.Errorf("page size %d exceeds the maximum page size %d", c.PageSize, c.MaxPageSize))
+	}
+	if c.MaxWait >= c.RequestTimeout && c.RequestTimeout > 0 {
+		errs = append(errs, fmt.Errorf("the maximum wait %s must be shorter than the request timeout %s", c.MaxWait, c.RequestTimeout))
 	}
 	if c.Wait > c.MaxWait && c.MaxWait > 0 {
 		errs = append(errs, fmt.Errorf("wait %s exceeds the maximum wait %s", c.Wait, c.MaxWait))

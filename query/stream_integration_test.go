@@ -46,7 +46,7 @@ func TestIntegrationReadYourWrites(t *testing.T) {
 	done := make(chan answer, 1)
 	go func() {
 		start := time.Now()
-		code, body := f.get(fmt.Sprintf("/v1/views/order/entities/o1?min_lsn=%s&wait=8s", FormatLSN(written)))
+		code, body := f.get(fmt.Sprintf("/v1/views/order/entities/o1?min_lsn=%s&wait=4s", FormatLSN(written)))
 		done <- answer{code, body, time.Since(start)}
 	}()
 	time.Sleep(200 * time.Millisecond) // let it wait: the point is that it wakes

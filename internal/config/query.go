@@ -43,8 +43,8 @@ type QueryConfig struct {
 	// Wait is the read-your-writes wait of a request with min_lsn and no
 	// wait. Default 2s.
 	Wait time.Duration `yaml:"wait"`
-	// MaxWait is the longest read-your-writes wait a request may ask for.
-	// Default 10s.
+	// MaxWait is the longest read-your-writes wait a request may ask for;
+	// shorter than request_timeout. Default 5s.
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxSSEClients bounds the open event streams. Default 100.
 	MaxSSEClients int `yaml:"max_sse_clients"`
@@ -102,6 +102,9 @@ func (q *QueryConfig) validate() error {
 	}
 	if q.PageSize > q.MaxPageSize {
 		errs = append(errs, invalidKey("page_size", "%d exceeds max_page_size %d", q.PageSize, q.MaxPageSize))
+	}
+	if q.MaxWait >= q.RequestTimeout {
+		errs = append(errs, invalidKey("max_wait", "%s must be shorter than request_timeout %s", q.MaxWait, q.RequestTimeout))
 	}
 	if q.Wait > q.MaxWait {
 		errs = append(errs, invalidKey("wait", "%s exceeds max_wait %s", q.Wait, q.MaxWait))
