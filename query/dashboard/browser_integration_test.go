@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -126,6 +127,27 @@ func awaitPage(t *testing.T, b *browser, timeout time.Duration, what, expr strin
 	})
 }
 
+// expect removes the problems seen so far that contain want, failing the
+// test if there is none.
+func (b *browser) expect(t *testing.T, want string) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := b.problems[:0]
+	found := false
+	for _, p := range b.problems {
+		if strings.Contains(p, want) {
+			found = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	b.problems = kept
+	if !found {
+		t.Errorf("the browser reported no problem containing %q; problems: %q", want, kept)
+	}
+}
+
 // check fails the test for every problem findings reports.
 func (b *browser) check(t *testing.T, origin string) {
 	t.Helper()
@@ -160,6 +182,7 @@ func (b *browser) findings(origin string) []string {
 type flow struct {
 	db     *testenv.DB
 	origin string // http://127.0.0.1:PORT
+	token  string // the bearer token the query server requires
 }
 
 func startFlow(t *testing.T) *flow {
@@ -183,6 +206,11 @@ func startFlow(t *testing.T) *flow {
 	rsrv := testenv.Redis(t)
 	addr := freeAddr(t)
 	slot := fmt.Sprintf("dash_%d", time.Now().UnixNano()%1e9)
+	token := fmt.Sprintf("dash-%d", time.Now().UnixNano())
+	tokenFile := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{
 		"CDCFLOW_SOURCE_DSN=" + db.DSN,
 		"CDCFLOW_SOURCE_TIMEZONE=" + loadgen.ShopZone,
@@ -196,14 +224,20 @@ func startFlow(t *testing.T) *flow {
 		"CDCFLOW_VIEWS_REDIS_ADDRS=" + rsrv.Addr(),
 		"CDCFLOW_VIEWS_PREFIX=" + rsrv.Prefix(t),
 		"CDCFLOW_QUERY_ADDR=" + addr,
+		"CDCFLOW_QUERY_TOKENS_FILE=" + tokenFile,
 	}
-	startCdcflow(t, env, "run", "--progress=false")
-	f := &flow{db: db, origin: "http://" + addr}
+	exited := startCdcflow(t, env, "run", "--progress=false")
+	f := &flow{db: db, origin: "http://" + addr, token: token}
 	testenv.Await(t, 90*time.Second, "the query server to answer with the snapshot's pending orders", func() (bool, error) {
+		select {
+		case <-exited:
+			t.Fatal("cdcflow run exited before its query server answered")
+		default:
+		}
 		var body struct {
 			Items []struct{ ID string } `json:"items"`
 		}
-		if err := getJSON(f.origin+"/v1/views/pending/index?limit=1", &body); err != nil {
+		if err := getJSON(f.origin+"/v1/views/pending/index?limit=1", token, &body); err != nil {
 			return false, err
 		}
 		return len(body.Items) > 0, nil
@@ -211,8 +245,13 @@ func startFlow(t *testing.T) *flow {
 	return f
 }
 
-func getJSON(url string, v any) error {
-	res, err := http.Get(url)
+func getJSON(url, token string, v any) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -234,8 +273,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCdcflow runs the cdcflow binary until the test ends (SIGINT, then
-// its output in the log if the test failed).
-func startCdcflow(t *testing.T, env []string, args ...string) {
+// its output in the log if the test failed). The channel closes when it
+// exits.
+func startCdcflow(t *testing.T, env []string, args ...string) <-chan struct{} {
 	t.Helper()
 	cmd := exec.Command(testenv.Cdcflow(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -264,10 +304,12 @@ func startCdcflow(t *testing.T, env []string, args ...string) {
 			t.Logf("cdcflow %s output:\n%s", args[0], out)
 		}
 	})
+	return done
 }
 
 // TestIntegrationDashboardLive opens the dashboard served by `cdcflow run`
-// in headless Chromium: an order inserted in PostgreSQL appears on the page
+// in headless Chromium (the server takes a bearer token, which the page asks
+// for and then sends with every read and stream): an order inserted in PostgreSQL appears on the page
 // within seconds without a reload, its timeline follows its status changes,
 // the page asks nothing of another origin and reports no error, and it has
 // no horizontal scroll at 1280×800 and 390×844.
@@ -278,6 +320,16 @@ func TestIntegrationDashboardLive(t *testing.T) {
 	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(f.origin+"/")); err != nil {
 		t.Fatalf("open %s: %v", f.origin, err)
 	}
+	// The server takes bearer tokens: the page asks for one.
+	awaitPage(t, b, 10*time.Second, "the page to ask for the bearer token", `!!document.getElementById('token')`)
+	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("token"), f.token),
+		chromedp.Click(chromedp.CSS(`form.token button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	awaitPage(t, b, 10*time.Second, "the token form to go", `document.getElementById('banner').hidden`)
+	// The 401 that made the page ask is the one error the browser reports
+	// (as any answer ≥ 400 to a fetch); nothing else may follow it.
+	b.expect(t, "the server responded with a status of 401")
 	awaitPage(t, b, 20*time.Second, "the board to show pending orders, counts per status and an order's timeline",
 		`document.querySelectorAll('#pending tbody tr[data-id]').length > 0 &&
 		 document.querySelectorAll('#statuses li[data-status]').length > 0 &&
@@ -318,7 +370,7 @@ func TestIntegrationDashboardLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, a.act)
-		js := fmt.Sprintf(`JSON.stringify([...document.querySelectorAll('#timeline li .act')].map(e => e.textContent))`)
+		js := `JSON.stringify([...document.querySelectorAll('#timeline li .act')].map(e => e.textContent))`
 		testenv.Await(t, 15*time.Second, fmt.Sprintf("order %d's timeline to read %v", id, want), func() (bool, error) {
 			got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
 			if err != nil {
@@ -337,7 +389,12 @@ func TestIntegrationDashboardLive(t *testing.T) {
 		t.Fatalf("window marker = %q; want \"kept\" (the page reloaded)", got)
 	}
 
-	// Layout at both sizes, with screenshots.
+	// Layout at both sizes, with screenshots (without the focus ring of
+	// the row button clicked above, nor the mouse over a row).
+	eval[bool](t, b, `document.activeElement.blur(); true`)
+	if err := chromedp.Do(b.ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
 	for _, size := range []struct {
 		w, h int64
 		name string
@@ -361,6 +418,34 @@ func TestIntegrationDashboardLive(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, size.name), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// The view browser, reached without a reload: an aggregate's top groups
+	// with their sums as exact decimal strings, and an entity by id.
+	if err := chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](t, b, `location.hash = "#views/revenue_per_day"; true`)
+	awaitPage(t, b, 10*time.Second, "the revenue_per_day groups in the view browser, sums at scale 2",
+		`(() => { const cells = [...document.querySelectorAll('#view-result tbody tr td:last-child')];
+		  return cells.length > 0 && cells.every(td => /^-?\d+\.\d{2}$/.test(td.textContent)); })()`)
+	eval[bool](t, b, `location.hash = "#views/order"; true`)
+	awaitPage(t, b, 5*time.Second, "the entity form", `!!document.getElementById('q-id')`)
+	if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("q-id"), fmt.Sprint(id)),
+		chromedp.Click(chromedp.CSS(`#view-form button[type="submit"]`))); err != nil {
+		t.Fatal(err)
+	}
+	awaitPage(t, b, 10*time.Second, fmt.Sprintf("order %d's fields in the view browser", id),
+		`[...document.querySelectorAll('#view-result tbody tr')].some(tr => tr.textContent === "statusaccepted")`)
+	unlabelled := eval[[]string](t, b, `[...document.querySelectorAll("input, select")].filter(e => !e.labels || !e.labels.length).map(e => e.id || e.name)`)
+	if len(unlabelled) > 0 {
+		t.Errorf("controls without a label: %q", unlabelled)
+	}
+	if scroll := eval[[]int64](t, b, `[document.documentElement.scrollWidth, innerWidth]`); scroll[0] > scroll[1] {
+		t.Errorf("the view browser at 390×844 scrolls sideways: scrollWidth %d > innerWidth %d", scroll[0], scroll[1])
+	}
+	if got := eval[string](t, b, `String(window.__dashboardMarker)`); got != "kept" {
+		t.Fatalf("window marker = %q in the view browser; want \"kept\" (the page reloaded)", got)
 	}
 	b.check(t, f.origin)
 }

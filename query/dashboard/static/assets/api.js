@@ -13,6 +13,23 @@ export class ApiError extends Error {
 
 const listeners = new Set();
 
+// A server with bearer tokens (query.tokens) takes the token as the
+// access_token parameter too, which is the only way an EventSource can send
+// it. The page keeps it for the browser tab's session only.
+let token = sessionStorage.getItem("cdcflow.token") || "";
+
+/** setToken sets the bearer token sent with every request ("" for none). */
+export function setToken(t) {
+  token = t;
+  if (t) sessionStorage.setItem("cdcflow.token", t);
+  else sessionStorage.removeItem("cdcflow.token");
+}
+
+function withToken(url) {
+  if (!token) return url;
+  return url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token);
+}
+
 /** pulse is what the header shows: when the page last heard from the server,
  * the newest freshness seen, and the state of each stream. */
 export const pulse = {
@@ -49,7 +66,7 @@ export function path(segments, params) {
 export async function get(url, { allowMissing = false, signal } = {}) {
   let res;
   try {
-    res = await fetch(url, { headers: { Accept: "application/json" }, signal });
+    res = await fetch(url, { headers: token ? { Accept: "application/json", Authorization: `Bearer ${token}` } : { Accept: "application/json" }, signal });
   } catch (e) {
     if (e.name === "AbortError") throw e;
     pulse.failing = true;
@@ -89,7 +106,11 @@ export class Live {
 
   open() {
     this.set("connecting");
-    const es = new EventSource(this.url);
+    // A stream the page opens again itself resumes where it was, as the
+    // browser's own reconnection does with Last-Event-ID.
+    let url = withToken(this.url);
+    if (this.lastId) url += (url.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(this.lastId);
+    const es = new EventSource(url);
     this.es = es;
     es.onopen = () => { this.retry = 1000; this.set("live"); heard(null); };
     es.onerror = () => {
@@ -103,8 +124,9 @@ export class Live {
         this.set("connecting");
       }
     };
-    for (const kind of ["state", "change", "reset", "event", "freshness", "heartbeat", "progress"]) {
+    for (const kind of ["state", "change", "reset", "event"]) {
       es.addEventListener(kind, (ev) => {
+        if (ev.lastEventId) this.lastId = ev.lastEventId;
         let data = null;
         try { data = JSON.parse(ev.data); } catch { data = ev.data; }
         heard(data);

@@ -2,7 +2,7 @@
 // the reference example's views are there, routes between board and view
 // browser by the URL's hash, and keeps the header's connection state and
 // freshness current.
-import { get, onPulse, pulse } from "./api.js";
+import { get, onPulse, pulse, setToken } from "./api.js";
 import { ago, seconds, el } from "./format.js";
 import { Board } from "./board.js";
 import { ViewBrowser } from "./browser.js";
@@ -44,6 +44,23 @@ function route() {
   }
 }
 
+/** askToken shows a form for the server's bearer token and resolves once
+ * one is given. */
+function askToken(banner) {
+  return new Promise((resolve) => {
+    const input = el("input", { id: "token", type: "password", autocomplete: "off", required: true });
+    const form = el("form", { class: "inline token" },
+      el("label", { for: "token" }, "This server needs a bearer token:"), input, el("button", { type: "submit" }, "Use"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      setToken(input.value.trim());
+      resolve();
+    });
+    banner.replaceChildren(form);
+    input.focus();
+  });
+}
+
 async function main() {
   onPulse(renderPulse);
   setInterval(renderPulse, 200);
@@ -62,6 +79,11 @@ async function main() {
     } catch (e) {
       const b = $("banner");
       b.hidden = false;
+      if (e.status === 401) {
+        await askToken(b);
+        wait = 500;
+        continue;
+      }
       b.replaceChildren(el("strong", {}, "Cannot read the views. "), e.message, ` Retrying in ${wait / 1000} s.`);
       await new Promise((r) => setTimeout(r, wait));
     }

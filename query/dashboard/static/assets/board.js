@@ -43,7 +43,11 @@ export class Board {
       new Live("pending", path(["views", "pending", "stream"]), { change: () => { this.refreshPending(); any(); }, reset: () => this.refreshPending(), state: () => this.refreshPending() }),
       new Live("per_status", path(["views", "per_status", "stream"]), { change: () => { this.refreshStatuses(); any(); }, reset: () => this.refreshStatuses(), state: () => this.refreshStatuses() }),
       new Live("revenue_per_day", path(["views", "revenue_per_day", "stream"]), { change: () => this.refreshRevenue(), reset: () => this.refreshRevenue(), state: () => this.refreshRevenue() }),
-      new Live("events", path(["events", "stream"]), { event: (e) => this.addEvent(e), message: (e) => this.addEvent(e), reset: () => { this.events = []; this.renderEvents(); } }),
+      new Live("events", path(["events", "stream"], { limit: EVENTS }), {
+        state: (e) => { this.events = []; this.addEvent(e); },
+        event: (e) => this.addEvent(e),
+        reset: () => { this.events = []; this.renderEvents(); },
+      }),
     ];
     this.healthTimer = setInterval(() => this.loadHealth(), 2000);
   }
@@ -236,7 +240,7 @@ function detail(ev) {
   const d = ev.data || {};
   const parts = [];
   if (d.total !== undefined) parts.push(money(d.total, d.currency));
-  if (Array.isArray(d.lines)) parts.push(`${d.lines.length} line${d.lines.length === 1 ? "" : "s"}`);
+  if (Array.isArray(d.lines) && d.lines.length) parts.push(`${d.lines.length} line${d.lines.length === 1 ? "" : "s"}`);
   if (d.line_no !== undefined) parts.push(`line ${d.line_no}`);
   if (d.amount !== undefined) parts.push(`amount ${fieldText(d.amount)}`);
   return parts.join(" · ");

@@ -123,12 +123,23 @@ function sumNames(v) {
   return sums.map((s) => (typeof s === "string" ? s : s.name)).filter(Boolean);
 }
 
+/** summary renders a view's definition as "entity: order · sums: revenue (scale 2)". */
 function summary(v) {
   const d = v.definition;
   if (!d) return "";
   if (typeof d === "string") return d;
-  return Object.entries(d).filter(([, x]) => x !== undefined && x !== null && x !== "")
-    .map(([k, x]) => `${k}: ${typeof x === "string" ? x : JSON.stringify(x)}`).join(" · ");
+  const parts = [];
+  for (const [k, x] of Object.entries(d)) {
+    const name = k.replace(/_/g, " ");
+    if (x === true) parts.push(name);
+    else if (x === false || x === null || x === undefined || x === "") continue;
+    else if (Array.isArray(x)) {
+      if (!x.length) continue;
+      parts.push(`${name}: ${x.map((e) => (typeof e === "object" && e ? e.name + (e.scale !== undefined ? ` (scale ${e.scale})` : "") + (e.day ? " (day)" : "") : String(e))).join(", ")}`);
+    } else if (typeof x === "object") parts.push(`${name}: ${JSON.stringify(x)}`);
+    else parts.push(`${name}: ${x}`);
+  }
+  return parts.join(" · ");
 }
 
 function fieldsTable(fields) {

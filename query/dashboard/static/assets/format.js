@@ -40,7 +40,8 @@ export function seconds(s) {
 
 const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** when renders a time as "23 Nov 10:15". A local date-time without offset
+/** when renders a time as "23 Nov 10:15" (with the year when it is not
+ * this year's: "3 Feb 2001 04:05"). A local date-time without offset
  * ("2026-11-23T10:15:00.123456", how the source's timestamps arrive) is shown
  * as written, in the source's time zone; an RFC 3339 time with an offset is
  * shown in the browser's time zone. Anything else is returned unchanged. */
@@ -48,11 +49,13 @@ export function when(v) {
   if (typeof v !== "string") return v === undefined || v === null ? "" : String(v);
   const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/.exec(v);
   if (!m) return v;
-  if (!m[7]) return `${+m[3]} ${months[+m[2] - 1]} ${m[4]}:${m[5]}`;
+  const thisYear = new Date().getFullYear();
+  if (!m[7]) return `${+m[3]} ${months[+m[2] - 1]}${+m[1] === thisYear ? "" : " " + m[1]} ${m[4]}:${m[5]}`;
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) return v;
   const p = (n) => String(n).padStart(2, "0");
-  return `${d.getDate()} ${months[d.getMonth()]} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const y = d.getFullYear() === thisYear ? "" : ` ${d.getFullYear()}`;
+  return `${d.getDate()} ${months[d.getMonth()]}${y} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 /** dayLabel renders a day key "2026-11-23" as "Mon 23 Nov"; other keys unchanged. */
