@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,7 +130,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		defer views.stop(ctx, stderr)
 		opts.services = append(opts.services, views.setup.materializeService())
-		if cfg.Query.Addr = *queryAddr; *queryAddr != "" {
+		if cfg.Query.Addr = freeOr(*queryAddr); cfg.Query.Addr != "" {
 			opts.services = append(opts.services, views.setup.queryService(func(addr string) {
 				fmt.Fprintf(stderr, "dashboard and query API on http://%s/ (curl http://%s/v1/views)\n", addr, addr)
 			}))
@@ -298,4 +299,18 @@ func (v *quickstartViews) printSummary(ctx context.Context, w io.Writer) {
 		parts[i] = fmt.Sprintf("%s %d", st, groups[st].Count)
 	}
 	fmt.Fprintf(w, "views: %d orders (%s)\n", n, strings.Join(parts, ", "))
+}
+
+// freeOr returns addr, or 127.0.0.1:0 (a free port) when addr is taken, so
+// that a second quickstart, or a test, does not fail on a busy port 8080.
+func freeOr(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	l.Close()
+	return addr
 }
