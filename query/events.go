@@ -64,7 +64,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 // eventJSON is one event of a history with where it comes from.
 type eventJSON struct {
 	raw      map[string]json.RawMessage
-	id, pos  string
+	id       string
 	view     string
 	lsn      uint64
 	position string
