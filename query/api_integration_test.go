@@ -209,6 +209,14 @@ func TestIntegrationAPI(t *testing.T) {
 				t.Errorf("GET %s = %d %v; want %d %s with %q", tc.path, code, body, tc.code, tc.err, tc.msg)
 			}
 		}
+		resp, err := http.Post(f.url+"/v1/views", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST /v1/views = %d; want 405", resp.StatusCode)
+		}
 		// A cursor made for another key.
 		first := f.must("/v1/views/by_customer/index?key=c1&limit=2")
 		cur := first["next_cursor"].(string)

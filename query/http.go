@@ -26,7 +26,11 @@ func (s *Server) routes() http.Handler {
 	api("GET /v1/views/{view}/stream", s.streamView)
 	api("GET /v1/events/stream", s.streamEvents)
 	api("GET /v1/health", s.getHealth)
-	api("/v1/", func(http.ResponseWriter, *http.Request) error {
+	api("/v1/", func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "the API is read-only: GET only")
+		}
 		return errorf(http.StatusNotFound, "not_found", "no such endpoint; see docs/query.md (GET /v1/views lists the views)")
 	})
 	if s.cfg.Dashboard != nil {
