@@ -294,7 +294,7 @@ func (p *parser) file_(root *yaml.Node, rs *Rules) {
 	p.envs = envs
 	seen := map[string]bool{}
 	for i, n := range ruleNodes {
-		r := p.rule(n, rulePaths[i])
+		r := p.rule(n, rulePaths[i], "")
 		if r == nil {
 			continue
 		}
@@ -320,8 +320,11 @@ var allowed = map[Kind][]string{
 	KindSum:      {"on", "window", "tumbling", "at_least", "value"},
 }
 
-func (p *parser) rule(n *yaml.Node, path string) *rule {
-	p.w.Node(n, path, func(m *yaml.Node) { n = m })
+// rule decodes one rule: listPath names it in file-level problems, and the
+// keys inside it are named from the rule (path), since every problem names
+// the rule anyway.
+func (p *parser) rule(n *yaml.Node, listPath, path string) *rule {
+	p.w.Node(n, listPath, func(m *yaml.Node) { n = m })
 	name := ""
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
