@@ -165,6 +165,15 @@ var rules = []rule{
 		from:   under("internal/strictyaml"),
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs")),
 	},
+	{
+		// Time comes from the events and progress records; the caller wires
+		// Kafka, stores the snapshots and exports the metrics.
+		name: "cep is pure: capture's types, pipeline and strictyaml only; no I/O, no clients, no metrics",
+		from: under("cep"),
+		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, prefixes("os", "io/fs"), func(imp string) bool {
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
+		}),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -202,6 +211,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/progress", []string{module + "/capture"}},
 		{module + "/sinks/kafka", []string{module + "/internal/config"}},
 		{module + "/internal/strictyaml", []string{"os"}},
+		{module + "/cep", []string{module + "/sinks/redisview"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
