@@ -42,7 +42,7 @@ const (
 	envEmitWindow                  // key, matched, count, sum, window_start, window_end
 )
 
-func envFor(k Kind, _ bool) envKind {
+func envFor(k Kind) envKind {
 	switch k {
 	case KindAbsence:
 		return envEmitAbsence

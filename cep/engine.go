@@ -101,6 +101,23 @@ type Engine struct {
 
 	// Late and duplicate inputs (position not above the partition's last).
 	duplicates uint64
+	// names interns event and aggregate type names, so that the open
+	// matches share one copy of each (decoded records each carry their own).
+	names map[string]string
+}
+
+// maxInterned bounds names: type names are few, but nothing should grow
+// without bound on odd input.
+const maxInterned = 4096
+
+func (e *Engine) intern(s string) string {
+	if x, ok := e.names[s]; ok {
+		return x
+	}
+	if len(e.names) < maxInterned {
+		e.names[s] = s
+	}
+	return s
 }
 
 type partState struct {
@@ -141,7 +158,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 	if cfg.Hooks == nil {
 		cfg.Hooks = &Hooks{}
 	}
-	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}}
+	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{}}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -271,6 +288,10 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 	if ev.Control != pipeline.NotControl || ev.DeadLetter {
 		return nil
 	}
+	if _, ok := e.byType[ev.Type]; !ok {
+		return nil
+	}
+	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
 	return e.match(newInputEvent(ev), -1, emit)
 }
 
@@ -337,10 +358,10 @@ func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
 		t := heap.Pop(&e.timers).(timer)
 		s := e.state[t.rule]
 		ks := s.keys[t.key]
-		if ks == nil || !ks.timerAt.Equal(t.at) {
+		if ks == nil || ks.timerAt != t.at.UnixNano() {
 			continue // stale: the key's deadline moved or it expired
 		}
-		ks.timerAt = time.Time{}
+		ks.timerAt = 0
 		if err := e.expire(s, t.key, ks, emit); err != nil {
 			return err
 		}
@@ -359,8 +380,8 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 		return
 	}
 	next := ks.nextDue(s.r)
-	if !next.IsZero() && !next.Equal(ks.timerAt) {
-		ks.timerAt = next
+	if !next.IsZero() && next.UnixNano() != ks.timerAt {
+		ks.timerAt = next.UnixNano()
 		heap.Push(&e.timers, timer{at: next, rule: s.r.ordinal, key: key})
 	}
 }

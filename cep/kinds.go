@@ -49,20 +49,24 @@ type open struct {
 
 // keyState is everything one rule keeps for one key.
 type keyState struct {
-	Open  []open `json:"o,omitempty"` // absence starts; sequence partial matches
-	Fired []open `json:"f,omitempty"` // absence: timeouts awaiting resolution
-	// count and sum: the sliding window's events, or the tumbling
-	// window's start, first and last events, count, sum and whether it
-	// fired.
-	Win      []match   `json:"w,omitempty"`
-	WinStart time.Time `json:"ws,omitzero"`
-	First    *match    `json:"wf,omitempty"`
-	Last     *match    `json:"wl,omitempty"`
-	Count    int64     `json:"wc,omitempty"`
-	Sum      string    `json:"wsum,omitempty"`
-	Done     bool      `json:"wd,omitempty"`
+	Open  []open       `json:"o,omitempty"` // absence starts; sequence partial matches
+	Fired []open       `json:"f,omitempty"` // absence: timeouts awaiting resolution
+	W     *windowState `json:"w,omitempty"` // count and sum
 
-	timerAt time.Time // the deadline in the timer heap; not saved (rebuilt)
+	timerAt int64 // the deadline in the timer heap (Unix ns, 0: none); not saved (rebuilt)
+}
+
+// windowState is a count or sum rule's window for one key: the sliding
+// window's events, or the tumbling window's start, first and last events,
+// count, sum and whether it fired.
+type windowState struct {
+	Win      []match   `json:"e,omitempty"`
+	WinStart time.Time `json:"s,omitzero"`
+	First    *match    `json:"f,omitempty"`
+	Last     *match    `json:"l,omitempty"`
+	Count    int64     `json:"c,omitempty"`
+	Sum      string    `json:"x,omitempty"`
+	Done     bool      `json:"d,omitempty"`
 }
 
 type weight struct{ open, timers int }
@@ -74,7 +78,7 @@ func (ks *keyState) weigh(r *rule) weight {
 		n := len(ks.Open) + len(ks.Fired)
 		return weight{n, n}
 	}
-	if len(ks.Win) > 0 || ks.Count > 0 {
+	if ks.W != nil && (len(ks.W.Win) > 0 || ks.W.Count > 0) {
 		return weight{1, 1}
 	}
 	return weight{}
@@ -94,12 +98,12 @@ func (ks *keyState) nextDue(r *rule) time.Time {
 	for _, o := range ks.Fired {
 		earlier(o.Deadline.Add(r.resolveWithin))
 	}
-	switch {
-	case r.kind != KindCount && r.kind != KindSum:
-	case r.tumbling && ks.Count > 0:
-		earlier(ks.WinStart.Add(r.window))
-	case len(ks.Win) > 0:
-		earlier(ks.Win[len(ks.Win)-1].Time.Add(r.window))
+	switch w := ks.W; {
+	case w == nil:
+	case r.tumbling && w.Count > 0:
+		earlier(w.WinStart.Add(r.window))
+	case len(w.Win) > 0:
+		earlier(w.Win[len(w.Win)-1].Time.Add(r.window))
 	}
 	return next
 }
@@ -107,12 +111,12 @@ func (ks *keyState) nextDue(r *rule) time.Time {
 // onEvent matches one event against rule s.
 func (e *Engine) onEvent(s *ruleState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
-	vs, err := in.activation()
-	if err != nil {
-		return &evalError{err}
-	}
 	key := in.ev.AggregateID
 	if r.key != nil {
+		vs, err := in.activation()
+		if err != nil {
+			return &evalError{err}
+		}
 		v, err := r.key.eval(vs)
 		if err != nil {
 			return &evalError{err}
@@ -133,21 +137,25 @@ func (e *Engine) onEvent(s *ruleState, in *inputEvent, emit func(pipeline.Event)
 	defer func() { e.touch(s, key, ks, before) }()
 	switch r.kind {
 	case KindAbsence:
-		return e.absence(s, key, ks, in, vs, emit)
+		return e.absence(s, key, ks, in, emit)
 	case KindSequence:
-		return e.sequence(s, key, ks, in, vs, emit)
+		return e.sequence(s, key, ks, in, emit)
 	}
-	return e.window(s, key, ks, in, vs, emit)
+	return e.window(s, key, ks, in, emit)
 }
 
-// stepMatches reports whether ev satisfies st, whose condition sees the
-// matches so far.
-func stepMatches(st *step, ev pipeline.Event, vs *vars, matched []match, names []string) (bool, error) {
-	if !st.types[ev.Type] {
+// stepMatches reports whether in satisfies st, whose condition sees the
+// matches so far. The event's data is decoded only for a condition.
+func stepMatches(st *step, in *inputEvent, matched []match, names []string) (bool, error) {
+	if !st.types[in.ev.Type] {
 		return false, nil
 	}
 	if st.when == nil {
 		return true, nil
+	}
+	vs, err := in.activation()
+	if err != nil {
+		return false, &evalError{err}
 	}
 	vs.matched = nil
 	if len(matched) > 0 {
@@ -184,7 +192,7 @@ func (e *Engine) bound(s *ruleState, list []open) []open {
 	return list
 }
 
-func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent, vs *vars, emit func(pipeline.Event)) error {
+func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
 	start, expect := r.steps[0], r.steps[1]
 	names := []string{"start"}
@@ -193,7 +201,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 		// every fired one.
 		keep := ks.Open[:0]
 		for _, o := range ks.Open {
-			ok, err := stepMatches(expect, in.ev, vs, o.Matched, names)
+			ok, err := stepMatches(expect, in, o.Matched, names)
 			if err != nil {
 				return err
 			}
@@ -205,7 +213,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 		keepF := ks.Fired[:0]
 		var resolved []open
 		for _, o := range ks.Fired {
-			ok, err := stepMatches(expect, in.ev, vs, o.Matched, names)
+			ok, err := stepMatches(expect, in, o.Matched, names)
 			if err != nil {
 				return err
 			}
@@ -229,21 +237,21 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 			}
 		}
 	}
-	if ok, err := stepMatches(start, in.ev, vs, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(start, in, nil, nil); err != nil || !ok {
 		return err
 	}
 	ks.Open = e.bound(s, append(ks.Open, open{Matched: []match{matchOf(in.ev)}, Deadline: in.ev.Time.UTC().Add(r.within)}))
 	return nil
 }
 
-func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent, vs *vars, emit func(pipeline.Event)) error {
+func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
 	names := stepNames(r)
 	keep := ks.Open[:0]
 	var done []open
 	for _, o := range ks.Open {
 		next := r.steps[len(o.Matched)]
-		ok, err := stepMatches(next, in.ev, vs, o.Matched, names)
+		ok, err := stepMatches(next, in, o.Matched, names)
 		if err != nil {
 			return err
 		}
@@ -271,21 +279,29 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 			return err
 		}
 	}
-	if ok, err := stepMatches(r.steps[0], in.ev, vs, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(r.steps[0], in, nil, nil); err != nil || !ok {
 		return err
 	}
 	ks.Open = e.bound(s, append(ks.Open, open{Matched: []match{matchOf(in.ev)}, Deadline: in.ev.Time.UTC().Add(r.within)}))
 	return nil
 }
 
-func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, vs *vars, emit func(pipeline.Event)) error {
+func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
-	if ok, err := stepMatches(r.steps[0], in.ev, vs, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(r.steps[0], in, nil, nil); err != nil || !ok {
 		return err
 	}
+	if ks.W == nil {
+		ks.W = &windowState{}
+	}
+	w := ks.W
 	m := matchOf(in.ev)
 	val := decimal.FromInt(1)
 	if r.kind == KindSum {
+		vs, err := in.activation()
+		if err != nil {
+			return &evalError{err}
+		}
 		v, err := r.value.eval(vs)
 		if err != nil {
 			return &evalError{err}
@@ -304,51 +320,51 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 	if r.tumbling {
 		ws := t.Truncate(r.window)
 		switch {
-		case ks.Count > 0 && ws.Before(ks.WinStart):
+		case w.Count > 0 && ws.Before(w.WinStart):
 			s.stats.Late++
 			return nil
-		case ks.Count == 0 || ws.After(ks.WinStart):
-			*ks = keyState{WinStart: ws, timerAt: ks.timerAt}
+		case w.Count == 0 || ws.After(w.WinStart):
+			*w = windowState{WinStart: ws}
 		}
-		if ks.First == nil {
+		if w.First == nil {
 			f := m
-			ks.First = &f
+			w.First = &f
 		}
 		l := m
-		ks.Last = &l
-		ks.Count++
+		w.Last = &l
+		w.Count++
 		cur := decimal.FromInt(0)
-		if ks.Sum != "" {
-			cur = decimal.MustParse(ks.Sum)
+		if w.Sum != "" {
+			cur = decimal.MustParse(w.Sum)
 		}
 		var err error
 		if sum, err = cur.Add(val); err != nil {
 			return &evalError{err}
 		}
-		ks.Sum = sum.String()
-		if ks.Done || !reached(r, ks.Count, sum) {
+		w.Sum = sum.String()
+		if w.Done || !reached(r, w.Count, sum) {
 			return nil
 		}
-		ks.Done = true
-		first, last, count = *ks.First, *ks.Last, ks.Count
+		w.Done = true
+		first, last, count = *w.First, *w.Last, w.Count
 		winStart, winEnd = ws, ws.Add(r.window)
 		idParts = []string{"tumbling", ws.Format(time.RFC3339Nano)}
 	} else {
-		if n := len(ks.Win); n > 0 && t.Before(ks.Win[n-1].Time.Add(-r.window)) {
+		if n := len(w.Win); n > 0 && t.Before(w.Win[n-1].Time.Add(-r.window)) {
 			s.stats.Late++
 			return nil
 		}
-		ks.Win = append(ks.Win, m)
+		w.Win = append(w.Win, m)
 		from := t.Add(-r.window)
 		drop := 0
-		for drop < len(ks.Win) && ks.Win[drop].Time.Before(from) {
+		for drop < len(w.Win) && w.Win[drop].Time.Before(from) {
 			drop++
 		}
 		if drop > 0 {
-			ks.Win = append(ks.Win[:0:0], ks.Win[drop:]...)
+			w.Win = append(w.Win[:0:0], w.Win[drop:]...)
 		}
 		sum = decimal.FromInt(0)
-		for _, w := range ks.Win {
+		for _, w := range w.Win {
 			x := decimal.FromInt(1)
 			if w.Value != "" {
 				x = decimal.MustParse(w.Value)
@@ -358,14 +374,14 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 				return &evalError{err}
 			}
 		}
-		count = int64(len(ks.Win))
+		count = int64(len(w.Win))
 		if !reached(r, count, sum) {
 			return nil
 		}
-		first, last = ks.Win[0], ks.Win[len(ks.Win)-1]
+		first, last = w.Win[0], w.Win[len(w.Win)-1]
 		winStart, winEnd = first.Time, last.Time
 		idParts = []string{"sliding", string(first.Pos), string(last.Pos), strconv.FormatInt(count, 10)}
-		ks.Win = nil // fired: the next match starts afresh
+		w.Win = nil // fired: the next match starts afresh
 	}
 	s.stats.Matches++
 	mv, err := matchedVars([]match{first, last}, []string{"first", "last"})
@@ -462,11 +478,11 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 		ks.Open = keep
 	default:
 		if r.tumbling {
-			if ks.Count > 0 && due(ks.WinStart.Add(r.window)) {
-				*ks = keyState{timerAt: ks.timerAt}
+			if ks.W != nil && ks.W.Count > 0 && due(ks.W.WinStart.Add(r.window)) {
+				ks.W = nil
 			}
-		} else if n := len(ks.Win); n > 0 && due(ks.Win[n-1].Time.Add(r.window)) {
-			ks.Win = nil
+		} else if w := ks.W; w != nil && len(w.Win) > 0 && due(w.Win[len(w.Win)-1].Time.Add(r.window)) {
+			ks.W = nil
 		}
 	}
 	return nil

@@ -558,7 +558,7 @@ func (p *parser) emit(r *rule, n *yaml.Node, path string, names []string, resolv
 				p.add(k.Line, r.name, "%s: field %q: want letters, digits and _", fpath, field)
 				return
 			}
-			if x := p.expr(v, r.name, fpath, exprAny, envFor(r.kind, resolve), names); x != nil {
+			if x := p.expr(v, r.name, fpath, exprAny, envFor(r.kind), names); x != nil {
 				e.fields = append(e.fields, emitField{name: field, expr: x})
 			}
 		})
