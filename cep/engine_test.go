@@ -605,3 +605,36 @@ func TestNewErrors(t *testing.T) {
 		t.Error("Feed from an unknown partition: nil error")
 	}
 }
+
+// TestLateAndBounded: an event whose commit time steps back before its
+// key's window is not counted, and a key keeps at most MaxOpenPerKey open
+// matches.
+func TestLateAndBounded(t *testing.T) {
+	const m = time.Minute
+	decl := func(lsn uint64, at time.Duration) Input {
+		return in(0, lsn, "OrderDeclined", "o", at, `{"customer":7,"total":"1"}`)
+	}
+	e := mustEngine(t, mustRules(t, windowRules("count", "    at_least: 3\n    tumbling: true")), 1)
+	out := run(t, e, decl(1, 61*m), decl(2, 59*m), decl(3, 62*m))
+	if len(out) != 0 || e.Stats()[0].Late != 1 {
+		t.Errorf("derived %d, late %d; want 0 derived (the late one is not counted), 1 late", len(out), e.Stats()[0].Late)
+	}
+	if out := run(t, e, decl(4, 63*m)); len(out) != 1 {
+		t.Errorf("third in-window event derived %d; want 1", len(out))
+	}
+
+	e, err := New(mustRules(t, absenceRules), Config{Source: testSource, Partitions: partitions(1), MaxOpenPerKey: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, e, in(0, 1, "OrderPromised", "a", 0, `{"n":1}`), in(0, 2, "OrderPromised", "a", m, `{"n":2}`),
+		in(0, 3, "OrderPromised", "a", 2*m, `{"n":3}`))
+	st := e.Stats()[0]
+	if st.OpenMatches != 2 || st.Dropped != 1 {
+		t.Fatalf("open %d, dropped %d; want 2, 1", st.OpenMatches, st.Dropped)
+	}
+	out = run(t, e, progress(0, 4, time.Hour))
+	if got := brief(out); !strings.Contains(got, `"n":2`) || strings.Contains(got, `"n":1`) {
+		t.Errorf("derived:\n%s\nwant the two newest starts", got)
+	}
+}
