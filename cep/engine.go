@@ -354,11 +354,11 @@ func (in *inputEvent) activation() (*vars, error) {
 // fireTimers fires every timer the watermark has passed, earliest first
 // (ties by rule, then key).
 func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
-	for len(e.timers) > 0 && e.wm.After(e.timers[0].at) {
+	for len(e.timers) > 0 && e.wm.UnixNano() > e.timers[0].at {
 		t := heap.Pop(&e.timers).(timer)
-		s := e.state[t.rule]
+		s := e.state[int(t.rule)]
 		ks := s.keys[t.key]
-		if ks == nil || ks.timerAt != t.at.UnixNano() {
+		if ks == nil || ks.timerAt != t.at {
 			continue // stale: the key's deadline moved or it expired
 		}
 		ks.timerAt = 0
@@ -382,7 +382,7 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 	next := ks.nextDue(s.r)
 	if !next.IsZero() && next.UnixNano() != ks.timerAt {
 		ks.timerAt = next.UnixNano()
-		heap.Push(&e.timers, timer{at: next, rule: s.r.ordinal, key: key})
+		heap.Push(&e.timers, timer{at: ks.timerAt, rule: int32(s.r.ordinal), key: key})
 	}
 }
 
@@ -447,8 +447,8 @@ func idInput(parts []string) string {
 
 // timer is one heap entry: the key of a rule has a deadline at at.
 type timer struct {
-	at   time.Time
-	rule int
+	at   int64 // Unix ns: commit times lie between 1678 and 2262
+	rule int32
 	key  string
 }
 
@@ -457,8 +457,8 @@ type timerHeap []timer
 func (h timerHeap) Len() int { return len(h) }
 func (h timerHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
+	if a.at != b.at {
+		return a.at < b.at
 	}
 	if a.rule != b.rule {
 		return a.rule < b.rule
