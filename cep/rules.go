@@ -180,7 +180,7 @@ func ParseRules(file string, src []byte) (*Rules, error) {
 	}
 	rs := &Rules{file: file}
 	if root != nil {
-		p.file_(root, rs)
+		p.rulesFile(root, rs)
 	}
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *RuleError) int { return a.Line - b.Line })
@@ -269,7 +269,8 @@ func (p *parser) duration(n *yaml.Node, path, rule string) time.Duration {
 	return d
 }
 
-func (p *parser) file_(root *yaml.Node, rs *Rules) {
+// rulesFile decodes the file's top level, then each rule.
+func (p *parser) rulesFile(root *yaml.Node, rs *Rules) {
 	var ruleNodes []*yaml.Node
 	var rulePaths []string
 	p.fields(root, "", map[string]func(*yaml.Node, string){
