@@ -196,6 +196,15 @@ var rules = []rule{
 		forbid: anyOf(under("capture"), under("flow"), under("sinks/kafka"), under("cmd"), under("backpressure"),
 			kafkaLibs, postgresLibs),
 	},
+	{
+		// Time comes from the events and progress records; the caller wires
+		// Kafka, stores the snapshots and exports the metrics.
+		name: "cep is pure: capture's types, pipeline and strictyaml only; no I/O, no clients, no metrics",
+		from: under("cep"),
+		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, prefixes("os", "io/fs"), func(imp string) bool {
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
+		}),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -237,6 +246,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/status", []string{module + "/flow"}},
 		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
 		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
+		{module + "/cep", []string{module + "/sinks/redisview"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
