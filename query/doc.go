@@ -19,9 +19,9 @@
 //
 // Metrics (namespace cdcflow_query):
 //
-//	cdcflow_query_requests_total{route,code}       requests answered, by route pattern and status code
-//	cdcflow_query_request_duration_seconds{route}  histogram of the time to answer (SSE: to the first event)
-//	cdcflow_query_ryw_wait_seconds                 histogram of read-your-writes waits (answered or timed out)
-//	cdcflow_query_ryw_timeouts_total               read-your-writes waits that ended in 504
-//	cdcflow_query_sse_clients                      SSE connections open now
+//	cdcflow_query_requests_total{route,code}              requests answered, by route pattern and status code
+//	cdcflow_query_request_duration_seconds{route}         histogram of the time to answer (SSE: to the first event)
+//	cdcflow_query_read_your_writes_wait_seconds           histogram of read-your-writes waits (answered or timed out)
+//	cdcflow_query_read_your_writes_timeouts_total         read-your-writes waits that ended in 504
+//	cdcflow_query_sse_clients                             SSE connections open now
 package query

@@ -29,12 +29,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
 		rywWait: f.NewHistogram(prometheus.HistogramOpts{
-			Name:    "cdcflow_query_ryw_wait_seconds",
+			Name:    "cdcflow_query_read_your_writes_wait_seconds",
 			Help:    "Time read-your-writes requests waited for every partition to apply min_lsn (answered or timed out).",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 1.5, 2, 5, 10},
 		}),
 		rywTimeout: f.NewCounter(prometheus.CounterOpts{
-			Name: "cdcflow_query_ryw_timeouts_total",
+			Name: "cdcflow_query_read_your_writes_timeouts_total",
 			Help: "Read-your-writes waits that ended in 504 because a partition had not applied min_lsn in time.",
 		}),
 		sseClients: f.NewGauge(prometheus.GaugeOpts{
