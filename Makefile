@@ -8,7 +8,7 @@
 run:
 	scripts/setup.sh
 	go build -o cdcflow ./cmd/cdcflow
-	./cdcflow quickstart
+	./cdcflow quickstart --views
 
 # The cdcflow binary, in the repository root.
 build:

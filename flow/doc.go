@@ -23,7 +23,9 @@
 // # Concurrency
 //
 // New starts nothing. Run starts three goroutines (capture's handler, the
-// publisher, the confirmer), owns them and returns once all have stopped:
+// publisher, the confirmer), and a fourth that writes progress records when
+// Parts.Progress is set (progress.go), owns them and returns once all have
+// stopped:
 // when ctx is done (capture stops first, then what was handed to Kafka is
 // flushed for at most 10 s) or when one of them fails. Run may be called
 // once. Stats is safe to call from any goroutine at any time.

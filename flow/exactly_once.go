@@ -104,7 +104,10 @@ type cursorState struct {
 	// closing is set while the records of a snapshot end marker are
 	// emitted (kafka.Cursor.ClosesEpoch).
 	closing bool
-	log     *slog.Logger
+	// handed is set once this process handed a record on; lastCloses is
+	// the ClosesEpoch of the last one (progress records repeat its cursor).
+	handed, lastCloses bool
+	log                *slog.Logger
 	// skipped counts the records not handed on, reported the number
 	// already logged.
 	skipped, reported int64
@@ -156,6 +159,7 @@ func (s *cursorState) next() (recCursor, bool) {
 		return c, false
 	}
 	s.skip = txCursor{Source: s.source, LSN: c.lsn, Records: c.n}
+	s.handed, s.lastCloses = true, s.closing
 	if s.skipped > s.reported {
 		s.log.Info("exactly-once: skipped records already in kafka", "skipped", s.skipped-s.reported, "resumed_at_lsn", c.lsn.String(), "resumed_at_record", c.n)
 		s.reported = s.skipped
@@ -247,6 +251,9 @@ func (f *Flow) publishTx(ctx context.Context) error {
 		}
 		wm := f.wm.Load()
 		for _, b := range batches {
+			if b.progress {
+				continue // no ticket: progress records confirm nothing
+			}
 			f.published.Add(int64(len(b.records)))
 			if err := wm.Done(b.ticket); err != nil {
 				return err

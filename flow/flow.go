@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,6 +76,11 @@ type Config struct {
 	// Metrics receives the queue's and the watermark's metrics; nil records
 	// nothing.
 	Metrics *backpressure.Metrics
+	// ProgressInterval is how often, at least, an idle partition of an
+	// event topic gets a progress record (progress.go). Default
+	// kafka.DefaultProgressInterval (1 s). Used only when Parts.Progress is
+	// set.
+	ProgressInterval time.Duration
 }
 
 // Parts are the already-built components a Flow runs over. The Flow uses
@@ -93,6 +99,10 @@ type Parts struct {
 	Publisher Publisher
 	// Tx publishes exactly once, in Kafka transactions.
 	Tx TxPublisher
+	// Progress, if set, says which partitions are due a progress record
+	// (the publisher in use: *kafka.Publisher or *kafka.TxPublisher); nil
+	// writes none.
+	Progress ProgressGate
 }
 
 // drainTimeout bounds the flush of what was handed to Kafka once the flow is
@@ -122,11 +132,19 @@ type Flow struct {
 	wm      atomic.Pointer[backpressure.Watermark]
 	wmReady chan struct{}
 
-	// Handler state, used only by the handler goroutine.
+	// Handler state, used by the handler goroutine and, between chunks,
+	// by the progress goroutine: hmu is held while a chunk is handled.
+	hmu        sync.Mutex
 	lastEnd    capture.LSN // the end of the last transaction handed on
+	endTime    time.Time   // lastEnd's commit (or heartbeat) time; zero: none seen
+	snapshot   bool        // a snapshot epoch is open (begun, not ended)
 	commitTime time.Time
 	records    []pipeline.Record
 	encodeErr  error
+	progress   ProgressGate
+	every      time.Duration
+	topics     []string          // the event topics
+	aggOf      map[string]string // each event topic's aggregate type
 
 	// Counters for Stats.
 	changes, events, deadLetters, published atomic.Int64
@@ -145,6 +163,8 @@ type batch struct {
 	source  string
 	stream  uint32
 	cursors []kafka.Cursor
+	// progress marks a batch of progress records: no ticket to complete.
+	progress bool
 }
 
 // New returns a Flow over parts. It validates cfg and parts and, in
@@ -171,6 +191,19 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		pub:     parts.Publisher,
 		bm:      cfg.Metrics,
 		wmReady: make(chan struct{}),
+	}
+	if parts.Progress != nil {
+		f.progress = parts.Progress
+		f.every = cfg.ProgressInterval
+		if f.every <= 0 {
+			f.every = kafka.DefaultProgressInterval
+		}
+		f.aggOf = map[string]string{}
+		for _, agg := range parts.Mapping.AggregateTypes() {
+			t := parts.Mapping.Topic(agg)
+			f.topics = append(f.topics, t)
+			f.aggOf[t] = agg
+		}
 	}
 	var skip txCursor // at-least-once mode skips per partition, in the publisher
 	if parts.Tx != nil {
@@ -216,6 +249,9 @@ func (f *Flow) Run(ctx context.Context) error {
 		g.Go(func() error { return f.publish(gctx) })
 	}
 	g.Go(func() error { return f.confirm(gctx) })
+	if f.progress != nil {
+		g.Go(func() error { return f.progressLoop(gctx) })
+	}
 	err := g.Wait()
 
 	if f.pub != nil {
@@ -277,6 +313,8 @@ func (f *Flow) Stats() Stats {
 // a watermark ticket; Queue.Put blocks when the budget is full, which stops
 // capture from reading WAL (backpressure) while it keeps the connection alive.
 func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
+	f.hmu.Lock()
+	defer f.hmu.Unlock()
 	f.records = f.records[:0]
 	f.cur.cursors = f.cur.cursors[:0]
 	for _, m := range msgs {
@@ -301,7 +339,16 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 		case *capture.Commit:
 			err = f.mapper.Commit(m, f.emit)
 			f.commitTime = m.CommitTime
+			f.endTime = m.CommitTime
 		case *capture.Marker:
+			switch m.Kind {
+			case capture.MarkerHeartbeat:
+				f.endTime = m.Time
+			case capture.MarkerSnapshotBegin:
+				f.snapshot = true
+			case capture.MarkerSnapshotEnd:
+				f.snapshot = false
+			}
 			// The end marker's records close their epoch in every
 			// partition: a restart can tell the snapshot is durable.
 			f.cur.closing = m.Kind == capture.MarkerSnapshotEnd

@@ -212,6 +212,12 @@ type harness struct {
 // position stored.
 func run(t *testing.T, exactly bool, stored []byte) *harness {
 	t.Helper()
+	return runWith(t, exactly, stored, nil)
+}
+
+// runWith is run with a progress gate (nil: no progress records).
+func runWith(t *testing.T, exactly bool, stored []byte, gate flow.ProgressGate) *harness {
+	t.Helper()
 	m, err := pipeline.Parse("mapping.yaml", []byte(mappingSrc), nil, pipeline.LoadOptions{Schema: pipeline.SchemaOf(orders)})
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +227,7 @@ func run(t *testing.T, exactly bool, stored []byte) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, src: &fakeSource{chunks: make(chan []capture.Message)}, digest: m.Digest(), logs: new(bytes.Buffer), done: make(chan error, 1)}
-	parts := flow.Parts{Source: h.src, Mapper: mp, Mapping: m}
+	parts := flow.Parts{Source: h.src, Mapper: mp, Mapping: m, Progress: gate}
 	if exactly {
 		h.tx = &fakeTx{commit: make(chan error)}
 		parts.Tx = h.tx

@@ -37,10 +37,14 @@ func (f *Flow) publish(ctx context.Context) error {
 			}
 			t := b.ticket
 			n := int64(len(b.records))
+			progress := b.progress
 			f.pub.Publish(ctx, kafka.Batch{Records: b.records, CommitTime: b.commitTime, Cursors: b.cursors, Stream: b.stream}, func(err error) {
 				if err != nil {
 					fail(fmt.Errorf("publish to kafka: %w", err))
 					return
+				}
+				if progress {
+					return // no ticket: progress records confirm nothing
 				}
 				f.published.Add(n)
 				if err := f.wm.Load().Done(t); err != nil {

@@ -16,6 +16,7 @@ const (
 	SnapshotBeginType = "cdcflow.SnapshotBegin"
 	SnapshotEndType   = "cdcflow.SnapshotEnd"
 	TruncateType      = "cdcflow.Truncate"
+	ProgressType      = "cdcflow.Progress"
 )
 
 func controlType(k ControlKind) string {
@@ -26,6 +27,8 @@ func controlType(k ControlKind) string {
 		return SnapshotEndType
 	case ControlTruncate:
 		return TruncateType
+	case ControlProgress:
+		return ProgressType
 	}
 	return ""
 }

@@ -67,7 +67,7 @@ const (
 	extPgXID            = "pgxid"         // transaction id, decimal
 	extAggregateType    = "aggregatetype" // the aggregate type, the topic's
 	extEpoch            = "epoch"         // snapshot epoch, decimal
-	extControl          = "control"       // control record kind: "snapshot_begin", "snapshot_end", "truncate"
+	extControl          = "control"       // control record kind: "snapshot_begin", "snapshot_end", "truncate", "progress"
 	extDeadLetter       = "deadletter"    // "true" on dead-letter records
 	headerPrefix        = "ce_"
 	headerContentType   = "content-type"
@@ -80,6 +80,7 @@ var controlNames = [...]string{
 	ControlSnapshotBegin: "snapshot_begin",
 	ControlSnapshotEnd:   "snapshot_end",
 	ControlTruncate:      "truncate",
+	ControlProgress:      "progress",
 }
 
 // dataSchemaPrefix opens every dataschema URI.
@@ -134,7 +135,7 @@ type envelope struct {
 //	pgxid           e.XID in decimal (omitted when 0)
 //	aggregatetype   e.AggregateType
 //	epoch           e.Epoch in decimal (omitted when 0)
-//	control         "snapshot_begin", "snapshot_end" or "truncate" for control records
+//	control         "snapshot_begin", "snapshot_end", "truncate" or "progress" for control records
 //	deadletter      "true" for dead-letter records
 //
 // The record key is e.AggregateID (nil when empty); Type is e.Type (for every
@@ -769,5 +770,5 @@ func parseControl(s string) (ControlKind, error) {
 			return ControlKind(k), nil
 		}
 	}
-	return 0, fmt.Errorf("control %q: want snapshot_begin, snapshot_end or truncate", s)
+	return 0, fmt.Errorf("control %q: want snapshot_begin, snapshot_end, truncate or progress", s)
 }

@@ -40,6 +40,9 @@ const (
 	ControlSnapshotBegin
 	ControlSnapshotEnd
 	ControlTruncate
+	// ControlProgress is a progress record (NewProgress): no source
+	// change, only the position up to which everything is published.
+	ControlProgress
 )
 
 // Record is an encoded event ready for a sink: what is written to Kafka.
@@ -56,8 +59,12 @@ type Record struct {
 	Value   []byte
 	Headers []Header
 	// AllPartitions is true for control records: the sink writes one copy to
-	// every partition of Topic.
+	// every partition of Topic (only to those in Partitions when it is not
+	// nil).
 	AllPartitions bool
+	// Partitions, when not nil, restricts an AllPartitions record to these
+	// partitions of Topic (progress records go only to idle partitions).
+	Partitions []int32
 	// DeadLetter is true for dead-letter records.
 	DeadLetter bool
 }

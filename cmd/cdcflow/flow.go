@@ -130,6 +130,8 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		MaxQueueRecords: cfg.Backpressure.MaxRecords,
 		Logger:          log,
 		Metrics:         backpressure.NewMetrics(reg),
+
+		ProgressInterval: cfg.Kafka.ProgressInterval,
 	}
 	parts := flow.Parts{Source: readySource{reader, &ready}, Mapper: mapper, Mapping: mapping}
 	if eos {
@@ -150,7 +152,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		snapshotDone = func(src capture.Source, epoch uint64) bool {
 			return flow.SnapshotDone(fc.StoredPosition, src, epoch)
 		}
-		parts.Tx = tx
+		parts.Tx, parts.Progress = tx, tx
 	} else {
 		// A restart skips the records each partition already holds, so a
 		// clean stop repeats nothing (docs/delivery.md).
@@ -167,7 +169,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			}
 			return done
 		}
-		parts.Publisher = pub
+		parts.Publisher, parts.Progress = pub, pub
 	}
 	f, err := flow.New(fc, parts)
 	if err != nil {

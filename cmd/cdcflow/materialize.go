@@ -281,6 +281,9 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 		g.Go(func() error { return metricsserver.Serve(gctx, s.cfg.Metrics.Addr, reg, readyz) })
 	}
 	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
+	if s.cfg.Query.Addr != "" {
+		g.Go(func() error { return serveQuery(gctx, s.cfg, s.defs, s.rdb, reg, s.log, false, nil) })
+	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		s.log.Info("stopped: every batch applied is stored with its offsets; the next start resumes from them")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	port := fs.Int("port", 0, "TCP port of the private PostgreSQL on 127.0.0.1; 0 picks a free one")
 	flowOn := fs.Bool("flow", true, "also run the main flow (capture, mapping, the embedded broker); false runs only the database and the load")
 	viewsOn := fs.Bool("views", false, "also start a private redis-server in <data-dir>/redis and materialize the reference views into it (needs redis-server)")
+	queryAddr := fs.String("query", "127.0.0.1:8080", "with --views, serve the query API and the dashboard on this `address` (\"\" turns it off)")
 	lf := addLoadgenFlags(fs, 20)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -130,6 +132,11 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		defer views.stop(ctx, stderr)
 		opts.services = append(opts.services, views.setup.materializeService())
+		if cfg.Query.Addr = freeOr(*queryAddr); cfg.Query.Addr != "" {
+			opts.services = append(opts.services, views.setup.queryService(func(addr string) {
+				fmt.Fprintf(stderr, "dashboard and query API on http://%s/ (curl http://%s/v1/views)\n", addr, addr)
+			}))
+		}
 		load := opts.status
 		opts.status = func() string { return load() + " | " + views.status(ctx) }
 	}
@@ -294,4 +301,18 @@ func (v *quickstartViews) printSummary(ctx context.Context, w io.Writer) {
 		parts[i] = fmt.Sprintf("%s %d", st, groups[st].Count)
 	}
 	fmt.Fprintf(w, "views: %d orders (%s)\n", n, strings.Join(parts, ", "))
+}
+
+// freeOr returns addr, or 127.0.0.1:0 (a free port) when addr is taken, so
+// that a second quickstart, or a test, does not fail on a busy port 8080.
+func freeOr(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	l.Close()
+	return addr
 }

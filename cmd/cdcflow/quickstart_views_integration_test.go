@@ -25,6 +25,9 @@ func TestIntegrationQuickstartViews(t *testing.T) {
 	if !strings.Contains(errb.String(), "the reference views go there") {
 		t.Errorf("stderr does not say where the views are:\n%s", errb.String())
 	}
+	if !regexp.MustCompile(`dashboard and query API on http://127\.0\.0\.1:\d+/`).MatchString(errb.String()) {
+		t.Errorf("stderr does not say where the dashboard is:\n%s", errb.String())
+	}
 	m := regexp.MustCompile(`views: (\d+) orders \((.*)\)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("stdout has no views summary:\n%s", out.String())

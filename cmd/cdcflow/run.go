@@ -72,6 +72,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer views.rdb.Close()
 		opts.services = append(opts.services, views.materializeService())
+		if cfg.Query.Addr != "" {
+			opts.services = append(opts.services, views.queryService(nil))
+		}
 	}
 	return runFlow(ctx, cfg, mapping, log, opts)
 }

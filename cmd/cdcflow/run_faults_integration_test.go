@@ -226,6 +226,11 @@ func (f *orderFold) add(r *kgo.Record) error {
 	if err != nil {
 		return fmt.Errorf("decode record at %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
+	if ev.Control == pipeline.ControlProgress {
+		// Progress records repeat their position (and id) while the
+		// source is idle: they are not part of the stream of events.
+		return nil
+	}
 	f.records++
 	if idPart := fmt.Sprintf("%s/%d", ev.ID, r.Partition); f.copies[idPart] {
 		f.repeats++

@@ -94,8 +94,10 @@ func TestIntegrationRunKcat(t *testing.T) {
 	if bad > 5 {
 		t.Errorf("... %d bad messages in all", bad)
 	}
-	if n != fold.records {
-		t.Errorf("kcat read %d messages; franz-go read %d", n, fold.records)
+	// Progress records keep coming while the database is idle: the two
+	// readers compare the rest.
+	if n-types["cdcflow.Progress"] != fold.records {
+		t.Errorf("kcat read %d messages besides progress records; franz-go read %d", n-types["cdcflow.Progress"], fold.records)
 	}
 	if len(parts) != 3 || types["cdcflow.SnapshotBegin"] != 3 {
 		t.Errorf("kcat saw partitions %v and %d snapshot begin markers; want 3 of each", parts, types["cdcflow.SnapshotBegin"])

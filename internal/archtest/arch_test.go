@@ -181,6 +181,30 @@ var rules = []rule{
 		from:   under("internal/status"),
 		forbid: anyOf(under("cmd"), under("flow"), under("pipeline"), under("internal/config")),
 	},
+	{
+		// The query server mounts the dashboard; the page reads the views
+		// only through the server's HTTP API, never a client of its own.
+		name:   "query/dashboard is embedded files and their handler: no project package, no client library",
+		from:   under("query/dashboard"),
+		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
+	},
+	{
+		// A standalone `cdcflow serve` needs Redis only: the views are read
+		// through redisview, whose keys are the only ones it can name.
+		name: "query serves the views from Redis through sinks/redisview: no capture, Kafka, PostgreSQL, flow or command",
+		from: func(s string) bool { return under("query")(s) && !under("query/dashboard")(s) },
+		forbid: anyOf(under("capture"), under("flow"), under("sinks/kafka"), under("cmd"), under("backpressure"),
+			kafkaLibs, postgresLibs),
+	},
+	{
+		// Time comes from the events and progress records; the caller wires
+		// Kafka, stores the snapshots and exports the metrics.
+		name: "cep is pure: capture's types, pipeline and strictyaml only; no I/O, no clients, no metrics",
+		from: under("cep"),
+		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, prefixes("os", "io/fs"), func(imp string) bool {
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
+		}),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -220,6 +244,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/strictyaml", []string{"os"}},
 		{module + "/internal/thresholds", []string{"github.com/prometheus/client_golang/prometheus"}},
 		{module + "/internal/status", []string{module + "/flow"}},
+		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
+		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
+		{module + "/cep", []string{module + "/sinks/redisview"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

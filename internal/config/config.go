@@ -30,7 +30,9 @@ type Config struct {
 	// Backpressure bounds what is held between capture and Kafka.
 	Backpressure BackpressureConfig `yaml:"backpressure"`
 	// Views configures the Redis views (views.go).
-	Views   ViewsConfig   `yaml:"views"`
+	Views ViewsConfig `yaml:"views"`
+	// Query configures the query API over the views (query.go).
+	Query   QueryConfig   `yaml:"query"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Log     LogConfig     `yaml:"log"`
 }

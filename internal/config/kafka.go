@@ -56,6 +56,10 @@ type KafkaConfig struct {
 	// Kafka transaction ends at the next cut in exactly-once mode. Default
 	// 16777216 (16 MiB).
 	TransactionMaxBytes int `yaml:"transaction_max_bytes"`
+	// ProgressInterval is how often, at least, each idle partition of an
+	// event topic gets a progress record (docs/events.md). Default 1s
+	// (kafka.DefaultProgressInterval).
+	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
 
 // Delivery modes (kafka.delivery).
@@ -149,6 +153,7 @@ func (k *KafkaConfig) setDefaults() {
 	orDefault(&k.Delivery, DeliveryAtLeastOnce)
 	orDefault(&k.TransactionTimeout, kafka.DefaultTxTimeout)
 	orDefault(&k.TransactionMaxBytes, kafka.DefaultTxMaxBytes)
+	orDefault(&k.ProgressInterval, kafka.DefaultProgressInterval)
 }
 
 func (k *KafkaConfig) validate() error {
@@ -188,6 +193,8 @@ func (k *KafkaConfig) validate() error {
 		return invalidKey("transaction_timeout", "negative")
 	case k.TransactionMaxBytes < 0:
 		return invalidKey("transaction_max_bytes", "negative")
+	case k.ProgressInterval < 0:
+		return invalidKey("progress_interval", "negative")
 	}
 	return nil
 }

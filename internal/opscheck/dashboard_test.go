@@ -19,17 +19,6 @@ const dashboardFile = "deploy/grafana/cdcflow.json"
 // instead of adding a copy.
 const dashboardUID = "cdcflow-overview"
 
-// queryMetrics are the query API's metrics, which another change adds.
-// Until one of them is exported, the live checks leave the dashboard's
-// query row alone; once any is, all must be.
-var queryMetrics = []string{
-	"cdcflow_query_requests_total",
-	"cdcflow_query_request_duration_seconds",
-	"cdcflow_query_read_your_writes_wait_seconds",
-	"cdcflow_query_read_your_writes_timeouts_total",
-	"cdcflow_query_sse_clients",
-}
-
 type dashboard struct {
 	UID           string `json:"uid"`
 	Title         string `json:"title"`

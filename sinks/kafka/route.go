@@ -20,6 +20,8 @@ type router struct {
 
 	mu    sync.Mutex
 	parts map[string]int32 // partition count of each topic, from EnsureTopics or metadata
+
+	act activity // what was last written to each partition (progress.go)
 }
 
 func newRouter(cfg Config, adm *kadm.Client) *router {
@@ -51,7 +53,9 @@ func (rt *router) records(ctx context.Context, r pipeline.Record, extra []kgo.Re
 		}
 	}
 	if !r.AllPartitions {
-		return []*kgo.Record{{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: -1}}, nil
+		out := []*kgo.Record{{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: -1}}
+		rt.noteRecords(r, out)
+		return out, nil
 	}
 	n, err := rt.partitionCount(ctx, topic)
 	if err != nil {
@@ -61,6 +65,10 @@ func (rt *router) records(ctx context.Context, r pipeline.Record, extra []kgo.Re
 	for i := range n {
 		out[i] = &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers, Partition: i}
 	}
+	if r.Partitions != nil {
+		out = only(out, r.Partitions)
+	}
+	rt.noteRecords(r, out)
 	return out, nil
 }
 

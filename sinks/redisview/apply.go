@@ -53,6 +53,9 @@ type Config struct {
 	// MaxRetries bounds how often a batch is computed again after a conflict
 	// (default 5).
 	MaxRetries int
+	// ChangesMaxLen caps each partition's change stream, in entries
+	// (approximately: XADD MAXLEN ~; default DefaultChangesMaxLen).
+	ChangesMaxLen int
 	// Logger receives lifecycle messages; nil discards them.
 	Logger *slog.Logger
 	// Metrics, if not nil, records the views' metrics.
@@ -66,8 +69,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("generation %d: want 1 or more", c.Generation)
 	case strings.ContainsAny(c.Prefix, "{}"):
 		return fmt.Errorf("prefix %q: must not contain braces (they are the hash tag)", c.Prefix)
-	case c.DropChunk < 0 || c.MaxRetries < 0:
-		return errors.New("drop chunk and max retries must not be negative")
+	case c.DropChunk < 0 || c.MaxRetries < 0 || c.ChangesMaxLen < 0:
+		return errors.New("drop chunk, max retries and changes max length must not be negative")
 	}
 	return nil
 }
@@ -101,6 +104,9 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = 5
+	}
+	if cfg.ChangesMaxLen == 0 {
+		cfg.ChangesMaxLen = DefaultChangesMaxLen
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -203,7 +209,11 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 	from := b.From
 	recs := b.Records
 	for len(recs) > 0 {
-		n := slices.IndexFunc(recs, func(r Record) bool { return r.Err == nil && r.Event.Control != pipeline.NotControl })
+		// Progress records travel with the events: they change no view,
+		// only the applied position (applied.go).
+		n := slices.IndexFunc(recs, func(r Record) bool {
+			return r.Err == nil && r.Event.Control != pipeline.NotControl && r.Event.Control != pipeline.ControlProgress
+		})
 		switch {
 		case n == 0:
 			v.cache.drop(b.Partition)
@@ -235,24 +245,27 @@ func (v *Views) Apply(ctx context.Context, b Batch) error {
 		// Only markers, or markers after a control record: a step that
 		// moves the offset alone.
 		v.cache.drop(b.Partition)
-		if err := v.run(ctx, newStep(v.keys.offsets(b.Partition)), b.Topic, from, b.Next); err != nil {
+		if err := v.run(ctx, v.newStep(b.Partition), b.Topic, from, b.Next); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// step is one atomic script call being built.
+// step is one atomic script call being built for partition p.
 type step struct {
+	p      int32
 	keys   []string
 	keyIdx map[string]int
 	checks []any
 	nCheck int
 	ops    []any
+	track
 }
 
-func newStep(offsets string) *step {
-	return &step{keys: []string{offsets}, keyIdx: map[string]int{offsets: 1}}
+func (v *Views) newStep(p int32) *step {
+	offsets := v.keys.offsets(p)
+	return &step{p: p, keys: []string{offsets}, keyIdx: map[string]int{offsets: 1}}
 }
 
 func (s *step) key(k string) int {
@@ -276,8 +289,10 @@ func (s *step) op(name, key string, args ...any) {
 	s.ops = append(s.ops, args...)
 }
 
-// run executes the step, moving the stored offset of topic from from to to.
+// run executes the step, moving the stored offset of topic from from to to,
+// with the applied position and change stream entry (applied.go).
 func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) error {
+	v.finish(s, topic, to)
 	expect := ""
 	if from >= 0 {
 		expect = strconv.FormatInt(from, 10)
@@ -292,6 +307,9 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 	}
 	switch res[0] {
 	case "OK":
+		if s.lsn > 0 {
+			v.cfg.Metrics.setApplied(s.p, s.at)
+		}
 		return nil
 	case "FENCED":
 		return fmt.Errorf("apply %s from offset %d: stored offset is %q: %w", topic, from, res[1], ErrFenced)
@@ -404,6 +422,10 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	poisoned := make([]bool, len(recs))
 	for i, r := range recs {
 		ev := r.Event
+		if r.Err == nil && ev.Control == pipeline.ControlProgress {
+			poisoned[i] = true // nothing to project (applied.go)
+			continue
+		}
 		if r.Err != nil {
 			if err := v.poison(ctx, &ProjectError{Offset: r.Offset, Err: r.Err}, r); err != nil {
 				return err
@@ -430,6 +452,16 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		}
 		evs[i] = ev
 	}
+	var proof uint64
+	var proofAt time.Time
+	for _, r := range recs {
+		if r.Err != nil {
+			continue
+		}
+		if lsn, ok := proves(r.Event); ok && lsn > proof {
+			proof, proofAt = lsn, r.Event.Time
+		}
+	}
 	pc := v.cache.take(p, topic, from)
 	// Not a backoff loop: a conflict means another writer moved the stored
 	// offset between compute and run (optimistic compare-and-set), and the
@@ -442,6 +474,7 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 			v.cache.drop(p)
 			return err
 		}
+		s.prove(proof, proofAt)
 		err = v.run(ctx, s, topic, from, to)
 		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
 			v.cfg.Metrics.addConflict()
@@ -499,7 +532,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			byType[ev.AggregateType] = append(byType[ev.AggregateType], ev.AggregateID)
 		}
 	}
-	s := newStep(v.keys.offsets(p))
+	s := v.newStep(p)
 	applied := map[string]int{}
 	var last time.Time
 	var upd []stateUpdate
@@ -550,6 +583,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			for name, entries := range f.history {
 				hv := v.defs.byName[name]
 				key := v.keys.item(p, name, id)
+				s.touch(name, id)
 				s.op("RPUSH", key, toAny(entries)...)
 				if hv.max > 0 {
 					s.op("LTRIM", key, -hv.max, -1)
@@ -574,6 +608,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		v.flushDeltas(s, deltas)
 		upd = append(upd, stateUpdate{agg: agg, snap: snap, states: after})
 	}
+	v.syncTops(s, p)
 	return s, applied, last, upd, nil
 }
 
@@ -598,6 +633,7 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			continue
 		}
 		key := v.keys.item(p, e.name, id)
+		s.touch(e.name, id)
 		if len(n) == 0 {
 			if len(o) > 0 {
 				s.op("DEL", key)
@@ -644,11 +680,15 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 				return err
 			}
 		}
-		if applied != nil && !a.equal(b) {
+		if a.equal(b) {
+			continue
+		}
+		if applied != nil {
 			applied[dv.name]++
 		}
 		switch dv.kind {
 		case KindIndex:
+			s.touch(dv.name, id)
 			if b.in && (!a.in || a.key != b.key) {
 				s.op("ZREM", v.indexKey(p, dv, b.key), id)
 			}
@@ -658,12 +698,14 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		case KindAggregate:
 			key := v.keys.whole(p, dv.name)
 			if b.in {
+				s.touchGroup(dv, b.key)
 				deltas[[2]string{key, "count:" + b.key}]--
 				for i, sr := range dv.sums {
 					deltas[[2]string{key, "sum:" + sr.name + ":" + b.key}] -= b.sums[i]
 				}
 			}
 			if a.in {
+				s.touchGroup(dv, a.key)
 				deltas[[2]string{key, "count:" + a.key}]++
 				for i, sr := range dv.sums {
 					deltas[[2]string{key, "sum:" + sr.name + ":" + a.key}] += a.sums[i]

@@ -40,21 +40,25 @@ func (v *Views) control(ctx context.Context, topic string, p int32, from int64, 
 	snapKey := v.keys.snap(p, agg)
 	switch ev.Control {
 	case pipeline.ControlSnapshotBegin:
-		s := newStep(v.keys.offsets(p))
+		s := v.newStep(p)
 		s.op("SET", snapKey, strconv.FormatUint(ev.Epoch, 10))
 		return v.run(ctx, s, topic, from, to)
 	case pipeline.ControlSnapshotEnd:
 		cur, err := v.rdb.Get(ctx, snapKey).Result()
 		if errors.Is(err, redis.Nil) || err == nil && cur != strconv.FormatUint(ev.Epoch, 10) {
 			// Not the snapshot in progress: superseded, or already done.
-			return v.run(ctx, newStep(v.keys.offsets(p)), topic, from, to)
+			s := v.newStep(p)
+			if lsn, ok := proves(ev); ok {
+				s.prove(lsn, ev.Time)
+			}
+			return v.run(ctx, s, topic, from, to)
 		}
 		if err != nil {
 			return fmt.Errorf("read snapshot epoch of %s[%d]: %w", topic, p, err)
 		}
-		return v.drop(ctx, topic, p, agg, from, to, func(seen uint64) bool { return seen < ev.Epoch }, snapKey, ev.Time)
+		return v.drop(ctx, topic, p, agg, from, to, func(seen uint64) bool { return seen < ev.Epoch }, snapKey, ev)
 	case pipeline.ControlTruncate:
-		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "", ev.Time)
+		return v.drop(ctx, topic, p, agg, from, to, func(uint64) bool { return true }, "", ev)
 	}
 	return v.poisonOrFail(ctx, topic, p, from, to, &ProjectError{Offset: r.Offset, EventID: ev.ID, Err: fmt.Errorf("unknown control kind %d", ev.Control)}, r)
 }
@@ -65,13 +69,15 @@ func (v *Views) poisonOrFail(ctx context.Context, topic string, p int32, from, t
 	if err := v.poison(ctx, perr, r); err != nil {
 		return err
 	}
-	return v.run(ctx, newStep(v.keys.offsets(p)), topic, from, to)
+	return v.run(ctx, v.newStep(p), topic, from, to)
 }
 
 // drop removes the aggregates of type agg in partition p whose seen epoch
-// satisfies gone, then stores offset to (and deletes doneKey, if not "").
-// Their positions become tombstones deleted at time at.
-func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, from, to int64, gone func(uint64) bool, doneKey string, at time.Time) error {
+// satisfies gone, then stores offset to (and deletes doneKey, if not "")
+// with the applied position the control record ctl proves. Their positions
+// become tombstones deleted at ctl's time.
+func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, from, to int64, gone func(uint64) bool, doneKey string, ctl pipeline.Event) error {
+	at := ctl.Time
 	posKey := v.keys.pos(p, agg)
 	all, err := v.rdb.HGetAll(ctx, posKey).Result()
 	if err != nil {
@@ -107,6 +113,9 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 			if last && doneKey != "" {
 				s.op("DEL", doneKey)
 			}
+			if lsn, ok := proves(ctl); ok && last {
+				s.prove(lsn, ctl.Time)
+			}
 			err = v.run(ctx, s, topic, from, end)
 			if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
 				v.cfg.Metrics.addConflict()
@@ -126,7 +135,7 @@ func (v *Views) drop(ctx context.Context, topic string, p int32, agg string, fro
 // dropStep builds the step that removes the aggregates ids, leaving their
 // positions as tombstones deleted at time at.
 func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string, at time.Time) (*step, error) {
-	s := newStep(v.keys.offsets(p))
+	s := v.newStep(p)
 	if len(ids) == 0 {
 		return s, nil
 	}
@@ -144,6 +153,7 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 		}
 		for _, hv := range v.defs.views {
 			if hv.kind == KindHistory && hv.aggregate == agg {
+				s.touch(hv.name, id)
 				s.op("DEL", v.keys.item(p, hv.name, id))
 			}
 		}
@@ -154,5 +164,6 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 		}
 	}
 	v.flushDeltas(s, deltas)
+	v.syncTops(s, p)
 	return s, nil
 }

@@ -20,6 +20,10 @@
 // positions, and (4) stores the next offset. An event whose position is not
 // above its aggregate's stored one changes nothing, except a snapshot state
 // event (Epoch > 0) at an equal position, which is idempotent and applied.
+// The same step stores what the query side reads (applied.go): the
+// partition's applied source position, one change stream entry, and the
+// top sorted sets of the aggregate groups it changed; Snapshot.Applied,
+// Changes and Top read them.
 //
 // Concurrency. Definitions, Views and Reader are safe for concurrent use;
 // batches of one partition must be applied one at a time. Consumer.Run owns
@@ -39,4 +43,5 @@
 //	cdcflow_views_replay_events_total                     replay target
 //	cdcflow_views_replay_last_progress_timestamp_seconds  when a replay last applied records (or started)
 //	cdcflow_views_staleness_seconds{partition}            scrape time - commit time of the newest event applied on the partition
+//	cdcflow_views_applied_commit_timestamp_seconds{partition}  commit time of what moved the applied position
 package redisview

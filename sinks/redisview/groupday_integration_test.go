@@ -71,7 +71,7 @@ func TestIntegrationRevenuePerDayAndCurrency(t *testing.T) {
 		"2026-11-23": "count=4 revenue=124.01",
 		"2026-11-24": "count=2 revenue=7.50",
 	}
-	wantPlainFields := []string{"count:2026-11-23", "count:2026-11-24", "sum:revenue:2026-11-23", "sum:revenue:2026-11-24"}
+	wantPlainFields := []string{"count:2026-11-23", "count:2026-11-24", "scale:revenue", "sum:revenue:2026-11-23", "sum:revenue:2026-11-24"}
 
 	r, err := NewReader(defs, rdb, prefix, testPartitions)
 	if err != nil {
@@ -112,7 +112,8 @@ func TestIntegrationRevenuePerDayAndCurrency(t *testing.T) {
 		if !maps.Equal(gotPlain, wantPlain) {
 			t.Errorf("generation %d: revenue_per_day = %v; want %v", gen, gotPlain, wantPlain)
 		}
-		// The plain day view's fields are what they always were.
+		// The plain day view's fields are what they always were, and the
+		// sum's scale.
 		var fields []string
 		for p := range int32(testPartitions) {
 			m, err := rdb.HGetAll(ctx, s.keys.whole(p, "revenue_per_day")).Result()

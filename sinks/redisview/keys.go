@@ -14,10 +14,14 @@ import (
 //	<prefix>{p3}:g7:offsets                     hash topic -> next offset to apply
 //	<prefix>{p3}:g7:pos:<aggregate type>        hash id -> "<position> <epoch seen>"
 //	<prefix>{p3}:g7:snap:<aggregate type>       epoch of the snapshot in progress
+//	<prefix>{p3}:g7:applied                     hash lsn -> %016X, time -> Unix ms (applied.go)
+//	<prefix>{p3}:g7:changes                     stream, one entry per step (applied.go)
 //	<prefix>{p3}:g7:<entity view>:<id>          hash of the entity's fields
 //	<prefix>{p3}:g7:<index view>[:<key>]        sorted set of ids
-//	<prefix>{p3}:g7:<aggregate view>            hash count:<group>, sum:<name>:<group>
-//	                                            (a composite group: GroupKey of its parts)
+//	<prefix>{p3}:g7:<aggregate view>            hash count:<group>, sum:<name>:<group>,
+//	                                            scale:<name> (a composite group: GroupKey of its parts)
+//	<prefix>{p3}:g7:<aggregate view>:top:count  sorted set group -> count
+//	<prefix>{p3}:g7:<aggregate view>:top:sum:<name>  sorted set group -> scaled sum
 //	<prefix>{p3}:g7:<history view>:<id>         list of the events as JSON
 type keys struct {
 	prefix string
@@ -51,6 +55,17 @@ func (k keys) pos(p int32, agg string) string       { return k.base(p) + "pos:" 
 func (k keys) snap(p int32, agg string) string      { return k.base(p) + "snap:" + agg }
 func (k keys) item(p int32, view, id string) string { return k.base(p) + view + ":" + id }
 func (k keys) whole(p int32, view string) string    { return k.base(p) + view }
+func (k keys) applied(p int32) string               { return k.base(p) + "applied" }
+func (k keys) changes(p int32) string               { return k.base(p) + "changes" }
+
+// top is the sorted set of an aggregate view's groups by count (sum "") or
+// by the sum named sum.
+func (k keys) top(p int32, view, sum string) string {
+	if sum == "" {
+		return k.base(p) + view + ":top:count"
+	}
+	return k.base(p) + view + ":top:sum:" + sum
+}
 
 // genPattern is the SCAN pattern of every partition key of generation gen.
 func genPattern(prefix string, gen int64) string {
@@ -70,7 +85,7 @@ func escapeGlob(s string) string {
 }
 
 // reserved view names collide with the keys above.
-var reserved = map[string]bool{"offsets": true, "pos": true, "snap": true, "generation": true}
+var reserved = map[string]bool{"offsets": true, "pos": true, "snap": true, "generation": true, "applied": true, "changes": true}
 
 // GroupKey returns the group key under which a composite aggregate view
 // stores (and Snapshot.Aggregate returns) the group whose parts have the

@@ -29,6 +29,9 @@ type Metrics struct {
 	replayMu      sync.Mutex
 	replayStarted bool  // setReplay was called
 	replayPrev    int64 // done at the last setReplay
+	appliedTime   *prometheus.GaugeVec
+	appliedMu     sync.Mutex
+	appliedMax    map[int32]float64
 }
 
 // NewMetrics registers the views' metrics with reg.
@@ -67,6 +70,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "cdcflow_views_last_applied_event_timestamp_seconds",
 			Help: "Commit time of the latest event applied; staleness is time() minus this.",
 		}),
+		appliedTime: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cdcflow_views_applied_commit_timestamp_seconds",
+			Help: "Commit time of the newest event or progress record that moved a partition's applied source position; staleness that stays honest on an idle source is time() minus this.",
+		}, []string{"partition"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cdcflow_views_consumer_lag_records",
 			Help: "Records of a partition not yet applied (high watermark minus the next offset).",
@@ -219,4 +226,26 @@ func (m *Metrics) addCompacted(n int) {
 	if m != nil {
 		m.compacted.Add(float64(n))
 	}
+}
+
+// setApplied records that partition p's applied position moved (or may
+// have) with a record committed at t; the gauge only moves forward.
+func (m *Metrics) setApplied(p int32, t time.Time) {
+	if m == nil || t.IsZero() {
+		return
+	}
+	// Progress records move staleness too, so that it stays honest on an
+	// idle source.
+	m.staleness.observe(p, t)
+	v := float64(t.UnixNano()) / 1e9
+	m.appliedMu.Lock()
+	defer m.appliedMu.Unlock()
+	if v <= m.appliedMax[p] {
+		return
+	}
+	if m.appliedMax == nil {
+		m.appliedMax = map[int32]float64{}
+	}
+	m.appliedMax[p] = v
+	m.appliedTime.WithLabelValues(strconv.Itoa(int(p))).Set(v)
 }

@@ -1,0 +1,389 @@
+package cep
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
+
+	"github.com/cdcflow/cdcflow/internal/strictyaml"
+	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/pipeline/decimal"
+)
+
+// exprKind says what result an expression must give.
+type exprKind uint8
+
+const (
+	exprKey  exprKind = iota // string or int
+	exprBool                 // condition
+	exprSum                  // decimal or int
+	exprAny                  // a derived event's data field: anything JSON can hold
+)
+
+// envKind says which variables an expression sees.
+type envKind uint8
+
+const (
+	envEvent        envKind = iota // event, data: key, when of a first step, value
+	envStep                        // event, data, matched: when of a later step
+	envEmitAbsence                 // key, matched, deadline
+	envEmitSequence                // key, matched
+	envEmitWindow                  // key, matched, count, sum, window_start, window_end
+)
+
+func envFor(k Kind) envKind {
+	switch k {
+	case KindAbsence:
+		return envEmitAbsence
+	case KindSequence:
+		return envEmitSequence
+	}
+	return envEmitWindow
+}
+
+// eventFields are the fields of event (and of each matched.NAME).
+var eventFields = []string{"aggregate_id", "aggregate_type", "data", "id", "position", "time", "type", "version"}
+
+// celEnvs holds one CEL environment per envKind.
+type celEnvs struct {
+	by map[envKind]*cel.Env
+}
+
+func newCELEnvs() (*celEnvs, error) {
+	dyn := cel.MapType(cel.StringType, cel.DynType)
+	vars := map[envKind][]cel.EnvOption{
+		envEvent: {cel.Variable("event", dyn), cel.Variable("data", cel.DynType)},
+		envStep: {cel.Variable("event", dyn), cel.Variable("data", cel.DynType),
+			cel.Variable("matched", cel.MapType(cel.StringType, dyn))},
+		envEmitAbsence: {cel.Variable("key", cel.StringType), cel.Variable("matched", cel.MapType(cel.StringType, dyn)),
+			cel.Variable("deadline", cel.TimestampType)},
+		envEmitSequence: {cel.Variable("key", cel.StringType), cel.Variable("matched", cel.MapType(cel.StringType, dyn))},
+		envEmitWindow: {cel.Variable("key", cel.StringType), cel.Variable("matched", cel.MapType(cel.StringType, dyn)),
+			cel.Variable("count", cel.IntType), cel.Variable("sum", decimal.Type),
+			cel.Variable("window_start", cel.TimestampType), cel.Variable("window_end", cel.TimestampType)},
+	}
+	e := &celEnvs{by: map[envKind]*cel.Env{}}
+	for k, vs := range vars {
+		env, err := cel.NewEnv(append([]cel.EnvOption{pipeline.CELFunctions()}, vs...)...)
+		if err != nil {
+			return nil, err
+		}
+		e.by[k] = env
+	}
+	return e, nil
+}
+
+// program is one compiled expression.
+type program struct {
+	prg   cel.Program
+	kind  exprKind
+	where string // for evaluation errors: rule, key, file and line
+	what  string // the key it is under, for Check
+	line  int
+	// dataPaths are the paths it reads of data (data.a.b: [a b]);
+	// matchedPaths those of matched (matched.start.data.a: [start data a]).
+	dataPaths, matchedPaths [][]string
+}
+
+func (e *celEnvs) compile(src string, k exprKind, ek envKind) (*program, error) {
+	env := e.by[ek]
+	a, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	out := a.OutputType()
+	want := map[exprKind][]*cel.Type{
+		exprKey:  {cel.StringType, cel.IntType, cel.UintType},
+		exprBool: {cel.BoolType},
+		exprSum:  {decimal.Type, cel.IntType},
+	}[k]
+	if want != nil && !out.IsExactType(cel.DynType) {
+		ok := false
+		for _, w := range want {
+			ok = ok || out.IsExactType(w)
+		}
+		if !ok {
+			names := make([]string, len(want))
+			for i, w := range want {
+				names[i] = w.String()
+			}
+			return nil, fmt.Errorf("result is %s; want %s", out, strings.Join(names, " or "))
+		}
+	}
+	for _, path := range identPaths(a, "event") {
+		if !containsStr(eventFields, path[0]) {
+			return nil, fmt.Errorf("event.%s: no such field (event has %s)%s", path[0], strings.Join(eventFields, ", "),
+				strictyaml.DidYouMean(path[0], eventFields))
+		}
+	}
+	prg, err := env.Program(a, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	p := &program{prg: prg, kind: k, dataPaths: identPaths(a, "data")}
+	for _, path := range identPaths(a, "matched") {
+		if len(path) > 1 && !containsStr(eventFields, path[1]) {
+			return nil, fmt.Errorf("matched.%s.%s: no such field (a match has %s)%s", path[0], path[1],
+				strings.Join(eventFields, ", "), strictyaml.DidYouMean(path[1], eventFields))
+		}
+		p.matchedPaths = append(p.matchedPaths, path)
+	}
+	return p, nil
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// identPaths returns the constant field paths the checked expression a
+// reads of the variable name: x.a.b and x["a"].b give [a b]; has(x.a)
+// gives [a]. A use by a computed index stops the path there; the bare
+// variable gives no path.
+func identPaths(a *cel.Ast, name string) [][]string {
+	var out [][]string
+	root := ast.NavigateAST(a.NativeRep())
+	for _, id := range ast.MatchDescendants(root, func(e ast.NavigableExpr) bool {
+		return e.Kind() == ast.IdentKind && e.AsIdent() == name
+	}) {
+		var path []string
+		cur := id
+		for {
+			parent, ok := cur.Parent()
+			if !ok {
+				break
+			}
+			if parent.Kind() == ast.SelectKind && parent.AsSelect().Operand().ID() == cur.ID() {
+				path = append(path, parent.AsSelect().FieldName())
+				if parent.AsSelect().IsTestOnly() {
+					break
+				}
+				cur = parent
+				continue
+			}
+			if parent.Kind() == ast.CallKind && parent.AsCall().FunctionName() == operators.Index {
+				args := parent.AsCall().Args()
+				if len(args) == 2 && args[0].ID() == cur.ID() && args[1].Kind() == ast.LiteralKind {
+					if lit, isStr := args[1].AsLiteral().(types.String); isStr {
+						path = append(path, string(lit))
+						cur = parent
+						continue
+					}
+				}
+			}
+			break
+		}
+		if len(path) > 0 {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// vars are the variables of one evaluation, as a CEL activation.
+type vars struct {
+	event    map[string]any
+	data     any
+	key      string
+	matched  map[string]any
+	deadline time.Time
+	count    int64
+	sum      decimal.Decimal
+	winStart time.Time
+	winEnd   time.Time
+}
+
+// ResolveName implements interpreter.Activation.
+func (v *vars) ResolveName(name string) (any, bool) {
+	switch name {
+	case "event":
+		return v.event, true
+	case "data":
+		return v.data, true
+	case "key":
+		return v.key, true
+	case "matched":
+		return v.matched, true
+	case "deadline":
+		return v.deadline, true
+	case "count":
+		return v.count, true
+	case "sum":
+		return decimal.Val(v.sum), true
+	case "window_start":
+		return v.winStart, true
+	case "window_end":
+		return v.winEnd, true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (v *vars) Parent() interpreter.Activation { return nil }
+
+func (p *program) eval(vs *vars) (ref.Val, error) {
+	out, _, err := p.prg.Eval(vs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.where, err)
+	}
+	return out, nil
+}
+
+// evalBool runs a condition.
+func (p *program) evalBool(vs *vars) (bool, error) {
+	v, err := p.eval(vs)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("%s: result of type %s; want bool", p.where, v.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// keyText turns a key's value into the derived aggregate id.
+func keyText(v ref.Val) (string, error) {
+	switch x := v.(type) {
+	case types.String:
+		return string(x), nil
+	case types.Int:
+		return fmt.Sprint(int64(x)), nil
+	case types.Uint:
+		return fmt.Sprint(uint64(x)), nil
+	case types.Null:
+		return "", nil
+	}
+	return "", fmt.Errorf("key of type %s: want string or int", v.Type().TypeName())
+}
+
+// sumValue turns a sum's value into a decimal.
+func sumValue(v ref.Val) (decimal.Decimal, error) {
+	if d, ok := decimal.FromVal(v); ok {
+		if !d.IsFinite() {
+			return decimal.Decimal{}, fmt.Errorf("value %s: want a finite number", d)
+		}
+		return d, nil
+	}
+	if i, ok := v.(types.Int); ok {
+		return decimal.FromInt(int64(i)), nil
+	}
+	return decimal.Decimal{}, fmt.Errorf("value of type %s: want decimal or int", v.Type().TypeName())
+}
+
+// toJSON turns a CEL value into a value encoding/json writes
+// deterministically: decimals as strings (exact), timestamps as RFC 3339
+// UTC, durations as Go writes them, bytes as base64.
+func toJSON(v ref.Val) (any, error) {
+	if d, ok := decimal.FromVal(v); ok {
+		return d.String(), nil
+	}
+	switch x := v.(type) {
+	case types.Null:
+		return nil, nil
+	case types.Bool:
+		return bool(x), nil
+	case types.Int:
+		return int64(x), nil
+	case types.Uint:
+		return uint64(x), nil
+	case types.Double:
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprint(f), nil
+		}
+		return f, nil
+	case types.String:
+		return string(x), nil
+	case types.Bytes:
+		return []byte(x), nil
+	case types.Timestamp:
+		return x.Time.UTC().Format(time.RFC3339Nano), nil
+	case types.Duration:
+		return x.Duration.String(), nil
+	case traits.Mapper:
+		out := map[string]any{}
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			k := it.Next()
+			ks, ok := k.(types.String)
+			if !ok {
+				return nil, fmt.Errorf("map key of type %s: want string", k.Type().TypeName())
+			}
+			e, err := toJSON(x.Get(k))
+			if err != nil {
+				return nil, err
+			}
+			out[string(ks)] = e
+		}
+		return out, nil
+	case traits.Lister:
+		var out []any
+		for it := x.Iterator(); it.HasNext() == types.True; {
+			e, err := toJSON(it.Next())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		if out == nil {
+			out = []any{}
+		}
+		return out, nil
+	case *types.Err:
+		return nil, x
+	}
+	return nil, fmt.Errorf("value of type %s cannot be event data", v.Type().TypeName())
+}
+
+// dataValue decodes event data for CEL: integers stay exact, other numbers
+// become doubles; decimals are strings in event data, read with
+// decimal(data.total).
+func dataValue(data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode event data: %w", err)
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if !strings.ContainsAny(string(x), ".eE") {
+			if i, err := x.Int64(); err == nil {
+				return i
+			}
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
+}

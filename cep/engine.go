@@ -1,0 +1,486 @@
+package cep
+
+import (
+	"container/heap"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// PartitionID names one input partition.
+type PartitionID struct {
+	Topic     string
+	Partition int32
+}
+
+// String returns "topic/partition".
+func (p PartitionID) String() string { return p.Topic + "/" + strconv.Itoa(int(p.Partition)) }
+
+// Input is one record of an input partition, decoded (pipeline.DecodeRecord):
+// a domain event, or a control record (a progress record moves time
+// forward; other control records and dead letters only move the position).
+type Input struct {
+	Partition PartitionID
+	Offset    int64 // the record's Kafka offset, reported back by Offsets
+	Event     pipeline.Event
+}
+
+// Config configures an Engine. Source and Partitions are required.
+type Config struct {
+	// Source is the CloudEvents source of the derived events and an input
+	// of their ids, e.g. "cdcflow://cep/shop". It must not change between
+	// runs, or replays would give other ids.
+	Source string
+	// Partitions are every input partition. The watermark waits for all
+	// of them: a partition that has delivered nothing (not even a progress
+	// record) holds every deadline.
+	Partitions []PartitionID
+	// MaxOpenPerKey bounds the open matches one key of one rule keeps
+	// (absence starts, sequence partial matches); past it the oldest is
+	// dropped and counted in RuleStats.Dropped. 0 means 64.
+	MaxOpenPerKey int
+	// Hooks receives timings and evaluation errors; nil means none.
+	Hooks *Hooks
+}
+
+// DefaultMaxOpenPerKey is Config.MaxOpenPerKey's default.
+const DefaultMaxOpenPerKey = 64
+
+// Hooks are the engine's callbacks for metrics. Each field may be nil.
+// They are called synchronously from Feed and must not call the Engine.
+type Hooks struct {
+	// Now reads the clock for EvalTime; nil means evaluation time is not
+	// measured (the engine itself never reads a clock).
+	Now func() time.Time
+	// EvalTime receives the time one input spent in a rule's matching.
+	EvalTime func(rule string, d time.Duration)
+	// TimerFired receives how far the watermark had passed a deadline
+	// when it fired (event time, not wall time).
+	TimerFired func(rule string, lag time.Duration)
+	// EvalError receives a CEL evaluation error of a rule on an input;
+	// that input is skipped for that rule and counted in RuleStats.Errors.
+	EvalError func(rule string, pos pipeline.Position, err error)
+}
+
+// RuleStats are one rule's gauges and counters.
+type RuleStats struct {
+	Rule        string
+	Version     int
+	OpenMatches int    // open matches: absence starts (and fired timeouts awaiting resolution), sequence partial matches, window keys
+	Timers      int    // pending deadlines of those matches
+	Matches     uint64 // completed matches (a timeout, a sequence, a threshold reached, a resolution)
+	Derived     uint64 // derived events emitted
+	Dropped     uint64 // open matches dropped by MaxOpenPerKey
+	Late        uint64 // events whose time falls before their key's window (not counted in it)
+	Errors      uint64 // evaluation errors (the input skipped for the rule)
+}
+
+// Engine runs compiled rules over the merged input partitions. It is not
+// safe for concurrent use; it starts no goroutine and reads no clock.
+type Engine struct {
+	rs     *Rules
+	cfg    Config
+	byType map[string][]int // event type -> rule ordinals listening to it
+	parts  []*partState
+	partIx map[PartitionID]int
+
+	wm     time.Time // the event-time watermark
+	timers timerHeap
+	state  []*ruleState
+
+	// cause is the input being released: derived events take its
+	// position; seq numbers them per derived aggregate at one (LSN, index).
+	cause pipeline.Event
+	seq   seqState
+
+	// Late and duplicate inputs (position not above the partition's last).
+	duplicates uint64
+	// names interns event and aggregate type names, so that the open
+	// matches share one copy of each (decoded records each carry their own).
+	names map[string]string
+}
+
+// maxInterned bounds names: type names are few, but nothing should grow
+// without bound on odd input.
+const maxInterned = 4096
+
+func (e *Engine) intern(s string) string {
+	if x, ok := e.names[s]; ok {
+		return x
+	}
+	if len(e.names) < maxInterned {
+		e.names[s] = s
+	}
+	return s
+}
+
+type partState struct {
+	id     PartitionID
+	buf    []Input
+	offset int64             // last released offset, -1 before any
+	pos    pipeline.Position // last accepted position (released or buffered)
+	rel    pipeline.Position // last released position
+}
+
+type seqState struct {
+	LSN    capture.LSN       `json:"lsn"`
+	Index  uint32            `json:"index"`
+	Counts map[string]uint16 `json:"counts,omitempty"`
+}
+
+type ruleState struct {
+	r     *rule
+	keys  map[string]*keyState
+	stats RuleStats
+}
+
+// New returns an Engine for the rules rs, with empty state.
+func New(rs *Rules, cfg Config) (*Engine, error) {
+	switch {
+	case rs == nil:
+		return nil, errors.New("cep: no rules")
+	case cfg.Source == "":
+		return nil, errors.New("cep: Config.Source is empty")
+	case len(cfg.Partitions) == 0:
+		return nil, errors.New("cep: Config.Partitions is empty")
+	case cfg.MaxOpenPerKey < 0:
+		return nil, fmt.Errorf("cep: Config.MaxOpenPerKey %d: want 0 (default) or more", cfg.MaxOpenPerKey)
+	}
+	if cfg.MaxOpenPerKey == 0 {
+		cfg.MaxOpenPerKey = DefaultMaxOpenPerKey
+	}
+	if cfg.Hooks == nil {
+		cfg.Hooks = &Hooks{}
+	}
+	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{}}
+	for _, p := range cfg.Partitions {
+		if _, dup := e.partIx[p]; dup {
+			return nil, fmt.Errorf("cep: partition %s listed twice", p)
+		}
+		e.partIx[p] = len(e.parts)
+		e.parts = append(e.parts, &partState{id: p, offset: -1})
+	}
+	for _, r := range rs.rules {
+		e.state = append(e.state, &ruleState{r: r, keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
+		seen := map[string]bool{}
+		for _, s := range r.steps {
+			for t := range s.types {
+				if !seen[t] {
+					seen[t] = true
+					e.byType[t] = append(e.byType[t], r.ordinal)
+				}
+			}
+		}
+	}
+	return e, nil
+}
+
+// Feed hands the engine one input record. Records of one partition must
+// come in offset order. The engine buffers it until every partition has
+// something buffered, then releases records in position order (the k-way
+// merge of the partitions, which does not depend on how their records
+// interleave on arrival), advancing the watermark and calling emit for each
+// derived event, in order. A record whose position is not above the last
+// one accepted from its partition (a redelivery) is dropped.
+//
+// It returns an error only for an unknown partition or a derived event
+// that cannot be built; the engine's state is then unspecified (restore
+// the last snapshot).
+func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
+	ix, ok := e.partIx[in.Partition]
+	if !ok {
+		return fmt.Errorf("cep: input from partition %s, which is not in Config.Partitions", in.Partition)
+	}
+	p := e.parts[ix]
+	if in.Event.Position <= p.pos {
+		e.duplicates++
+		return nil
+	}
+	p.pos = in.Event.Position
+	p.buf = append(p.buf, in)
+	for {
+		next := -1
+		for i, q := range e.parts {
+			if len(q.buf) == 0 {
+				return nil
+			}
+			if next < 0 || q.buf[0].Event.Position < e.parts[next].buf[0].Event.Position {
+				next = i
+			}
+		}
+		q := e.parts[next]
+		item := q.buf[0]
+		q.buf[0] = Input{}
+		q.buf = q.buf[1:]
+		if len(q.buf) == 0 {
+			q.buf = nil // let the backing array go
+		}
+		if err := e.release(item, emit); err != nil {
+			return err
+		}
+		q.offset, q.rel = item.Offset, item.Event.Position
+	}
+}
+
+// Offsets returns, per partition, the offset of the last record released
+// (-1 before any): with Snapshot taken at the same moment, a restart seeks
+// each partition to its offset + 1. Buffered records are not in it.
+func (e *Engine) Offsets() map[PartitionID]int64 {
+	out := make(map[PartitionID]int64, len(e.parts))
+	for _, p := range e.parts {
+		out[p.id] = p.offset
+	}
+	return out
+}
+
+// Watermark returns the event-time watermark: the newest commit time of
+// the records released, which every partition has reached (zero before
+// the first release).
+func (e *Engine) Watermark() time.Time { return e.wm }
+
+// Buffered returns how many records wait for the other partitions: a
+// caller pauses a partition that runs too far ahead.
+func (e *Engine) Buffered() int {
+	n := 0
+	for _, p := range e.parts {
+		n += len(p.buf)
+	}
+	return n
+}
+
+// Duplicates returns how many inputs were dropped because their position
+// was not above their partition's last.
+func (e *Engine) Duplicates() uint64 { return e.duplicates }
+
+// Stats returns every rule's gauges and counters, in file order.
+func (e *Engine) Stats() []RuleStats {
+	out := make([]RuleStats, len(e.state))
+	for i, s := range e.state {
+		out[i] = s.stats
+	}
+	return out
+}
+
+// release processes one record in merge order: the watermark first, with
+// the deadlines it passes, then the event itself.
+func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
+	ev := in.Event
+	lsn, index, _, err := pipeline.ParsePosition(string(ev.Position))
+	if err != nil {
+		return fmt.Errorf("cep: input at %s offset %d: %w", in.Partition, in.Offset, err)
+	}
+	if lsn != e.seq.LSN || index != e.seq.Index {
+		e.seq = seqState{LSN: lsn, Index: index}
+	}
+	e.cause = ev
+	if ev.Time.After(e.wm) {
+		e.wm = ev.Time.UTC()
+	}
+	if err := e.fireTimers(emit); err != nil {
+		return err
+	}
+	if ev.Control != pipeline.NotControl || ev.DeadLetter {
+		return nil
+	}
+	if _, ok := e.byType[ev.Type]; !ok {
+		return nil
+	}
+	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
+	return e.match(newInputEvent(ev), -1, emit)
+}
+
+// match offers ev to every rule listening to its type after rule ordinal
+// after (-1: all), in file order.
+func (e *Engine) match(ev *inputEvent, after int, emit func(pipeline.Event)) error {
+	for _, o := range e.byType[ev.ev.Type] {
+		if o <= after {
+			continue
+		}
+		s := e.state[o]
+		var t0 time.Time
+		if e.cfg.Hooks.Now != nil {
+			t0 = e.cfg.Hooks.Now()
+		}
+		if err := e.onEvent(s, ev, emit); err != nil {
+			var ee *evalError
+			if !errors.As(err, &ee) {
+				return err
+			}
+			s.stats.Errors++
+			if e.cfg.Hooks.EvalError != nil {
+				e.cfg.Hooks.EvalError(s.r.name, ev.ev.Position, ee.err)
+			}
+		}
+		if e.cfg.Hooks.Now != nil && e.cfg.Hooks.EvalTime != nil {
+			e.cfg.Hooks.EvalTime(s.r.name, e.cfg.Hooks.Now().Sub(t0))
+		}
+	}
+	return nil
+}
+
+// evalError marks an error of a rule's CEL evaluation, which skips the
+// input for that rule instead of stopping the engine.
+type evalError struct{ err error }
+
+func (e *evalError) Error() string { return e.err.Error() }
+
+// inputEvent is an event being matched, with its CEL views built once.
+type inputEvent struct {
+	ev    pipeline.Event
+	vars  *vars
+	built bool
+	err   error
+}
+
+func newInputEvent(ev pipeline.Event) *inputEvent { return &inputEvent{ev: ev} }
+
+// activation returns the event's variables (event, data).
+func (in *inputEvent) activation() (*vars, error) {
+	if !in.built {
+		in.built = true
+		m := matchOf(in.ev)
+		ev, err := m.cel()
+		in.vars, in.err = &vars{event: ev, data: ev["data"]}, err
+	}
+	return in.vars, in.err
+}
+
+// fireTimers fires every timer the watermark has passed, earliest first
+// (ties by rule, then key).
+func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
+	for len(e.timers) > 0 && e.wm.UnixNano() > e.timers[0].at {
+		t := heap.Pop(&e.timers).(timer)
+		s := e.state[int(t.rule)]
+		ks := s.keys[t.key]
+		if ks == nil || ks.timerAt != t.at {
+			continue // stale: the key's deadline moved or it expired
+		}
+		ks.timerAt = 0
+		if err := e.expire(s, t.key, ks, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// touch re-weighs the key's contribution to the rule's gauges and
+// reschedules its timer; it deletes a key with nothing left.
+func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
+	after := ks.weigh(s.r)
+	s.stats.OpenMatches += after.open - before.open
+	s.stats.Timers += after.timers - before.timers
+	if after.open == 0 && after.timers == 0 {
+		delete(s.keys, key)
+		return
+	}
+	next := ks.nextDue(s.r)
+	if !next.IsZero() && next.UnixNano() != ks.timerAt {
+		ks.timerAt = next.UnixNano()
+		heap.Push(&e.timers, timer{at: ks.timerAt, rule: int32(s.r.ordinal), key: key})
+	}
+}
+
+// derive builds and emits one derived event completed at the current
+// input; then the rules after r see it too.
+func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at time.Time, idParts []string, emit func(pipeline.Event)) error {
+	r := s.r
+	data := make(map[string]any, len(spec.fields))
+	for _, f := range spec.fields {
+		v, err := f.expr.eval(vs)
+		if err != nil {
+			return &evalError{err}
+		}
+		j, err := toJSON(v)
+		if err != nil {
+			return &evalError{fmt.Errorf("%s: %w", f.expr.where, err)}
+		}
+		data[f.name] = j
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return &evalError{fmt.Errorf("rule %q: encode %s data: %w", r.name, spec.typ, err)}
+	}
+	agg := r.aggregate + "\x00" + key
+	if e.seq.Counts == nil {
+		e.seq.Counts = map[string]uint16{}
+	}
+	n := e.seq.Counts[agg]
+	if n == ^uint16(0) {
+		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause.Position)
+	}
+	e.seq.Counts[agg] = n + 1
+	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, n)
+	idIn := idInput(append([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ, key}, idParts...))
+	d := pipeline.Event{
+		ID:            pipeline.EventID(e.cfg.Source, pipeline.Position(idIn)),
+		Source:        e.cfg.Source,
+		Type:          spec.typ,
+		Version:       spec.version,
+		AggregateType: r.aggregate,
+		AggregateID:   key,
+		Position:      pos,
+		LSN:           e.seq.LSN,
+		Time:          at.UTC(),
+		Data:          b,
+	}
+	s.stats.Derived++
+	emit(d)
+	return e.match(newInputEvent(d), r.ordinal, emit)
+}
+
+// idInput joins parts unambiguously (each length-prefixed).
+func idInput(parts []string) string {
+	var b []byte
+	for _, p := range parts {
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
+	}
+	return string(b)
+}
+
+// timer is one heap entry: the key of a rule has a deadline at at.
+type timer struct {
+	at   int64 // Unix ns: commit times lie between 1678 and 2262
+	rule int32
+	key  string
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if a.rule != b.rule {
+		return a.rule < b.rule
+	}
+	return a.key < b.key
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = timer{}
+	*h = old[:len(old)-1]
+	return t
+}
+
+// sortedKeys returns m's keys in order, for deterministic iteration.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,192 @@
+package query
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// routes builds the mux: the API under /v1/, the dashboard at /.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.wrap(pattern, h))
+	}
+	api("GET /v1/views", s.listViews)
+	api("GET /v1/views/{view}", s.getView)
+	api("GET /v1/views/{view}/entities/{id...}", s.getEntity)
+	api("GET /v1/views/{view}/index", s.getIndex)
+	api("GET /v1/views/{view}/groups", s.getGroups)
+	api("GET /v1/views/{view}/history/{id...}", s.getHistory)
+	api("GET /v1/views/{view}/stream", s.streamView)
+	api("GET /v1/events/stream", s.streamEvents)
+	api("GET /v1/health", s.getHealth)
+	api("/v1/", func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", "the API is read-only: GET only")
+		}
+		return errorf(http.StatusNotFound, "not_found", "no such endpoint; see docs/query.md (GET /v1/views lists the views)")
+	})
+	if s.cfg.Dashboard != nil {
+		mux.Handle("/", s.cfg.Dashboard)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.preflight(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// recorder notes the status code an answer got, for the metrics.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	first  func() // called once when a stream sent its first event
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and the deadlines.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+type recorderKey struct{}
+
+// wrap is every API route's middleware: CORS, authentication, the request
+// timeout (not for streams), errors as JSON, and the metrics, labelled with
+// the route's pattern (bounded), never with the path.
+func (s *Server) wrap(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	stream := strings.HasSuffix(route, "/stream")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		observed := false
+		rec.first = func() {
+			if !observed {
+				observed = true
+				s.cfg.Metrics.observe(route, time.Since(start).Seconds())
+			}
+		}
+		defer func() {
+			code := rec.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.cfg.Metrics.count(route, strconv.Itoa(code))
+			rec.first()
+		}()
+		s.cors(rec, r)
+		if !s.authorized(r) {
+			rec.Header().Set("WWW-Authenticate", `Bearer realm="cdcflow"`)
+			writeError(rec, errorf(http.StatusUnauthorized, "unauthorized", "a bearer token is required (Authorization: Bearer <token>)"))
+			return
+		}
+		ctx := context.WithValue(r.Context(), recorderKey{}, rec)
+		if !stream {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+			defer cancel()
+			_ = http.NewResponseController(rec).SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout + time.Second))
+		}
+		if err := h(rec, r.WithContext(ctx)); err != nil {
+			e := classify(err)
+			if e.status >= 500 {
+				s.cfg.Logger.WarnContext(ctx, "query failed", "route", route, "status", e.status, "err", e.message)
+			}
+			if rec.status == 0 {
+				writeError(rec, e)
+			}
+		}
+	})
+}
+
+// firstEvent tells the metrics a stream sent its first event.
+func firstEvent(ctx context.Context) {
+	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok && rec.first != nil {
+		rec.first()
+	}
+}
+
+// hashTokens keeps the SHA-256 of each token: comparing fixed-size hashes
+// in constant time leaks neither a token's bytes nor its length.
+func hashTokens(tokens []string) [][32]byte {
+	out := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		out[i] = sha256.Sum256([]byte(t))
+	}
+	return out
+}
+
+// authorized checks the request's bearer token (header, or access_token in
+// the query string) against every configured token, in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.tokens) == 0 {
+		return true
+	}
+	var given string
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return false
+		}
+		given = strings.TrimSpace(tok)
+	} else {
+		given = r.URL.Query().Get("access_token")
+	}
+	if given == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(given))
+	match := 0
+	for _, t := range s.tokens {
+		match |= subtle.ConstantTimeCompare(h[:], t[:])
+	}
+	return match == 1
+}
+
+// cors adds the CORS headers for an allowed origin. Without CORSOrigins it
+// adds none, and a browser keeps other origins out.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if len(s.cfg.CORSOrigins) == 0 || origin == "" {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	if !slices.Contains(s.cfg.CORSOrigins, "*") && !slices.Contains(s.cfg.CORSOrigins, origin) {
+		return false
+	}
+	w.Header().Set("Access-Control-Allow-Origin", origin)
+	return true
+}
+
+// preflight answers a CORS preflight: 204 with the allowed method and
+// headers for an allowed origin, 403 otherwise.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	if !s.cors(w, r) {
+		writeError(w, errorf(http.StatusForbidden, "cors", "origin %q may not read this API (query.cors_origins)", r.Header.Get("Origin")))
+		return
+	}
+	w.Header().Set("Access-Control-Allow-Methods", "GET")
+	w.Header().Set("Access-Control-Allow-Headers", "Authorization, Last-Event-ID")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,45 @@
+package kafka
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestActivityDue: a partition is due a progress record after one interval
+// with nothing written, or a quiet time after an event; a busy one is not.
+func TestActivityDue(t *testing.T) {
+	const interval = time.Second
+	quiet := ProgressQuiet(interval)
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var a activity
+	if got := a.due("t", 3, t0, interval, 0); !slices.Equal(got, []int32{0, 1, 2}) {
+		t.Fatalf("never written: due %v; want every partition", got)
+	}
+	if got := a.due("t", 3, t0.Add(interval/2), interval, 0); len(got) != 0 {
+		t.Fatalf("half an interval after progress: due %v; want none", got)
+	}
+	a.note("t", 1, 3, false, t0.Add(interval/2))       // an event on 1
+	a.note("t", 2, 3, false, t0.Add(interval-quiet/2)) // a later one on 2
+	if got := a.due("t", 3, t0.Add(interval/2+quiet), interval, 0); !slices.Equal(got, []int32{1}) {
+		t.Fatalf("quiet after an event on 1: due %v; want [1]", got)
+	}
+	if got := a.due("t", 3, t0.Add(interval), interval, 0); !slices.Equal(got, []int32{0}) {
+		t.Fatalf("one interval after progress on 0, an event on 2 just now: due %v; want [0]", got)
+	}
+	// A new position: every partition quiet for a quarter interval is due.
+	if got := a.due("t", 3, t0.Add(interval+quiet), interval, 0x100); !slices.Equal(got, []int32{0, 1, 2}) {
+		t.Fatalf("a new position: due %v; want [0 1 2]", got)
+	}
+	if got := a.due("t", 3, t0.Add(interval+2*quiet), interval, 0x100); len(got) != 0 {
+		t.Fatalf("the same position again, a quiet time later: due %v; want none", got)
+	}
+	// Busy: events on 2 more often than quiet never make it due.
+	for i := range 20 {
+		now := t0.Add(interval + 3*quiet + time.Duration(i)*quiet/2)
+		a.note("t", 2, 3, false, now)
+		if got := a.due("t", 3, now.Add(quiet/4), interval, 0x200+uint64(i)); slices.Contains(got, 2) {
+			t.Fatalf("busy partition 2 due at step %d: %v", i, got)
+		}
+	}
+}

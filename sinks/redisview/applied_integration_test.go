@@ -1,0 +1,272 @@
+package redisview
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cdcflow/cdcflow/internal/testenv"
+	"github.com/cdcflow/cdcflow/pipeline"
+)
+
+// setLSN sets ev.LSN to n (the sinks never import capture, whose LSN type
+// the field has).
+func setLSN(ev *pipeline.Event, n uint64) { reflect.ValueOf(&ev.LSN).Elem().SetUint(n) }
+
+var appliedBase = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+// lsnEvent is an order event of the stream transaction committed at lsn.
+func lsnEvent(id, typ string, lsn uint64, data map[string]any) pipeline.Event {
+	ev := orderEvent(id, typ, lsn, data)
+	ev.Position = testPosition(lsn, 1)
+	setLSN(&ev, lsn)
+	ev.Time = appliedBase.Add(time.Duration(lsn) * time.Millisecond)
+	return ev
+}
+
+// progressEvent is a progress record at lsn.
+func progressEvent(lsn uint64) pipeline.Event {
+	ev := pipeline.Event{ID: fmt.Sprintf("progress-%d", lsn), Source: "s", Type: pipeline.ProgressType, Version: 1,
+		AggregateType: "order", Position: testPosition(lsn, ^uint32(0)), Control: pipeline.ControlProgress,
+		Time: appliedBase.Add(time.Duration(lsn) * time.Millisecond)}
+	setLSN(&ev, lsn)
+	return ev
+}
+
+func records(from int64, evs ...pipeline.Event) []Record {
+	out := make([]Record, len(evs))
+	for i, ev := range evs {
+		out[i] = Record{Offset: from + int64(i), Event: ev}
+	}
+	return out
+}
+
+// TestIntegrationAppliedPosition: the applied position moves with events
+// (their commit LSN), progress records and snapshot ends, never with
+// snapshot rows or begin markers, never backwards, and only with a step
+// that is stored (a fenced one stores nothing); each step adds one change
+// stream entry naming what it changed.
+func TestIntegrationAppliedPosition(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	v, err := New(Config{Prefix: prefix}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.At(1)
+	state := func(p int32) PartitionState {
+		t.Helper()
+		st, err := s.Applied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st) != testPartitions {
+			t.Fatalf("Applied returned %d partitions; want %d", len(st), testPartitions)
+		}
+		return st[p]
+	}
+	changes := func(p int32) []Change {
+		t.Helper()
+		cs, err := s.Changes(ctx, map[int32]string{p: "0-0"}, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	apply := func(from int64, next int64, evs ...pipeline.Event) error {
+		return v.Apply(ctx, Batch{Topic: "shop.order", Partition: 1, From: from, Records: records(max(from, 0), evs...), Next: next})
+	}
+	if st := state(1); st.AppliedLSN != 0 || !st.CommitTime.IsZero() || len(st.Offsets) != 0 {
+		t.Fatalf("before any step: %+v; want nothing", st)
+	}
+
+	// Two events of transactions at 0x10 and 0x20: proves 0x20.
+	req := map[string]any{"customer_id": "c1", "total": "10.50", "ordered_at": "2026-11-23T23:30:00Z"}
+	if err := apply(-1, 0, lsnEvent("o1", "OrderRequested", 0x10, req), lsnEvent("o2", "OrderRequested", 0x20, req)); err != nil {
+		t.Fatal(err)
+	}
+	st := state(1)
+	if st.AppliedLSN != 0x20 || !st.CommitTime.Equal(appliedBase.Add(0x20*time.Millisecond)) || st.Offsets["shop.order"] != 2 {
+		t.Fatalf("after two events: %+v; want lsn 0x20 at its commit time, offset 2", st)
+	}
+	cs := changes(1)
+	if len(cs) != 1 {
+		t.Fatalf("after one step: %d change entries; want 1", len(cs))
+	}
+	c := cs[0]
+	if c.Topic != "shop.order" || c.Offset != 2 || c.AppliedLSN != 0x20 || !c.CommitTime.Equal(st.CommitTime) ||
+		!slices.Equal(c.Views["order"], []string{"o1", "o2"}) || !slices.Equal(c.Views["pending"], []string{"o1", "o2"}) ||
+		!slices.Equal(c.Views["per_status"], []string{"requested"}) || !slices.Equal(c.Views["history"], []string{"o1", "o2"}) {
+		t.Fatalf("change entry = %+v", c)
+	}
+
+	// A zombie re-delivering the batch is fenced and stores nothing.
+	if err := apply(-1, 0, lsnEvent("o3", "OrderRequested", 0x30, req)); !errors.Is(err, ErrFenced) {
+		t.Fatalf("fenced Apply = %v; want ErrFenced", err)
+	}
+	if st := state(1); st.AppliedLSN != 0x20 || len(changes(1)) != 1 {
+		t.Fatalf("after a fenced step: %+v, %d entries; want unchanged", st, len(changes(1)))
+	}
+
+	// Progress records alone: the position moves, an entry with no views.
+	if err := apply(2, 0, progressEvent(0x40), progressEvent(0x48)); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 4 {
+		t.Fatalf("after progress: %+v; want lsn 0x48, offset 4", st)
+	}
+	cs = changes(1)
+	if len(cs) != 2 || len(cs[1].Views) != 0 || cs[1].AppliedLSN != 0x48 || cs[1].Offset != 4 {
+		t.Fatalf("after progress: entries %+v; want a second one at 0x48 with no views", cs)
+	}
+	// An older progress record (a re-send) neither moves it back nor adds
+	// an entry.
+	if err := apply(4, 0, progressEvent(0x44)); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 5 || len(changes(1)) != 2 {
+		t.Fatalf("after a stale progress record: %+v, %d entries; want lsn 0x48, offset 5, 2 entries", st, len(changes(1)))
+	}
+
+	// A snapshot: begin and rows prove nothing, the end proves its LSN.
+	begin := pipeline.Event{ID: "b", Source: "s", Type: "SnapshotBegin", AggregateType: "order", Epoch: 7, Control: pipeline.ControlSnapshotBegin, Time: appliedBase}
+	setLSN(&begin, 0x4F)
+	row := lsnEvent("o1", "OrderStateObserved", 0x4F, map[string]any{"customer_id": "c1", "total": "10.50", "status": "promised", "ordered_at": "2026-11-23T23:30:00Z"})
+	row.Epoch = 7
+	if err := apply(5, 0, begin, row); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x48 {
+		t.Fatalf("during a snapshot: lsn %X; want 48 (snapshot rows prove nothing)", st.AppliedLSN)
+	}
+	// Now the progress record in the middle of the snapshot is impossible
+	// (the flow sends none); the end marker proves the consistent point - 1.
+	end := begin
+	end.ID, end.Type, end.Control = "e", "SnapshotEnd", pipeline.ControlSnapshotEnd
+	if err := apply(7, 0, end); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x4F {
+		t.Fatalf("after the snapshot end: lsn %X; want 4F", st.AppliedLSN)
+	}
+	// The step dropped o2 (not seen in the epoch): its entry names it.
+	cs = changes(1)
+	last := cs[len(cs)-1]
+	if last.AppliedLSN != 0x4F || !slices.Contains(last.Views["order"], "o2") {
+		t.Fatalf("snapshot end entry = %+v; want lsn 4F naming o2", last)
+	}
+	// Other partitions hold nothing.
+	if st := state(0); st.AppliedLSN != 0 || len(changes(0)) != 0 {
+		t.Fatalf("partition 0: %+v; want nothing", st)
+	}
+}
+
+// TestIntegrationChangeStream: the change stream is capped, Changes
+// reports a trimmed resume point, "$" reads only what comes, and a
+// blocking read returns as soon as a step is applied.
+func TestIntegrationChangeStream(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	const maxLen = 10
+	v, err := New(Config{Prefix: prefix, ChangesMaxLen: maxLen}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.At(1)
+	first := ""
+	from := int64(-1)
+	step := func(lsn uint64) {
+		t.Helper()
+		if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: 2, From: from, Records: records(max(from, 0), progressEvent(lsn))}); err != nil {
+			t.Fatal(err)
+		}
+		from = max(from, 0) + 1
+	}
+	const steps = 400
+	for i := range steps {
+		step(uint64(0x100 + i))
+		if i == 0 {
+			cs, err := s.Changes(ctx, map[int32]string{2: "0-0"}, 0, 1)
+			if err != nil || len(cs) != 1 {
+				t.Fatalf("Changes after one step = %v, %v", cs, err)
+			}
+			first = cs[0].ID
+		}
+	}
+	n, err := rdb.XLen(ctx, v.keys.changes(2)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MAXLEN ~ trims whole stream nodes (stream-node-max-entries, 100).
+	if n < maxLen || n > maxLen+100 {
+		t.Fatalf("change stream holds %d entries after %d steps; want about %d", n, steps, maxLen)
+	}
+	if _, err := s.Changes(ctx, map[int32]string{2: first}, 0, 10); !errors.Is(err, ErrChangesTrimmed) {
+		t.Fatalf("Changes after a trimmed entry = %v; want ErrChangesTrimmed", err)
+	}
+	all, err := s.Changes(ctx, map[int32]string{2: "0-0"}, 0, 1000)
+	if err != nil || int64(len(all)) != n {
+		t.Fatalf("Changes from 0-0 = %d entries, %v; want %d", len(all), err, n)
+	}
+	newest := all[len(all)-1]
+	if newest.AppliedLSN != 0x100+steps-1 || newest.Offset != steps {
+		t.Fatalf("newest entry = %+v", newest)
+	}
+	// Reading after the newest entry is no trim, and finds nothing.
+	if cs, err := s.Changes(ctx, map[int32]string{2: newest.ID, 0: "$"}, 0, 10); err != nil || len(cs) != 0 {
+		t.Fatalf("Changes after the newest = %v, %v; want none", cs, err)
+	}
+	// A blocking read returns once a step is applied.
+	got := make(chan []Change, 1)
+	go func() {
+		cs, err := s.Changes(ctx, map[int32]string{2: "$", 1: "$"}, 10*time.Second, 10)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- cs
+	}()
+	start := time.Now()
+	deadline := time.After(10 * time.Second)
+	var cs []Change
+	for cs == nil {
+		select {
+		case cs = <-got:
+		case <-time.After(50 * time.Millisecond):
+			step(uint64(0x100 + steps + int(time.Since(start)/time.Millisecond)))
+		case <-deadline:
+			t.Fatal("blocking Changes did not return")
+		}
+	}
+	if len(cs) == 0 || cs[0].Partition != 2 || compareStreamIDs(cs[0].ID, newest.ID) <= 0 {
+		t.Fatalf("blocking Changes = %+v; want a new entry of partition 2", cs)
+	}
+	if _, err := s.Changes(ctx, map[int32]string{2: "x"}, 0, 1); err == nil {
+		t.Fatal("Changes accepted the stream ID \"x\"")
+	}
+	if _, err := s.Changes(ctx, map[int32]string{testPartitions: "0-0"}, 0, 1); err == nil {
+		t.Fatal("Changes accepted a partition out of range")
+	}
+}
