@@ -1,6 +1,6 @@
 # cdcflow — the README's two commands are `make run` and `make test`.
 
-.PHONY: run build test vet bench bench-delivery soak fuzz
+.PHONY: run build image test vet bench bench-delivery soak fuzz
 
 # The main job: a private PostgreSQL with the reference order database under
 # load, captured into Kafka on the embedded broker, live. It builds ./cdcflow
@@ -13,6 +13,12 @@ run:
 # The cdcflow binary, in the repository root.
 build:
 	go build -o cdcflow ./cmd/cdcflow
+
+# The container image cdcflow:latest (Dockerfile, FROM scratch): needs a
+# Docker daemon; nothing is pulled from a registry.
+image:
+	scripts/image-context.sh build/image
+	docker build -t cdcflow:latest build/image
 
 # The whole test suite (installs what is missing). CI runs exactly this.
 test:

@@ -15,6 +15,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	// The container image is FROM scratch, with no time-zone database;
+	// source.timezone and the views' timezone need one.
+	_ "time/tzdata"
 
 	"github.com/cdcflow/cdcflow/internal/config"
 )

@@ -149,6 +149,7 @@ func (s *viewSetup) viewsConfig(metrics *redisview.Metrics) redisview.Config {
 func (s *viewSetup) consumerConfig(brokers []string) redisview.ConsumerConfig {
 	return redisview.ConsumerConfig{
 		Brokers: brokers, Group: s.cfg.Views.Group, Topics: s.topics,
+		InstanceID: s.cfg.Views.InstanceID, SessionTimeout: s.cfg.Views.SessionTimeout,
 		MaxPollRecords: s.cfg.Views.MaxPollRecords, ClientOpts: s.kafkaOpts, Logger: s.log,
 	}
 }

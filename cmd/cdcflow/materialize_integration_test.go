@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
@@ -69,6 +71,9 @@ type matSetup struct {
 	redis   string // address
 	prefix  string
 	reader  *redisview.Reader
+	broker  *testenv.KafkaServer
+	rdb     *redis.Client
+	adm     *kadm.Client // of broker, made on first use
 	seed    int64
 	running []<-chan error // processes that must not exit
 }
@@ -85,6 +90,7 @@ func newMatSetup(t *testing.T) *matSetup {
 	s.load(100, 0) // taken by the snapshot
 	broker := testenv.Kafka(t)
 	rsrv := testenv.Redis(t)
+	s.broker, s.rdb = broker, rsrv.Client(t)
 	s.redis, s.prefix = rsrv.Addr(), rsrv.Prefix(t)
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -287,8 +293,9 @@ func TestIntegrationMaterializeKilled(t *testing.T) {
 	_, cExited := s.materialize()
 	s.running = append(s.running, cExited)
 	var diff string
-	// The survivors wait for the killed member's session to time out (45s)
-	// before the group rebalances its partitions to them.
+	// The survivors wait for the killed member's session to time out
+	// (views.session_timeout, 10s) before the group rebalances its
+	// partitions to them.
 	testenv.Await(t, 180*time.Second, "views equal to the source tables after a kill -9", func() (bool, error) { return s.match(1, &diff) })
 }
 

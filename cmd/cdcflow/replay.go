@@ -44,8 +44,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !grace.set {
 		grace.d = s.cfg.Views.ReplayGrace
 	}
-	cc := s.consumerConfig(s.cfg.Kafka.Brokers)
-	cc.Group += "-replay"
+	cc := s.consumerConfig(s.cfg.Kafka.Brokers) // a replay reads without a group
 	line := progress.New(progress.Config{Log: s.log})
 	if *showBar {
 		line = progress.New(progress.Config{Out: stderr, Redraw: true})

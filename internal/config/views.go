@@ -32,9 +32,18 @@ type ViewsConfig struct {
 	// Prefix is put before every Redis key of the views. Default "cdcflow:".
 	// It must not contain braces (they are the Cluster hash tag).
 	Prefix string `yaml:"prefix"`
-	// Group is the Kafka consumer group of the materializers; replay uses
-	// "<group>-replay-g<N>". Default "cdcflow-views".
+	// Group is the Kafka consumer group of the materializers (a replay
+	// reads without a group). Default "cdcflow-views".
 	Group string `yaml:"group"`
+	// InstanceID makes this materializer a static member of Group: restarted
+	// with the same id (a container restarted in its Pod), it takes its
+	// partitions back at once. Unique per running materializer; in
+	// Kubernetes, the Pod's name. Default none (a dynamic member).
+	InstanceID string `yaml:"instance_id"`
+	// SessionTimeout is how long the group waits for a materializer that
+	// stopped heartbeating (killed) before its partitions move to the
+	// others. Default 10s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// DeadLetterTopic receives the events the views cannot project, with the
 	// reason in headers. Default: the mapping's dead-letter topic.
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
@@ -103,6 +112,7 @@ func (v *ViewsConfig) setDefaults() {
 		v.Group = defaultViewsGroup
 	}
 	orDefault(&v.MaxPollRecords, redisview.DefaultMaxPollRecords)
+	orDefault(&v.SessionTimeout, redisview.DefaultSessionTimeout)
 	if v.ReplayGrace == 0 {
 		v.ReplayGrace = defaultViewsReplayGrace
 	}
@@ -124,6 +134,9 @@ func (v *ViewsConfig) validate() error {
 	}
 	if v.ReplayGrace < 0 {
 		errs = append(errs, invalidKey("replay_grace", "negative"))
+	}
+	if v.SessionTimeout < time.Second || v.SessionTimeout > 30*time.Minute {
+		errs = append(errs, invalidKey("session_timeout", "%s: must be between 1s and 30m (and within the broker's group.min/max.session.timeout.ms)", v.SessionTimeout))
 	}
 	return errors.Join(errs...)
 }

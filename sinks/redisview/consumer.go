@@ -1,6 +1,7 @@
 package redisview
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/backpressure"
@@ -27,13 +30,33 @@ var ErrGenerationChanged = errors.New("generation pointer moved")
 // DefaultMaxPollRecords is ConsumerConfig.MaxPollRecords when it is zero.
 const DefaultMaxPollRecords = 1000
 
+// DefaultSessionTimeout is ConsumerConfig.SessionTimeout when it is zero:
+// how long the group waits for a member that stopped heartbeating before it
+// gives that member's partitions to the others. Kafka's own default (45s) is
+// made for clients that block their heartbeats; franz-go heartbeats from its
+// own goroutine, so a short timeout costs no spurious rebalances, and a
+// killed materializer's partitions move within seconds.
+const DefaultSessionTimeout = 10 * time.Second
+
 // ConsumerConfig configures a Consumer. Zero values mean the defaults.
 type ConsumerConfig struct {
 	// Brokers are the Kafka seed brokers (required).
 	Brokers []string
-	// Group is the consumer group (required). Only membership comes from
-	// the group: offsets come from Redis and are never committed to Kafka.
+	// Group is the consumer group. Only membership comes from the group:
+	// offsets come from Redis and are never committed to Kafka. Empty with
+	// StopAtEnd (replay): no group, every partition of Topics is consumed
+	// directly, so a replay rerun after a crash never waits for a dead
+	// member's session; the stored offsets fence a second concurrent writer.
 	Group string
+	// InstanceID makes the consumer a static member of Group (KIP-345):
+	// restarted with the same InstanceID (a container restarted in its Pod),
+	// it takes its partitions back at once, without a rebalance. A clean
+	// stop still leaves the group explicitly, so the others take its
+	// partitions over at once. Empty: a dynamic member.
+	InstanceID string
+	// SessionTimeout: see DefaultSessionTimeout. Heartbeats go every
+	// SessionTimeout/10 (at most 3s).
+	SessionTimeout time.Duration
 	// Topics are the event topics to consume (required).
 	Topics []string
 	// DeadLetterTopic (which must exist) receives records that cannot be
@@ -118,8 +141,10 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 	switch {
 	case len(cfg.Brokers) == 0:
 		return nil, errors.New("consumer: no brokers")
-	case cfg.Group == "":
+	case cfg.Group == "" && !cfg.StopAtEnd:
 		return nil, errors.New("consumer: no group")
+	case cfg.Group == "" && cfg.InstanceID != "":
+		return nil, errors.New("consumer: an instance id needs a group")
 	case len(cfg.Topics) == 0:
 		return nil, errors.New("consumer: no topics")
 	case views == nil:
@@ -140,6 +165,9 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 	if cfg.CompactInterval <= 0 {
 		cfg.CompactInterval = 10 * time.Minute
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -154,38 +182,44 @@ func NewConsumer(cfg ConsumerConfig, views *Views) (*Consumer, error) {
 // is dropped and the partition resumes from the stored offset. Redis errors
 // are retried after RetryBackoff, from the stored offset.
 func (c *Consumer) Run(ctx context.Context) error {
-	opts := append([]kgo.Opt{
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.cfg.Brokers...),
-		kgo.ConsumerGroup(c.cfg.Group),
-		kgo.ConsumeTopics(c.cfg.Topics...),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Transaction markers are delivered too, so that the stored offset
 		// moves past them: a partition's end (its last stable offset) is
 		// often a marker, and a replay must reach it.
 		kgo.KeepControlRecords(),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.AdjustFetchOffsetsFn(c.adjust),
-		kgo.OnPartitionsRevoked(c.forget),
-		kgo.OnPartitionsLost(c.forget),
-	}, c.cfg.ClientOpts...)
-	cl, err := kgo.NewClient(opts...)
+	}
+	if c.cfg.Group != "" {
+		heartbeat := min(c.cfg.SessionTimeout/10, 3*time.Second)
+		opts = append(opts,
+			kgo.ConsumerGroup(c.cfg.Group),
+			kgo.ConsumeTopics(c.cfg.Topics...),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.SessionTimeout(c.cfg.SessionTimeout),
+			kgo.HeartbeatInterval(heartbeat),
+			kgo.DisableAutoCommit(),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.AdjustFetchOffsetsFn(c.adjust),
+			kgo.OnPartitionsRevoked(c.forget),
+			kgo.OnPartitionsLost(c.forget),
+		)
+		if c.cfg.InstanceID != "" {
+			opts = append(opts, kgo.InstanceID(c.cfg.InstanceID))
+		}
+	} else {
+		parts, err := c.assignAll(ctx)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, kgo.ConsumePartitions(parts))
+	}
+	cl, err := kgo.NewClient(append(opts, c.cfg.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	defer func() {
-		// Leaving waits for a rebalance in progress, which a member killed
-		// without leaving holds up until its session times out: bound it,
-		// then Close is immediate. Nothing is committed to Kafka, so an
-		// abrupt leave loses nothing.
-		cl.AllowRebalance()
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = cl.LeaveGroupContext(lctx)
-		cancel()
-		cl.Close()
-	}()
+	defer c.leave(ctx, cl)
 
 	var end map[tp]int64
 	var total int64
@@ -262,6 +296,75 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// leave leaves the group (when there is one) and closes cl. Leaving waits
+// for a rebalance in progress, which a member killed without leaving holds
+// up until its session times out: it is bounded, then Close is immediate.
+// Nothing is committed to Kafka, so an abrupt leave loses nothing.
+func (c *Consumer) leave(ctx context.Context, cl *kgo.Client) {
+	defer cl.Close()
+	if c.cfg.Group == "" {
+		return
+	}
+	cl.AllowRebalance()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	memberID, _ := cl.GroupMetadata()
+	_ = cl.LeaveGroupContext(lctx)
+	if c.cfg.InstanceID == "" || memberID == "" {
+		return
+	}
+	// A static member's close keeps its partitions reserved until its
+	// session times out, waiting for it to come back. A clean stop is not
+	// coming back (a rolling update starts a new Pod): leave by instance
+	// id, so the others take the partitions over at once.
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = c.cfg.Group
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = memberID
+	m.InstanceID = kmsg.StringPtr(c.cfg.InstanceID)
+	m.Reason = kmsg.StringPtr("cdcflow materializer stopping")
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(lctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		for _, mr := range resp.Members {
+			err = cmp.Or(err, kerr.ErrorForCode(mr.ErrorCode))
+		}
+	}
+	if err != nil {
+		c.log.Warn("leaving the group as a static member failed: its partitions move when its session times out", "instance_id", c.cfg.InstanceID, "session_timeout", c.cfg.SessionTimeout, "err", err)
+		return
+	}
+	c.log.Info("left the group", "instance_id", c.cfg.InstanceID)
+}
+
+// assignAll returns every partition of Topics with the offset stored in
+// Redis (none stored: the start), for a consumer without a group, and
+// records them as owned.
+func (c *Consumer) assignAll(ctx context.Context) (map[string]map[int32]kgo.Offset, error) {
+	adm, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	defer adm.Close()
+	md, err := kadm.NewClient(adm).Metadata(ctx, c.cfg.Topics...)
+	if err != nil {
+		return nil, fmt.Errorf("read the partitions of %v: %w", c.cfg.Topics, err)
+	}
+	assigned := map[string]map[int32]kgo.Offset{}
+	for _, topic := range c.cfg.Topics {
+		td, ok := md.Topics[topic]
+		if !ok || td.Err != nil {
+			return nil, fmt.Errorf("read the partitions of %s: %v", topic, cmp.Or(td.Err, errors.New("no such topic")))
+		}
+		assigned[topic] = map[int32]kgo.Offset{}
+		for p := range td.Partitions {
+			assigned[topic][p] = kgo.Offset{}
+		}
+	}
+	return c.adjust(ctx, assigned)
 }
 
 // compactSlice does one slice of the current tombstone compaction pass, or

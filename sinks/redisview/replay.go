@@ -3,7 +3,6 @@ package redisview
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,9 +10,12 @@ import (
 
 // ReplayConfig configures Replay.
 type ReplayConfig struct {
-	// Consumer configures the consumer of the rebuild. Its Group gets the
-	// suffix "-g<generation>"; StopAtEnd is forced on and DeadLetterTopic
-	// off, so a poison record stops the replay with an error naming it.
+	// Consumer configures the consumer of the rebuild. Its Group and
+	// InstanceID are not used: a replay reads every partition directly,
+	// without a consumer group, so a replay rerun after a crash starts at
+	// once instead of waiting for the dead one's group session to expire.
+	// StopAtEnd is forced on and DeadLetterTopic off, so a poison record
+	// stops the replay with an error naming it.
 	Consumer ConsumerConfig
 	// Views configures the new generation's Views; Generation is set by
 	// Replay.
@@ -75,7 +77,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, defs *Definitions, rdb redis.
 		return 0, err
 	}
 	cc := cfg.Consumer
-	cc.Group += "-g" + strconv.FormatInt(next, 10)
+	cc.Group, cc.InstanceID = "", ""
 	cc.StopAtEnd = true
 	cc.FollowPointer = false
 	cc.DeadLetterTopic = ""
