@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
@@ -63,6 +64,21 @@ func TestIntegrationMaterializerRecovery(t *testing.T) {
 				cmd, exited := startCdcflowCmd(t, env, "materialize", "--views", s.views, "--redis", s.redis, "--prefix", s.prefix)
 				return &matProc{cmd: cmd, exited: exited}
 			}
+			// run creates the topics (3 partitions); the materializers
+			// start once it has.
+			testenv.Await(t, 60*time.Second, "run to create shop.order", func() (bool, error) {
+				ends, err := s.admin(t).ListEndOffsets(t.Context(), "shop.order")
+				if err != nil {
+					return false, nil // not there yet
+				}
+				n := 0
+				ends.Each(func(o kadm.ListedOffset) {
+					if o.Err == nil {
+						n++
+					}
+				})
+				return n == 3, nil
+			})
 			aID := "mat-a-0"
 			a, b := mat(aID), mat("mat-b")
 			s.running = append(s.running, b.exited)
@@ -168,18 +184,35 @@ func (s *matSetup) offsets(t *testing.T, parts map[int32]int64) map[int32]int64 
 	return out
 }
 
+// admin returns s.adm, made on first use.
+func (s *matSetup) admin(t *testing.T) *kadm.Client {
+	t.Helper()
+	if s.adm == nil {
+		// Not s.broker.Client: that one creates a missing topic (with one
+		// partition) when asked about it, racing run's own creation.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker.Addrs()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		s.adm = kadm.NewClient(cl)
+	}
+	return s.adm
+}
+
 // endOffsets returns the end offset of every partition of shop.order.
 func (s *matSetup) endOffsets(t *testing.T) map[int32]int64 {
 	t.Helper()
-	if s.adm == nil {
-		s.adm = kadm.NewClient(s.broker.Client(t))
-	}
-	ends, err := s.adm.ListEndOffsets(t.Context(), "shop.order")
+	ends, err := s.admin(t).ListEndOffsets(t.Context(), "shop.order")
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			out[o.Partition] = o.Offset
+		}
+	})
 	return out
 }
 
@@ -187,9 +220,8 @@ func (s *matSetup) endOffsets(t *testing.T) map[int32]int64 {
 // owns at least one partition.
 func (s *matSetup) awaitOwns(t *testing.T, instanceID string, timeout time.Duration) {
 	t.Helper()
-	s.endOffsets(t) // makes s.adm
 	testenv.Await(t, timeout, instanceID+" owning partitions", func() (bool, error) {
-		groups, err := s.adm.DescribeGroups(t.Context(), "cdcflow-views")
+		groups, err := s.admin(t).DescribeGroups(t.Context(), "cdcflow-views")
 		if err != nil {
 			return false, err
 		}

@@ -228,27 +228,49 @@ func restartIfExited(t *testing.T, p *runProc) []string {
 	return []string{strings.TrimSpace(text)}
 }
 
-// countRecords reads topic from its start to its end with isolation and
-// counts the records of key.
+// countRecords reads topic from its start up to the end offsets it has when
+// called, with isolation, and counts the records of key. (run keeps
+// writing: in exactly-once mode every progress record is a transaction, so
+// "until nothing more comes" would never end.)
 func countRecords(t *testing.T, addrs []string, topic, key string, isolation kgo.IsolationLevel) int {
 	t.Helper()
-	cl := consumerWith(t, addrs, []string{topic}, kgo.FetchIsolationLevel(isolation))
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	ends, err := kadm.NewClient(admCl).ListEndOffsets(t.Context(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{} // partition → end offset not yet reached
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	// Transaction markers take offsets too: keep them to see the end.
+	cl := consumerWith(t, addrs, []string{topic}, kgo.FetchIsolationLevel(isolation), kgo.KeepControlRecords())
 	n := 0
-	for {
+	testenv.Await(t, 60*time.Second, topic+" read up to its end offsets", func() (bool, error) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
-		got := 0
 		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			if string(r.Key) == key {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() && string(r.Key) == key {
 				n++
 			}
+			if r.Offset == end-1 {
+				delete(left, r.Partition)
+			}
 		})
-		if got == 0 {
-			return n
-		}
-	}
+		return len(left) == 0, nil
+	})
+	return n
 }
 
 // TestIntegrationRunEOSBrokerOutageMidProduce is the moment the process
