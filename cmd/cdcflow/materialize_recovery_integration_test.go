@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -48,17 +49,21 @@ func TestIntegrationMaterializerRecovery(t *testing.T) {
 			t.Parallel()
 			s := newMatSetup(t)
 			rng := rand.New(rand.NewPCG(uint64(s.seed), 7))
+			loadCtx, stopLoad := context.WithCancel(t.Context())
+			loaded := make(chan struct{})
 			go func() {
-				// A steady load for the whole test: every partition keeps
-				// receiving events, so a stalled one shows.
+				// A steady load until the final check: every partition
+				// keeps receiving events, so a stalled one shows.
+				defer close(loaded)
 				g, err := loadgen.New(loadgen.Config{DSN: s.db.DSN, Seed: uint64(s.seed) + 1, Rate: 40})
 				if err == nil {
-					err = g.Run(t.Context())
+					err = g.Run(loadCtx)
 				}
-				if err != nil && t.Context().Err() == nil {
+				if err != nil && loadCtx.Err() == nil {
 					t.Errorf("load: %v", err)
 				}
 			}()
+			defer stopLoad()
 			mat := func(id string) *matProc {
 				env := append(slices.Clone(s.env), "CDCFLOW_VIEWS_INSTANCE_ID="+id)
 				cmd, exited := startCdcflowCmd(t, env, "materialize", "--views", s.views, "--redis", s.redis, "--prefix", s.prefix)
@@ -122,6 +127,10 @@ func TestIntegrationMaterializerRecovery(t *testing.T) {
 			if handover > 2*time.Second {
 				t.Errorf("%s: clean handover took %v; want within 2s", name, handover)
 			}
+			// Nothing lost or doubled: once the load stops, the views
+			// equal SQL.
+			stopLoad()
+			<-loaded
 			var diff string
 			testenv.Await(t, 120*time.Second, "views equal to the source tables", func() (bool, error) { return s.match(1, &diff) })
 		})
