@@ -41,6 +41,11 @@ func TestIntegrationServeReadYourWrites(t *testing.T) {
 		"CDCFLOW_KAFKA_BROKERS=" + strings.Join(testenv.Kafka(t).Addrs(), ","),
 		"CDCFLOW_CAPTURE_SLOT=" + slot,
 		"CDCFLOW_CAPTURE_PUBLICATION=" + slot,
+		// WAL written without an event (a running-transactions record, a
+		// checkpoint) moves pg_current_wal_lsn() past every event; only the
+		// next heartbeat proves it applied (docs/query.md): within the
+		// idle reads' 5 s wait, not the 10 s default.
+		"CDCFLOW_CAPTURE_HEARTBEAT_INTERVAL=1s",
 		"CDCFLOW_DATA_DIR=" + t.TempDir(),
 		"CDCFLOW_VIEWS_FILE=" + filepath.Join(root, "deploy/examples/orders/views.yaml"),
 		"CDCFLOW_VIEWS_REDIS_ADDRS=" + rsrv.Addr(),
