@@ -219,17 +219,11 @@ func (s *Snapshot) Groups(ctx context.Context, view string, keys []string) (map[
 		if n == 0 {
 			continue
 		}
-		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}}
-		if len(v.parts) > 0 {
-			vals, err := splitGroupKey(g, len(v.parts))
-			if err != nil {
-				return nil, fmt.Errorf("read aggregate %s: %w", view, err)
-			}
-			grp.Parts = make(map[string]string, len(vals))
-			for i, gp := range v.parts {
-				grp.Parts[gp.name] = vals[i]
-			}
+		parts, err := v.groupParts(g)
+		if err != nil {
+			return nil, fmt.Errorf("read aggregate %s: %w", view, err)
 		}
+		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}, Parts: parts}
 		for si, sr := range v.sums {
 			d, err := unscale(totals[gi*per+1+si], sr.scale)
 			if err != nil {

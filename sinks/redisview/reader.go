@@ -131,6 +131,23 @@ func (s *Snapshot) Index(ctx context.Context, view, key string, limit int) ([]In
 	return out, nil
 }
 
+// groupParts returns the parts of group key g of v by name, or nil when v
+// groups by a plain key.
+func (v *view) groupParts(g string) (map[string]string, error) {
+	if len(v.parts) == 0 {
+		return nil, nil
+	}
+	vals, err := splitGroupKey(g, len(v.parts))
+	if err != nil {
+		return nil, err
+	}
+	parts := make(map[string]string, len(vals))
+	for i, gp := range v.parts {
+		parts[gp.name] = vals[i]
+	}
+	return parts, nil
+}
+
 // Group is one group of an aggregate view: how many entities it holds and the
 // exact sums, at the scales the view declares.
 type Group struct {
@@ -180,17 +197,11 @@ func (s *Snapshot) Aggregate(ctx context.Context, view string) (map[string]Group
 		if n == 0 {
 			continue
 		}
-		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}}
-		if len(v.parts) > 0 {
-			vals, err := splitGroupKey(g, len(v.parts))
-			if err != nil {
-				return nil, fmt.Errorf("read aggregate %s: %w", view, err)
-			}
-			grp.Parts = make(map[string]string, len(vals))
-			for i, gp := range v.parts {
-				grp.Parts[gp.name] = vals[i]
-			}
+		parts, err := v.groupParts(g)
+		if err != nil {
+			return nil, fmt.Errorf("read aggregate %s: %w", view, err)
 		}
+		grp := Group{Count: n, Sums: map[string]decimal.Decimal{}, Parts: parts}
 		for _, sr := range v.sums {
 			d, err := unscale(sums[[2]string{sr.name, g}], sr.scale)
 			if err != nil {
