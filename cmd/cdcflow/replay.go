@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
@@ -61,29 +66,57 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 	}
-	gen, err := redisview.Replay(ctx, redisview.ReplayConfig{
-		Consumer: cc,
-		Views:    s.viewsConfig(redisview.NewMetrics(reg)),
-		Fresh:    *fresh,
-		Grace:    grace.d,
-		OnSwap: func(live, old int64) {
-			line.End()
-			if old > 0 && grace.d > 0 {
-				s.log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
-					"generation", live, "old_generation", old, "grace", grace.d)
-			} else {
-				s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
+	// A replay Job is scraped like the materializer: its progress, and the
+	// replay-stall alert's cdcflow_views_replay_last_progress_timestamp_seconds,
+	// are only seen while it serves metrics.addr. The server stops when the
+	// replay ends; a server that cannot listen stops the replay at once.
+	metrics := redisview.NewMetrics(reg)
+	g, gctx := errgroup.WithContext(ctx)
+	mctx, stopMetrics := context.WithCancel(gctx)
+	defer stopMetrics()
+	if s.cfg.Metrics.Addr != "" {
+		var ready atomic.Bool
+		ready.Store(true)
+		readyz := metricsserver.Ready(&ready)
+		metricsserver.RegisterProcess(reg, "replay", buildVersion(), readyz)
+		g.Go(func() error {
+			err := metricsserver.Serve(mctx, s.cfg.Metrics.Addr, reg, readyz)
+			if errors.Is(err, context.Canceled) && gctx.Err() == nil {
+				return nil // stopped because the replay ended
 			}
-			if pause != nil {
-				pause("grace")
-			}
-		},
-		OnDelete: func(int64) {
-			if pause != nil {
-				pause("delete")
-			}
-		},
-	}, s.defs, s.rdb)
+			return err
+		})
+	}
+	var gen int64
+	g.Go(func() error {
+		defer stopMetrics()
+		var err error
+		gen, err = redisview.Replay(gctx, redisview.ReplayConfig{
+			Consumer: cc,
+			Views:    s.viewsConfig(metrics),
+			Fresh:    *fresh,
+			Grace:    grace.d,
+			OnSwap: func(live, old int64) {
+				line.End()
+				if old > 0 && grace.d > 0 {
+					s.log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
+						"generation", live, "old_generation", old, "grace", grace.d)
+				} else {
+					s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
+				}
+				if pause != nil {
+					pause("grace")
+				}
+			},
+			OnDelete: func(int64) {
+				if pause != nil {
+					pause("delete")
+				}
+			},
+		}, s.defs, s.rdb)
+		return err
+	})
+	err = g.Wait()
 	line.End()
 	if err != nil {
 		return err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,11 +54,17 @@ func TestIntegrationReplayKilledAtEachPhase(t *testing.T) {
 				live = cur + 1
 			}
 
-			killed, logPath := startReplay(t, s.env, phase, "--grace="+grace)
+			metricsAddr := freeAddr(t)
+			killed, logPath := startReplay(t, append(slices.Clip(s.env), "CDCFLOW_METRICS_ADDR="+metricsAddr), phase, "--grace="+grace)
 			testenv.Await(t, 120*time.Second, "replay to pause in phase "+phase, func() (bool, error) {
 				b, err := os.ReadFile(logPath)
 				return strings.Contains(string(b), "test pause") && strings.Contains(string(b), "phase="+phase), err
 			})
+			if phase == "pass" {
+				// A replay Job is scraped like any other process: its
+				// progress is what the replay-stall alert watches.
+				checkReplayMetrics(t, metricsAddr)
+			}
 			if err := killed.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
@@ -154,4 +162,25 @@ func otherGenerationKeys(t *testing.T, s *viewsE2E, prefix string, gen int64) []
 		out = append(out[:10], fmt.Sprintf("… %d in all", len(out)))
 	}
 	return out
+}
+
+// checkReplayMetrics reads the /metrics of a running replay and checks that it
+// shows the process and the replay's progress.
+func checkReplayMetrics(t *testing.T, addr string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("the paused replay serves no metrics on %s: %v", addr, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`cdcflow_up{command="replay",version=`, "cdcflow_ready 1",
+		"cdcflow_views_replay_last_progress_timestamp_seconds ", "cdcflow_views_events_applied_total{"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the replay's /metrics lacks %s", want)
+		}
+	}
 }
