@@ -369,6 +369,20 @@ func dataValue(data []byte) (any, error) {
 	return numbers(v), nil
 }
 
+// dataValueString is dataValue of data held as a string.
+func dataValueString(data string) (any, error) {
+	if len(strings.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	d := json.NewDecoder(strings.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode event data: %w", err)
+	}
+	return numbers(v), nil
+}
+
 func numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:

@@ -90,8 +90,8 @@ type Engine struct {
 	parts  []*partState
 	partIx map[PartitionID]int
 
-	wm     time.Time // the event-time watermark
-	timers timerHeap
+	wm     time.Time   // the event-time watermark
+	timers []timerHeap // per rule ordinal: its keys' deadlines
 	state  []*ruleState
 
 	// cause is the input being released: derived events take its
@@ -101,9 +101,10 @@ type Engine struct {
 
 	// Late and duplicate inputs (position not above the partition's last).
 	duplicates uint64
-	// names interns event and aggregate type names, so that the open
-	// matches share one copy of each (decoded records each carry their own).
+	// names interns event and aggregate type names; heads holds what the
+	// matches of one event type share (state.go).
 	names map[string]string
+	heads map[headKey]*matchHead
 }
 
 // maxInterned bounds names: type names are few, but nothing should grow
@@ -158,7 +159,8 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 	if cfg.Hooks == nil {
 		cfg.Hooks = &Hooks{}
 	}
-	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{}}
+	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{},
+		heads: map[headKey]*matchHead{}, timers: make([]timerHeap, len(rs.rules))}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -344,19 +346,40 @@ func newInputEvent(ev pipeline.Event) *inputEvent { return &inputEvent{ev: ev} }
 func (in *inputEvent) activation() (*vars, error) {
 	if !in.built {
 		in.built = true
-		m := matchOf(in.ev)
-		ev, err := m.cel()
+		ev, err := eventCEL(in.ev)
 		in.vars, in.err = &vars{event: ev, data: ev["data"]}, err
 	}
 	return in.vars, in.err
 }
 
+// eventCEL returns an event as CEL reads it (event, matched.NAME).
+func eventCEL(ev pipeline.Event) (map[string]any, error) {
+	data, err := dataValue(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
+		"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
+	}, nil
+}
+
 // fireTimers fires every timer the watermark has passed, earliest first
 // (ties by rule, then key).
 func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
-	for len(e.timers) > 0 && e.wm.UnixNano() > e.timers[0].at {
-		t := heap.Pop(&e.timers).(timer)
-		s := e.state[int(t.rule)]
+	wm := e.wm.UnixNano()
+	for {
+		o := -1
+		for i, h := range e.timers {
+			if len(h) > 0 && wm > h[0].at && (o < 0 || h[0].at < e.timers[o][0].at) {
+				o = i
+			}
+		}
+		if o < 0 {
+			return nil
+		}
+		t := heap.Pop(&e.timers[o]).(timer)
+		s := e.state[o]
 		ks := s.keys[t.key]
 		if ks == nil || ks.timerAt != t.at {
 			continue // stale: the key's deadline moved or it expired
@@ -366,7 +389,6 @@ func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // touch re-weighs the key's contribution to the rule's gauges and
@@ -382,7 +404,7 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 	next := ks.nextDue(s.r)
 	if !next.IsZero() && next.UnixNano() != ks.timerAt {
 		ks.timerAt = next.UnixNano()
-		heap.Push(&e.timers, timer{at: ks.timerAt, rule: int32(s.r.ordinal), key: key})
+		heap.Push(&e.timers[s.r.ordinal], timer{at: ks.timerAt, key: key})
 	}
 }
 
@@ -445,13 +467,13 @@ func idInput(parts []string) string {
 	return string(b)
 }
 
-// timer is one heap entry: the key of a rule has a deadline at at.
+// timer is one entry of a rule's heap: the key has a deadline at at.
 type timer struct {
-	at   int64 // Unix ns: commit times lie between 1678 and 2262
-	rule int32
-	key  string
+	at  int64 // Unix ns: commit times lie between 1678 and 2262
+	key string
 }
 
+// timerHeap holds one rule's timers, earliest first (ties by key).
 type timerHeap []timer
 
 func (h timerHeap) Len() int { return len(h) }
@@ -459,9 +481,6 @@ func (h timerHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
 	if a.at != b.at {
 		return a.at < b.at
-	}
-	if a.rule != b.rule {
-		return a.rule < b.rule
 	}
 	return a.key < b.key
 }
