@@ -433,11 +433,11 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 		e.seq.Counts = map[string]uint16{}
 	}
 	n := e.seq.Counts[agg]
-	if n == ^uint16(0) {
+	if n == derivedOrdinals {
 		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause.Position)
 	}
 	e.seq.Counts[agg] = n + 1
-	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, n)
+	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, derivedOrdinal+n)
 	idIn := idInput(append([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ, key}, idParts...))
 	d := pipeline.Event{
 		ID:            pipeline.EventID(e.cfg.Source, pipeline.Position(idIn)),
@@ -455,6 +455,21 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	emit(d)
 	return e.match(newInputEvent(d), r.ordinal, emit)
 }
+
+// derivedOrdinal is the ordinal of the first event derived at an input
+// position: a derived event sorts after every event of the change that
+// completed it (whose ordinals are small) and before the next change. The
+// views' stale-event guard is kept per aggregate type and id, whatever the
+// topic, so a derived event of an aggregate (OrderOverdueResolved of order
+// 7) must sort after the mapped event it was derived from (OrderDeclared of
+// order 7, at the same LSN and index), which the views may have applied
+// first from its own topic: with the input's own ordinal it would be equal,
+// hence stale, and never applied.
+const derivedOrdinal = 0x8000
+
+// derivedOrdinals is how many events one aggregate may derive at one input
+// position.
+const derivedOrdinals = 0x7FFF
 
 // idInput joins parts unambiguously (each length-prefixed).
 func idInput(parts []string) string {

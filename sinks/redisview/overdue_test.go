@@ -76,8 +76,11 @@ func TestOverdueOrdersView(t *testing.T) {
 	}
 	t0 := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 	lsn := capture.LSN(0x100)
-	var derived []pipeline.Event
+	var derived, mapped []pipeline.Event
 	feed := func(ev pipeline.Event) {
+		if ev.Control == pipeline.NotControl {
+			mapped = append(mapped, ev)
+		}
 		t.Helper()
 		if err := e.Feed(cep.Input{Partition: part, Offset: int64(lsn), Event: ev}, func(d pipeline.Event) { derived = append(derived, d) }); err != nil {
 			t.Fatalf("Feed %s: %v", ev.Type, err)
@@ -160,5 +163,41 @@ func TestOverdueOrdersView(t *testing.T) {
 	}
 	if e := state["1"].final["overdue"]; e != nil {
 		t.Errorf("overdue entity 1 after its resolution = %v; want deleted", e)
+	}
+
+	// The views keep one stale-event guard per aggregate type and id,
+	// whatever the topic: a materializer that reads the order topic and the
+	// derived events' topic may apply order 1's late OrderDeclared before or
+	// after its OrderOverdue; either way the resolution, derived at the
+	// declaration's position, is applied after it and the entry is gone.
+	byType := func(evs []pipeline.Event, typ, id string) pipeline.Event {
+		for _, ev := range evs {
+			if ev.Type == typ && ev.AggregateID == id {
+				return ev
+			}
+		}
+		t.Fatalf("no %s %s", typ, id)
+		return pipeline.Event{}
+	}
+	promised, declared := byType(mapped, "OrderPromised", "1"), byType(mapped, "OrderDeclared", "1")
+	overdue, resolved := byType(derived, "OrderOverdue", "1"), byType(derived, "OrderOverdueResolved", "1")
+	for _, order := range [][]pipeline.Event{
+		{promised, overdue, declared, resolved},
+		{promised, declared, overdue, resolved},
+	} {
+		cur := &foldResult{final: map[string]map[string]string{}, history: map[string][]string{}, applied: map[string]int{}}
+		var seq []string
+		for _, ev := range order {
+			seq = append(seq, ev.Type)
+			if _, err := d.fold(cur, ev, 0); err != nil {
+				t.Fatalf("%v: fold %s: %v", seq, ev.Type, err)
+			}
+		}
+		if cur.final["overdue"] != nil || cur.derived["overdue_orders"].in {
+			t.Errorf("applied %v: overdue = %v, in overdue_orders %v; want gone", seq, cur.final["overdue"], cur.derived["overdue_orders"].in)
+		}
+		if resolved.Position <= declared.Position {
+			t.Errorf("OrderOverdueResolved at %s, not after the OrderDeclared it was derived from (%s)", resolved.Position, declared.Position)
+		}
 	}
 }
