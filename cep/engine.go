@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,6 +106,10 @@ type Engine struct {
 	heads map[headKey]*matchHead
 }
 
+// maxKeptBuffer is the largest merge buffer a partition keeps once it is
+// empty; a larger one (after a burst) is let go.
+const maxKeptBuffer = 256
+
 // maxInterned bounds names: type names are few, but nothing should grow
 // without bound on odd input.
 const maxInterned = 4096
@@ -123,7 +126,8 @@ func (e *Engine) intern(s string) string {
 
 type partState struct {
 	id     PartitionID
-	buf    []Input
+	buf    []Input // buf[head:] wait for the other partitions
+	head   int
 	offset int64             // last released offset, -1 before any
 	pos    pipeline.Position // last accepted position (released or buffered)
 	rel    pipeline.Position // last released position
@@ -209,19 +213,23 @@ func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
 	for {
 		next := -1
 		for i, q := range e.parts {
-			if len(q.buf) == 0 {
+			if len(q.buf) == q.head {
 				return nil
 			}
-			if next < 0 || q.buf[0].Event.Position < e.parts[next].buf[0].Event.Position {
+			if next < 0 || q.buf[q.head].Event.Position < e.parts[next].buf[e.parts[next].head].Event.Position {
 				next = i
 			}
 		}
 		q := e.parts[next]
-		item := q.buf[0]
-		q.buf[0] = Input{}
-		q.buf = q.buf[1:]
-		if len(q.buf) == 0 {
-			q.buf = nil // let the backing array go
+		item := q.buf[q.head]
+		q.buf[q.head] = Input{}
+		q.head++
+		if q.head == len(q.buf) {
+			// Empty: reuse the backing array, unless a burst grew it.
+			q.buf, q.head = q.buf[:0], 0
+			if cap(q.buf) > maxKeptBuffer {
+				q.buf = nil
+			}
 		}
 		if err := e.release(item, emit); err != nil {
 			return err
@@ -251,7 +259,7 @@ func (e *Engine) Watermark() time.Time { return e.wm }
 func (e *Engine) Buffered() int {
 	n := 0
 	for _, p := range e.parts {
-		n += len(p.buf)
+		n += len(p.buf) - p.head
 	}
 	return n
 }
@@ -378,7 +386,7 @@ func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
 		if o < 0 {
 			return nil
 		}
-		t := heap.Pop(&e.timers[o]).(timer)
+		t := e.timers[o].pop()
 		s := e.state[o]
 		ks := s.keys[t.key]
 		if ks == nil || ks.timerAt != t.at {
@@ -404,7 +412,7 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 	next := ks.nextDue(s.r)
 	if !next.IsZero() && next.UnixNano() != ks.timerAt {
 		ks.timerAt = next.UnixNano()
-		heap.Push(&e.timers[s.r.ordinal], timer{at: ks.timerAt, key: key})
+		e.timers[s.r.ordinal].push(timer{at: ks.timerAt, key: key})
 	}
 }
 
@@ -488,25 +496,66 @@ type timer struct {
 	key string
 }
 
-// timerHeap holds one rule's timers, earliest first (ties by key).
+// timerHeap holds one rule's timers, earliest first (ties by key): a
+// binary heap, typed so that pushing and popping box nothing.
 type timerHeap []timer
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
+func (h timerHeap) less(i, j int) bool {
 	a, b := h[i], h[j]
 	if a.at != b.at {
 		return a.at < b.at
 	}
 	return a.key < b.key
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	h.up(len(*h) - 1)
+}
+
+func (h *timerHeap) pop() timer {
 	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timer{}
-	*h = old[:len(old)-1]
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	old.down(0, n)
+	t := old[n]
+	old[n] = timer{}
+	*h = old[:n]
 	return t
+}
+
+func (h timerHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i, len(h))
+	}
+}
+
+func (h timerHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h timerHeap) down(i, n int) {
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 // sortedKeys returns m's keys in order, for deterministic iteration.

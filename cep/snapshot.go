@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -84,7 +83,7 @@ func (e *Engine) Restore(b []byte) error {
 		return fmt.Errorf("cep: snapshot of source %q, engine's is %q: ids would change", s.Source, e.cfg.Source)
 	}
 	for _, p := range e.parts {
-		p.buf, p.offset, p.pos, p.rel = nil, -1, "", ""
+		p.buf, p.head, p.offset, p.pos, p.rel = nil, 0, -1, "", ""
 	}
 	for _, sp := range s.Partitions {
 		id := PartitionID{Topic: sp.Topic, Partition: sp.Partition}
@@ -127,7 +126,7 @@ func (e *Engine) Restore(b []byte) error {
 		}
 	}
 	for i := range e.timers {
-		heap.Init(&e.timers[i])
+		e.timers[i].init()
 	}
 	return nil
 }
