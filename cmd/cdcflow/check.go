@@ -22,9 +22,9 @@ func init() {
 	register(command{
 		name:        "check",
 		summary:     "check the configuration, the mapping against the live schema, the views against the mapping, the source's readiness and the schema versions",
-		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the views file, when\nviews.file or --views names one, against the mapping's event types and schemas\n(every data field a view reads must be in its event's schema); the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. Exit status 1 when a check fails.",
+		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the views file, when\nviews.file or --views names one, against the mapping's event types and schemas\n(every data field a view reads must be in its event's schema); the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. With --rules it checks a CEP rules\nfile against the mapping's events and schemas (each problem as file:line: rule) and\nthe derived events' schema files, and checks the views with the derived types known.\nExit status 1 when a check fails.",
 		run:         runCheck,
-		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility",
+		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility\ncdcflow check --config cdcflow.yaml --offline --rules cep.yaml --views overdue.views.yaml",
 	})
 }
 
