@@ -209,6 +209,13 @@ func (g *schemaGen) dataSchema(typs []string, path []string) (any, bool) {
 		if !ok {
 			return nil, false
 		}
+		if len(path) == 0 {
+			// The whole data: the schema without its document keywords
+			// ($id would make it a resource of its own).
+			if s, ok = withoutRootKeywords(s); !ok {
+				return nil, false
+			}
+		}
 		var c bytes.Buffer
 		if err := json.Compact(&c, s); err != nil {
 			return nil, false
@@ -242,6 +249,21 @@ func subSchema(doc json.RawMessage, path []string) (json.RawMessage, bool) {
 		doc = next
 	}
 	return doc, true
+}
+
+// withoutRootKeywords returns the schema doc without $schema and $id.
+func withoutRootKeywords(doc json.RawMessage) (json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, false
+	}
+	delete(m, "$schema")
+	delete(m, "$id")
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
 }
 
 // celTypeSchema is the schema of what toJSON writes for a value of type t;

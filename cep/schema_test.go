@@ -46,6 +46,7 @@ func TestDerivedSchemasGolden(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("DerivedSchemas files = %v; want %v", names, want)
 	}
+	mappingWith(t, ds) // every schema compiles
 	if got := ds[0].Unknown; !slices.Equal(got, []string{"first_line"}) {
 		t.Errorf("LateOrder Unknown = %v; want [first_line]", got)
 	}
@@ -96,34 +97,7 @@ func TestDerivedEventsValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The reference files, with the derived schemas as generated (so the
-	// test does not depend on the example being up to date).
-	fsys := fstest.MapFS{}
-	for _, name := range []string{orders.MappingFile} {
-		b, err := orders.Files.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsys[name] = &fstest.MapFile{Data: b}
-	}
-	entries, err := orders.Files.ReadDir("schemas")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := orders.Files.ReadFile("schemas/" + e.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fsys["schemas/"+e.Name()] = &fstest.MapFile{Data: b}
-	}
-	for _, d := range ds {
-		fsys["schemas/"+d.File] = &fstest.MapFile{Data: d.JSON}
-	}
-	m, err := pipeline.Load(fsys, orders.MappingFile, pipeline.LoadOptions{})
-	if err != nil {
-		t.Fatalf("load the mapping with the derived schemas: %v", err)
-	}
+	m := mappingWith(t, ds)
 
 	req := func(order, customer int) string {
 		return `{"order_id":` + itoa(order) + `,"customer_id":` + itoa(customer) + `,"total":"12.50","currency":"EUR"}`
@@ -178,6 +152,38 @@ func TestDerivedSchemasConflict(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `X v1: rules "a" and "b" derive it with different data`) {
 		t.Fatalf("DerivedSchemas = %v; want a conflict of rules a and b", err)
 	}
+}
+
+// mappingWith loads the reference mapping with the derived schemas ds as
+// generated in its schemas directory (so a test does not depend on the
+// example being up to date): the mapping compiles every schema there.
+func mappingWith(t *testing.T, ds []DerivedSchema) *pipeline.Mapping {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	b, err := orders.Files.ReadFile(orders.MappingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys[orders.MappingFile] = &fstest.MapFile{Data: b}
+	entries, err := orders.Files.ReadDir("schemas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := orders.Files.ReadFile("schemas/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys["schemas/"+e.Name()] = &fstest.MapFile{Data: b}
+	}
+	for _, d := range ds {
+		fsys["schemas/"+d.File] = &fstest.MapFile{Data: d.JSON}
+	}
+	m, err := pipeline.Load(fsys, orders.MappingFile, pipeline.LoadOptions{})
+	if err != nil {
+		t.Fatalf("load the mapping with the derived schemas: %v", err)
+	}
+	return m
 }
 
 // golden compares got with the file, or writes it under -update.
