@@ -3,12 +3,12 @@
 //
 // It starts an in-process kfake broker (internal/services) with a topic of
 // -partitions partitions and fills it with -events reference order events
-// as cdcflow publishes them: CloudEvents records in structured mode
-// (pipeline.EncodeEvent), keyed by order id, one order's requested,
-// promised or declined, then declared events with increasing commit times
-// and positions, and a progress record on every partition every -progress
-// events (what an idle partition would get). Then, -runs times, alternating
-// the order:
+// as cdcflow publishes them (pipeline.EncodeEvent): CloudEvents records in
+// structured mode, or with -binary in binary mode (kafka.envelope: binary),
+// keyed by order id, one order's requested, promised or declined, then
+// declared events with increasing commit times and positions, and a
+// progress record on every partition every -progress events (what an idle
+// partition would get). Then, -runs times, alternating the order:
 //
 //   - raw: a franz-go client (read_committed, no group, every partition from
 //     its start) polls until it has every record, decoding nothing;

@@ -28,6 +28,7 @@ type options struct {
 	runs       int
 	timers     int
 	rules      string
+	binary     bool
 }
 
 func main() {
@@ -38,11 +39,19 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each reader (the median is reported)")
 	flag.IntVar(&o.timers, "timers", 1_000_000, "open absence timers of the memory figure (0: skip it)")
 	flag.StringVar(&o.rules, "rules", "deploy/examples/orders/cep.yaml", "the rules file")
+	flag.BoolVar(&o.binary, "binary", false, "write the records in binary mode (ce_ headers, kafka.envelope: binary) instead of structured")
 	flag.Parse()
 	benchkit.Main("cep", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 const topic = "shop.order"
+
+func envelopeMode(o options) pipeline.EnvelopeMode {
+	if o.binary {
+		return pipeline.Binary
+	}
+	return pipeline.Structured
+}
 
 func run(ctx context.Context, o options) error {
 	if o.events < 1 || o.partitions < 1 || o.progress < 1 || o.runs < 1 || o.timers < 0 {
@@ -113,8 +122,8 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "%d reference events (%d records with progress), %d partitions, median of %d runs, rules %s (%d derived events)\n\n",
-		o.events, total, o.partitions, o.runs, o.rules, derived)
+	fmt.Fprintf(w, "%d reference events (%d records with progress), %s mode, %d partitions, median of %d runs, rules %s (%d derived events)\n\n",
+		o.events, total, envelopeMode(o), o.partitions, o.runs, o.rules, derived)
 	fmt.Fprintln(w, "reader\tevents/s\tCPU µs/event")
 	for _, r := range readers {
 		fmt.Fprintf(w, "%s\t%.0f\t%.2f\n", r.name, benchkit.Median(rates[r.name]), benchkit.Median(cpus[r.name])/1e3)
@@ -157,10 +166,11 @@ func fill(ctx context.Context, addrs []string, o options) (int, error) {
 			}
 		})
 	}
+	mode := envelopeMode(o)
 	g := newGenerator(o.partitions)
 	for i := range o.events {
 		ev, p := g.next()
-		r, err := pipeline.EncodeEvent(ev, topic, pipeline.Structured)
+		r, err := pipeline.EncodeEvent(ev, topic, mode)
 		if err != nil {
 			return 0, err
 		}
@@ -168,7 +178,7 @@ func fill(ctx context.Context, addrs []string, o options) (int, error) {
 		if (i+1)%o.progress == 0 {
 			g.lsn += 16
 			pr := pipeline.NewProgress(source, "order", g.lsn, g.now)
-			r, err := pipeline.EncodeEvent(pr, topic, pipeline.Structured)
+			r, err := pipeline.EncodeEvent(pr, topic, mode)
 			if err != nil {
 				return 0, err
 			}
