@@ -360,6 +360,9 @@ func dataValue(data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return map[string]any{}, nil
 	}
+	if v, ok := fastData(data); ok {
+		return v, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	var v any
@@ -373,6 +376,9 @@ func dataValue(data []byte) (any, error) {
 func dataValueString(data string) (any, error) {
 	if len(strings.TrimSpace(data)) == 0 {
 		return map[string]any{}, nil
+	}
+	if v, ok := fastData(data); ok {
+		return v, nil
 	}
 	d := json.NewDecoder(strings.NewReader(data))
 	d.UseNumber()
