@@ -55,18 +55,7 @@ type DerivedSchema struct {
 // schema; otherwise DerivedSchemas returns an error naming both. It does no
 // I/O; m may be nil (no input schemas: data copies are unknown).
 func (rs *Rules) DerivedSchemas(m *pipeline.Mapping) ([]DerivedSchema, error) {
-	g := &schemaGen{docs: map[string]json.RawMessage{}}
-	if m != nil {
-		cur := map[string]int{}
-		for _, et := range m.EventTypes() {
-			cur[et.Type] = et.Version
-		}
-		for _, f := range m.SchemaFiles() {
-			if v, ok := cur[f.Type]; ok && v == f.Version {
-				g.docs[f.Type] = f.Content
-			}
-		}
-	}
+	g := newSchemaGen(m)
 	var out []DerivedSchema
 	seen := map[string]int{} // "Type vN" -> index in out
 	for _, r := range rs.rules {
@@ -100,6 +89,52 @@ func (rs *Rules) DerivedSchemas(m *pipeline.Mapping) ([]DerivedSchema, error) {
 // type known so far (the mapping's, then each rule's derived ones).
 type schemaGen struct {
 	docs map[string]json.RawMessage
+}
+
+// newSchemaGen starts from the current schemas of m's event types.
+func newSchemaGen(m *pipeline.Mapping) *schemaGen {
+	g := &schemaGen{docs: map[string]json.RawMessage{}}
+	if m == nil {
+		return g
+	}
+	cur := map[string]int{}
+	for _, et := range m.EventTypes() {
+		cur[et.Type] = et.Version
+	}
+	for _, f := range m.SchemaFiles() {
+		if v, ok := cur[f.Type]; ok && v == f.Version {
+			g.docs[f.Type] = f.Content
+		}
+	}
+	return g
+}
+
+// shapeOfDerived returns what Check needs of a derived schema: each field's JSON
+// types (nil where any value is allowed); a field's own fields are not
+// judged.
+func shapeOfDerived(doc []byte) *pipeline.Shape {
+	var d struct {
+		Properties map[string]struct {
+			Type json.RawMessage `json:"type"`
+		} `json:"properties"`
+	}
+	s := &pipeline.Shape{Types: []string{"object"}, Fields: map[string]*pipeline.Shape{}}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return &pipeline.Shape{}
+	}
+	for name, p := range d.Properties {
+		f := &pipeline.Shape{}
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(p.Type, &one) == nil && one != "":
+			f.Types = []string{one}
+		case json.Unmarshal(p.Type, &many) == nil && len(many) > 0:
+			f.Types = slices.Sorted(slices.Values(many))
+		}
+		s.Fields[name] = f
+	}
+	return s
 }
 
 func (g *schemaGen) schema(file string, r *rule, spec *emitSpec) (DerivedSchema, error) {
