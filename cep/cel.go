@@ -91,6 +91,9 @@ type program struct {
 	where string // for evaluation errors: rule, key, file and line
 	what  string // the key it is under, for Check
 	line  int
+	src   string    // the expression's text
+	out   *cel.Type // the result type the checker found (dyn when it cannot tell)
+	ast   *cel.Ast  // the checked expression, for DerivedSchemas
 	// dataPaths are the paths it reads of data (data.a.b: [a b]);
 	// matchedPaths those of matched (matched.start.data.a: [start data a]).
 	dataPaths, matchedPaths [][]string
@@ -131,7 +134,7 @@ func (e *celEnvs) compile(src string, k exprKind, ek envKind) (*program, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &program{prg: prg, kind: k, dataPaths: identPaths(a, "data")}
+	p := &program{prg: prg, kind: k, src: src, out: out, ast: a, dataPaths: identPaths(a, "data")}
 	for _, path := range identPaths(a, "matched") {
 		if len(path) > 1 && !containsStr(eventFields, path[1]) {
 			return nil, fmt.Errorf("matched.%s.%s: no such field (a match has %s)%s", path[0], path[1],
@@ -357,7 +360,27 @@ func dataValue(data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return map[string]any{}, nil
 	}
+	if v, ok := fastData(data); ok {
+		return v, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode event data: %w", err)
+	}
+	return numbers(v), nil
+}
+
+// dataValueString is dataValue of data held as a string.
+func dataValueString(data string) (any, error) {
+	if len(strings.TrimSpace(data)) == 0 {
+		return map[string]any{}, nil
+	}
+	if v, ok := fastData(data); ok {
+		return v, nil
+	}
+	d := json.NewDecoder(strings.NewReader(data))
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {

@@ -34,18 +34,23 @@ func (rs *Rules) Check(m *pipeline.Mapping) error {
 		c.shapes[et.Type] = typed{name: fmt.Sprintf("%s v%d", et.Type, et.Version), shape: s}
 		c.known = append(c.known, et.Type)
 	}
+	g := newSchemaGen(m)
 	for _, r := range rs.rules {
 		c.rule(r)
 		for _, spec := range []*emitSpec{r.emit, r.resolve} {
 			if spec == nil {
 				continue
 			}
-			fields := map[string]*pipeline.Shape{}
-			for _, f := range spec.fields {
-				fields[f.name] = &pipeline.Shape{}
+			// A derived type's fields are those of its emit data, of the
+			// types DerivedSchemas infers for them.
+			shape := &pipeline.Shape{}
+			if ds, err := g.schema(rs.file, r, spec); err == nil {
+				shape = shapeOfDerived(ds.JSON)
+				if _, mapped := g.docs[spec.typ]; !mapped {
+					g.docs[spec.typ] = ds.JSON
+				}
 			}
-			c.shapes[spec.typ] = typed{name: fmt.Sprintf("%s v%d (rule %s)", spec.typ, spec.version, r.name),
-				shape: &pipeline.Shape{Types: []string{"object"}, Fields: fields}}
+			c.shapes[spec.typ] = typed{name: fmt.Sprintf("%s v%d (rule %s)", spec.typ, spec.version, r.name), shape: shape}
 			c.known = append(c.known, spec.typ)
 		}
 	}
@@ -94,6 +99,7 @@ func (c *checker) rule(r *rule) {
 	}
 	if r.key != nil {
 		c.paths(r, r.key, r.key.dataPaths, all, true)
+		c.keyType(r, all)
 	}
 	if r.value != nil {
 		c.paths(r, r.value, r.value.dataPaths, all, true)
@@ -117,6 +123,36 @@ func (c *checker) rule(r *rule) {
 			if len(mp) > 2 && mp[1] == "data" {
 				c.paths(r, p, [][]string{mp[2:]}, byName[mp[0]], false)
 			}
+		}
+	}
+}
+
+// keyType checks a key that reads a data field as it is (key: data.x)
+// against the field's type in the schemas of types: a key is a string or an
+// integer, so a field that is neither (an object, an array, a decimal
+// number, a bool) would make every event's key an evaluation error.
+func (c *checker) keyType(r *rule, types []string) {
+	path := selectPath(r.key.ast)
+	if len(path) < 2 || path[0] != "data" {
+		return
+	}
+	for _, t := range types {
+		ts, ok := c.shapes[t]
+		if !ok || ts.shape == nil {
+			continue
+		}
+		cur := ts.shape
+		for _, f := range path[1:] {
+			if cur = cur.Fields[f]; cur == nil {
+				break // reported by paths, or an open object
+			}
+		}
+		if cur == nil || cur.Types == nil {
+			continue
+		}
+		if !slices.Contains(cur.Types, "string") && !slices.Contains(cur.Types, "integer") {
+			c.add(r.keyLine, r.name, "key: %s is %s in %s: want a string or an integer", strings.Join(path, "."),
+				strings.Join(cur.Types, " or "), ts.name)
 		}
 	}
 }

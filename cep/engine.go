@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"container/heap"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -90,8 +89,8 @@ type Engine struct {
 	parts  []*partState
 	partIx map[PartitionID]int
 
-	wm     time.Time // the event-time watermark
-	timers timerHeap
+	wm     time.Time   // the event-time watermark
+	timers []timerHeap // per rule ordinal: its keys' deadlines
 	state  []*ruleState
 
 	// cause is the input being released: derived events take its
@@ -101,10 +100,15 @@ type Engine struct {
 
 	// Late and duplicate inputs (position not above the partition's last).
 	duplicates uint64
-	// names interns event and aggregate type names, so that the open
-	// matches share one copy of each (decoded records each carry their own).
+	// names interns event and aggregate type names; heads holds what the
+	// matches of one event type share (state.go).
 	names map[string]string
+	heads map[headKey]*matchHead
 }
+
+// maxKeptBuffer is the largest merge buffer a partition keeps once it is
+// empty; a larger one (after a burst) is let go.
+const maxKeptBuffer = 256
 
 // maxInterned bounds names: type names are few, but nothing should grow
 // without bound on odd input.
@@ -122,7 +126,8 @@ func (e *Engine) intern(s string) string {
 
 type partState struct {
 	id     PartitionID
-	buf    []Input
+	buf    []Input // buf[head:] wait for the other partitions
+	head   int
 	offset int64             // last released offset, -1 before any
 	pos    pipeline.Position // last accepted position (released or buffered)
 	rel    pipeline.Position // last released position
@@ -158,7 +163,8 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 	if cfg.Hooks == nil {
 		cfg.Hooks = &Hooks{}
 	}
-	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{}}
+	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{},
+		heads: map[headKey]*matchHead{}, timers: make([]timerHeap, len(rs.rules))}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -207,19 +213,23 @@ func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
 	for {
 		next := -1
 		for i, q := range e.parts {
-			if len(q.buf) == 0 {
+			if len(q.buf) == q.head {
 				return nil
 			}
-			if next < 0 || q.buf[0].Event.Position < e.parts[next].buf[0].Event.Position {
+			if next < 0 || q.buf[q.head].Event.Position < e.parts[next].buf[e.parts[next].head].Event.Position {
 				next = i
 			}
 		}
 		q := e.parts[next]
-		item := q.buf[0]
-		q.buf[0] = Input{}
-		q.buf = q.buf[1:]
-		if len(q.buf) == 0 {
-			q.buf = nil // let the backing array go
+		item := q.buf[q.head]
+		q.buf[q.head] = Input{}
+		q.head++
+		if q.head == len(q.buf) {
+			// Empty: reuse the backing array, unless a burst grew it.
+			q.buf, q.head = q.buf[:0], 0
+			if cap(q.buf) > maxKeptBuffer {
+				q.buf = nil
+			}
 		}
 		if err := e.release(item, emit); err != nil {
 			return err
@@ -249,7 +259,7 @@ func (e *Engine) Watermark() time.Time { return e.wm }
 func (e *Engine) Buffered() int {
 	n := 0
 	for _, p := range e.parts {
-		n += len(p.buf)
+		n += len(p.buf) - p.head
 	}
 	return n
 }
@@ -344,19 +354,40 @@ func newInputEvent(ev pipeline.Event) *inputEvent { return &inputEvent{ev: ev} }
 func (in *inputEvent) activation() (*vars, error) {
 	if !in.built {
 		in.built = true
-		m := matchOf(in.ev)
-		ev, err := m.cel()
+		ev, err := eventCEL(in.ev)
 		in.vars, in.err = &vars{event: ev, data: ev["data"]}, err
 	}
 	return in.vars, in.err
 }
 
+// eventCEL returns an event as CEL reads it (event, matched.NAME).
+func eventCEL(ev pipeline.Event) (map[string]any, error) {
+	data, err := dataValue(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
+		"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
+	}, nil
+}
+
 // fireTimers fires every timer the watermark has passed, earliest first
 // (ties by rule, then key).
 func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
-	for len(e.timers) > 0 && e.wm.UnixNano() > e.timers[0].at {
-		t := heap.Pop(&e.timers).(timer)
-		s := e.state[int(t.rule)]
+	wm := e.wm.UnixNano()
+	for {
+		o := -1
+		for i, h := range e.timers {
+			if len(h) > 0 && wm > h[0].at && (o < 0 || h[0].at < e.timers[o][0].at) {
+				o = i
+			}
+		}
+		if o < 0 {
+			return nil
+		}
+		t := e.timers[o].pop()
+		s := e.state[o]
 		ks := s.keys[t.key]
 		if ks == nil || ks.timerAt != t.at {
 			continue // stale: the key's deadline moved or it expired
@@ -366,7 +397,6 @@ func (e *Engine) fireTimers(emit func(pipeline.Event)) error {
 			return err
 		}
 	}
-	return nil
 }
 
 // touch re-weighs the key's contribution to the rule's gauges and
@@ -382,7 +412,7 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 	next := ks.nextDue(s.r)
 	if !next.IsZero() && next.UnixNano() != ks.timerAt {
 		ks.timerAt = next.UnixNano()
-		heap.Push(&e.timers, timer{at: ks.timerAt, rule: int32(s.r.ordinal), key: key})
+		e.timers[s.r.ordinal].push(timer{at: ks.timerAt, key: key})
 	}
 }
 
@@ -411,11 +441,11 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 		e.seq.Counts = map[string]uint16{}
 	}
 	n := e.seq.Counts[agg]
-	if n == ^uint16(0) {
+	if n == derivedOrdinals {
 		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause.Position)
 	}
 	e.seq.Counts[agg] = n + 1
-	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, n)
+	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, derivedOrdinal+n)
 	idIn := idInput(append([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ, key}, idParts...))
 	d := pipeline.Event{
 		ID:            pipeline.EventID(e.cfg.Source, pipeline.Position(idIn)),
@@ -434,6 +464,21 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	return e.match(newInputEvent(d), r.ordinal, emit)
 }
 
+// derivedOrdinal is the ordinal of the first event derived at an input
+// position: a derived event sorts after every event of the change that
+// completed it (whose ordinals are small) and before the next change. The
+// views' stale-event guard is kept per aggregate type and id, whatever the
+// topic, so a derived event of an aggregate (OrderOverdueResolved of order
+// 7) must sort after the mapped event it was derived from (OrderDeclared of
+// order 7, at the same LSN and index), which the views may have applied
+// first from its own topic: with the input's own ordinal it would be equal,
+// hence stale, and never applied.
+const derivedOrdinal = 0x8000
+
+// derivedOrdinals is how many events one aggregate may derive at one input
+// position.
+const derivedOrdinals = 0x7FFF
+
 // idInput joins parts unambiguously (each length-prefixed).
 func idInput(parts []string) string {
 	var b []byte
@@ -445,34 +490,72 @@ func idInput(parts []string) string {
 	return string(b)
 }
 
-// timer is one heap entry: the key of a rule has a deadline at at.
+// timer is one entry of a rule's heap: the key has a deadline at at.
 type timer struct {
-	at   int64 // Unix ns: commit times lie between 1678 and 2262
-	rule int32
-	key  string
+	at  int64 // Unix ns: commit times lie between 1678 and 2262
+	key string
 }
 
+// timerHeap holds one rule's timers, earliest first (ties by key): a
+// binary heap, typed so that pushing and popping box nothing.
 type timerHeap []timer
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
+func (h timerHeap) less(i, j int) bool {
 	a, b := h[i], h[j]
 	if a.at != b.at {
 		return a.at < b.at
 	}
-	if a.rule != b.rule {
-		return a.rule < b.rule
-	}
 	return a.key < b.key
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	h.up(len(*h) - 1)
+}
+
+func (h *timerHeap) pop() timer {
 	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timer{}
-	*h = old[:len(old)-1]
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	old.down(0, n)
+	t := old[n]
+	old[n] = timer{}
+	*h = old[:n]
 	return t
+}
+
+func (h timerHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i, len(h))
+	}
+}
+
+func (h timerHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h timerHeap) down(i, n int) {
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 // sortedKeys returns m's keys in order, for deterministic iteration.

@@ -54,5 +54,5 @@ rules:
 		}
 	}
 	// Output:
-	// OrderOverdue order 17 0000000000000200-FFFFFFFF-0000 {"due":"2026-03-02T08:00:00Z","order_id":17}
+	// OrderOverdue order 17 0000000000000200-FFFFFFFF-8000 {"due":"2026-03-02T08:00:00Z","order_id":17}
 }

@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -10,75 +9,16 @@ import (
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
 
-// match is one matched event as the state keeps it.
-type match struct {
-	Type    string            `json:"t"`
-	Version int               `json:"v,omitempty"`
-	AggType string            `json:"g,omitempty"`
-	AggID   string            `json:"a,omitempty"`
-	ID      string            `json:"i"`
-	Pos     pipeline.Position `json:"p"`
-	Time    time.Time         `json:"m"`
-	Data    json.RawMessage   `json:"d,omitempty"`
-	Value   string            `json:"x,omitempty"` // sum: the event's value
-}
-
-func matchOf(ev pipeline.Event) match {
-	return match{Type: ev.Type, Version: ev.Version, AggType: ev.AggregateType, AggID: ev.AggregateID,
-		ID: ev.ID, Pos: ev.Position, Time: ev.Time.UTC(), Data: ev.Data}
-}
-
-// cel returns the match as CEL reads it (event, matched.NAME).
-func (m *match) cel() (map[string]any, error) {
-	data, err := dataValue(m.Data)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{
-		"type": m.Type, "version": int64(m.Version), "aggregate_type": m.AggType, "aggregate_id": m.AggID,
-		"id": m.ID, "position": string(m.Pos), "time": m.Time, "data": data,
-	}, nil
-}
-
-// open is an open match: an absence start (and, once fired, a timeout
-// awaiting resolution) or a sequence's partial match.
-type open struct {
-	Matched  []match   `json:"m"`
-	Deadline time.Time `json:"d"`
-}
-
-// keyState is everything one rule keeps for one key.
-type keyState struct {
-	Open  []open       `json:"o,omitempty"` // absence starts; sequence partial matches
-	Fired []open       `json:"f,omitempty"` // absence: timeouts awaiting resolution
-	W     *windowState `json:"w,omitempty"` // count and sum
-
-	timerAt int64 // the deadline in the timer heap (Unix ns, 0: none); not saved (rebuilt)
-}
-
-// windowState is a count or sum rule's window for one key: the sliding
-// window's events, or the tumbling window's start, first and last events,
-// count, sum and whether it fired.
-type windowState struct {
-	Win      []match   `json:"e,omitempty"`
-	WinStart time.Time `json:"s,omitzero"`
-	First    *match    `json:"f,omitempty"`
-	Last     *match    `json:"l,omitempty"`
-	Count    int64     `json:"c,omitempty"`
-	Sum      string    `json:"x,omitempty"`
-	Done     bool      `json:"d,omitempty"`
-}
-
 type weight struct{ open, timers int }
 
 // weigh returns the key's open matches and timers.
 func (ks *keyState) weigh(r *rule) weight {
 	switch r.kind {
 	case KindAbsence, KindSequence:
-		n := len(ks.Open) + len(ks.Fired)
+		n := len(ks.open) + len(ks.firedList())
 		return weight{n, n}
 	}
-	if ks.W != nil && (len(ks.W.Win) > 0 || ks.W.Count > 0) {
+	if ks.w != nil && (len(ks.w.win) > 0 || ks.w.count > 0) {
 		return weight{1, 1}
 	}
 	return weight{}
@@ -92,18 +32,18 @@ func (ks *keyState) nextDue(r *rule) time.Time {
 			next = t
 		}
 	}
-	for _, o := range ks.Open {
-		earlier(o.Deadline)
+	for i := range ks.open {
+		earlier(ks.open[i].deadline(r))
 	}
-	for _, o := range ks.Fired {
-		earlier(o.Deadline.Add(r.resolveWithin))
+	for _, o := range ks.firedList() {
+		earlier(o.deadline(r).Add(r.resolveWithin))
 	}
-	switch w := ks.W; {
+	switch w := ks.w; {
 	case w == nil:
-	case r.tumbling && w.Count > 0:
-		earlier(w.WinStart.Add(r.window))
-	case len(w.Win) > 0:
-		earlier(w.Win[len(w.Win)-1].Time.Add(r.window))
+	case r.tumbling && w.count > 0:
+		earlier(w.winStart.Add(r.window))
+	case len(w.win) > 0:
+		earlier(w.win[len(w.win)-1].time().Add(r.window))
 	}
 	return next
 }
@@ -146,7 +86,7 @@ func (e *Engine) onEvent(s *ruleState, in *inputEvent, emit func(pipeline.Event)
 
 // stepMatches reports whether in satisfies st, whose condition sees the
 // matches so far. The event's data is decoded only for a condition.
-func stepMatches(st *step, in *inputEvent, matched []match, names []string) (bool, error) {
+func stepMatches(st *step, in *inputEvent, key string, matched *open, names []string) (bool, error) {
 	if !st.types[in.ev.Type] {
 		return false, nil
 	}
@@ -158,10 +98,10 @@ func stepMatches(st *step, in *inputEvent, matched []match, names []string) (boo
 		return false, &evalError{err}
 	}
 	vs.matched = nil
-	if len(matched) > 0 {
+	if matched != nil {
 		vs.matched = map[string]any{}
-		for i, m := range matched {
-			c, err := m.cel()
+		for i := range matched.len() {
+			c, err := matched.at(i).cel(key)
 			if err != nil {
 				return false, err
 			}
@@ -199,103 +139,121 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 	if expect.types[in.ev.Type] {
 		// B cancels every open start its condition accepts, and resolves
 		// every fired one.
-		keep := ks.Open[:0]
-		for _, o := range ks.Open {
-			ok, err := stepMatches(expect, in, o.Matched, names)
+		keep := ks.open[:0]
+		for i := range ks.open {
+			ok, err := stepMatches(expect, in, key, &ks.open[i], names)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				keep = append(keep, o)
+				keep = append(keep, ks.open[i])
 			}
 		}
-		ks.Open = keep
-		keepF := ks.Fired[:0]
+		clear(ks.open[len(keep):])
+		ks.open = keep
+		fired := ks.firedList()
+		keepF := fired[:0]
 		var resolved []open
-		for _, o := range ks.Fired {
-			ok, err := stepMatches(expect, in, o.Matched, names)
+		for i := range fired {
+			ok, err := stepMatches(expect, in, key, &fired[i], names)
 			if err != nil {
 				return err
 			}
 			if ok {
-				resolved = append(resolved, o)
+				resolved = append(resolved, fired[i])
 			} else {
-				keepF = append(keepF, o)
+				keepF = append(keepF, fired[i])
 			}
 		}
-		ks.Fired = keepF
+		clear(fired[len(keepF):])
+		ks.setFired(keepF)
 		for _, o := range resolved {
 			s.stats.Matches++
-			st := o.Matched[0]
-			m, err := matchedVars([]match{st, matchOf(in.ev)}, []string{"start", "expect"})
+			st := o.first
+			m, err := matchedVars([]match{st, e.matchOf(in.ev, key)}, []string{"start", "expect"}, key)
 			if err != nil {
 				return &evalError{err}
 			}
-			ev := &vars{key: key, matched: m, deadline: o.Deadline}
-			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.Pos), string(in.ev.Position)}, emit); err != nil {
+			ev := &vars{key: key, matched: m, deadline: o.deadline(r)}
+			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.pos()), string(in.ev.Position)}, emit); err != nil {
 				return err
 			}
 		}
 	}
-	if ok, err := stepMatches(start, in, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(start, in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.Open = e.bound(s, append(ks.Open, open{Matched: []match{matchOf(in.ev)}, Deadline: in.ev.Time.UTC().Add(r.within)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
 	return nil
 }
 
 func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
 	names := stepNames(r)
-	keep := ks.Open[:0]
+	keep := ks.open[:0]
 	var done []open
-	for _, o := range ks.Open {
-		next := r.steps[len(o.Matched)]
-		ok, err := stepMatches(next, in, o.Matched, names)
+	for i := range ks.open {
+		o := ks.open[i]
+		next := r.steps[o.len()]
+		ok, err := stepMatches(next, in, key, &o, names)
 		if err != nil {
 			return err
 		}
 		if ok {
-			o.Matched = append(o.Matched[:len(o.Matched):len(o.Matched)], matchOf(in.ev))
-			if len(o.Matched) == len(r.steps) {
+			o = o.with(e.matchOf(in.ev, key))
+			if o.len() == len(r.steps) {
 				done = append(done, o)
 				continue
 			}
 		}
 		keep = append(keep, o)
 	}
-	ks.Open = keep
+	clear(ks.open[len(keep):])
+	ks.open = keep
 	for _, o := range done {
 		s.stats.Matches++
-		m, err := matchedVars(o.Matched, names)
+		ms := o.matches()
+		m, err := matchedVars(ms, names, key)
 		if err != nil {
 			return &evalError{err}
 		}
 		parts := []string{"sequence"}
-		for _, x := range o.Matched {
-			parts = append(parts, string(x.Pos))
+		for i := range ms {
+			parts = append(parts, string(ms[i].pos()))
 		}
 		if err := e.derive(s, r.emit, key, &vars{key: key, matched: m}, in.ev.Time, parts, emit); err != nil {
 			return err
 		}
 	}
-	if ok, err := stepMatches(r.steps[0], in, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(r.steps[0], in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.Open = e.bound(s, append(ks.Open, open{Matched: []match{matchOf(in.ev)}, Deadline: in.ev.Time.UTC().Add(r.within)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
 	return nil
+}
+
+// appendOpen appends o to list, growing a list's backing array one open
+// at a time while it is short: most keys hold one open match, and append's
+// doubling would leave room for a second in each of a million keys.
+func appendOpen(list []open, o open) []open {
+	if len(list) == cap(list) && len(list) < 4 {
+		grown := make([]open, len(list), len(list)+1)
+		copy(grown, list)
+		list = grown
+	}
+	return append(list, o)
 }
 
 func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
-	if ok, err := stepMatches(r.steps[0], in, nil, nil); err != nil || !ok {
+	if ok, err := stepMatches(r.steps[0], in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	if ks.W == nil {
-		ks.W = &windowState{}
+	if ks.w == nil {
+		ks.w = &windowState{}
 	}
-	w := ks.W
-	m := matchOf(in.ev)
+	w := ks.w
+	m := e.matchOf(in.ev, key)
 	val := decimal.FromInt(1)
 	if r.kind == KindSum {
 		vs, err := in.activation()
@@ -309,9 +267,9 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		if val, err = sumValue(v); err != nil {
 			return &evalError{err}
 		}
-		m.Value = val.String()
+		m.setValue(val.String())
 	}
-	t := m.Time
+	t := m.time()
 	var first, last match
 	var count int64
 	var sum decimal.Decimal
@@ -320,71 +278,71 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 	if r.tumbling {
 		ws := t.Truncate(r.window)
 		switch {
-		case w.Count > 0 && ws.Before(w.WinStart):
+		case w.count > 0 && ws.Before(w.winStart):
 			s.stats.Late++
 			return nil
-		case w.Count == 0 || ws.After(w.WinStart):
-			*w = windowState{WinStart: ws}
+		case w.count == 0 || ws.After(w.winStart):
+			*w = windowState{winStart: ws}
 		}
-		if w.First == nil {
+		if w.first == nil {
 			f := m
-			w.First = &f
+			w.first = &f
 		}
 		l := m
-		w.Last = &l
-		w.Count++
+		w.last = &l
+		w.count++
 		cur := decimal.FromInt(0)
-		if w.Sum != "" {
-			cur = decimal.MustParse(w.Sum)
+		if w.sum != "" {
+			cur = decimal.MustParse(w.sum)
 		}
 		var err error
 		if sum, err = cur.Add(val); err != nil {
 			return &evalError{err}
 		}
-		w.Sum = sum.String()
-		if w.Done || !reached(r, w.Count, sum) {
+		w.sum = sum.String()
+		if w.done || !reached(r, w.count, sum) {
 			return nil
 		}
-		w.Done = true
-		first, last, count = *w.First, *w.Last, w.Count
+		w.done = true
+		first, last, count = *w.first, *w.last, w.count
 		winStart, winEnd = ws, ws.Add(r.window)
 		idParts = []string{"tumbling", ws.Format(time.RFC3339Nano)}
 	} else {
-		if n := len(w.Win); n > 0 && t.Before(w.Win[n-1].Time.Add(-r.window)) {
+		if n := len(w.win); n > 0 && t.Before(w.win[n-1].time().Add(-r.window)) {
 			s.stats.Late++
 			return nil
 		}
-		w.Win = append(w.Win, m)
+		w.win = append(w.win, m)
 		from := t.Add(-r.window)
 		drop := 0
-		for drop < len(w.Win) && w.Win[drop].Time.Before(from) {
+		for drop < len(w.win) && w.win[drop].time().Before(from) {
 			drop++
 		}
 		if drop > 0 {
-			w.Win = append(w.Win[:0:0], w.Win[drop:]...)
+			w.win = append(w.win[:0:0], w.win[drop:]...)
 		}
 		sum = decimal.FromInt(0)
-		for _, w := range w.Win {
+		for i := range w.win {
 			x := decimal.FromInt(1)
-			if w.Value != "" {
-				x = decimal.MustParse(w.Value)
+			if v := w.win[i].value(); v != "" {
+				x = decimal.MustParse(v)
 			}
 			var err error
 			if sum, err = sum.Add(x); err != nil {
 				return &evalError{err}
 			}
 		}
-		count = int64(len(w.Win))
+		count = int64(len(w.win))
 		if !reached(r, count, sum) {
 			return nil
 		}
-		first, last = w.Win[0], w.Win[len(w.Win)-1]
-		winStart, winEnd = first.Time, last.Time
-		idParts = []string{"sliding", string(first.Pos), string(last.Pos), strconv.FormatInt(count, 10)}
-		w.Win = nil // fired: the next match starts afresh
+		first, last = w.win[0], w.win[len(w.win)-1]
+		winStart, winEnd = first.time(), last.time()
+		idParts = []string{"sliding", string(first.pos()), string(last.pos()), strconv.FormatInt(count, 10)}
+		w.win = nil // fired: the next match starts afresh
 	}
 	s.stats.Matches++
-	mv, err := matchedVars([]match{first, last}, []string{"first", "last"})
+	mv, err := matchedVars([]match{first, last}, []string{"first", "last"}, key)
 	if err != nil {
 		return &evalError{err}
 	}
@@ -403,10 +361,10 @@ func reached(r *rule, count int64, sum decimal.Decimal) bool {
 	return sum.Cmp(r.sumMin) >= 0
 }
 
-func matchedVars(ms []match, names []string) (map[string]any, error) {
+func matchedVars(ms []match, names []string, key string) (map[string]any, error) {
 	out := make(map[string]any, len(ms))
-	for i, m := range ms {
-		c, err := m.cel()
+	for i := range ms {
+		c, err := ms[i].cel(key)
 		if err != nil {
 			return nil, err
 		}
@@ -426,37 +384,41 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 	due := func(t time.Time) bool { return e.wm.After(t) }
 	switch r.kind {
 	case KindAbsence:
-		keep := ks.Open[:0]
+		keep := ks.open[:0]
 		var fired []open
-		for _, o := range ks.Open {
-			if due(o.Deadline) {
-				fired = append(fired, o)
+		for i := range ks.open {
+			if due(ks.open[i].deadline(r)) {
+				fired = append(fired, ks.open[i])
 			} else {
-				keep = append(keep, o)
+				keep = append(keep, ks.open[i])
 			}
 		}
-		ks.Open = keep
-		keepF := ks.Fired[:0]
-		for _, o := range ks.Fired {
-			if !due(o.Deadline.Add(r.resolveWithin)) {
-				keepF = append(keepF, o)
+		clear(ks.open[len(keep):])
+		ks.open = keep
+		old := ks.firedList()
+		keepF := old[:0]
+		for i := range old {
+			if !due(old[i].deadline(r).Add(r.resolveWithin)) {
+				keepF = append(keepF, old[i])
 			}
 		}
-		ks.Fired = keepF
+		clear(old[len(keepF):])
+		ks.setFired(keepF)
 		for _, o := range fired {
 			s.stats.Matches++
+			deadline := o.deadline(r)
 			if e.cfg.Hooks.TimerFired != nil {
-				e.cfg.Hooks.TimerFired(r.name, e.wm.Sub(o.Deadline))
+				e.cfg.Hooks.TimerFired(r.name, e.wm.Sub(deadline))
 			}
 			if r.resolve != nil {
-				ks.Fired = e.bound(s, append(ks.Fired, o))
+				ks.setFired(e.bound(s, append(ks.firedList(), o)))
 			}
-			m, err := matchedVars(o.Matched, []string{"start"})
+			m, err := matchedVars(o.matches(), []string{"start"}, key)
 			if err != nil {
 				return err
 			}
-			vs := &vars{key: key, matched: m, deadline: o.Deadline}
-			err = e.derive(s, r.emit, key, vs, o.Deadline, []string{"timeout", string(o.Matched[0].Pos), o.Deadline.Format(time.RFC3339Nano)}, emit)
+			vs := &vars{key: key, matched: m, deadline: deadline}
+			err = e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
 			if err != nil {
 				var ee *evalError
 				if !errors.As(err, &ee) {
@@ -469,20 +431,21 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 			}
 		}
 	case KindSequence:
-		keep := ks.Open[:0]
-		for _, o := range ks.Open {
-			if !due(o.Deadline) {
-				keep = append(keep, o)
+		keep := ks.open[:0]
+		for i := range ks.open {
+			if !due(ks.open[i].deadline(r)) {
+				keep = append(keep, ks.open[i])
 			}
 		}
-		ks.Open = keep
+		clear(ks.open[len(keep):])
+		ks.open = keep
 	default:
 		if r.tumbling {
-			if ks.W != nil && ks.W.Count > 0 && due(ks.W.WinStart.Add(r.window)) {
-				ks.W = nil
+			if ks.w != nil && ks.w.count > 0 && due(ks.w.winStart.Add(r.window)) {
+				ks.w = nil
 			}
-		} else if w := ks.W; w != nil && len(w.Win) > 0 && due(w.Win[len(w.Win)-1].Time.Add(r.window)) {
-			ks.W = nil
+		} else if w := ks.w; w != nil && len(w.win) > 0 && due(w.win[len(w.win)-1].time().Add(r.window)) {
+			ks.w = nil
 		}
 	}
 	return nil

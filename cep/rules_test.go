@@ -107,6 +107,15 @@ func TestCheck(t *testing.T) {
 			`data.total is not an object in OrderPromised v1`},
 		{"key must exist in every type", "version: 1\nrules:\n  - {name: r, version: 1, kind: count, aggregate: c, on: {type: [OrderRequested, OrderDeclined]}, key: data.customer_id, window: 1h, at_least: 2, emit: {type: X, version: 1}}\n",
 			`data.customer_id: no such field in OrderDeclined v1`},
+		{"key of a type that is no key", "version: 1\nrules:\n  - {name: r, version: 1, kind: count, aggregate: c, on: {type: OrderRequested}, key: data.lines, window: 1h, at_least: 2, emit: {type: X, version: 1}}\n",
+			`cep.yaml:3: rule "r": key: data.lines is array in OrderRequested v1: want a string or an integer`},
+		{"key of a string or an integer", "version: 1\nrules:\n  - {name: r, version: 1, kind: count, aggregate: c, on: {type: OrderRequested}, key: data.customer_id, window: 1h, at_least: 2, emit: {type: X, version: 1}}\n" +
+			"  - {name: s, version: 1, kind: count, aggregate: c, on: {type: OrderRequested}, key: data.currency, window: 1h, at_least: 2, emit: {type: Y, version: 1}}\n", ""},
+		{"a derived field's type is known", "version: 1\nrules:\n" +
+			"  - {name: a, version: 1, kind: count, aggregate: c, on: {type: OrderRequested}, key: data.customer_id, window: 1h, at_least: 2, emit: {type: X, version: 1, data: {n: count, at: window_end}}}\n" +
+			"  - {name: b, version: 1, kind: count, aggregate: c, on: {type: X}, key: data.n, window: 1h, at_least: 2, emit: {type: Y, version: 1}}\n" +
+			"  - {name: d, version: 1, kind: count, aggregate: c, on: {type: X}, key: data.at.x, window: 1h, at_least: 2, emit: {type: Z, version: 1}}\n",
+			`cep.yaml:5: rule "d": key: data.at is not an object in X v1 (rule a): it has no field "x"`},
 		{"derived types of earlier rules are known", "version: 1\nrules:\n" +
 			"  - {name: a, version: 1, kind: count, aggregate: c, on: {type: OrderRequested}, key: data.customer_id, window: 1h, at_least: 2, emit: {type: X, version: 1, data: {c: key}}}\n" +
 			"  - {name: b, version: 1, kind: count, aggregate: c, on: {type: X}, key: data.c, window: 1h, at_least: 2, emit: {type: Y, version: 1}}\n", ""},

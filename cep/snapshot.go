@@ -1,7 +1,6 @@
 package cep
 
 import (
-	"container/heap"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -31,11 +30,11 @@ type snapPart struct {
 }
 
 type snapRule struct {
-	Name    string               `json:"name"`
-	Version int                  `json:"version"`
-	Digest  string               `json:"digest"`
-	Stats   RuleStats            `json:"stats"`
-	Keys    map[string]*keyState `json:"keys"`
+	Name    string              `json:"name"`
+	Version int                 `json:"version"`
+	Digest  string              `json:"digest"`
+	Stats   RuleStats           `json:"stats"`
+	Keys    map[string]*keyJSON `json:"keys"`
 }
 
 // Snapshot returns the engine's whole state as bytes: the watermark, each
@@ -51,7 +50,11 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		s.Partitions = append(s.Partitions, snapPart{Topic: p.id.Topic, Partition: p.id.Partition, Offset: p.offset, Position: p.rel})
 	}
 	for _, rs := range e.state {
-		s.Rules = append(s.Rules, snapRule{Name: rs.r.name, Version: rs.r.version, Digest: rs.r.digest, Stats: rs.stats, Keys: rs.keys})
+		keys := make(map[string]*keyJSON, len(rs.keys))
+		for k, ks := range rs.keys {
+			keys[k] = ks.toJSON(rs.r, k)
+		}
+		s.Rules = append(s.Rules, snapRule{Name: rs.r.name, Version: rs.r.version, Digest: rs.r.digest, Stats: rs.stats, Keys: keys})
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -80,7 +83,7 @@ func (e *Engine) Restore(b []byte) error {
 		return fmt.Errorf("cep: snapshot of source %q, engine's is %q: ids would change", s.Source, e.cfg.Source)
 	}
 	for _, p := range e.parts {
-		p.buf, p.offset, p.pos, p.rel = nil, -1, "", ""
+		p.buf, p.head, p.offset, p.pos, p.rel = nil, 0, -1, "", ""
 	}
 	for _, sp := range s.Partitions {
 		id := PartitionID{Topic: sp.Topic, Partition: sp.Partition}
@@ -96,7 +99,9 @@ func (e *Engine) Restore(b []byte) error {
 		byName[sr.Name] = sr
 	}
 	e.wm, e.seq, e.duplicates = s.Watermark, s.Seq, s.Duplicates
-	e.timers = nil
+	for i := range e.timers {
+		e.timers[i] = nil
+	}
 	for _, rs := range e.state {
 		r := rs.r
 		rs.keys = map[string]*keyState{}
@@ -111,14 +116,17 @@ func (e *Engine) Restore(b []byte) error {
 		rs.stats = sr.Stats
 		rs.stats.OpenMatches, rs.stats.Timers = 0, 0
 		for _, k := range sortedKeys(sr.Keys) {
-			ks := sr.Keys[k]
-			if ks == nil {
+			kj := sr.Keys[k]
+			if kj == nil {
 				continue
 			}
+			ks := e.keyFromJSON(kj, k)
 			rs.keys[k] = ks
 			e.touch(rs, k, ks, weight{})
 		}
 	}
-	heap.Init(&e.timers)
+	for i := range e.timers {
+		e.timers[i].init()
+	}
 	return nil
 }

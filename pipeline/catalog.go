@@ -12,6 +12,25 @@ type CatalogOptions struct {
 	Title string
 	// Version of the document (the API, not AsyncAPI's). Default "1.0.0".
 	Version string
+	// Derived are event types the mapping does not produce that are
+	// catalogued too: the events CEP rules derive (cep.Rules.DerivedSchemas).
+	// Each goes on the channel of its topic: an aggregate's channel when it
+	// is that aggregate's topic, else a channel of its own.
+	Derived []CatalogEvent
+}
+
+// CatalogEvent is one version of an event type that Catalog lists beside
+// the mapping's: a derived event.
+type CatalogEvent struct {
+	Type          string
+	Version       int
+	AggregateType string
+	// Topic is the topic the events are written to.
+	Topic string
+	// Summary says where the events come from ("Derived by CEP rule x").
+	Summary string
+	// Schema is the JSON Schema of the data; nil means any JSON object.
+	Schema json.RawMessage
 }
 
 // asyncAPIVersion is the AsyncAPI specification version of the catalog.
@@ -70,6 +89,15 @@ func (m *Mapping) Catalog(opts CatalogOptions) ([]byte, error) {
 				add(messageID(et.Type, v), message(et.Type, title, summary, v, data, false))
 			}
 		}
+		for _, d := range opts.Derived {
+			if d.Topic == m.Topic(agg) {
+				msg, err := derivedMessage(d)
+				if err != nil {
+					return nil, err
+				}
+				add(messageID(d.Type, d.Version), msg)
+			}
+		}
 		for _, c := range []struct {
 			typ, summary string
 			data         map[string]any
@@ -93,6 +121,9 @@ func (m *Mapping) Catalog(opts CatalogOptions) ([]byte, error) {
 			"channel":  map[string]any{"$ref": "#/channels/" + agg},
 			"messages": refs,
 		}
+	}
+	if err := m.derivedChannels(opts.Derived, channels, operations, messages); err != nil {
+		return nil, err
 	}
 	const dlID = "cdcflow.DeadLetter.v1"
 	messages[dlID] = message(DeadLetterType, DeadLetterType, "A change or event that could not be mapped or published, with the reason; excluded columns are never in it.", 1, deadLetterSchema(), false)
@@ -122,6 +153,74 @@ func (m *Mapping) Catalog(opts CatalogOptions) ([]byte, error) {
 		"components":         map[string]any{"messages": messages},
 	}
 	return json.MarshalIndent(doc, "", "  ")
+}
+
+// derivedChannels adds a channel per topic of the derived events that is
+// no aggregate's topic, with its messages and publish operation.
+func (m *Mapping) derivedChannels(derived []CatalogEvent, channels, operations, messages map[string]any) error {
+	aggTopic := map[string]bool{}
+	for _, agg := range m.AggregateTypes() {
+		aggTopic[m.Topic(agg)] = true
+	}
+	byTopic := map[string][]CatalogEvent{}
+	var topics []string
+	for _, d := range derived {
+		if aggTopic[d.Topic] {
+			continue
+		}
+		if _, ok := byTopic[d.Topic]; !ok {
+			topics = append(topics, d.Topic)
+		}
+		byTopic[d.Topic] = append(byTopic[d.Topic], d)
+	}
+	for _, topic := range topics {
+		id := "derived." + topic
+		chanMsgs := map[string]any{}
+		var refs []any
+		for _, d := range byTopic[topic] {
+			msg, err := derivedMessage(d)
+			if err != nil {
+				return err
+			}
+			mid := messageID(d.Type, d.Version)
+			messages[mid] = msg
+			chanMsgs[mid] = map[string]any{"$ref": "#/components/messages/" + mid}
+			refs = append(refs, map[string]any{"$ref": "#/channels/" + id + "/messages/" + mid})
+		}
+		channels[id] = map[string]any{
+			"address":     topic,
+			"title":       "Derived events on " + topic,
+			"description": "Events derived by CEP rules from the aggregate topics, keyed by the rule's key (the derived aggregate id), in position order per key.",
+			"messages":    chanMsgs,
+			"bindings":    map[string]any{"kafka": map[string]any{"topic": topic, "bindingVersion": kafkaBindingVersion}},
+		}
+		operations["publish."+id] = map[string]any{
+			"action":   "send",
+			"title":    "cdcflow cep publishes derived events on " + topic,
+			"channel":  map[string]any{"$ref": "#/channels/" + id},
+			"messages": refs,
+		}
+	}
+	return nil
+}
+
+// derivedMessage is the message of one derived event version.
+func derivedMessage(d CatalogEvent) (map[string]any, error) {
+	data := any(map[string]any{"type": "object"})
+	if len(d.Schema) > 0 {
+		var doc any
+		if err := json.Unmarshal(d.Schema, &doc); err != nil {
+			return nil, fmt.Errorf("schema of derived event %s: %w", fmtType(d.Type, d.Version), err)
+		}
+		data = schemaBody(doc)
+	}
+	summary := d.Summary
+	if summary == "" {
+		if doc, ok := data.(map[string]any); ok {
+			summary, _ = doc["description"].(string)
+		}
+	}
+	return message(d.Type, fmtType(d.Type, d.Version), summary, d.Version, data, false), nil
 }
 
 // messageID returns the component id of an event version: Type.vN.

@@ -219,3 +219,68 @@ func checkCatalogTruth(t *testing.T, path string) {
 		t.Fatalf("checked %d events; want at least 10", n)
 	}
 }
+
+// TestCatalogDerived lists derived events (CEP rules') beside the mapped
+// ones: on their aggregate's channel when written to its topic, on a
+// channel of their own otherwise.
+func TestCatalogDerived(t *testing.T) {
+	m := loadMapping(t, referenceMapping, LoadOptions{})
+	schema := json.RawMessage(`{"$schema":"http://json-schema.org/draft-07/schema#","$id":"x","description":"late","type":"object","required":["order_id"],"properties":{"order_id":{"type":"integer"}}}`)
+	b, err := m.Catalog(CatalogOptions{Derived: []CatalogEvent{
+		{Type: "OrderOverdue", Version: 1, AggregateType: "order", Topic: "shop.order", Schema: schema},
+		{Type: "CustomerAtRisk", Version: 2, AggregateType: "customer", Topic: "shop.cep", Summary: "Derived by CEP rule customer_at_risk"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Channels map[string]struct {
+			Address  string         `json:"address"`
+			Messages map[string]any `json:"messages"`
+		} `json:"channels"`
+		Operations map[string]struct {
+			Messages []map[string]string `json:"messages"`
+		} `json:"operations"`
+		Components struct {
+			Messages map[string]struct {
+				Summary string `json:"summary"`
+				Payload struct {
+					Properties map[string]json.RawMessage `json:"properties"`
+				} `json:"payload"`
+			} `json:"messages"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Channels["order"].Messages["OrderOverdue.v1"]; !ok {
+		t.Error("channel order has no message OrderOverdue.v1")
+	}
+	own := doc.Channels["derived.shop.cep"]
+	if own.Address != "shop.cep" {
+		t.Errorf("channel derived.shop.cep address = %q; want shop.cep", own.Address)
+	}
+	if _, ok := own.Messages["CustomerAtRisk.v2"]; !ok || len(own.Messages) != 1 {
+		t.Errorf("channel derived.shop.cep messages = %v; want CustomerAtRisk.v2 only", own.Messages)
+	}
+	if ops := doc.Operations["publish.derived.shop.cep"].Messages; len(ops) != 1 || ops[0]["$ref"] != "#/channels/derived.shop.cep/messages/CustomerAtRisk.v2" {
+		t.Errorf("operation publish.derived.shop.cep messages = %v", ops)
+	}
+	msg := doc.Components.Messages["OrderOverdue.v1"]
+	if msg.Summary != "late" {
+		t.Errorf("OrderOverdue.v1 summary = %q; want the schema's description", msg.Summary)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(msg.Payload.Properties["data"], &data); err != nil {
+		t.Fatal(err)
+	}
+	if _, root := data["$schema"]; root || data["required"] == nil {
+		t.Errorf("OrderOverdue.v1 data = %v; want the schema without its root keywords", data)
+	}
+	if got := doc.Components.Messages["CustomerAtRisk.v2"].Summary; got != "Derived by CEP rule customer_at_risk" {
+		t.Errorf("CustomerAtRisk.v2 summary = %q", got)
+	}
+	if _, err := m.Catalog(CatalogOptions{Derived: []CatalogEvent{{Type: "X", Version: 1, Topic: "t", Schema: json.RawMessage(`{`)}}}); err == nil {
+		t.Error("Catalog with a broken derived schema = nil error")
+	}
+}

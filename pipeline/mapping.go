@@ -167,6 +167,7 @@ type Mapping struct {
 	schemas  *schemaSet // nil without a schemas directory
 	upcast   *upcasters
 	versions map[string]int // event type -> the version the rules emit
+	derived  []EventType    // types derived from the mapping's events (WithDerived)
 	// loadTypes holds the column types of the live schema Load checked
 	// against, so that the first Relation of a retyped column is caught.
 	loadTypes map[TableName]map[string]string
@@ -273,6 +274,11 @@ func (m *Mapping) AggregateTypes() []string {
 			out = append(out, t.aggType)
 		}
 	}
+	for _, d := range m.derived {
+		if !slices.Contains(out, d.AggregateType) {
+			out = append(out, d.AggregateType)
+		}
+	}
 	slices.Sort(out)
 	return out
 }
@@ -307,12 +313,13 @@ func (m *Mapping) EventTypes() []EventType {
 			add(t.aggType, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b EventType) int {
-		if c := strings.Compare(a.AggregateType, b.AggregateType); c != 0 {
-			return c
+	for _, d := range m.derivedTypes() {
+		if !seen[d.Type] {
+			seen[d.Type] = true
+			out = append(out, d)
 		}
-		return strings.Compare(a.Type, b.Type)
-	})
+	}
+	sortEventTypes(out)
 	return out
 }
 

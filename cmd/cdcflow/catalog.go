@@ -26,6 +26,8 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "write the document to this `file` instead of standard output")
 	title := fs.String("title", "", "document title (default \"cdcflow events\")")
 	version := fs.String("version", "", "document version (default 1.0.0)")
+	rulesFile := fs.String("rules", "", "CEP rules `file`: catalogue the events its rules derive too")
+	cepTopic := fs.String("cep-topic", "", "`topic` of the derived events (default: the topic prefix + cep, where cdcflow cep writes them)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +46,20 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	doc, err := m.Catalog(pipeline.CatalogOptions{Title: *title, Version: *version})
+	opts := pipeline.CatalogOptions{Title: *title, Version: *version}
+	if *rulesFile != "" {
+		rs, err := parseRulesFile(*rulesFile)
+		if err != nil {
+			return err
+		}
+		if err := rs.Check(m); err != nil {
+			return ruleProblems(err)
+		}
+		if opts.Derived, err = derivedCatalog(rs, m, *cepTopic); err != nil {
+			return err
+		}
+	}
+	doc, err := m.Catalog(opts)
 	if err != nil {
 		return fmt.Errorf("generate catalogue: %w", err)
 	}

@@ -40,3 +40,35 @@ func TestCatalogCommand(t *testing.T) {
 		t.Errorf("stderr = %q; want the problem with file, line and rule", stderr.String())
 	}
 }
+
+// TestCatalogCommandRules: with --rules the catalogue lists the derived
+// events on the derived topic's channel, with their inferred schemas.
+func TestCatalogCommandRules(t *testing.T) {
+	const orders = "../../deploy/examples/orders/"
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"catalog", "--mapping", orders + "mapping.yaml", "--rules", orders + "cep.yaml"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("cdcflow catalog --rules exit %d: %s", code, stderr.String())
+	}
+	var doc struct {
+		Channels map[string]struct {
+			Address  string         `json:"address"`
+			Messages map[string]any `json:"messages"`
+		} `json:"channels"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ch := doc.Channels["derived.shop.cep"]
+	if ch.Address != "shop.cep" {
+		t.Fatalf("channel derived.shop.cep address = %q; want shop.cep", ch.Address)
+	}
+	for _, id := range []string{"OrderOverdue.v1", "OrderOverdueResolved.v1", "CustomerOrderDeclined.v1", "CustomerAtRisk.v1"} {
+		if _, ok := ch.Messages[id]; !ok {
+			t.Errorf("channel derived.shop.cep has no message %s", id)
+		}
+	}
+	if !strings.Contains(stdout.String(), `"resolved_by"`) {
+		t.Error("the catalogue lacks OrderOverdueResolved's data schema")
+	}
+}

@@ -22,9 +22,9 @@ func init() {
 	register(command{
 		name:        "check",
 		summary:     "check the configuration, the mapping against the live schema, the views against the mapping, the source's readiness and the schema versions",
-		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the views file, when\nviews.file or --views names one, against the mapping's event types and schemas\n(every data field a view reads must be in its event's schema); the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. Exit status 1 when a check fails.",
+		description: "It checks the configuration; the mapping (CEL, schemas) and, when source.dsn is set,\nevery table and column it uses against the live database; the views file, when\nviews.file or --views names one, against the mapping's event types and schemas\n(every data field a view reads must be in its event's schema); the source's readiness\nfor capture (wal_level, privileges, replica identity, publication, slot); and that\nevery schema version upcasts to the current one. With --rules it checks a CEP rules\nfile against the mapping's events and schemas (each problem as file:line: rule) and\nthe derived events' schema files, and checks the views with the derived types known.\nExit status 1 when a check fails.",
 		run:         runCheck,
-		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility",
+		example:     "cdcflow check --config cdcflow.yaml\ncdcflow check --config cdcflow.yaml --offline --forward   # files only, and forward compatibility\ncdcflow check --config cdcflow.yaml --offline --rules cep.yaml --views overdue.views.yaml",
 	})
 }
 
@@ -40,6 +40,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	viewsFile := fs.String("views", "", "view definitions `file` to check against the mapping (default: views.file)")
+	rulesFile := fs.String("rules", "", "CEP rules `file` to check against the mapping's event schemas")
 	offline := fs.Bool("offline", false, "do not connect to the source: check files only")
 	forward := fs.Bool("forward", false, "also check that each schema version is FORWARD compatible with the one before")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the source after this long")
@@ -80,6 +81,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
 	}
 
+	if derived := checkRules(r, *rulesFile, mapping); derived != nil {
+		// Views may follow the derived events too.
+		mapping = mapping.WithDerived(derived)
+	}
 	checkViews(r, cfg, mapping)
 
 	switch {

@@ -126,3 +126,63 @@ views:
 		})
 	}
 }
+
+// TestCheckRules: check validates a CEP rules file against the mapping's
+// events, every problem as file:line: rule "name": problem, and checks views
+// over derived events once the rules say what they derive.
+func TestCheckRules(t *testing.T) {
+	const orders = "../../deploy/examples/orders/"
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	rules := func(start, emitData string) string {
+		return "version: 1\nrules:\n  - name: late\n    version: 1\n    kind: absence\n    aggregate: order\n" +
+			"    start: {type: " + start + "}\n    expect: {type: OrderDeclared}\n    within: 1h\n" +
+			"    emit: {type: OrderLate, version: 1, data: " + emitData + "}\n"
+	}
+	unknownType := write("type.yaml", rules("OrderPromissed", "{}"))
+	unknownField := write("field.yaml", rules("OrderPromised", "{t: matched.start.data.totl}"))
+	badCEL := write("cel.yaml", rules("OrderPromised", "{t: 'matched.start.data.total +'}"))
+	badYAML := write("yaml.yaml", rules("OrderPromised", "{}")+"    withn: 2h\n")
+	t.Setenv("CDCFLOW_MAPPING_FILE", orders+"mapping.yaml")
+	t.Setenv("CDCFLOW_SOURCE_DSN", "")
+	t.Setenv("CDCFLOW_VIEWS_FILE", "")
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"no rules file", nil, 0, []string{"skip  cep rules              no rules file (--rules)"}},
+		{"reference", []string{"--rules", orders + "cep.yaml"}, 0, []string{"ok    cep rules              " + orders + "cep.yaml: 3 rule(s) match the mapping's events, 4 derived type(s)"}},
+		{"reference with the overdue views", []string{"--rules", orders + "cep.yaml", "--views", orders + "overdue.views.yaml"}, 0, []string{"ok    views                  " + orders + "overdue.views.yaml: 2 view(s)"}},
+		{"overdue views without the rules", []string{"--views", orders + "overdue.views.yaml"}, 1, []string{`event type "OrderOverdue": the mapping`}},
+		{"unknown type", []string{"--rules", unknownType}, 1, []string{"FAIL  cep rules",
+			"      " + unknownType + `:7: rule "late": start: event type "OrderPromissed": neither the mapping nor an earlier rule produces it (did you mean OrderPromised?)`}},
+		{"unknown field", []string{"--rules", unknownField}, 1, []string{
+			"      " + unknownField + `:10: rule "late": emit.data.t: data.totl: no such field in OrderPromised v1 (did you mean total?)`}},
+		{"CEL does not compile", []string{"--rules", badCEL}, 1, []string{"      " + badCEL + `:10: rule "late": emit.data.t: `}},
+		{"unknown key", []string{"--rules", badYAML}, 1, []string{"      " + badYAML + `:11: rule "late": unknown key withn (did you mean within?)`}},
+		{"missing file", []string{"--rules", filepath.Join(dir, "nope.yaml")}, 1, []string{"FAIL  cep rules", "cep rules: open "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(t.Context(), append([]string{"check", "--offline"}, tt.args...), &out, &out)
+			if code != tt.code {
+				t.Errorf("check %v: exit %d; want %d:\n%s", tt.args, code, tt.code, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("check %v: output lacks %q:\n%s", tt.args, w, out.String())
+				}
+			}
+		})
+	}
+}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,14 +22,19 @@ import (
 func init() {
 	register(command{
 		name:    "schemas",
-		usage:   "schemas draft [flags]",
-		summary: "draft the JSON Schemas of the mapping's events from the live table types",
+		usage:   "schemas draft|derived [flags]",
+		summary: "draft the JSON Schemas of the mapping's events from the live table types, or write those of the CEP rules' derived events",
 		description: "\"schemas draft\" reads the mapping and the types of the columns its rules read from\n" +
 			"source.dsn, and writes a JSON Schema (draft-07) for the current version of every event\n" +
 			"type into the mapping's schemas directory (or --out), so that validation can start.\n" +
 			"It never overwrites a file unless --force is given. A field a CEL expression computes\n" +
-			"without a fixed type gets a schema that accepts anything and says so: edit it.",
-		example: "cdcflow schemas draft --config cdcflow.yaml\ncdcflow schemas draft --config cdcflow.yaml --out ./schemas --force",
+			"without a fixed type gets a schema that accepts anything and says so: edit it.\n" +
+			"\"schemas derived --rules FILE\" writes the schema of every event type and version the\n" +
+			"CEP rules derive beside the mapped events' (files only, no database), inferred from\n" +
+			"each emit data expression and the schemas of the events it reads; the mapping then\n" +
+			"validates and catalogues derived events like its own. An existing file that differs\n" +
+			"is reported (a released version's schema never changes: bump the emit version).",
+		example: "cdcflow schemas draft --config cdcflow.yaml\ncdcflow schemas draft --config cdcflow.yaml --out ./schemas --force\ncdcflow schemas derived --config cdcflow.yaml --rules cep.yaml",
 		run:     runSchemas,
 	})
 }
@@ -36,6 +43,9 @@ func init() {
 // pipeline.Mapping.DraftSchemas; this wires the live catalog to it and
 // writes the files.
 func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "derived" {
+		return runSchemasDerived(args[1:], stdout, stderr)
+	}
 	draft := len(args) > 0 && args[0] == "draft"
 	if draft {
 		args = args[1:]
@@ -50,7 +60,7 @@ func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if !draft {
-		return fmt.Errorf("%w: schemas: want the subcommand draft (cdcflow schemas draft [flags])", errUsage)
+		return fmt.Errorf("%w: schemas: want the subcommand draft or derived (cdcflow schemas draft|derived [flags])", errUsage)
 	}
 	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
@@ -124,6 +134,86 @@ func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%s already names them (schemas: %s).\n", cfg.Mapping.File, rel)
 	}
 	fmt.Fprintf(stdout, "Review the drafts, then run: cdcflow check%s\n", configArg(*path))
+	return nil
+}
+
+// runSchemasDerived runs "cdcflow schemas derived": the inference is
+// cep.Rules.DerivedSchemas; this loads the mapping (with its schemas) and
+// the rules, checks them, and writes the files that are missing.
+func runSchemasDerived(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("schemas derived", stderr)
+	path := configFlag(fs)
+	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
+	rulesFile := fs.String("rules", "", "CEP rules `file` (required)")
+	out := fs.String("out", "", "write the schemas into this `directory` (default: the mapping's schemas directory)")
+	force := fs.Bool("force", false, "overwrite schema files that differ")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *rulesFile == "" {
+		return fmt.Errorf("%w: schemas derived: --rules is required", errUsage)
+	}
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		return err
+	}
+	if *mappingFile != "" {
+		cfg.Mapping.File = *mappingFile
+	}
+	if cfg.Mapping.File == "" {
+		return config.ErrNoMappingFile
+	}
+	m, err := config.LoadMappingFile(cfg.Mapping.File, nil, cfg.Source.Timezone)
+	if err != nil {
+		return err
+	}
+	rs, err := parseRulesFile(*rulesFile)
+	if err != nil {
+		return err
+	}
+	if err := rs.Check(m); err != nil {
+		return ruleProblems(err)
+	}
+	ds, err := rs.DerivedSchemas(m)
+	if err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(cfg.Mapping.File), "schemas")
+		if m.SchemasDir() != "" {
+			dir = filepath.Join(filepath.Dir(cfg.Mapping.File), m.SchemasDir())
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("schemas derived: %w", err)
+	}
+	var differ []string
+	for _, d := range ds {
+		file := filepath.Join(dir, d.File)
+		old, err := os.ReadFile(file)
+		switch {
+		case err == nil && bytes.Equal(old, d.JSON):
+			fmt.Fprintf(stdout, "same   %s\n", file)
+			continue
+		case err == nil && !*force:
+			fmt.Fprintf(stdout, "DIFFERS %s (rule %s): a released version's schema never changes: give the rule's emit a new version (--force overwrites)\n", file, d.Rule)
+			differ = append(differ, d.File)
+			continue
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("schemas derived: %w", err)
+		}
+		if err := os.WriteFile(file, d.JSON, 0o644); err != nil {
+			return fmt.Errorf("schemas derived: write %s: %w", file, err)
+		}
+		fmt.Fprintf(stdout, "wrote  %s (rule %s)\n", file, d.Rule)
+		for _, u := range d.Unknown {
+			fmt.Fprintf(stdout, "       field %s: its type is not known (a CEL expression): the schema accepts any value; edit it\n", u)
+		}
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("schemas derived: %d schema(s) differ from what the rules derive: %s", len(differ), strings.Join(differ, ", "))
+	}
 	return nil
 }
 

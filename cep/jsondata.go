@@ -1,0 +1,210 @@
+package cep
+
+import "strconv"
+
+// fastData decodes event data as dataValue does (objects as map[string]any,
+// arrays as []any, integers without a fraction or exponent that fit int64
+// as int64, other numbers as float64, strings, bools and null) for the
+// common case: one JSON value of ASCII text without escapes, nested at most
+// maxFastDepth deep, with nothing but white space after it. ok is false for
+// anything else (escapes, other bytes, invalid JSON), and the caller decodes
+// with encoding/json, which then gives the same value or the error. It
+// exists because events are matched by the million, and encoding/json's
+// decoder costs an allocation of its own and of its buffer per value.
+func fastData[T ~string | ~[]byte](s T) (v any, ok bool) {
+	p := fastParser[T]{s: s}
+	v, ok = p.value(0)
+	if !ok {
+		return nil, false
+	}
+	p.space()
+	return v, p.i == len(p.s)
+}
+
+const maxFastDepth = 64
+
+type fastParser[T ~string | ~[]byte] struct {
+	s T
+	i int
+}
+
+func (p *fastParser[T]) space() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *fastParser[T]) value(depth int) (any, bool) {
+	p.space()
+	if p.i >= len(p.s) || depth > maxFastDepth {
+		return nil, false
+	}
+	switch c := p.s[p.i]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		return p.str()
+	case c == '-' || '0' <= c && c <= '9':
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	}
+	return nil, false
+}
+
+func (p *fastParser[T]) literal(lit string) bool {
+	if len(p.s)-p.i < len(lit) || string(p.s[p.i:p.i+len(lit)]) != lit {
+		return false
+	}
+	p.i += len(lit)
+	return true
+}
+
+func (p *fastParser[T]) object(depth int) (any, bool) {
+	p.i++ // {
+	m := map[string]any{}
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+		return m, true
+	}
+	for {
+		p.space()
+		if p.i >= len(p.s) || p.s[p.i] != '"' {
+			return nil, false
+		}
+		k, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		p.space()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return nil, false
+		}
+		p.i++
+		v, ok := p.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		m[k.(string)] = v
+		p.space()
+		if p.i >= len(p.s) {
+			return nil, false
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return m, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (p *fastParser[T]) array(depth int) (any, bool) {
+	p.i++ // [
+	a := []any{}
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == ']' {
+		p.i++
+		return a, true
+	}
+	for {
+		v, ok := p.value(depth + 1)
+		if !ok {
+			return nil, false
+		}
+		a = append(a, v)
+		p.space()
+		if p.i >= len(p.s) {
+			return nil, false
+		}
+		switch p.s[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			return a, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// str reads a string of printable ASCII without escapes.
+func (p *fastParser[T]) str() (any, bool) {
+	start := p.i + 1
+	for j := start; j < len(p.s); j++ {
+		switch c := p.s[j]; {
+		case c == '"':
+			p.i = j + 1
+			return string(p.s[start:j]), true
+		case c == '\\' || c < 0x20 || c > 0x7e:
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// number reads a JSON number as dataValue does: an int64 when it has no
+// fraction or exponent and fits, else a float64 (±Inf past its range).
+func (p *fastParser[T]) number() (any, bool) {
+	start := p.i
+	j := p.i
+	if p.s[j] == '-' {
+		j++
+	}
+	digits := func() int {
+		n := 0
+		for j < len(p.s) && '0' <= p.s[j] && p.s[j] <= '9' {
+			j++
+			n++
+		}
+		return n
+	}
+	intStart := j
+	n := digits()
+	if n == 0 || n > 1 && p.s[intStart] == '0' {
+		return nil, false // no digits, or a leading zero
+	}
+	integer := true
+	if j < len(p.s) && p.s[j] == '.' {
+		j++
+		if digits() == 0 {
+			return nil, false
+		}
+		integer = false
+	}
+	if j < len(p.s) && (p.s[j] == 'e' || p.s[j] == 'E') {
+		j++
+		if j < len(p.s) && (p.s[j] == '+' || p.s[j] == '-') {
+			j++
+		}
+		if digits() == 0 {
+			return nil, false
+		}
+		integer = false
+	}
+	p.i = j
+	text := string(p.s[start:j])
+	if integer {
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return i, true
+		}
+	}
+	f, _ := strconv.ParseFloat(text, 64)
+	return f, true
+}
