@@ -77,6 +77,15 @@ type Config struct {
 	// docs/capture.md, "Database failover"). Not with Temporary or
 	// SnapshotInitialOnly. Default false.
 	FailoverSlot bool
+	// Published, when set, is asked at the first session after a promotion
+	// of a failover slot's server, when this process did not verify the old
+	// primary itself (it started after the failover): it returns the source
+	// URI and commit LSN of the last change known durable downstream, ok
+	// false when unknown. When that position lies in the promoted server's
+	// history, nothing published can be missing there, and the slot resumes
+	// as the same source. It runs on the Reader's goroutine and must not
+	// block. nil: unknown.
+	Published func() (source string, lsn capture.LSN, ok bool)
 	// HeartbeatInterval is how often a heartbeat logical message is emitted
 	// through the slot's database, so that the slot can advance while only
 	// unpublished tables are written. Default 10s; negative disables.

@@ -392,6 +392,17 @@ type promotion struct {
 	Source     capture.Source // the current server's identity
 	Confirmed  capture.LSN
 	Witness    *failoverWitness
+	// Hist is the current timeline's history; Published the last position
+	// known durable downstream (Config.Published), nil when unknown.
+	Hist      []tlSwitch
+	Published *published
+}
+
+// published is a position known durable downstream: the source URI it was
+// published under and its commit LSN.
+type published struct {
+	Source string
+	LSN    capture.LSN
 }
 
 // keepIdentity decides whether a slot whose position predates the current
@@ -400,15 +411,46 @@ type promotion struct {
 //
 // It may when the slot is a failover slot that PostgreSQL's slot
 // synchronization carried over (synced, persistent, valid on the promoted
-// server) and this process verified, on the old primary of the same
-// cluster, that synchronized_standby_slots named this server's physical
-// slot: the old primary then sent no change to cdcflow before this server
-// had flushed it (walsender.c NeedToWaitForStandbys), so everything
-// cdcflow published lies at or before the switch point, in the history
-// the new timeline shares.
+// server) and nothing cdcflow published can be missing from this server's
+// history. That is known in two ways: this process verified, on the old
+// primary of the same cluster, that synchronized_standby_slots named this
+// server's physical slot (the old primary then sent no change to cdcflow
+// before this server had flushed it: walsender.c NeedToWaitForStandbys);
+// or the last position durable downstream lies in this server's history
+// (the timeline that wrote it there is the one it was published under).
 func keepIdentity(p promotion) (bool, string) {
+	if ok, why := slotCarried(p); !ok {
+		return false, why
+	}
+	ok, why := witnessCovers(p)
+	if ok {
+		return true, ""
+	}
+	if p.Published == nil {
+		return false, why
+	}
+	if ok, whyP := publishedInHistory(p); !ok {
+		return false, why + "; and " + whyP
+	}
+	return true, ""
+}
+
+// publishedInHistory reports whether the last published position lies in
+// the current timeline's history.
+func publishedInHistory(p promotion) (bool, string) {
+	pub := p.Published
+	tl := timelineAt(p.Hist, p.Source.Timeline, pub.LSN)
+	want := capture.Source{SystemID: p.Source.SystemID, Timeline: tl, Database: p.Source.Database}.URI()
+	if pub.Source != want {
+		return false, fmt.Sprintf("the last position published (%s under %s) is not in this server's history, where timeline %d wrote that position: the old primary ran ahead of this server", pub.LSN, pub.Source, tl)
+	}
+	return true, ""
+}
+
+// slotCarried checks the configuration and the slot's row: a failover slot
+// that slot synchronization carried over, sync-ready and valid.
+func slotCarried(p promotion) (bool, string) {
 	s := p.Server
-	w := p.Witness
 	switch {
 	case !p.Configured:
 		return false, "source.failover_slot is off"
@@ -422,6 +464,14 @@ func keepIdentity(p promotion) (bool, string) {
 		return false, "the synchronized slot was not sync-ready (temporary) at the promotion"
 	case s.Slot.InvalidationReason != "":
 		return false, "the slot was invalidated (" + s.Slot.InvalidationReason + ")"
+	}
+	return true, ""
+}
+
+// witnessCovers checks what this process verified on the old primary.
+func witnessCovers(p promotion) (bool, string) {
+	s, w := p.Server, p.Witness
+	switch {
 	case w == nil:
 		return false, "this process did not verify synchronized_standby_slots on the old primary (it started after the failover), so the slot may have run ahead of this server"
 	case w.SystemID != p.Source.SystemID:

@@ -232,7 +232,12 @@ func TestTimelineAt(t *testing.T) {
 // this process verified synchronized_standby_slots on timeline 1.
 func verified(t *testing.T) promotion {
 	s := server(t, 170002, false, standbySettings, pg17SyncedSlot)
+	hist, err := parseHistory([]byte(history2))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return promotion{
+		Hist: hist,
 		Configured: true, Server: s,
 		Source:    capture.Source{SystemID: "7301", Timeline: 2, Database: "shop"},
 		Confirmed: 0x3000098,
@@ -260,6 +265,23 @@ func TestKeepIdentity(t *testing.T) {
 		{"no primary_slot_name", func(p *promotion) { p.Server.PrimarySlotName = "" }, "no primary_slot_name"},
 		{"another standby", func(p *promotion) { p.Witness.StandbySlots = []string{"sb2_slot"} }, `did not list this server's physical slot "sb1_slot"`},
 		{"list was empty", func(p *promotion) { p.Witness.StandbySlots = nil }, "did not list"},
+		// A process started after the failover knows what Kafka holds.
+		{"published before the switch", func(p *promotion) {
+			p.Witness, p.Published = nil, &published{"postgres://7301/shop?tl=1", 0x4F80000}
+		}, ""},
+		{"published after the switch, on the new timeline", func(p *promotion) {
+			p.Witness, p.Published = nil, &published{"postgres://7301/shop?tl=2", 0x5000100}
+		}, ""},
+		{"published past the switch by the old primary", func(p *promotion) {
+			p.Witness, p.Published = nil, &published{"postgres://7301/shop?tl=1", 0x5000100}
+		}, "the old primary ran ahead of this server"},
+		{"published by another cluster", func(p *promotion) {
+			p.Witness, p.Published = nil, &published{"postgres://9999/shop?tl=1", 0x4F80000}
+		}, "is not in this server's history"},
+		{"published, but the slot is a stale copy", func(p *promotion) {
+			p.Witness, p.Published = nil, &published{"postgres://7301/shop?tl=1", 0x4F80000}
+			p.Server.Slot.Synced = false
+		}, "synced = false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

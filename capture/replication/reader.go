@@ -456,9 +456,14 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 			if !changed {
 				break
 			}
-			p := promotion{Configured: r.cfg.FailoverSlot, Source: src, Confirmed: info.confirmedFlush, Witness: r.witness}
+			p := promotion{Configured: r.cfg.FailoverSlot, Source: src, Confirmed: info.confirmedFlush, Witness: r.witness, Hist: hist}
 			if r.failover != nil {
 				p.Server = *r.failover
+			}
+			if r.cfg.Published != nil {
+				if uri, lsn, ok := r.cfg.Published(); ok {
+					p.Published = &published{Source: uri, LSN: lsn}
+				}
 			}
 			keep, why := keepIdentity(p)
 			if keep {
