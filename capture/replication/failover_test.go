@@ -237,7 +237,7 @@ func verified(t *testing.T) promotion {
 		t.Fatal(err)
 	}
 	return promotion{
-		Hist: hist,
+		Hist:       hist,
 		Configured: true, Server: s,
 		Source:    capture.Source{SystemID: "7301", Timeline: 2, Database: "shop"},
 		Confirmed: 0x3000098,
