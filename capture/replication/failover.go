@@ -113,6 +113,10 @@ func ReadFailover(ctx context.Context, conn *pgx.Conn, name string) (ServerFailo
 	return s, nil
 }
 
+// readFailover is ReadFailover; a test on PostgreSQL 15 replaces it to lend
+// a slot the failover columns PostgreSQL 17 would show.
+var readFailover = ReadFailover
+
 // setSettings takes the settings from the JSON object failoverQuery
 // returns (name: setting).
 func (s *ServerFailover) setSettings(b []byte) error {
@@ -565,7 +569,7 @@ func alterFailoverCommand(slot string) string {
 // slot nor pg_copy_logical_replication_slot carries failover), and records
 // the witness a later promotion is judged by.
 func (r *Reader) checkFailover(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Conn, src capture.Source) error {
-	sf, err := ReadFailover(ctx, conn, r.cfg.Slot)
+	sf, err := readFailover(ctx, conn, r.cfg.Slot)
 	if err != nil {
 		return err
 	}

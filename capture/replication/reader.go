@@ -304,7 +304,7 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	defer conn.Close(context.WithoutCancel(ctx))
 	r.failover, r.identity = nil, nil
 	if r.cfg.FailoverSlot {
-		sf, err := ReadFailover(ctx, conn, r.cfg.Slot)
+		sf, err := readFailover(ctx, conn, r.cfg.Slot)
 		if err != nil {
 			return err
 		}
