@@ -439,6 +439,29 @@ func keepIdentity(p promotion) (bool, string) {
 	return true, ""
 }
 
+// resumeFrom returns where a slot kept across a promotion resumes: its
+// confirmed position or, when the position durable downstream lies in this
+// server's history on a timeline that began after it, that timeline's
+// switch point. Everything before that switch point is then durable
+// downstream, and starting there makes the session name the timeline the
+// stored position names, so that the exactly-once skip recognises what
+// follows. It is pure.
+func resumeFrom(p promotion) capture.LSN {
+	start := p.Confirmed
+	if p.Published == nil {
+		return start
+	}
+	if ok, _ := publishedInHistory(p); !ok {
+		return start
+	}
+	for _, h := range p.Hist {
+		if h.Switch <= p.Published.LSN && h.Switch > start {
+			start = h.Switch
+		}
+	}
+	return start
+}
+
 // publishedInHistory reports whether the last published position lies in
 // the current timeline's history.
 func publishedInHistory(p promotion) (bool, string) {

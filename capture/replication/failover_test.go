@@ -375,3 +375,29 @@ func TestConfigFailoverSlotNeedsPersistentSlot(t *testing.T) {
 		}
 	}
 }
+
+func TestResumeFrom(t *testing.T) {
+	hist3, err := parseHistory([]byte(history3)) // switches at 0/5000000 (1→2) and 0/7A0000A0 (2→3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		confirmed capture.LSN
+		pub       *published
+		want      capture.LSN
+	}{
+		{"nothing known downstream", 0x4F00000, nil, 0x4F00000},
+		{"stored before the switch", 0x4F00000, &published{"postgres://7301/shop?tl=1", 0x4F80000}, 0x4F00000},
+		{"stored after the first switch", 0x4F00000, &published{"postgres://7301/shop?tl=2", 0x6000000}, 0x5000000},
+		{"stored after both switches", 0x4F00000, &published{"postgres://7301/shop?tl=3", 0x7B000000}, 0x7A0000A0},
+		{"stored not in the history", 0x4F00000, &published{"postgres://7301/shop?tl=1", 0x6000000}, 0x4F00000},
+		{"confirmed past the switch already", 0x5100000, &published{"postgres://7301/shop?tl=2", 0x6000000}, 0x5100000},
+	}
+	for _, tt := range tests {
+		p := promotion{Source: capture.Source{SystemID: "7301", Timeline: 3, Database: "shop"}, Confirmed: tt.confirmed, Hist: hist3, Published: tt.pub}
+		if got := resumeFrom(p); got != tt.want {
+			t.Errorf("%s: resumeFrom = %s; want %s", tt.name, got, tt.want)
+		}
+	}
+}

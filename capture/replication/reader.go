@@ -468,6 +468,11 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 			keep, why := keepIdentity(p)
 			if keep {
 				r.identity = &identityPlan{hist: hist, tl: src.Timeline}
+				if from := resumeFrom(p); from > info.confirmedFlush {
+					r.log.Info("failover slot resumes at the switch point: what precedes it is durable downstream",
+						"confirmed_flush_lsn", info.confirmedFlush, "switch_lsn", from)
+					info.confirmedFlush = from
+				}
 				r.log.Info("failover slot resumes on the promoted server as the same source: no new snapshot; positions before the switch keep their timeline, so their events keep their ids",
 					"confirmed_flush_lsn", info.confirmedFlush, "slot_timeline", timelineAt(hist, src.Timeline, info.confirmedFlush), "standby_slot", p.Server.PrimarySlotName)
 				break
