@@ -587,14 +587,17 @@ func alterFailoverCommand(slot string) string {
 // checkFailover runs once the slot exists, on a session with FailoverSlot:
 // it refuses what JudgePrimary fails (a logical slot listed in
 // synchronized_standby_slots, a standby, an invalidated slot), warns of
-// the rest, sets failover on a slot that lacks it (a new slot is a copy of
-// the temporary slot that exported the snapshot, and neither a temporary
-// slot nor pg_copy_logical_replication_slot carries failover), and records
-// the witness a later promotion is judged by.
-func (r *Reader) checkFailover(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Conn, src capture.Source) error {
+// the rest, and records the witness a later promotion is judged by. It
+// reports whether the slot still lacks failover: the caller then sets it
+// (alterFailover) once the snapshot is read, since a command on the
+// replication connection would end the snapshot it exported. A new slot
+// always lacks it: it is a copy of the temporary slot that exported the
+// snapshot, and neither a temporary slot nor pg_copy_logical_replication_slot
+// carries failover. It uses conn only.
+func (r *Reader) checkFailover(ctx context.Context, conn *pgx.Conn, src capture.Source) (alter bool, err error) {
 	sf, err := readFailover(ctx, conn, r.cfg.Slot)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var problems []string
 	for _, f := range JudgePrimary(r.cfg.Slot, sf) {
@@ -607,20 +610,14 @@ func (r *Reader) checkFailover(ctx context.Context, rconn *pgconn.PgConn, conn *
 	}
 	if len(problems) > 0 {
 		r.witness = nil
-		return fatal(&NotReadyError{Problems: problems})
-	}
-	if !sf.Slot.Failover {
-		if err := alterFailover(ctx, rconn, r.cfg.Slot); err != nil {
-			return err
-		}
-		r.log.Info("slot set as a failover slot", "synchronized_standby_slots", sf.SynchronizedStandbySlots)
+		return false, fatal(&NotReadyError{Problems: problems})
 	}
 	if list := sf.StandbySlots(); len(list) > 0 {
 		r.witness = &failoverWitness{SystemID: src.SystemID, Timeline: src.Timeline, StandbySlots: list}
 	} else {
 		r.witness = nil
 	}
-	return nil
+	return !sf.Slot.Failover, nil
 }
 
 // crossTimeline returns the Connected that must precede msg, when the

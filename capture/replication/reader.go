@@ -323,8 +323,9 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	if err != nil {
 		return err
 	}
+	alterFailoverSlot := false
 	if r.cfg.FailoverSlot {
-		if err := r.checkFailover(ctx, rconn, conn, src); err != nil {
+		if alterFailoverSlot, err = r.checkFailover(ctx, conn, src); err != nil {
 			return err
 		}
 	}
@@ -351,6 +352,12 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 		if err := pglogrepl.DropReplicationSlot(ctx, rconn, created.exporter, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 			return fmt.Errorf("drop snapshot slot %q: %w", created.exporter, err)
 		}
+	}
+	if alterFailoverSlot {
+		if err := alterFailover(ctx, rconn, r.cfg.Slot); err != nil {
+			return err
+		}
+		log.Info("slot set as a failover slot")
 	}
 	log.Info("replication starting", "start_lsn", start, "new_slot", created != nil)
 	return r.stream(ctx, rconn, conn, start, h)
