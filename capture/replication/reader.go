@@ -74,7 +74,7 @@ type Reader struct {
 	tableOIDs map[uint32]bool
 	// failover is this session's server as ReadFailover saw it at the
 	// start (Config.FailoverSlot only); witness what the last session on a
-	// primary verified of synchronized_standby_slots (failover.go).
+	// primary verified of synchronized_standby_slots (promotion.go).
 	failover *ServerFailover
 	witness  *failoverWitness
 	// source is the source of what the session hands on; identity, set
