@@ -32,6 +32,11 @@ type promotion struct {
 	// known durable downstream (Config.Published), nil when unknown.
 	Hist      []tlSwitch
 	Published *published
+	// Resumed says this process already resumed the slot on this server
+	// (a reconnect before the slot confirmed past the switch point);
+	// StreamedOld that it streamed from an earlier timeline of this
+	// cluster, which makes Published, read at its start, stale.
+	Resumed, StreamedOld bool
 }
 
 // published is a position known durable downstream: the source URI it was
@@ -58,9 +63,16 @@ func keepIdentity(p promotion) (bool, string) {
 	if ok, why := slotCarried(p); !ok {
 		return false, why
 	}
+	if p.Resumed {
+		return true, ""
+	}
 	ok, why := witnessCovers(p)
 	if ok {
 		return true, ""
+	}
+	if p.StreamedOld {
+		// What it handed on since Published was read is unknown there.
+		return false, why
 	}
 	if p.Published == nil {
 		return false, why
@@ -80,7 +92,7 @@ func keepIdentity(p promotion) (bool, string) {
 // follows. It is pure.
 func resumeFrom(p promotion) capture.LSN {
 	start := p.Confirmed
-	if p.Published == nil {
+	if p.Published == nil || p.StreamedOld {
 		return start
 	}
 	if ok, _ := publishedInHistory(p); !ok {
@@ -131,6 +143,8 @@ func slotCarried(p promotion) (bool, string) {
 func witnessCovers(p promotion) (bool, string) {
 	s, w := p.Server, p.Witness
 	switch {
+	case w == nil && p.StreamedOld:
+		return false, "synchronized_standby_slots was empty on the old primary while this process streamed from it, so the slot may have run ahead of this server"
 	case w == nil:
 		return false, "this process did not verify synchronized_standby_slots on the old primary (it started after the failover), so the slot may have run ahead of this server"
 	case w.SystemID != p.Source.SystemID:

@@ -89,6 +89,16 @@ func TestKeepIdentity(t *testing.T) {
 		{"published by another cluster", func(p *promotion) {
 			p.Witness, p.Published = nil, &published{"postgres://9999/shop?tl=1", 0x4F80000}
 		}, "is not in this server's history"},
+		{"published, but this process streamed from the old primary since", func(p *promotion) {
+			p.Witness, p.Published, p.StreamedOld = nil, &published{"postgres://7301/shop?tl=1", 0x4F80000}, true
+		}, "was empty on the old primary while this process streamed from it"},
+		{"resumed already on this server (a reconnect)", func(p *promotion) {
+			p.Witness, p.Resumed = nil, true
+		}, ""},
+		{"resumed already, but the slot is now invalidated", func(p *promotion) {
+			p.Witness, p.Resumed = nil, true
+			p.Server.Slot.InvalidationReason = "wal_removed"
+		}, "invalidated"},
 		{"published, but the slot is a stale copy", func(p *promotion) {
 			p.Witness, p.Published = nil, &published{"postgres://7301/shop?tl=1", 0x4F80000}
 			p.Server.Slot.Synced = false
@@ -183,6 +193,11 @@ func TestResumeFrom(t *testing.T) {
 		{"stored after both switches", 0x4F00000, &published{"postgres://7301/shop?tl=3", 0x7B000000}, 0x7A0000A0},
 		{"stored not in the history", 0x4F00000, &published{"postgres://7301/shop?tl=1", 0x6000000}, 0x4F00000},
 		{"confirmed past the switch already", 0x5100000, &published{"postgres://7301/shop?tl=2", 0x6000000}, 0x5100000},
+	}
+	p := promotion{Source: capture.Source{SystemID: "7301", Timeline: 3, Database: "shop"}, Confirmed: 0x4F00000, Hist: hist3,
+		Published: &published{"postgres://7301/shop?tl=2", 0x6000000}, StreamedOld: true}
+	if got := resumeFrom(p); got != 0x4F00000 {
+		t.Errorf("resumeFrom with a stale published position = %s; want the confirmed position", got)
 	}
 	for _, tt := range tests {
 		p := promotion{Source: capture.Source{SystemID: "7301", Timeline: 3, Database: "shop"}, Confirmed: tt.confirmed, Hist: hist3, Published: tt.pub}

@@ -82,6 +82,9 @@ type Reader struct {
 	// wrote each position (crossTimeline).
 	source   capture.Source
 	identity *identityPlan
+	// server is the server of the last session that reached its slot;
+	// resumedOn the server on which a slot was resumed across a promotion.
+	server, resumedOn capture.Source
 }
 
 // New returns a Reader for cfg. A nil log discards, a nil m records nothing.
@@ -323,6 +326,7 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	if err != nil {
 		return err
 	}
+	r.server = src
 	alterFailoverSlot := false
 	if r.cfg.FailoverSlot {
 		if alterFailoverSlot, err = r.checkFailover(ctx, conn, src); err != nil {
@@ -463,7 +467,9 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 			if !changed {
 				break
 			}
-			p := promotion{Configured: r.cfg.FailoverSlot, Source: src, Confirmed: info.confirmedFlush, Witness: r.witness, Hist: hist}
+			p := promotion{Configured: r.cfg.FailoverSlot, Source: src, Confirmed: info.confirmedFlush, Witness: r.witness, Hist: hist,
+				Resumed:     r.resumedOn == src,
+				StreamedOld: r.server.SystemID == src.SystemID && r.server.Timeline < src.Timeline}
 			if r.failover != nil {
 				p.Server = *r.failover
 			}
@@ -475,6 +481,7 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 			keep, why := keepIdentity(p)
 			if keep {
 				r.identity = &identityPlan{hist: hist, tl: src.Timeline}
+				r.resumedOn = src
 				if from := resumeFrom(p); from > info.confirmedFlush {
 					r.log.Info("failover slot resumes at the switch point: what precedes it is durable downstream",
 						"confirmed_flush_lsn", info.confirmedFlush, "switch_lsn", from)
