@@ -3,7 +3,9 @@ package replication
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +77,15 @@ func promotedStandby(t *testing.T) (*capture.Connected, capture.LSN, string) {
 		t.Fatalf("first Connected = %+v; want timeline 1", first)
 	}
 
-	// Copy the stopped primary's cluster (pg_replslot included) and start
-	// the copy as a standby.
+	sbDSN := promote(t, primary, db.Name, 0)
+	return first[0], last, sbDSN
+}
+
+// promote stops primary, copies its cluster (pg_replslot included), starts
+// the copy as a standby (standby.signal) on port (0: any free one), promotes
+// it with pg_promote() and returns its DSN for database name.
+func promote(t *testing.T, primary *testenv.PG, name string, port int) string {
+	t.Helper()
 	ctx := t.Context()
 	if err := primary.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -99,7 +108,7 @@ func promotedStandby(t *testing.T) (*capture.Connected, capture.LSN, string) {
 			t.Fatal(err)
 		}
 	}
-	sb, err := services.StartPostgres(ctx, services.PostgresOptions{Dir: dir})
+	sb, err := services.StartPostgres(ctx, services.PostgresOptions{Dir: dir, Port: port})
 	if err != nil {
 		t.Fatalf("start standby: %v", err)
 	}
@@ -115,7 +124,7 @@ func promotedStandby(t *testing.T) (*capture.Connected, capture.LSN, string) {
 			t.Errorf("stop standby: %v", err)
 		}
 	})
-	sbDSN := sb.DSN(db.Name)
+	sbDSN := sb.DSN(name)
 	conn, err := pgx.Connect(ctx, sbDSN)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +137,7 @@ func promotedStandby(t *testing.T) (*capture.Connected, capture.LSN, string) {
 	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, 60)").Scan(&promoted); err != nil || !promoted {
 		t.Fatalf("pg_promote = %v, %v", promoted, err)
 	}
-	return first[0], last, sbDSN
+	return sbDSN
 }
 
 // runOn runs a Reader with cfg on the promoted server, logging into logs.
@@ -203,19 +212,7 @@ func TestIntegrationPromotedStandbyIsNewSourceWithoutFailoverSlot(t *testing.T) 
 // old primary sent, which lies before the switch point.
 func TestIntegrationPromotedStandbyResumesFailoverSlot(t *testing.T) {
 	first, last, sbDSN := promotedStandby(t)
-	orig := readFailover
-	readFailover = func(ctx context.Context, conn *pgx.Conn, name string) (ServerFailover, error) {
-		sf, err := orig(ctx, conn, name)
-		if err != nil {
-			return sf, err
-		}
-		sf.VersionNum, sf.Version = FailoverMinVersion, "17.0 (lent to 15)"
-		if sf.Slot.Exists {
-			sf.Slot.Failover, sf.Slot.Synced = true, true
-		}
-		return sf, nil
-	}
-	t.Cleanup(func() { readFailover = orig })
+	lendFailover(t, "")
 
 	var logs lockedBuffer
 	cfg := Config{DSN: sbDSN, Slot: "promo", Tables: []string{`public."Orders"`}, HeartbeatInterval: -1, FailoverSlot: true,
@@ -300,5 +297,129 @@ func TestIntegrationPromotedStandbyResumesFailoverSlot(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "slot created") {
 		t.Errorf("the slot was created again:\n%s", logs.String())
+	}
+}
+
+// lendFailover makes readFailover report what PostgreSQL 15 cannot: version
+// 17, the slot a synced failover slot (the columns a PostgreSQL 17 promoted
+// standby shows) and, when standbySlot is set, synchronized_standby_slots
+// and primary_slot_name naming it. Everything else is the real server's.
+func lendFailover(t *testing.T, standbySlot string) {
+	orig := readFailover
+	readFailover = func(ctx context.Context, conn *pgx.Conn, name string) (ServerFailover, error) {
+		sf, err := orig(ctx, conn, name)
+		if err != nil {
+			return sf, err
+		}
+		sf.VersionNum, sf.Version = FailoverMinVersion, "17.0 (lent to 15)"
+		if sf.Slot.Exists {
+			sf.Slot.Failover, sf.Slot.Synced = true, true
+		}
+		if standbySlot != "" {
+			sf.SynchronizedStandbySlots, sf.PrimarySlotName = standbySlot, standbySlot
+		}
+		return sf, nil
+	}
+	t.Cleanup(func() { readFailover = orig })
+}
+
+// freePort returns a TCP port free at the time of the call.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The process that streamed from the old primary, where it verified
+// synchronized_standby_slots (lent: "sb1_slot"), reconnects through a
+// multi-host DSN with target_session_attrs=read-write to the promoted
+// standby (whose primary_slot_name, lent, is "sb1_slot") and resumes the
+// slot as the same source: no new snapshot, nothing handed on twice, and
+// the insert made on the promoted server under timeline 2.
+func TestIntegrationPromotedStandbyResumesInProcess(t *testing.T) {
+	lendFailover(t, "sb1_slot")
+	primary := testenv.NewPostgres(t, nil)
+	db := primary.NewDatabase(t)
+	db.Exec(t, `CREATE TABLE "Orders" (id int PRIMARY KEY, note text);
+		INSERT INTO "Orders" SELECT g, 'n' || g FROM generate_series(1, 3) g`)
+	port := freePort(t)
+	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/%s?sslmode=disable&target_session_attrs=read-write&connect_timeout=5",
+		primary.Port(), port, db.Name)
+	var logs lockedBuffer
+	c, done := runOn(t, Config{DSN: dsn, Slot: "promo", Tables: []string{`public."Orders"`}, HeartbeatInterval: -1,
+		FailoverSlot: true, ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}, &logs)
+	await := func(what string, cond func() bool) {
+		t.Helper()
+		testenv.Await(t, 60*time.Second, what, func() (bool, error) {
+			select {
+			case err := <-done:
+				t.Fatalf("Run returned: %v", err)
+			default:
+			}
+			return cond(), nil
+		})
+	}
+	count := func(op capture.Op) int {
+		n := 0
+		for _, ch := range c.changes() {
+			if ch.Op == op {
+				n++
+			}
+		}
+		return n
+	}
+	await("the snapshot", func() bool { return count(capture.OpRead) == 3 })
+	db.Exec(t, `INSERT INTO "Orders" VALUES (4, 'n4')`)
+	await("the insert on the primary", func() bool { return count(capture.OpInsert) == 1 })
+
+	sbDSN := promote(t, primary, db.Name, port)
+	conn, err := pgx.Connect(t.Context(), sbDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(t.Context()))
+	await("the session on the promoted server", func() bool { return len(connected(c)) >= 2 })
+	if _, err := conn.Exec(t.Context(), `INSERT INTO "Orders" VALUES (5, 'written on timeline 2')`); err != nil {
+		t.Fatal(err)
+	}
+	await("the insert on the promoted server", func() bool { return count(capture.OpInsert) >= 2 })
+
+	var sources []string
+	var tl int32
+	inserts := map[int32]int{}
+	for _, m := range c.all() {
+		switch m := m.(type) {
+		case *capture.Connected:
+			if m.NewSource {
+				t.Errorf("Connected %+v says new source", m)
+			}
+			sources = append(sources, m.Source.URI())
+			tl = m.Source.Timeline
+		case *capture.Change:
+			if m.Op == capture.OpInsert {
+				inserts[tl]++
+			}
+		}
+	}
+	if count(capture.OpRead) != 3 {
+		t.Errorf("%d snapshot rows; want the first snapshot's 3 only", count(capture.OpRead))
+	}
+	if inserts[1] != 1 || inserts[2] != 1 {
+		t.Errorf("inserts by timeline %v; want one on each (nothing handed on twice)", inserts)
+	}
+	if n := len(sources); n != 3 || sources[0] != sources[1] || !strings.HasSuffix(sources[0], "?tl=1") || !strings.HasSuffix(sources[2], "?tl=2") {
+		t.Errorf("Connected sources %v; want timeline 1 on the primary, timeline 1 again on the promoted server, then timeline 2 from the switch", sources)
+	}
+	for _, want := range []string{
+		"failover slot resumes on the promoted server as the same source",
+		"standby_slot=sb1_slot",
+		"stream crossed the timeline switch",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, logs.String())
+		}
 	}
 }
