@@ -300,7 +300,7 @@ func JudgePrimary(slot string, p ServerFailover) []FailoverFinding {
 			fmt.Sprintf("it lists the logical slot %q itself: list the standby's physical slot (its primary_slot_name) instead, e.g. ALTER SYSTEM SET synchronized_standby_slots = 'standby1_slot'; SELECT pg_reload_conf();", slot))
 	case len(list) == 0:
 		add("synchronized_standby_slots", "empty", FailoverWarn,
-			"the slot can run ahead of the standby: changes sent to cdcflow may be missing on a promoted standby, so a failover counts as a new source (new snapshot); set it to the standby's physical slot")
+			"the slot can run ahead of the standby: changes sent to cdcflow may be missing on a promoted standby, so after a failover the slot resumes only if nothing was published past the switch point (otherwise: a new snapshot); set it to the standby's physical slot")
 	default:
 		add("synchronized_standby_slots", p.SynchronizedStandbySlots, FailoverOK, "")
 	}
