@@ -189,7 +189,11 @@ func (s Source) URI() string {
 }
 
 // Connected starts every replication session: it says which source the following
-// messages come from and from where the stream resumes.
+// messages come from and from where the stream resumes. A session that resumed a
+// failover slot on a promoted standby hands on another one, between two
+// transactions, where the stream reaches the first position written on a newer
+// timeline: its Source names that timeline and StartLSN is the switch point
+// (docs/capture.md, "Database failover").
 type Connected struct {
 	Source Source
 	// StartLSN is the position streaming resumes from (the slot's confirmed_flush_lsn

@@ -67,6 +67,25 @@ type Config struct {
 	// instead of dropping the slot and snapshotting again. It runs on the
 	// Reader's goroutine and must not block. nil: snapshot again.
 	SnapshotDone func(src capture.Source, epoch uint64) bool
+	// FailoverSlot makes the slot a PostgreSQL 17 failover slot: it is set
+	// with failover = true (ALTER_REPLICATION_SLOT ... (FAILOVER true)), so
+	// that standbys with sync_replication_slots keep a copy of it, and a
+	// session refuses a server older than 17 (ErrFailoverUnsupported) and a
+	// synchronized_standby_slots that lists the logical slot itself. After
+	// a promotion, a synced slot resumes as the same source when this
+	// process verified the old primary's synchronized_standby_slots (see
+	// docs/capture.md, "Database failover"). Not with Temporary or
+	// SnapshotInitialOnly. Default false.
+	FailoverSlot bool
+	// Published, when set, is asked at the first session after a promotion
+	// of a failover slot's server, when this process did not verify the old
+	// primary itself (it started after the failover): it returns the source
+	// URI and commit LSN of the last change known durable downstream, ok
+	// false when unknown. When that position lies in the promoted server's
+	// history, nothing published can be missing there, and the slot resumes
+	// as the same source. It runs on the Reader's goroutine and must not
+	// block. nil: unknown.
+	Published func() (source string, lsn capture.LSN, ok bool)
 	// HeartbeatInterval is how often a heartbeat logical message is emitted
 	// through the slot's database, so that the slot can advance while only
 	// unpublished tables are written. Default 10s; negative disables.
@@ -184,6 +203,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%s %s: must not be negative", d.name, d.v)
 		}
+	}
+	if c.FailoverSlot && (c.Temporary || c.SnapshotMode == SnapshotInitialOnly) {
+		return errors.New("a failover slot must be persistent: not with a temporary slot or snapshot mode initial_only")
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		return fmt.Errorf("reconnect max %s is below reconnect min %s", c.ReconnectMax, c.ReconnectMin)

@@ -3,7 +3,11 @@
 // creates or uses the publication, creates or resumes the pgoutput slot,
 // orchestrates the initial consistent snapshot (capture/snapshot), streams
 // and decodes the WAL (capture/pgoutput) and reports the consumer's confirmed
-// position back to PostgreSQL. docs/capture.md describes the design.
+// position back to PostgreSQL. With Config.FailoverSlot it keeps the slot a
+// PostgreSQL 17 failover slot and resumes it on a promoted standby
+// (failover.go: reading and judging the setup, also for `cdcflow status`;
+// promotion.go: whether a slot resumes across a promotion, and the source
+// it names). docs/capture.md describes the design.
 //
 // It must never import pipeline, sinks or any Kafka or Redis client: it hands
 // capture.Messages to a capture.Handler and learns what is durable through

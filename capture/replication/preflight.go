@@ -28,7 +28,8 @@ func (e *NotReadyError) Error() string {
 // and WAL sender, the tables' existence and replica identity (of every leaf
 // partition too), the publication (if it exists: its operations,
 // publish_via_partition_root and tables; if not: whether the role may create
-// it) and the slot (if it exists: plugin, database, not lost). It returns nil
+// it), the slot (if it exists: plugin, database, not lost) and, with
+// FailoverSlot, the failover setup (JudgePrimary's failures). It returns nil
 // when ready, a *NotReadyError listing every problem found, a *ConnectError
 // when connecting cannot work, or the error that kept it from checking (e.g.
 // connection refused). It changes nothing.
@@ -52,6 +53,11 @@ func Preflight(ctx context.Context, cfg Config) error {
 	}
 	if err := p.slots(ctx); err != nil {
 		return err
+	}
+	if cfg.FailoverSlot {
+		if err := p.failover(ctx); err != nil {
+			return err
+		}
 	}
 	tables, err := p.tables(ctx)
 	if err != nil {
@@ -156,6 +162,22 @@ func (p *preflight) slots(ctx context.Context) error {
 		p.add("slot %q belongs to database %q, not %q: configure another slot name", cfg.Slot, slot.database, db)
 	case slot.walStatus == "lost" && !cfg.DropLostSlot:
 		p.add("slot %q was invalidated by PostgreSQL (wal_status = lost): drop it to start over with a new snapshot (SELECT pg_drop_replication_slot('%s');) or set capture.drop_lost_slot", cfg.Slot, cfg.Slot)
+	}
+	return nil
+}
+
+// failover checks, for a failover slot, what JudgePrimary fails: a server
+// older than 17, a standby, an invalidated slot, a logical slot listed in
+// synchronized_standby_slots.
+func (p *preflight) failover(ctx context.Context) error {
+	sf, err := ReadFailover(ctx, p.conn, p.cfg.Slot)
+	if err != nil {
+		return err
+	}
+	for _, f := range JudgePrimary(p.cfg.Slot, sf) {
+		if f.Level == FailoverFail {
+			p.add("%s is %s: %s", f.Name, f.Value, f.Fix)
+		}
 	}
 	return nil
 }

@@ -72,6 +72,19 @@ type Reader struct {
 	epochDone uint64 // the snapshot epoch this process handed on in full
 	dropSlot  bool   // the next session drops the slot first (re-snapshot)
 	tableOIDs map[uint32]bool
+	// failover is this session's server as ReadFailover saw it at the
+	// start (Config.FailoverSlot only); witness what the last session on a
+	// primary verified of synchronized_standby_slots (promotion.go).
+	failover *ServerFailover
+	witness  *failoverWitness
+	// source is the source of what the session hands on; identity, set
+	// when a slot resumed across a promotion, moves it to the timeline that
+	// wrote each position (crossTimeline).
+	source   capture.Source
+	identity *identityPlan
+	// server is the server of the last session that reached its slot;
+	// resumedOn the server on which a slot was resumed across a promotion.
+	server, resumedOn capture.Source
 }
 
 // New returns a Reader for cfg. A nil log discards, a nil m records nothing.
@@ -292,6 +305,18 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	r.failover, r.identity = nil, nil
+	if r.cfg.FailoverSlot {
+		sf, err := readFailover(ctx, conn, r.cfg.Slot)
+		if err != nil {
+			return err
+		}
+		if !sf.Supported() {
+			return fatal(fmt.Errorf("%w: capture is configured with a failover slot (source.failover_slot) and the source runs PostgreSQL %s (server_version_num %d); upgrade it to 17 or later, or turn source.failover_slot off",
+				ErrFailoverUnsupported, sf.Version, sf.VersionNum))
+		}
+		r.failover = &sf
+	}
 	tables, columns, err := r.prepareTables(ctx, conn)
 	if err != nil {
 		return err
@@ -301,9 +326,20 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 	if err != nil {
 		return err
 	}
+	r.server = src
+	alterFailoverSlot := false
+	if r.cfg.FailoverSlot {
+		if alterFailoverSlot, err = r.checkFailover(ctx, conn, src); err != nil {
+			return err
+		}
+	}
 	start := r.startSlot(slot, created != nil)
+	r.source = src
+	if r.identity != nil {
+		r.source = r.identity.sourceAt(src, start)
+	}
 	log := r.log.With("system_id", src.SystemID, "timeline", src.Timeline)
-	if err := h(ctx, []capture.Message{&capture.Connected{Source: src, StartLSN: start, NewSource: newSource}}); err != nil {
+	if err := h(ctx, []capture.Message{&capture.Connected{Source: r.source, StartLSN: start, NewSource: newSource}}); err != nil {
 		return fatal(err)
 	}
 	r.retrying(time.Time{}) // a session is up
@@ -320,6 +356,12 @@ func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
 		if err := pglogrepl.DropReplicationSlot(ctx, rconn, created.exporter, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 			return fmt.Errorf("drop snapshot slot %q: %w", created.exporter, err)
 		}
+	}
+	if alterFailoverSlot {
+		if err := alterFailover(ctx, rconn, r.cfg.Slot); err != nil {
+			return err
+		}
+		log.Info("slot set as a failover slot")
 	}
 	log.Info("replication starting", "start_lsn", start, "new_slot", created != nil)
 	return r.stream(ctx, rconn, conn, start, h)
@@ -418,14 +460,45 @@ func (r *Reader) prepareSlot(ctx context.Context, rconn *pgconn.PgConn, conn *pg
 		case r.dropSlot:
 			r.log.Warn("dropping slot whose snapshot epoch never completed")
 		default:
-			var err error
-			if newSource, err = timelineChanged(ctx, rconn, src.Timeline, info.confirmedFlush); err != nil {
+			hist, changed, err := timelineChanged(ctx, rconn, src.Timeline, info.confirmedFlush)
+			if err != nil {
 				return 0, nil, false, err
 			}
-			if newSource && r.cfg.SnapshotMode == SnapshotInitial {
+			if !changed {
+				break
+			}
+			p := promotion{Configured: r.cfg.FailoverSlot, Source: src, Confirmed: info.confirmedFlush, Witness: r.witness, Hist: hist,
+				Resumed:     r.resumedOn == src,
+				StreamedOld: r.server.SystemID == src.SystemID && r.server.Timeline < src.Timeline}
+			if r.failover != nil {
+				p.Server = *r.failover
+			}
+			if r.cfg.Published != nil {
+				if uri, lsn, ok := r.cfg.Published(); ok {
+					p.Published = &published{Source: uri, LSN: lsn}
+				}
+			}
+			keep, why := keepIdentity(p)
+			if keep {
+				r.identity = &identityPlan{hist: hist, tl: src.Timeline}
+				r.resumedOn = src
+				if from := resumeFrom(p); from > info.confirmedFlush {
+					r.log.Info("failover slot resumes at the switch point: what precedes it is durable downstream",
+						"confirmed_flush_lsn", info.confirmedFlush, "switch_lsn", from)
+					info.confirmedFlush = from
+				}
+				r.log.Info("failover slot resumes on the promoted server as the same source: no new snapshot; positions before the switch keep their timeline, so their events keep their ids",
+					"confirmed_flush_lsn", info.confirmedFlush, "slot_timeline", timelineAt(hist, src.Timeline, info.confirmedFlush), "standby_slot", p.Server.PrimarySlotName)
+				break
+			}
+			newSource = true
+			if r.cfg.SnapshotMode == SnapshotInitial {
 				r.log.Warn("slot position predates the current timeline (restore, point-in-time recovery or promotion): starting a new snapshot epoch",
-					"confirmed_flush_lsn", info.confirmedFlush)
+					"confirmed_flush_lsn", info.confirmedFlush, "why_not_resumed", why)
 				r.dropSlot = true
+			} else {
+				r.log.Warn("slot position predates the current timeline (restore, point-in-time recovery or promotion): streaming on as a new source",
+					"confirmed_flush_lsn", info.confirmedFlush, "why_not_resumed", why)
 			}
 		}
 		if r.dropSlot {
@@ -471,20 +544,24 @@ func classifyCreate(err error) error {
 
 // timelineChanged reports whether a slot confirmed up to lsn was last used on
 // an earlier timeline than tl: its position is at or before the point where
-// the current timeline branched off.
-func timelineChanged(ctx context.Context, rconn *pgconn.PgConn, tl int32, lsn capture.LSN) (bool, error) {
+// the current timeline branched off. It returns the timeline's history too.
+func timelineChanged(ctx context.Context, rconn *pgconn.PgConn, tl int32, lsn capture.LSN) ([]tlSwitch, bool, error) {
 	if tl <= 1 {
-		return false, nil
+		return nil, false, nil
 	}
 	th, err := pglogrepl.TimelineHistory(ctx, rconn, tl)
 	if err != nil {
-		return false, fmt.Errorf("read timeline %d history: %w", tl, err)
+		return nil, false, fmt.Errorf("read timeline %d history: %w", tl, err)
 	}
 	switchPoint, err := lastSwitchPoint(th.Content)
 	if err != nil {
-		return false, fmt.Errorf("read timeline %d history: %w", tl, err)
+		return nil, false, fmt.Errorf("read timeline %d history: %w", tl, err)
 	}
-	return lsn <= switchPoint, nil
+	hist, err := parseHistory(th.Content)
+	if err != nil {
+		return nil, false, fmt.Errorf("read timeline %d history: %w", tl, err)
+	}
+	return hist, lsn <= switchPoint, nil
 }
 
 // lastSwitchPoint returns the switch point of the last line of a timeline

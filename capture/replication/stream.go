@@ -213,6 +213,9 @@ func (l *streamLoop) handle(msg pgproto3.BackendMessage, now time.Time) error {
 			if err != nil || out == nil {
 				return err
 			}
+			if c := l.r.crossTimeline(out); c != nil {
+				l.chunk.add(c, 0, now)
+			}
 			l.chunk.add(out, len(xld.WALData), now)
 		}
 	case *pgproto3.ErrorResponse:

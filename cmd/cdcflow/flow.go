@@ -67,6 +67,15 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	rc.SnapshotDone = func(src capture.Source, epoch uint64) bool {
 		return snapshotDone != nil && snapshotDone(src, epoch)
 	}
+	// Likewise the last position durable in Kafka, which lets a failover
+	// slot resume on a promoted standby (docs/capture.md, "Database failover").
+	var published func() (string, capture.LSN, bool)
+	rc.Published = func() (string, capture.LSN, bool) {
+		if published == nil {
+			return "", 0, false
+		}
+		return published()
+	}
 	reader, err := replication.New(rc, log, replication.NewMetrics(reg))
 	if err != nil {
 		return err
@@ -152,6 +161,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		snapshotDone = func(src capture.Source, epoch uint64) bool {
 			return flow.SnapshotDone(fc.StoredPosition, src, epoch)
 		}
+		published = func() (string, capture.LSN, bool) { return flow.StoredSource(fc.StoredPosition) }
 		parts.Tx, parts.Progress = tx, tx
 	} else {
 		// A restart skips the records each partition already holds, so a

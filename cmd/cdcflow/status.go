@@ -59,6 +59,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		SourceDSN: cfg.Source.DSN, Slot: cfg.ReplicationConfig().Slot,
 		ViewsPrefix: cfg.Views.Prefix, MetricsAddr: cfg.Metrics.Addr, Thresholds: th,
 	}
+	sc.Failover, sc.StandbyDSN = cfg.Source.FailoverSlot, cfg.Source.StandbyDSN
 	for _, a := range mapping.AggregateTypes() {
 		sc.Topics = append(sc.Topics, mapping.Topic(a))
 	}

@@ -16,6 +16,17 @@ type SourceConfig struct {
 	// Timezone is the IANA zone in which the source's timestamp-without-time-zone
 	// values are read, e.g. "Europe/Berlin". Default "UTC".
 	Timezone string `yaml:"timezone"`
+	// FailoverSlot makes the slot a PostgreSQL 17 failover slot (created or
+	// altered with failover = true) so that a standby with
+	// sync_replication_slots keeps it, and lets a promoted standby's synced
+	// slot resume without a new snapshot (docs/capture.md, "Database
+	// failover"). Refused on PostgreSQL before 17. Default false.
+	FailoverSlot bool `yaml:"failover_slot"`
+	// StandbyDSN, optional, connects to the physical standby that would be
+	// promoted: `cdcflow status` then shows its slot synchronization
+	// settings and its copy of the slot. It may hold a password: it is a
+	// secret and never printed.
+	StandbyDSN string `yaml:"standby_dsn" secret:"true"`
 }
 
 // CaptureConfig configures logical replication capture (docs/capture.md).
@@ -108,6 +119,7 @@ func (c *CaptureConfig) validate() error {
 func (cfg *Config) ReplicationConfig() replication.Config {
 	rc := cfg.Capture.replication()
 	rc.DSN = cfg.Source.DSN
+	rc.FailoverSlot = cfg.Source.FailoverSlot
 	return rc
 }
 

@@ -21,6 +21,10 @@ import (
 type Config struct {
 	// SourceDSN and Slot name the source database and its slot.
 	SourceDSN, Slot string
+	// Failover adds the failover slot's lines (source.failover_slot):
+	// the primary's setup and, when StandbyDSN is set, the standby's.
+	Failover   bool
+	StandbyDSN string
 	// Topics are the event topics (the mapping's), DeadLetterTopics the
 	// dead-letter topics of the publisher and of the views.
 	Topics, DeadLetterTopics []string
@@ -186,6 +190,9 @@ func (g *gatherer) source(ctx context.Context) {
 	}
 	g.s.Positions = append(g.s.Positions, Position{Stage: "postgresql", LSN: st.CurrentLSN.String(), WAL: uint64(st.CurrentLSN)})
 	g.add("source", "postgresql", "current WAL "+st.CurrentLSN.String(), "", OK)
+	if g.cfg.Failover {
+		defer g.failover(ctx, conn)
+	}
 	if !st.Exists {
 		g.add("source", "slot", fmt.Sprintf("slot %q does not exist: nothing is captured (cdcflow run creates it)", g.cfg.Slot), "", Fail)
 		return
