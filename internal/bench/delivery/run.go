@@ -16,7 +16,6 @@ import (
 
 const (
 	latencySlot = "bench_latency"
-	mappingFile = "deploy/examples/orders/mapping.yaml"
 )
 
 // measurement is one reader's pass over one slot copy. Its Seconds run from
@@ -42,7 +41,7 @@ func run(ctx context.Context, o options) error {
 	if o.latencyFraction <= 0 || o.latencyFraction > 1 {
 		return errors.New("-latency-fraction must be in (0, 1]")
 	}
-	mapping, err := filepath.Abs(mappingFile)
+	mapping, err := filepath.Abs(o.MappingFile())
 	if err != nil {
 		return err
 	}
@@ -68,7 +67,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("build cdcflow: %w", err)
 	}
 
-	src, err := benchkit.StartSource(ctx, "delivery", filepath.Join(dir, "pg"), o.Changes)
+	src, err := benchkit.StartSource(ctx, "delivery", filepath.Join(dir, "pg"), o.Options)
 	if err != nil {
 		return err
 	}
@@ -108,7 +107,10 @@ func run(ctx context.Context, o options) error {
 	}
 
 	var lats []*latencyResult
-	if o.latencyDuration > 0 {
+	if o.latencyDuration > 0 && o.Workload == benchkit.WorkloadWide {
+		fmt.Fprintln(os.Stderr, "latency: measured on the reference workload only; skipped")
+	}
+	if o.latencyDuration > 0 && o.Workload != benchkit.WorkloadWide {
 		// Half the sustainable rate: the lower of what cdcflow sustained
 		// in the delivery mode (SyncWrites on) and what the load generator
 		// wrote flat out.
