@@ -38,6 +38,9 @@ func run(ctx context.Context, o options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	if len(o.bigTx) > 0 && o.Workload != benchkit.WorkloadWide {
+		return errors.New("-bigtx needs -workload wide")
+	}
 	if o.latencyFraction <= 0 || o.latencyFraction > 1 {
 		return errors.New("-latency-fraction must be in (0, 1]")
 	}
@@ -127,10 +130,17 @@ func run(ctx context.Context, o options) error {
 			lats = append(lats, lat)
 		}
 	}
+	var big []bigTxResult
+	if len(o.bigTx) > 0 {
+		if big, err = measureBigTx(ctx, fc, o.bigTx); err != nil {
+			return err
+		}
+	}
 	if len(o.env) > 0 {
 		fmt.Fprintf(os.Stdout, "cdcflow runs with %s\n", strings.Join(o.env, " "))
 	}
 	report(os.Stdout, w, o.Runs, rows, lats)
+	reportBigTx(os.Stdout, big)
 	return nil
 }
 
