@@ -78,7 +78,12 @@ type bindState struct {
 	bindings map[*capture.Relation]*binding
 	current  map[TableName]*capture.Relation
 	known    map[TableName]map[string]string // column types the rules were checked against
+	retired  []*capture.Relation             // replaced relations, oldest first, still in bindings
 }
+
+// maxRetired is how many replaced relations keep their bindings: more than
+// the changes a Flow can have in flight can refer to.
+const maxRetired = 1024
 
 // pendingEvent is a gathering event held until its transaction commits.
 type pendingEvent struct {
@@ -710,7 +715,16 @@ func (mp *Mapper) bindShared(rel *capture.Relation) (*binding, error) {
 	}
 	name := RelationName(rel)
 	if prev := bs.current[name]; prev != nil && prev != rel {
-		delete(bs.bindings, prev) // the table changed shape or the session restarted
+		// The table changed shape or the session restarted. A clone may
+		// still map changes of prev handed on before this one, so prev's
+		// binding is dropped only after many later ones.
+		bs.retired = append(bs.retired, prev)
+		if len(bs.retired) > maxRetired {
+			for _, r := range bs.retired[:maxRetired/2] {
+				delete(bs.bindings, r)
+			}
+			bs.retired = slices.Delete(bs.retired, 0, maxRetired/2)
+		}
 	}
 	bs.current[name] = rel
 	t := mp.m.tables[name]
