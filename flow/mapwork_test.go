@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,6 +109,40 @@ func wideStream(seed uint64) ([][]capture.Message, capture.LSN) {
 	return chunks, lsn + 8
 }
 
+// publishAll runs a flow with workers mapping workers over chunks until it
+// settles, checks that it confirmed end, and returns what it published.
+func publishAll(t *testing.T, m *pipeline.Mapping, chunks [][]capture.Message, workers int, end capture.LSN) []string {
+	t.Helper()
+	var out []string
+	synctest.Test(t, func(t *testing.T) {
+		mp, err := pipeline.NewMapper(m, pipeline.MapperOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := &fakeSource{chunks: make(chan []capture.Message)}
+		pub := &collector{}
+		f, err := flow.New(flow.Config{DeadLetterTopic: "shop.dead", MapWorkers: workers},
+			flow.Parts{Source: src, Mapper: mp, Mapping: m, Publisher: pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		for _, c := range chunks {
+			src.chunks <- c
+		}
+		synctest.Wait()
+		if got := src.last(); got != end {
+			t.Errorf("%d workers: confirmed %s; want %s", workers, got, end)
+		}
+		cancel()
+		<-done
+		out = pub.records
+	})
+	return out
+}
+
 // TestParallelMappingKeepsOrder maps the same chunked stream with one and
 // with several mapping workers: the records handed to Kafka, their order
 // and their cursors are the same, and every position up to the last commit
@@ -118,36 +153,7 @@ func TestParallelMappingKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks, end := wideStream(7)
-	runFlow := func(workers int) []string {
-		var out []string
-		synctest.Test(t, func(t *testing.T) {
-			mp, err := pipeline.NewMapper(m, pipeline.MapperOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			src := &fakeSource{chunks: make(chan []capture.Message)}
-			pub := &collector{}
-			f, err := flow.New(flow.Config{DeadLetterTopic: "shop.dead", MapWorkers: workers},
-				flow.Parts{Source: src, Mapper: mp, Mapping: m, Publisher: pub})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- f.Run(ctx) }()
-			for _, c := range chunks {
-				src.chunks <- c
-			}
-			synctest.Wait()
-			if got := src.last(); got != end {
-				t.Errorf("%d workers: confirmed %s; want %s", workers, got, end)
-			}
-			cancel()
-			<-done
-			out = pub.records
-		})
-		return out
-	}
+	runFlow := func(workers int) []string { return publishAll(t, m, chunks, workers, end) }
 	want := runFlow(1)
 	var gathered, dead, alone int
 	for _, r := range want {
@@ -172,6 +178,72 @@ func TestParallelMappingKeepsOrder(t *testing.T) {
 			if got[i] != want[i] {
 				t.Fatalf("%d workers: record %d is\n%s\none worker:\n%s", workers, i, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestParallelMappingStopsInOrder breaks a rule in the middle of the stream
+// (a used column dropped): with several workers, as with one, the flow
+// stops with the rule's error, and Kafka gets exactly the records of the
+// chunks before the one that broke it.
+func TestParallelMappingStopsInOrder(t *testing.T) {
+	m, err := pipeline.Parse("mapping.yaml", []byte(gatherMappingSrc), nil, pipeline.LoadOptions{Schema: pipeline.SchemaOf(orders, lines)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, _ := wideStream(11)
+	// From the middle chunk on, lines lost the quantity column.
+	broken := &capture.Relation{Schema: "public", Table: "lines", Columns: lines.Columns[:2]}
+	cut := len(chunks) / 2
+	first := -1 // the first chunk with a change of the broken shape
+	var chunksBroken [][]capture.Message
+	for i, c := range chunks {
+		c = slices.Clone(c)
+		for j, msg := range c {
+			if ch, ok := msg.(*capture.Change); ok && i >= cut && ch.Relation == lines {
+				cp := *ch
+				cp.Relation, cp.New = broken, cp.New[:2]
+				c[j] = &cp
+				if first < 0 {
+					first = i
+				}
+			}
+		}
+		chunksBroken = append(chunksBroken, c)
+	}
+	// What may reach Kafka: the records of the chunks before the first
+	// broken change, all of them or, as the flow stops, fewer.
+	before := publishAll(t, m, chunks[:first], 1, capture.Confirmable(chunks[first-1]))
+	runFlow := func(workers int) ([]string, error) {
+		var out []string
+		var runErr error
+		synctest.Test(t, func(t *testing.T) {
+			mp, err := pipeline.NewMapper(m, pipeline.MapperOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := &fakeSource{chunks: make(chan []capture.Message, len(chunksBroken))}
+			for _, c := range chunksBroken {
+				src.chunks <- c
+			}
+			pub := &collector{}
+			f, err := flow.New(flow.Config{DeadLetterTopic: "shop.dead", MapWorkers: workers},
+				flow.Parts{Source: src, Mapper: mp, Mapping: m, Publisher: pub})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runErr = f.Run(t.Context())
+			out = pub.records
+		})
+		return out, runErr
+	}
+	for _, workers := range []int{1, 2, 4} {
+		got, err := runFlow(workers)
+		if err == nil || !strings.Contains(err.Error(), `uses column "qty", which was dropped`) {
+			t.Fatalf("%d workers: Run = %v; want the broken rule's error", workers, err)
+		}
+		if len(got) > len(before) || !slices.Equal(got, before[:len(got)]) {
+			t.Fatalf("%d workers: published %d records, not a prefix of the %d records before the broken change", workers, len(got), len(before))
 		}
 	}
 }
