@@ -2,7 +2,9 @@
 // mapping → Kafka → the confirmed source position.
 //
 // A Flow takes chunks of capture messages from its Source, maps them with a
-// *pipeline.Mapper, encodes the events as CloudEvents records, queues them in
+// *pipeline.Mapper (on a pool of workers, each with a clone of the Mapper,
+// the chunks put back in stream order before anything depends on their
+// order: mapwork.go), encodes the events as CloudEvents records, queues them in
 // a byte-bounded backpressure.Queue with a watermark ticket, publishes them
 // (at-least-once through a Publisher, or exactly-once in Kafka transactions
 // through a TxPublisher) and confirms to the Source every position the
@@ -22,10 +24,11 @@
 //
 // # Concurrency
 //
-// New starts nothing. Run starts three goroutines (capture's handler, the
-// publisher, the confirmer), and a fourth that writes progress records when
-// Parts.Progress is set (progress.go), owns them and returns once all have
-// stopped:
+// New starts nothing. Run starts capture (whose handler hands chunks on),
+// Config.MapWorkers mapping workers, the sequencer (which puts mapped chunks
+// back in stream order and queues them), the publisher and the confirmer,
+// and one more that writes progress records when Parts.Progress is set
+// (progress.go); it owns them and returns once all have stopped:
 // when ctx is done (capture stops first, then what was handed to Kafka is
 // flushed for at most 10 s) or when one of them fails. Run may be called
 // once. Stats is safe to call from any goroutine at any time.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,10 @@ type Config struct {
 	// kafka.DefaultProgressInterval (1 s). Used only when Parts.Progress is
 	// set.
 	ProgressInterval time.Duration
+	// MapWorkers is how many goroutines map and encode chunks in parallel
+	// (mapwork.go); their results are put back in stream order before the
+	// queue. Default runtime.GOMAXPROCS(0).
+	MapWorkers int
 }
 
 // Parts are the already-built components a Flow runs over. The Flow uses
@@ -90,7 +95,8 @@ type Parts struct {
 	// positions. Required.
 	Source Source
 	// Mapper maps the messages to events. It keeps per-transaction state,
-	// so nothing else may use it while the Flow runs. Required.
+	// so nothing else may use it while the Flow runs; the Flow's mapping
+	// workers use it and its clones (Mapper.Clone). Required.
 	Mapper *pipeline.Mapper
 	// Mapping is the Mapper's mapping: topics and digest. Required.
 	Mapping *pipeline.Mapping
@@ -127,6 +133,18 @@ type Flow struct {
 	cur   *cursorState
 	queue *backpressure.Queue[*batch]
 	ran   atomic.Bool
+
+	// Mapping in parallel (mapwork.go): the capture handler hands each
+	// chunk to a worker and to jobs, in stream order; the sequencer takes
+	// jobs in that order once mapped. binder binds relations in stream
+	// order; the dispatch state is the capture handler's.
+	workers    []*mapWorker
+	jobs       chan *mapJob
+	binder     *pipeline.Mapper
+	lastConn   *capture.Connected
+	inTx       bool
+	prevWorker int
+	nextWorker int
 
 	// wm is created on the first Connected message, at the slot's position.
 	wm      atomic.Pointer[backpressure.Watermark]
@@ -214,6 +232,19 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		f.tx, f.txMax = parts.Tx, parts.Tx.MaxBytes()
 	}
 	f.cur = newCursorState(skip, parts.Mapping.Digest(), log)
+	n := cfg.MapWorkers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	f.binder = parts.Mapper.Clone()
+	for i := range n {
+		mp := parts.Mapper
+		if i > 0 {
+			mp = parts.Mapper.Clone()
+		}
+		f.workers = append(f.workers, &mapWorker{mapper: mp, jobs: make(chan *mapJob, workerBacklog)})
+	}
+	f.jobs = make(chan *mapJob, n*workerBacklog)
 	var err error
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.MaxQueueBytes,
@@ -240,9 +271,21 @@ func (f *Flow) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := f.src.Run(gctx, f.handle)
-		f.queue.Close()
+		// No more chunks: the workers and the sequencer finish what they
+		// hold, then the sequencer closes the queue.
+		close(f.jobs)
+		for _, w := range f.workers {
+			close(w.jobs)
+		}
 		return err
 	})
+	for _, w := range f.workers {
+		g.Go(func() error {
+			f.mapLoop(gctx, w)
+			return nil
+		})
+	}
+	g.Go(func() error { return f.sequence(gctx) })
 	if f.tx != nil {
 		g.Go(func() error { return f.publishTx(gctx) })
 	} else {
@@ -309,16 +352,19 @@ func (f *Flow) Stats() Stats {
 	return s
 }
 
-// handle maps one chunk of capture messages to records and queues them with
-// a watermark ticket; Queue.Put blocks when the budget is full, which stops
-// capture from reading WAL (backpressure) while it keeps the connection alive.
-func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
+// handleMapped hands on one mapped chunk: it numbers the chunk's records
+// with their cursors and queues them with a watermark ticket; Queue.Put
+// blocks when the budget is full, which stops the sequencer, then the
+// workers, then capture from reading WAL (backpressure) while capture keeps
+// the connection alive. It runs on the sequencer's goroutine, one chunk at
+// a time, in stream order.
+func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 	f.hmu.Lock()
 	defer f.hmu.Unlock()
 	f.records = f.records[:0]
 	f.cur.cursors = f.cur.cursors[:0]
-	for _, m := range msgs {
-		var err error
+	outs := job.outs
+	for i, m := range job.msgs {
 		f.cur.track(m)
 		switch m := m.(type) {
 		case *capture.Connected:
@@ -330,14 +376,9 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 				f.lastEnd = m.StartLSN
 			}
 			f.cur.connected(m.Source)
-			f.mapper.Connected(m)
-		case *capture.Begin:
-			f.mapper.Begin(m)
 		case *capture.Change:
 			f.changes.Add(1)
-			err = f.mapper.Change(m, f.emit)
 		case *capture.Commit:
-			err = f.mapper.Commit(m, f.emit)
 			f.commitTime = m.CommitTime
 			f.endTime = m.CommitTime
 		case *capture.Marker:
@@ -352,15 +393,21 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			// The end marker's records close their epoch in every
 			// partition: a restart can tell the snapshot is durable.
 			f.cur.closing = m.Kind == capture.MarkerSnapshotEnd
-			f.mapper.Marker(m, f.emit)
-			f.cur.closing = false
 		}
-		if err != nil {
-			return fmt.Errorf("map changes: %w", err)
+		for len(outs) > 0 && outs[0].msg == i {
+			f.emit(outs[0])
+			outs = outs[1:]
+		}
+		f.cur.closing = false
+		if job.err != nil && i == job.errAt {
+			return job.err
 		}
 		if f.encodeErr != nil {
 			return f.encodeErr
 		}
+	}
+	if job.err != nil {
+		return job.err // the context ended before the chunk was mapped
 	}
 	wm := f.wm.Load()
 	if wm == nil {
@@ -368,7 +415,7 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 	}
 	// The chunk becomes confirmable at its last commit end (or heartbeat);
 	// a chunk in the middle of a transaction confirms nothing new.
-	pos := max(f.lastEnd, capture.Confirmable(msgs))
+	pos := max(f.lastEnd, capture.Confirmable(job.msgs))
 	f.lastEnd = pos
 	if len(f.records) == 0 {
 		return wm.Heartbeat(uint64(pos))
@@ -386,8 +433,9 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 	return f.queue.Put(ctx, b, size)
 }
 
-// emit encodes one event for Kafka.
-func (f *Flow) emit(e pipeline.Event) {
+// emit numbers one encoded event with its cursor and adds it to the chunk's
+// records, unless Kafka (or this process) already has it.
+func (f *Flow) emit(o mapOut) {
 	if f.encodeErr != nil {
 		return
 	}
@@ -395,26 +443,16 @@ func (f *Flow) emit(e pipeline.Event) {
 	if !handOn {
 		return // already in Kafka, or already handed on by this process
 	}
-	// A dead letter keeps its aggregate's topic when it has one: the
-	// publisher routes it to the dead-letter topic and records where it
-	// would have gone.
-	topic := f.deadTo
-	if e.AggregateType != "" {
-		topic = f.mapping.Topic(e.AggregateType)
-	}
-	if e.DeadLetter {
+	if o.dead {
 		f.deadLetters.Add(1)
 	} else {
 		f.events.Add(1)
 	}
-	r, err := pipeline.EncodeEvent(e, topic, pipeline.Structured)
-	if err != nil {
-		// An event the mapper made but the envelope refuses is a bug in
-		// cdcflow, not bad input: stop rather than publish something wrong.
-		f.encodeErr = fmt.Errorf("encode event %s at %s: %w", e.Type, e.Position, err)
+	if o.err != nil {
+		f.encodeErr = o.err
 		return
 	}
-	f.records = append(f.records, r)
+	f.records = append(f.records, o.rec)
 	f.cur.cursors = append(f.cur.cursors, kafka.Cursor{LSN: uint64(cur.lsn), N: cur.n, ClosesEpoch: f.cur.closing})
 }
 

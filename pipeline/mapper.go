@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -39,15 +40,17 @@ type MapperOptions struct {
 // only when the mapping no longer fits the source (*RuleBrokenError), which
 // should stop the pipeline.
 //
-// A Mapper is not safe for concurrent use.
+// A Mapper is not safe for concurrent use. Clone makes Mappers that share
+// the relation bindings and may each be used by a goroutine of its own.
 type Mapper struct {
 	m        *Mapping
 	opts     MapperOptions
 	maxEvent int // the mapping's max_event_bytes, or lower (LimitEventBytes)
 	source   string
-	bindings map[*capture.Relation]*binding
-	current  map[TableName]*capture.Relation
-	known    map[TableName]map[string]string // column types the rules were checked against
+	// bs is shared with the clones; local caches what this Mapper found
+	// there, so that a change of a known relation takes no lock.
+	bs    *bindState
+	local map[*capture.Relation]*binding
 
 	act   activation
 	txKey struct {
@@ -66,6 +69,21 @@ type Mapper struct {
 }
 
 type aggKey struct{ typ, id string }
+
+// bindState is the relations a Mapper and its clones have checked their
+// rules against. Relations are bound in stream order when the caller binds
+// each one (Bind) before handing the change to any clone.
+type bindState struct {
+	mu       sync.Mutex
+	bindings map[*capture.Relation]*binding
+	current  map[TableName]*capture.Relation
+	known    map[TableName]map[string]string // column types the rules were checked against
+	retired  []*capture.Relation             // replaced relations, oldest first, still in bindings
+}
+
+// maxRetired is how many replaced relations keep their bindings: more than
+// the changes a Flow can have in flight can refer to.
+const maxRetired = 1024
 
 // pendingEvent is a gathering event held until its transaction commits.
 type pendingEvent struct {
@@ -88,11 +106,44 @@ func NewMapper(m *Mapping, opts MapperOptions) (*Mapper, error) {
 		m:        m,
 		opts:     opts,
 		maxEvent: m.maxEventBytes,
-		bindings: map[*capture.Relation]*binding{},
-		current:  map[TableName]*capture.Relation{},
-		known:    map[TableName]map[string]string{},
-		byAgg:    map[aggKey]*pendingEvent{},
+		bs: &bindState{
+			bindings: map[*capture.Relation]*binding{},
+			current:  map[TableName]*capture.Relation{},
+			known:    map[TableName]map[string]string{},
+		},
+		local: map[*capture.Relation]*binding{},
+		byAgg: map[aggKey]*pendingEvent{},
 	}, nil
+}
+
+// Clone returns a Mapper with mp's mapping, options and event size limit
+// that shares mp's relation bindings (which tables the mapping reads, and
+// the rule checks of each table shape) but nothing else: it keeps its own
+// transaction state and needs its own Connected. mp and its clones may be
+// used concurrently, each by one goroutine at a time, for example to map
+// different transactions in parallel.
+func (mp *Mapper) Clone() *Mapper {
+	return &Mapper{
+		m:        mp.m,
+		opts:     mp.opts,
+		maxEvent: mp.maxEvent,
+		source:   mp.source,
+		bs:       mp.bs,
+		local:    map[*capture.Relation]*binding{},
+		byAgg:    map[aggKey]*pendingEvent{},
+		act:      activation{source: mp.act.source},
+	}
+}
+
+// Bind checks the mapping's rules against rel, as Change does the first time
+// it meets a relation, and returns the *RuleBrokenError Change would return
+// (nil otherwise). Mappers sharing bindings (Clone) that map changes in
+// parallel stay deterministic when the caller binds every relation in
+// stream order before any of them maps a change of it: a table's new shape
+// is then always checked against the shape before it.
+func (mp *Mapper) Bind(rel *capture.Relation) error {
+	_, err := mp.bind(rel)
+	return err
 }
 
 // LimitEventBytes lowers the largest event data the Mapper emits to n when n
@@ -639,21 +690,50 @@ func (mp *Mapper) truncate(c *capture.Change, emit func(Event)) {
 // the first time the relation is seen. It returns nil for tables the mapping
 // does not read.
 func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
-	if b, ok := mp.bindings[rel]; ok {
+	if b, ok := mp.local[rel]; ok {
+		return b, nil
+	}
+	bs := mp.bs
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	b, err := mp.bindShared(rel)
+	if err != nil {
+		return nil, err
+	}
+	if len(mp.local) >= len(bs.bindings) {
+		clear(mp.local) // drop the shapes the shared state has dropped
+	}
+	mp.local[rel] = b
+	return b, nil
+}
+
+// bindShared is bind on the shared state; the caller holds mp.bs.mu.
+func (mp *Mapper) bindShared(rel *capture.Relation) (*binding, error) {
+	bs := mp.bs
+	if b, ok := bs.bindings[rel]; ok {
 		return b, nil
 	}
 	name := RelationName(rel)
-	if prev := mp.current[name]; prev != nil {
-		delete(mp.bindings, prev) // the table changed shape or the session restarted
+	if prev := bs.current[name]; prev != nil && prev != rel {
+		// The table changed shape or the session restarted. A clone may
+		// still map changes of prev handed on before this one, so prev's
+		// binding is dropped only after many later ones.
+		bs.retired = append(bs.retired, prev)
+		if len(bs.retired) > maxRetired {
+			for _, r := range bs.retired[:maxRetired/2] {
+				delete(bs.bindings, r)
+			}
+			bs.retired = slices.Delete(bs.retired, 0, maxRetired/2)
+		}
 	}
-	mp.current[name] = rel
+	bs.current[name] = rel
 	t := mp.m.tables[name]
 	if t == nil {
-		mp.bindings[rel] = nil
+		bs.bindings[rel] = nil
 		return nil, nil
 	}
 	b := newBinding(rel, t)
-	known := mp.known[name]
+	known := bs.known[name]
 	if known == nil {
 		known = mp.m.loadTypes[name]
 	}
@@ -677,8 +757,8 @@ func (mp *Mapper) bind(rel *capture.Relation) (*binding, error) {
 	for _, col := range rel.Columns {
 		types[col.Name] = col.TypeName
 	}
-	mp.known[name] = types
-	mp.bindings[rel] = b
+	bs.known[name] = types
+	bs.bindings[rel] = b
 	return b, nil
 }
 

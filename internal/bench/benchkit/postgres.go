@@ -47,18 +47,19 @@ type Source struct {
 // reference workload (at least changes captured row changes), telling
 // stderr what it does. name is the benchmark command's, for messages. The
 // caller calls Close.
-func StartSource(ctx context.Context, name, dir string, changes int64) (*Source, error) {
+func StartSource(ctx context.Context, name, dir string, o Options) (*Source, error) {
+	changes := o.Changes
 	pg, err := services.StartPostgres(ctx, services.PostgresOptions{Dir: dir})
 	if err != nil {
 		return nil, err
 	}
 	s := &Source{PG: pg, name: name}
-	if s.Conn, err = setUp(ctx, pg); err != nil {
+	if s.Conn, err = setUp(ctx, pg, o); err != nil {
 		s.Close(ctx)
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "writing the reference workload (at least %d captured row changes)...\n", changes)
-	if s.Workload, err = writeWorkload(ctx, pg.DSN(Database), s.Conn, changes); err != nil {
+	fmt.Fprintf(os.Stderr, "writing the %s (at least %d captured row changes)...\n", o.Describe(), changes)
+	if s.Workload, err = writeWorkload(ctx, pg.DSN(Database), s.Conn, o); err != nil {
 		s.Close(ctx)
 		return nil, err
 	}
@@ -97,10 +98,10 @@ func TempDir(pattern string, keep bool, what string) (dir string, cleanup func()
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// setUp creates the reference database, the publication and the slot every
+// setUp creates the database of o's workload, the publication and the slot every
 // reader's copy starts from, before any load. It returns a connection to
 // Database, which the caller closes.
-func setUp(ctx context.Context, pg *services.Postgres) (*pgx.Conn, error) {
+func setUp(ctx context.Context, pg *services.Postgres, o Options) (*pgx.Conn, error) {
 	admin, err := pgx.Connect(ctx, pg.DSN("postgres"))
 	if err != nil {
 		return nil, err
@@ -114,13 +115,18 @@ func setUp(ctx context.Context, pg *services.Postgres) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := loadgen.Init(ctx, conn); err != nil {
+	if o.Workload == WorkloadWide {
+		err = loadgen.InitWide(ctx, conn, o.ReplicaFull)
+	} else {
+		err = loadgen.Init(ctx, conn)
+	}
+	if err != nil {
 		conn.Close(ctx)
 		return nil, err
 	}
 	for _, sql := range []string{
 		fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)",
-			Publication, strings.Join(CapturedTables, ", ")),
+			Publication, strings.Join(o.Tables(), ", ")),
 		fmt.Sprintf("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')", SourceSlot),
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {

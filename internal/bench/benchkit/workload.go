@@ -11,7 +11,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 )
 
-// Workload is the reference workload a Source wrote.
+// Workload is the workload a Source wrote.
 type Workload struct {
 	// Changes and Transactions are the captured row changes and the
 	// transactions committed.
@@ -20,23 +20,46 @@ type Workload struct {
 	Start, End capture.LSN
 	// Took is how long writing took.
 	Took time.Duration
+	// Kind says which workload, with its parameters (Options.Describe).
+	Kind string
+	// Tables are its captured tables, as SQL spells them.
+	Tables []string
 }
 
 // MiB is the WAL the workload spans, in MiB.
 func (w Workload) MiB() float64 { return float64(w.End-w.Start) / (1 << 20) }
 
-// writeWorkload runs the load generator on dsn until at least changes
+// writeWorkload runs o's workload's generator on dsn until at least changes
 // captured row changes are committed. The end position is the WAL position
 // right after; one more captured transaction follows it (MarkEnd), so that a
 // reader told to stop at the first transaction committed at or after the
 // end, or one that confirms commit ends, has one to see.
-func writeWorkload(ctx context.Context, dsn string, conn *pgx.Conn, changes int64) (Workload, error) {
-	var w Workload
+func writeWorkload(ctx context.Context, dsn string, conn *pgx.Conn, o Options) (Workload, error) {
+	changes := o.Changes
+	w := Workload{Kind: o.Describe(), Tables: o.Tables()}
 	var start string
 	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", SourceSlot).Scan(&start); err != nil {
 		return w, fmt.Errorf("read source slot: %w", err)
 	}
-	gen, err := loadgen.New(loadgen.Config{DSN: dsn, Seed: 1, Count: 500, Workers: 2})
+	var gen interface {
+		Run(context.Context) error
+		Stats() loadgen.Stats
+	}
+	var err error
+	if o.Workload == WorkloadWide {
+		wc := o.Wide
+		wc.DSN, wc.Seed, wc.Count, wc.Workers = dsn, 1, 500, 2
+		// The flags say 0 for none, WideConfig a negative value.
+		if wc.ToastShare == 0 {
+			wc.ToastShare = -1
+		}
+		if wc.Children == 0 {
+			wc.Children = -1
+		}
+		gen, err = loadgen.NewWide(wc)
+	} else {
+		gen, err = loadgen.New(loadgen.Config{DSN: dsn, Seed: 1, Count: 500, Workers: 2})
+	}
 	if err != nil {
 		return w, err
 	}
@@ -51,16 +74,17 @@ func writeWorkload(ctx context.Context, dsn string, conn *pgx.Conn, changes int6
 	if w.Start, err = capture.ParseLSN(start); err != nil {
 		return w, err
 	}
-	w.End, err = MarkEnd(ctx, conn)
+	w.End, err = MarkEnd(ctx, conn, o.Workload)
 	return w, err
 }
 
 // CapturedChanges counts the captured row changes in a generator's stats:
-// those of every table but the audit log.
+// those of every table but the busy, uncaptured ones (the reference
+// workload's audit log, the wide workload's journal).
 func CapturedChanges(st loadgen.Stats) int64 {
 	var n int64
 	for name, t := range st.Tables {
-		if name != "audit_log" {
+		if name != "audit_log" && name != loadgen.WideJournal {
 			n += t.Inserted + t.Updated + t.Deleted
 		}
 	}
@@ -68,14 +92,18 @@ func CapturedChanges(st loadgen.Stats) int64 {
 }
 
 // MarkEnd returns the current WAL position and then commits one more
-// captured transaction, so that a consumer that confirms commit ends reaches
+// captured transaction of workload (WorkloadReference or WorkloadWide), so that a consumer that confirms commit ends reaches
 // the position once it has everything before it.
-func MarkEnd(ctx context.Context, conn *pgx.Conn) (capture.LSN, error) {
+func MarkEnd(ctx context.Context, conn *pgx.Conn, workload string) (capture.LSN, error) {
 	var end string
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
 		return 0, fmt.Errorf("read WAL position: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "UPDATE products SET product_id = product_id WHERE product_id = (SELECT min(product_id) FROM products)"); err != nil {
+	sql := "UPDATE products SET product_id = product_id WHERE product_id = (SELECT min(product_id) FROM products)"
+	if workload == WorkloadWide {
+		sql = `UPDATE "Document" SET revision = revision WHERE "DocId" = (SELECT min("DocId") FROM "Document")`
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
 		return 0, fmt.Errorf("write the transaction after the end: %w", err)
 	}
 	return capture.ParseLSN(end)

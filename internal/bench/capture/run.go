@@ -24,7 +24,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer cleanup()
-	src, err := benchkit.StartSource(ctx, "capture", dir, o.Changes)
+	src, err := benchkit.StartSource(ctx, "capture", dir, o.Options)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func run(ctx context.Context, o options) error {
 // hold prints how to drain the workload by hand (for profiling one reader
 // with perf or strace) and waits until ctx ends.
 func hold(ctx context.Context, pg *services.Postgres, w benchkit.Workload) error {
-	fmt.Printf("DSN=%q\nSOURCE_SLOT=%s\nEND=%s\nCHANGES=%d\nTABLES=%q\n", pg.DSN(benchkit.Database), benchkit.SourceSlot, w.End, w.Changes, strings.Join(benchkit.CapturedTables, ","))
+	fmt.Printf("DSN=%q\nSOURCE_SLOT=%s\nEND=%s\nCHANGES=%d\nTABLES=%q\n", pg.DSN(benchkit.Database), benchkit.SourceSlot, w.End, w.Changes, strings.Join(w.Tables, ","))
 	fmt.Fprintf(os.Stderr, "holding: copy the slot with SELECT pg_copy_logical_replication_slot('%s', 'mine'), then\n"+
 		"  capture -drain -dsn \"$DSN\" -slot mine -publication %s -tables \"$TABLES\" -end %s [-bare]\n"+
 		"and drop it after; interrupt to stop the server\n", benchkit.SourceSlot, benchkit.Publication, w.End)
@@ -80,7 +80,7 @@ func drainCdcflow(ctx context.Context, pg *services.Postgres, slot string, w ben
 		return benchkit.Process{}, err
 	}
 	args := []string{"-drain", "-dsn", pg.DSN(benchkit.Database), "-slot", slot, "-publication", benchkit.Publication,
-		"-tables", strings.Join(benchkit.CapturedTables, ","), "-end", w.End.String(),
+		"-tables", strings.Join(w.Tables, ","), "-end", w.End.String(),
 		"-confirm-interval", confirmInterval.String()}
 	if profile {
 		args = append(args, "-cpuprofile", profilePath)

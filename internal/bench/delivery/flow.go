@@ -140,8 +140,11 @@ func (fc flowConfig) run(ctx context.Context, slot string, md mode, profile stri
 		return fail(err)
 	}
 	m.CPU = met.sum("process_cpu_seconds_total")
-	// Exactly-once runs also write one position record per transaction.
-	m.events = met.sum("cdcflow_kafka_records_total") - met.get(`cdcflow_kafka_records_total{topic="cdcflow.positions"}`)
+	// Exactly-once runs also write one position record per transaction;
+	// a run that took over a second wrote progress records to idle
+	// partitions (one record each), as many as its timing made.
+	m.events = met.sum("cdcflow_kafka_records_total") - met.get(`cdcflow_kafka_records_total{topic="cdcflow.positions"}`) -
+		met.sumLabelled("cdcflow_kafka_events_total", `type="`+progressType+`"`)
 	m.transactions = met.get(`cdcflow_kafka_transactions_total{outcome="committed"}`)
 	m.dead = met.sum("cdcflow_kafka_dead_letters_total")
 	m.captured = met.sum("cdcflow_capture_changes_total")
@@ -290,6 +293,17 @@ func series(s string) (name, labels string) {
 // get returns one series' value, 0 when absent.
 func (m metrics) get(s string) float64 { return m[s] }
 
+// sumLabelled adds up the series of the metric name whose labels hold label.
+func (m metrics) sumLabelled(name, label string) float64 {
+	var total float64
+	for s, v := range m {
+		if n, l := series(s); n == name && strings.Contains(l, label) {
+			total += v
+		}
+	}
+	return total
+}
+
 // sum adds up every series of the metric name, over all labels.
 func (m metrics) sum(name string) float64 {
 	var total float64
@@ -300,3 +314,7 @@ func (m metrics) sum(name string) float64 {
 	}
 	return total
 }
+
+// progressType is the CloudEvents type of progress records
+// (pipeline.ProgressType).
+const progressType = "cdcflow.Progress"

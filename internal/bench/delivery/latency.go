@@ -53,7 +53,7 @@ func measureLatency(ctx context.Context, fc flowConfig, dsn string, w benchkit.W
 			return 0, fmt.Errorf("load: %w", err)
 		}
 		res.achievedRows = float64(benchkit.CapturedChanges(gen.Stats())) / time.Since(began).Seconds()
-		return benchkit.MarkEnd(ctx, fc.conn)
+		return benchkit.MarkEnd(ctx, fc.conn, benchkit.WorkloadReference)
 	}
 	m, met, err := fc.run(ctx, latencySlot, md, "", 0, load)
 	if err != nil {

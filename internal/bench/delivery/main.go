@@ -20,6 +20,9 @@ type options struct {
 	latencyFraction float64
 	// env are extra CDCFLOW_* variables for every cdcflow run.
 	env envList
+	// bigTx are the sizes of the single transactions whose peak RSS is
+	// measured (wide workload only).
+	bigTx sizeList
 }
 
 // envList is a repeatable flag of KEY=VALUE environment variables.
@@ -41,6 +44,7 @@ func main() {
 	flag.DurationVar(&o.latencyDuration, "latency-duration", 20*time.Second, "how long the fixed-rate load of the latency measurement runs (0: skip it)")
 	flag.Float64Var(&o.latencyFraction, "latency-fraction", 0.5, "the latency measurement's load rate as a fraction of the sustained rate")
 	flag.Var(&o.env, "env", "an extra `CDCFLOW_KEY=VALUE` for every cdcflow run, e.g. CDCFLOW_KAFKA_COMPRESSION=lz4 (repeatable)")
+	flag.Var(&o.bigTx, "bigtx", "wide workload: after the runs, drain one transaction of each of these `row counts` (e.g. 10000,1000000) and print cdcflow's peak RSS")
 	flag.Parse()
 
 	benchkit.Main("delivery", func(ctx context.Context) error { return run(ctx, o) })

@@ -16,7 +16,6 @@ import (
 
 const (
 	latencySlot = "bench_latency"
-	mappingFile = "deploy/examples/orders/mapping.yaml"
 )
 
 // measurement is one reader's pass over one slot copy. Its Seconds run from
@@ -39,10 +38,13 @@ func run(ctx context.Context, o options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	if len(o.bigTx) > 0 && o.Workload != benchkit.WorkloadWide {
+		return errors.New("-bigtx needs -workload wide")
+	}
 	if o.latencyFraction <= 0 || o.latencyFraction > 1 {
 		return errors.New("-latency-fraction must be in (0, 1]")
 	}
-	mapping, err := filepath.Abs(mappingFile)
+	mapping, err := filepath.Abs(o.MappingFile())
 	if err != nil {
 		return err
 	}
@@ -68,7 +70,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("build cdcflow: %w", err)
 	}
 
-	src, err := benchkit.StartSource(ctx, "delivery", filepath.Join(dir, "pg"), o.Changes)
+	src, err := benchkit.StartSource(ctx, "delivery", filepath.Join(dir, "pg"), o.Options)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,10 @@ func run(ctx context.Context, o options) error {
 	}
 
 	var lats []*latencyResult
-	if o.latencyDuration > 0 {
+	if o.latencyDuration > 0 && o.Workload == benchkit.WorkloadWide {
+		fmt.Fprintln(os.Stderr, "latency: measured on the reference workload only; skipped")
+	}
+	if o.latencyDuration > 0 && o.Workload != benchkit.WorkloadWide {
 		// Half the sustainable rate: the lower of what cdcflow sustained
 		// in the delivery mode (SyncWrites on) and what the load generator
 		// wrote flat out.
@@ -125,10 +130,17 @@ func run(ctx context.Context, o options) error {
 			lats = append(lats, lat)
 		}
 	}
+	var big []bigTxResult
+	if len(o.bigTx) > 0 {
+		if big, err = measureBigTx(ctx, fc, o.bigTx); err != nil {
+			return err
+		}
+	}
 	if len(o.env) > 0 {
 		fmt.Fprintf(os.Stdout, "cdcflow runs with %s\n", strings.Join(o.env, " "))
 	}
 	report(os.Stdout, w, o.Runs, rows, lats)
+	reportBigTx(os.Stdout, big)
 	return nil
 }
 
