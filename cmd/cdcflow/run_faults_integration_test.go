@@ -187,6 +187,7 @@ type orderFold struct {
 	snapshotEnds     int
 	snapshotRowsSeen int
 	epochs           map[uint64]bool // of snapshot begin markers
+	endedEpochs      map[uint64]bool // of snapshot end markers (one per partition each)
 }
 
 func newOrderFold(cl *kgo.Client) *orderFold {
@@ -199,6 +200,7 @@ func newOrderFold(cl *kgo.Client) *orderFold {
 		statusAt:     map[string]pipeline.Position{},
 		seen:         map[[2]string]bool{},
 		epochs:       map[uint64]bool{},
+		endedEpochs:  map[uint64]bool{},
 	}
 }
 
@@ -253,6 +255,7 @@ func (f *orderFold) add(r *kgo.Record) error {
 		return nil
 	case ev.Control == pipeline.ControlSnapshotEnd:
 		f.snapshotEnds++
+		f.endedEpochs[ev.Epoch] = true
 		return nil
 	case ev.Control != pipeline.NotControl:
 		return nil
