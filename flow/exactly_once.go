@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cdcflow/cdcflow/backpressure"
@@ -113,19 +114,38 @@ type cursorState struct {
 	skipped, reported int64
 }
 
-// connected starts a session: a new session resends from the start of a
-// transaction, so the unit's ordinals start again. A source other than the
-// stored position's (a restore, point-in-time recovery or promoted standby
-// may reuse LSNs) makes the stored position meaningless.
-func (s *cursorState) connected(src capture.Source) {
+// connected starts a session that resumes at start: a new session resends
+// from the start of a transaction, so the unit's ordinals start again. A
+// source other than the stored position's (a restore, point-in-time recovery
+// or promoted standby may reuse LSNs) makes the stored position meaningless.
+// The one expected case is a resumed failover slot crossing to the promoted
+// server's timeline at its switch point (capture.Connected): same cluster and
+// database, and everything stored lies before start, so nothing was to be
+// skipped past it anyway; that is said at Info, not as a warning.
+func (s *cursorState) connected(src capture.Source, start capture.LSN) {
 	s.source = src.URI()
 	s.stream = kafka.StreamID(s.source, s.mapping)
 	s.unit, s.n = 0, 0
-	if s.skip.Source != "" && s.skip.Source != s.source {
+	if s.skip.Source == "" || s.skip.Source == s.source {
+		return
+	}
+	if sameDatabase(s.skip.Source, s.source) && s.skip.LSN < start {
+		s.log.Info("exactly-once: the source moved to a newer timeline past the stored position; positions after the switch point are new",
+			"stored_source", s.skip.Source, "source", s.source, "switch_point", start.String())
+	} else {
 		s.log.Warn("exactly-once: the stored position belongs to another source; nothing is skipped",
 			"stored_source", s.skip.Source, "source", s.source)
-		s.skip = txCursor{}
 	}
+	s.skip = txCursor{}
+}
+
+// sameDatabase reports whether two source URIs
+// (postgres://<system id>/<database>?tl=<timeline>) name the same cluster and
+// database, whatever their timelines.
+func sameDatabase(a, b string) bool {
+	a, _, _ = strings.Cut(a, "?")
+	b, _, _ = strings.Cut(b, "?")
+	return a == b
 }
 
 // newCursorState returns the handler's bookkeeping for a stream whose stored

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 	"testing"
@@ -83,7 +84,7 @@ func TestEOSStateSkip(t *testing.T) {
 					}
 				}
 			}
-			s.connected(tt.source)
+			s.connected(tt.source, 0)
 			run(stream)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("handed on %v; want %v", got, tt.want)
@@ -91,7 +92,7 @@ func TestEOSStateSkip(t *testing.T) {
 			// A reconnect resends the last transaction whole: nothing
 			// more is handed on.
 			got = nil
-			s.connected(tt.source)
+			s.connected(tt.source, 0)
 			run(tx(200, 5))
 			if len(got) != 0 {
 				t.Errorf("after a reconnect resending transaction 200, handed on %v; want nothing", got)
@@ -143,3 +144,46 @@ func TestSnapshotDone(t *testing.T) {
 		})
 	}
 }
+
+// TestCursorStateTimelineCrossing: a resumed failover slot crossing to the
+// promoted server's timeline past the stored position is expected (Info);
+// any other change of source is a warning. Either way nothing is skipped.
+func TestCursorStateTimelineCrossing(t *testing.T) {
+	stored := txCursor{Source: "postgres://7/db?tl=1", LSN: 200, Records: 2}
+	tests := []struct {
+		name   string
+		source capture.Source
+		start  capture.LSN
+		want   slog.Level
+	}{
+		{name: "newer timeline past the stored position", source: capture.Source{SystemID: "7", Database: "db", Timeline: 2}, start: 300, want: slog.LevelInfo},
+		{name: "newer timeline before the stored position", source: capture.Source{SystemID: "7", Database: "db", Timeline: 2}, start: 150, want: slog.LevelWarn},
+		{name: "another cluster", source: capture.Source{SystemID: "8", Database: "db", Timeline: 1}, start: 300, want: slog.LevelWarn},
+		{name: "another database", source: capture.Source{SystemID: "7", Database: "other", Timeline: 2}, start: 300, want: slog.LevelWarn},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var levels []slog.Level
+			h := &levelRecorder{levels: &levels}
+			s := &cursorState{skip: stored, log: slog.New(h)}
+			s.connected(tt.source, tt.start)
+			if len(levels) != 1 || levels[0] != tt.want {
+				t.Errorf("logged at %v; want one record at %v", levels, tt.want)
+			}
+			if s.skip != (txCursor{}) {
+				t.Errorf("skip = %+v after a change of source; want nothing skipped", s.skip)
+			}
+		})
+	}
+}
+
+// levelRecorder is a slog.Handler that keeps the level of every record.
+type levelRecorder struct{ levels *[]slog.Level }
+
+func (h *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	*h.levels = append(*h.levels, r.Level)
+	return nil
+}
+func (h *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *levelRecorder) WithGroup(string) slog.Handler      { return h }

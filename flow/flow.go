@@ -375,7 +375,7 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 			if f.lastEnd < m.StartLSN {
 				f.lastEnd = m.StartLSN
 			}
-			f.cur.connected(m.Source)
+			f.cur.connected(m.Source, m.StartLSN)
 		case *capture.Change:
 			f.changes.Add(1)
 		case *capture.Commit:
