@@ -270,3 +270,67 @@ func TestIntegrationChangeStream(t *testing.T) {
 		t.Fatal("Changes accepted a partition out of range")
 	}
 }
+
+// TestIntegrationReadEntity: one pipelined read returns the entity and the
+// applied position of every partition, as Entity and Applied read them
+// apart.
+func TestIntegrationReadEntity(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	v, err := New(Config{Prefix: prefix}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.At(1)
+	req := map[string]any{"customer_id": "c1", "total": "10.50", "ordered_at": "2026-11-23T23:30:00Z"}
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: 2, From: -1, Records: records(0, lsnEvent("o1", "OrderRequested", 0x30, req))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: 0, From: -1, Records: records(0, progressEvent(0x18))}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadEntity(ctx, "order", "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Entity(ctx, "order", "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want == nil || !reflect.DeepEqual(got.Fields, want) {
+		t.Errorf("ReadEntity(o1).Fields = %v; want %v", got.Fields, want)
+	}
+	states, err := s.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Applied) != len(states) {
+		t.Fatalf("ReadEntity returned %d partitions; want %d", len(got.Applied), len(states))
+	}
+	for i, st := range states {
+		g := got.Applied[i]
+		if g.Partition != st.Partition || g.AppliedLSN != st.AppliedLSN || !g.CommitTime.Equal(st.CommitTime) {
+			t.Errorf("ReadEntity partition %d = %+v; want %+v", i, g, st)
+		}
+	}
+	if got.Applied[2].AppliedLSN != 0x30 || got.Applied[0].AppliedLSN != 0x18 || got.Applied[1].AppliedLSN != 0 {
+		t.Errorf("applied = %+v; want 0x18, 0, 0x30", got.Applied)
+	}
+	none, err := s.ReadEntity(ctx, "order", "nobody")
+	if err != nil || none.Fields != nil || len(none.Applied) != testPartitions {
+		t.Errorf("ReadEntity(nobody) = %+v, %v; want no fields and every partition's position", none, err)
+	}
+	if _, err := s.ReadEntity(ctx, "pending", "o1"); err == nil {
+		t.Error("ReadEntity of an index view: no error")
+	}
+}
