@@ -150,6 +150,7 @@ type Server struct {
 	tokens  [][32]byte // SHA-256 of each token
 	watch   *watcher
 	sse     atomic.Int64
+	gens    genCache // the generation pointer read last (generation.go)
 }
 
 // New returns a Server of the views defs describes, kept in rdb under prefix

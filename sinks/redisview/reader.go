@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,12 +18,13 @@ import (
 
 // Reader reads the views for the query side, merging what is kept per Kafka
 // partition. It is safe for concurrent use and holds no state besides its
-// configuration.
+// configuration and the last Snapshot At returned (immutable, shared).
 type Reader struct {
 	defs       *Definitions
 	rdb        redis.UniversalClient
 	prefix     string
 	partitions int32
+	last       atomic.Pointer[Snapshot]
 }
 
 // NewReader returns a Reader of the views defs describes under prefix, kept
@@ -55,9 +57,24 @@ func (r *Reader) Current(ctx context.Context) (*Snapshot, error) {
 	return r.At(g), nil
 }
 
-// At returns a Snapshot of generation gen.
+// At returns a Snapshot of generation gen. Snapshots are immutable: the
+// last one is kept and returned again for the same generation, with the key
+// prefixes of its partitions built once.
 func (r *Reader) At(gen int64) *Snapshot {
-	return &Snapshot{r: r, keys: keys{prefix: r.prefix, gen: gen}}
+	if s := r.last.Load(); s != nil && s.keys.gen == gen {
+		return s
+	}
+	k := keys{prefix: r.prefix, gen: gen}
+	if r.partitions <= 256 {
+		bases := make([]string, r.partitions)
+		for p := range r.partitions {
+			bases[p] = k.base(p) // k.bases is still nil: built from the prefix
+		}
+		k.bases = bases
+	}
+	s := &Snapshot{r: r, keys: k}
+	r.last.Store(s)
+	return s
 }
 
 // Generation returns the snapshot's generation.
