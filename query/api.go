@@ -18,7 +18,7 @@ import (
 // 400 when it is of another kind.
 func (s *Server) viewOf(r *http.Request, kinds ...redisview.Kind) (redisview.ViewInfo, error) {
 	name := r.PathValue("view")
-	v, ok := s.defs.View(name)
+	v, ok := s.views[name]
 	if !ok {
 		return v, errorf(http.StatusNotFound, "unknown_view", "no view %q; the views are %s", name, strings.Join(s.defs.Names(), ", "))
 	}
