@@ -150,7 +150,7 @@ type Server struct {
 	tokens  [][32]byte // SHA-256 of each token
 	watch   *watcher
 	sse     atomic.Int64
-	gens    genCache // the generation pointer read last (generation.go)
+	gens    genCache                      // the generation pointer read last (generation.go)
 	views   map[string]redisview.ViewInfo // by name, described once
 }
 
