@@ -16,6 +16,9 @@ import (
 // the field has).
 func setLSN(ev *pipeline.Event, n uint64) { reflect.ValueOf(&ev.LSN).Elem().SetUint(n) }
 
+// setEndLSN sets ev.EndLSN to n.
+func setEndLSN(ev *pipeline.Event, n uint64) { reflect.ValueOf(&ev.EndLSN).Elem().SetUint(n) }
+
 var appliedBase = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
 // lsnEvent is an order event of the stream transaction committed at lsn.
@@ -113,32 +116,46 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 		t.Fatalf("change entry = %+v", c)
 	}
 
+	// An event that carries its transaction's end LSN (the last of its
+	// transaction in the partition) proves that end, not only its commit.
+	ended := lsnEvent("o2", "OrderPromised", 0x24, nil)
+	setEndLSN(&ended, 0x2C)
+	if err := apply(2, 0, ended); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x2C || st.Offsets["shop.order"] != 3 {
+		t.Fatalf("after an event with its end LSN: %+v; want lsn 0x2C, offset 3", st)
+	}
+	if cs := changes(1); len(cs) != 2 || cs[1].AppliedLSN != 0x2C {
+		t.Fatalf("after an event with its end LSN: entries %+v; want a second one at 0x2C", cs)
+	}
+
 	// A zombie re-delivering the batch is fenced and stores nothing.
 	if err := apply(-1, 0, lsnEvent("o3", "OrderRequested", 0x30, req)); !errors.Is(err, ErrFenced) {
 		t.Fatalf("fenced Apply = %v; want ErrFenced", err)
 	}
-	if st := state(1); st.AppliedLSN != 0x20 || len(changes(1)) != 1 {
+	if st := state(1); st.AppliedLSN != 0x2C || len(changes(1)) != 2 {
 		t.Fatalf("after a fenced step: %+v, %d entries; want unchanged", st, len(changes(1)))
 	}
 
 	// Progress records alone: the position moves, an entry with no views.
-	if err := apply(2, 0, progressEvent(0x40), progressEvent(0x48)); err != nil {
+	if err := apply(3, 0, progressEvent(0x40), progressEvent(0x48)); err != nil {
 		t.Fatal(err)
 	}
-	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 4 {
-		t.Fatalf("after progress: %+v; want lsn 0x48, offset 4", st)
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 5 {
+		t.Fatalf("after progress: %+v; want lsn 0x48, offset 5", st)
 	}
 	cs = changes(1)
-	if len(cs) != 2 || len(cs[1].Views) != 0 || cs[1].AppliedLSN != 0x48 || cs[1].Offset != 4 {
-		t.Fatalf("after progress: entries %+v; want a second one at 0x48 with no views", cs)
+	if len(cs) != 3 || len(cs[2].Views) != 0 || cs[2].AppliedLSN != 0x48 || cs[2].Offset != 5 {
+		t.Fatalf("after progress: entries %+v; want a third one at 0x48 with no views", cs)
 	}
 	// An older progress record (a re-send) neither moves it back nor adds
 	// an entry.
-	if err := apply(4, 0, progressEvent(0x44)); err != nil {
+	if err := apply(5, 0, progressEvent(0x44)); err != nil {
 		t.Fatal(err)
 	}
-	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 5 || len(changes(1)) != 2 {
-		t.Fatalf("after a stale progress record: %+v, %d entries; want lsn 0x48, offset 5, 2 entries", st, len(changes(1)))
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 6 || len(changes(1)) != 3 {
+		t.Fatalf("after a stale progress record: %+v, %d entries; want lsn 0x48, offset 6, 3 entries", st, len(changes(1)))
 	}
 
 	// A snapshot: begin and rows prove nothing, the end proves its LSN.
@@ -146,7 +163,7 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 	setLSN(&begin, 0x4F)
 	row := lsnEvent("o1", "OrderStateObserved", 0x4F, map[string]any{"customer_id": "c1", "total": "10.50", "status": "promised", "ordered_at": "2026-11-23T23:30:00Z"})
 	row.Epoch = 7
-	if err := apply(5, 0, begin, row); err != nil {
+	if err := apply(6, 0, begin, row); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(1); st.AppliedLSN != 0x48 {
@@ -156,7 +173,7 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 	// (the flow sends none); the end marker proves the consistent point - 1.
 	end := begin
 	end.ID, end.Type, end.Control = "e", "SnapshotEnd", pipeline.ControlSnapshotEnd
-	if err := apply(7, 0, end); err != nil {
+	if err := apply(8, 0, end); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(1); st.AppliedLSN != 0x4F {
