@@ -317,6 +317,10 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 	defer f.hmu.Unlock()
 	f.records = f.records[:0]
 	f.cur.cursors = f.cur.cursors[:0]
+	// txFrom is where the records of the transaction in progress start in
+	// this chunk: at its Begin, or at the chunk's start when it began in an
+	// earlier chunk.
+	txFrom := 0
 	for _, m := range msgs {
 		var err error
 		f.cur.track(m)
@@ -333,6 +337,7 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			f.mapper.Connected(m)
 		case *capture.Begin:
 			f.mapper.Begin(m)
+			txFrom = len(f.records)
 		case *capture.Change:
 			f.changes.Add(1)
 			err = f.mapper.Change(m, f.emit)
@@ -340,6 +345,13 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			err = f.mapper.Commit(m, f.emit)
 			f.commitTime = m.CommitTime
 			f.endTime = m.CommitTime
+			// The transaction's records in this chunk learn its end: the
+			// sink marks the last of them in each partition, from which
+			// a reader learns that the whole transaction is there.
+			for i := txFrom; i < len(f.records); i++ {
+				f.records[i].EndLSN = m.EndLSN
+			}
+			txFrom = len(f.records)
 		case *capture.Marker:
 			switch m.Kind {
 			case capture.MarkerHeartbeat:
@@ -354,6 +366,7 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			f.cur.closing = m.Kind == capture.MarkerSnapshotEnd
 			f.mapper.Marker(m, f.emit)
 			f.cur.closing = false
+			txFrom = len(f.records)
 		}
 		if err != nil {
 			return fmt.Errorf("map changes: %w", err)
