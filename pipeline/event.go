@@ -25,9 +25,9 @@ type Event struct {
 	// CloudEvent, and encoding ignores it (Record.EndLSN asks for it).
 	EndLSN capture.LSN
 	XID    uint32
-	Time          time.Time // commit time
-	Epoch         uint64    // snapshot epoch for state events and snapshot markers
-	Data          json.RawMessage
+	Time   time.Time // commit time
+	Epoch  uint64    // snapshot epoch for state events and snapshot markers
+	Data   json.RawMessage
 	// Control is non-zero for control records (snapshot begin/end, truncate),
 	// which go to every partition of their aggregate's topic.
 	Control ControlKind
