@@ -137,6 +137,13 @@ type Flow struct {
 	hmu        sync.Mutex
 	lastEnd    capture.LSN // the end of the last transaction handed on
 	endTime    time.Time   // lastEnd's commit (or heartbeat) time; zero: none seen
+	// reached is the position of the last progress marker (how far
+	// decoding reached, from a keepalive), reachedAt its time: progress
+	// records carry it when it is past lastEnd; it is never confirmed.
+	reached   capture.LSN
+	reachedAt time.Time
+	// moved wakes the progress loop when a chunk moved the position.
+	moved chan struct{}
 	snapshot   bool        // a snapshot epoch is open (begun, not ended)
 	commitTime time.Time
 	records    []pipeline.Record
@@ -191,6 +198,7 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		pub:     parts.Publisher,
 		bm:      cfg.Metrics,
 		wmReady: make(chan struct{}),
+		moved:   make(chan struct{}, 1),
 	}
 	if parts.Progress != nil {
 		f.progress = parts.Progress
@@ -356,6 +364,10 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			switch m.Kind {
 			case capture.MarkerHeartbeat:
 				f.endTime = m.Time
+			case capture.MarkerProgress:
+				if m.LSN > f.reached {
+					f.reached, f.reachedAt = m.LSN, m.Time
+				}
 			case capture.MarkerSnapshotBegin:
 				f.snapshot = true
 			case capture.MarkerSnapshotEnd:
@@ -382,6 +394,12 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 	// The chunk becomes confirmable at its last commit end (or heartbeat);
 	// a chunk in the middle of a transaction confirms nothing new.
 	pos := max(f.lastEnd, capture.Confirmable(msgs))
+	if pos > f.lastEnd || f.reached > pos {
+		select {
+		case f.moved <- struct{}{}:
+		default:
+		}
+	}
 	f.lastEnd = pos
 	if len(f.records) == 0 {
 		return wm.Heartbeat(uint64(pos))

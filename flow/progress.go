@@ -23,8 +23,9 @@ type ProgressGate interface {
 	ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error)
 }
 
-// progressLoop writes progress records, every ProgressQuiet(interval), to
-// the partitions the gate says are due one (progress.go in sinks/kafka).
+// progressLoop writes progress records, every ProgressQuiet(interval) and
+// whenever a chunk moved the source position, to the partitions the gate
+// says are due one (progress.go in sinks/kafka).
 // A progress record goes through the queue like any batch, behind every
 // record handed on before it, so the position it carries — the end of the
 // last transaction (or heartbeat) handed on — is true of every partition it
@@ -42,6 +43,7 @@ func (f *Flow) progressLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-f.moved:
 		}
 		if err := f.sendProgress(ctx, time.Now()); err != nil {
 			if errors.Is(err, backpressure.ErrClosed) {
@@ -62,7 +64,14 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 	// time, and nothing while a snapshot epoch is open: its rows are the
 	// state up to the consistent point, which no partition has applied
 	// before the epoch's end marker.
-	if f.endTime.IsZero() || f.snapshot || f.encodeErr != nil {
+	pos, at := f.lastEnd, f.endTime
+	if f.reached > pos {
+		// Decoding reached past the last transaction handed on (WAL
+		// without events, from a keepalive): every transaction ending
+		// before it was handed on ahead of this progress record.
+		pos, at = f.reached, f.reachedAt
+	}
+	if at.IsZero() || f.snapshot || f.encodeErr != nil {
 		return nil
 	}
 	b := &batch{progress: true, source: f.cur.source, stream: f.cur.stream}
@@ -77,7 +86,7 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 		b.source, haveCursor = f.cur.skip.Source, true
 	}
 	cur = kafka.Cursor{LSN: uint64(f.cur.skip.LSN), N: f.cur.skip.Records, ClosesEpoch: f.cur.lastCloses}
-	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every, uint64(f.lastEnd))
+	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every, uint64(pos))
 	if err != nil {
 		return err
 	}
@@ -86,7 +95,7 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 	}
 	var size int64
 	for _, topic := range slices.Sorted(maps.Keys(due)) {
-		ev := pipeline.NewProgress(f.cur.source, f.aggOf[topic], f.lastEnd, f.endTime)
+		ev := pipeline.NewProgress(f.cur.source, f.aggOf[topic], pos, at)
 		r, err := pipeline.EncodeEvent(ev, topic, pipeline.Structured)
 		if err != nil {
 			return err

@@ -82,7 +82,7 @@ func (rt *router) endMarks(ctx context.Context, n int, rec func(i int) *pipeline
 // applyMark sets the partition of a keyed record to the one endMarks
 // computed, and adds the end LSN header to the copies of r in the
 // partitions where r is the last record that carries one.
-func applyMark(r pipeline.Record, krs []*kgo.Record, m endMark) {
+func (rt *router) applyMark(r pipeline.Record, krs []*kgo.Record, m endMark) {
 	if m.part >= 0 && len(krs) == 1 && krs[0].Partition < 0 {
 		krs[0].Partition = m.part
 	}
@@ -100,5 +100,6 @@ func applyMark(r pipeline.Record, krs []*kgo.Record, m endMark) {
 		// The copies of an AllPartitions record share one header slice:
 		// this copy gets its own.
 		kr.Headers = append(kr.Headers[:len(kr.Headers):len(kr.Headers)], kgo.RecordHeader{Key: pipeline.HeaderEndLSN, Value: val})
+		rt.act.proved(kr.Topic, kr.Partition, uint64(r.EndLSN))
 	}
 }

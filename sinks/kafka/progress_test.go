@@ -34,12 +34,51 @@ func TestActivityDue(t *testing.T) {
 	if got := a.due("t", 3, t0.Add(interval+2*quiet), interval, 0x100); len(got) != 0 {
 		t.Fatalf("the same position again, a quiet time later: due %v; want none", got)
 	}
-	// Busy: events on 2 more often than quiet never make it due.
+	// Busy: events on 2 more often than quiet, each proving the position
+	// (marked with its end LSN), never make it due.
 	for i := range 20 {
 		now := t0.Add(interval + 3*quiet + time.Duration(i)*quiet/2)
 		a.note("t", 2, 3, false, now)
+		a.proved("t", 2, 0x200+uint64(i))
 		if got := a.due("t", 3, now.Add(quiet/4), interval, 0x200+uint64(i)); slices.Contains(got, 2) {
 			t.Fatalf("busy partition 2 due at step %d: %v", i, got)
 		}
+	}
+}
+
+// TestActivityDuePrompt: a busy partition whose records do not prove the
+// source position gets a progress record when it moved, at most one per
+// ProgressPrompt.
+func TestActivityDuePrompt(t *testing.T) {
+	const interval = time.Second
+	prompt := ProgressPrompt(interval)
+	if prompt != 10*time.Millisecond {
+		t.Fatalf("ProgressPrompt(1s) = %s; want 10ms", prompt)
+	}
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	var a activity
+	a.due("t", 2, t0, interval, 0x100) // first progress everywhere
+	sent := 0
+	for i := range 100 {
+		now := t0.Add(time.Duration(i+1) * time.Millisecond)
+		a.note("t", 0, 2, false, now) // partition 0 busy, every millisecond
+		a.proved("t", 0, 0x100)       // its records prove 0x100, not the new position
+		got := a.due("t", 2, now, interval, 0x100+uint64(i+1))
+		if slices.Contains(got, 1) != slices.Contains(got, 0) && i > 0 {
+			t.Fatalf("step %d: due %v; want both partitions or none (both behind, partition 1 idle)", i, got)
+		}
+		if slices.Contains(got, 0) {
+			sent++
+		}
+	}
+	// 100 ms of moving positions: one record per 10 ms, not one per step.
+	if sent < 9 || sent > 10 {
+		t.Errorf("busy partition behind the position: %d progress records in 100ms; want 9 or 10 (one per %s)", sent, prompt)
+	}
+	// The position stands still: nothing more, busy or not.
+	now := t0.Add(200 * time.Millisecond)
+	a.note("t", 0, 2, false, now)
+	if got := a.due("t", 2, now.Add(prompt), interval, 0x100+100); slices.Contains(got, 0) {
+		t.Errorf("position told already: due %v; want not partition 0", got)
 	}
 }

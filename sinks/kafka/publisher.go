@@ -228,7 +228,7 @@ func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record,
 	if err != nil {
 		return err
 	}
-	applyMark(r, krs, mark)
+	p.route.applyMark(r, krs, mark)
 	if cur != nil && p.held != nil {
 		if krs, err = p.dropHeld(ctx, krs, cur); err != nil {
 			return err

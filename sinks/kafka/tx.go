@@ -398,7 +398,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord, marks []endMa
 			return t.abort(ctx, err)
 		}
 		if marks != nil {
-			applyMark(rec, krs, marks[ri])
+			t.route.applyMark(rec, krs, marks[ri])
 		}
 		typ := rec.Type
 		if typ == "" {
