@@ -134,17 +134,10 @@ type Flow struct {
 
 	// Handler state, used by the handler goroutine and, between chunks,
 	// by the progress goroutine: hmu is held while a chunk is handled.
-	hmu     sync.Mutex
-	lastEnd capture.LSN // the end of the last transaction handed on
-	endTime time.Time   // lastEnd's commit (or heartbeat) time; zero: none seen
-	// reached is the position of the last progress marker (how far
-	// decoding reached, from a keepalive), reachedAt its time: progress
-	// records carry it when it is past lastEnd; it is never confirmed.
-	reached   capture.LSN
-	reachedAt time.Time
-	// moved wakes the progress loop when a chunk moved the position.
-	moved      chan struct{}
-	snapshot   bool // a snapshot epoch is open (begun, not ended)
+	hmu        sync.Mutex
+	lastEnd    capture.LSN // the end of the last transaction handed on
+	endTime    time.Time   // lastEnd's commit (or heartbeat) time; zero: none seen
+	snapshot   bool        // a snapshot epoch is open (begun, not ended)
 	commitTime time.Time
 	records    []pipeline.Record
 	encodeErr  error
@@ -152,6 +145,14 @@ type Flow struct {
 	every      time.Duration
 	topics     []string          // the event topics
 	aggOf      map[string]string // each event topic's aggregate type
+
+	// reached is the position of the last progress marker (how far
+	// decoding reached, from a keepalive), reachedAt its time: progress
+	// records carry it when it is past lastEnd; it is never confirmed.
+	reached   capture.LSN
+	reachedAt time.Time
+	// moved wakes the progress loop when a chunk moved the position.
+	moved chan struct{}
 
 	// Counters for Stats.
 	changes, events, deadLetters, published atomic.Int64
