@@ -38,12 +38,27 @@ func (f *Flow) progressLoop(ctx context.Context) error {
 	}
 	t := time.NewTicker(kafka.ProgressQuiet(f.every))
 	defer t.Stop()
+	// After the position moved, the check waits a moment: long enough for
+	// the publisher to have written the chunk's records, so that a
+	// partition their end LSN marks already prove is not due (sinks/kafka's
+	// rule), short beside a read-your-writes wait.
+	settle := time.NewTimer(0)
+	<-settle.C
+	settling := false
+	defer settle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		case <-f.moved:
+			if !settling {
+				settling = true
+				settle.Reset(kafka.ProgressPrompt(f.every) / 5)
+			}
+			continue
+		case <-settle.C:
+			settling = false
 		}
 		if err := f.sendProgress(ctx, time.Now()); err != nil {
 			if errors.Is(err, backpressure.ErrClosed) {

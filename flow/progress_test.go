@@ -194,7 +194,9 @@ func TestProgressMarkerPosition(t *testing.T) {
 		gate.set(true)
 		at := time.Date(2026, 11, 23, 10, 0, 5, 0, time.UTC)
 		h.hand(&capture.Marker{Kind: capture.MarkerProgress, LSN: 0x2A0, Time: at})
-		// No time passes: the marker itself wakes the progress loop.
+		// The marker itself wakes the progress loop, which waits only a
+		// fifth of ProgressPrompt (2 ms), not the 100 ms tick.
+		time.Sleep(kafka.ProgressPrompt(kafka.DefaultProgressInterval) / 5)
 		synctest.Wait()
 		h.pub.mu.Lock()
 		batches := slices.Clone(h.pub.batches[n:])
