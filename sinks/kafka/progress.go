@@ -34,16 +34,17 @@ import (
 //
 //   - the source position moved past both the one its last progress record
 //     carried and the end LSN its last marked record carried
-//     (pipeline.HeaderEndLSN), and its last progress record is at least
-//     ProgressPrompt(interval) old (a reader waiting for a position that
-//     its own events do not prove — a transaction that went to another
-//     partition, WAL without events that a keepalive reported — learns it
-//     within a few milliseconds, even while the partition is busy).
+//     (pipeline.HeaderEndLSN), and nothing was written to it for
+//     ProgressPrompt(interval), nor a progress record before that (a reader
+//     waiting for a position that its own events do not prove — a
+//     transaction that went to another partition, WAL without events that
+//     a keepalive reported — learns it within a few milliseconds).
 //
-// A partition whose events prove the source position keeps current
-// without any. A partition gets at most one per ProgressPrompt(interval),
-// and only when the position moved; one per interval while it stands
-// still.
+// A partition that carries events more often than every
+// ProgressPrompt(interval) never gets one: its next event, of a later
+// transaction, proves the position soon enough. A partition gets at most
+// one per ProgressPrompt(interval), and only when the position moved past
+// what it holds; one per interval while it stands still.
 
 // ProgressQuiet is how long a partition's newest event must be followed by
 // nothing before the partition is due a progress record: a quarter of the
@@ -129,7 +130,7 @@ func (a *activity) due(topic string, n int32, now time.Time, interval time.Durat
 		st := &ps[p]
 		idle := now.Sub(st.last)
 		if idle >= interval || (st.trailing || pos > st.told) && idle >= quiet ||
-			pos > st.told && pos > st.proven && now.Sub(st.toldAt) >= prompt {
+			pos > st.told && pos > st.proven && idle >= prompt && now.Sub(st.toldAt) >= prompt {
 			out = append(out, p)
 			*st = partActivity{last: now, told: pos, toldAt: now, proven: st.proven}
 		}
