@@ -41,24 +41,37 @@ func (f *Flow) progressLoop(ctx context.Context) error {
 	// After the position moved, the check waits a moment: long enough for
 	// the publisher to have written the chunk's records, so that a
 	// partition their end LSN marks already prove is not due (sinks/kafka's
-	// rule), short beside a read-your-writes wait.
+	// rule), short beside a read-your-writes wait. A second check follows
+	// once a partition that was just written to can have been quiet for
+	// long enough to be due.
+	prompt := kafka.ProgressPrompt(f.every)
 	settle := time.NewTimer(0)
 	<-settle.C
-	settling := false
 	defer settle.Stop()
+	const (
+		idle = iota
+		first
+		second
+	)
+	state := idle
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		case <-f.moved:
-			if !settling {
-				settling = true
-				settle.Reset(kafka.ProgressPrompt(f.every) / 5)
+			if state != first {
+				state = first
+				settle.Reset(prompt / 5)
 			}
 			continue
 		case <-settle.C:
-			settling = false
+			if state == first {
+				state = second
+				settle.Reset(prompt / 2)
+			} else {
+				state = idle
+			}
 		}
 		if err := f.sendProgress(ctx, time.Now()); err != nil {
 			if errors.Is(err, backpressure.ErrClosed) {

@@ -34,13 +34,13 @@ import (
 //
 //   - the source position moved past both the one its last progress record
 //     carried and the end LSN its last marked record carried
-//     (pipeline.HeaderEndLSN), and nothing was written to it for
-//     ProgressPrompt(interval), nor a progress record before that (a reader
-//     waiting for a position that its own events do not prove — a
+//     (pipeline.HeaderEndLSN), nothing was written to it for half of
+//     ProgressPrompt(interval), and no progress record for all of it (a
+//     reader waiting for a position that its own events do not prove — a
 //     transaction that went to another partition, WAL without events that
 //     a keepalive reported — learns it within a few milliseconds).
 //
-// A partition that carries events more often than every
+// A partition that carries events more often than every half
 // ProgressPrompt(interval) never gets one: its next event, of a later
 // transaction, proves the position soon enough. A partition gets at most
 // one per ProgressPrompt(interval), and only when the position moved past
@@ -130,7 +130,7 @@ func (a *activity) due(topic string, n int32, now time.Time, interval time.Durat
 		st := &ps[p]
 		idle := now.Sub(st.last)
 		if idle >= interval || (st.trailing || pos > st.told) && idle >= quiet ||
-			pos > st.told && pos > st.proven && idle >= prompt && now.Sub(st.toldAt) >= prompt {
+			pos > st.told && pos > st.proven && idle >= prompt/2 && now.Sub(st.toldAt) >= prompt {
 			out = append(out, p)
 			*st = partActivity{last: now, told: pos, toldAt: now, proven: st.proven}
 		}
