@@ -176,7 +176,7 @@ func progressRecords(t *testing.T, mode string) {
 			t.Fatalf("%s: only %d events under load: the load is too light to test anything", k, events)
 		}
 		// Busy, a partition gets a progress record only in a pause of
-		// its own events of at least kafka.ProgressPrompt (10 ms) while
+		// its own events of at least half kafka.ProgressPrompt (5 ms) while
 		// the position moved past what they prove (other partitions'
 		// transactions): at most one per 10 ms of the 5 s load (plus the
 		// trailing one and the idle ones around it), and few beside its
