@@ -342,6 +342,8 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			if f.lastEnd < m.StartLSN {
 				f.lastEnd = m.StartLSN
 			}
+			// A new session reports how far it reached afresh.
+			f.reached, f.reachedAt = 0, time.Time{}
 			f.cur.connected(m.Source)
 			f.mapper.Connected(m)
 		case *capture.Begin:
