@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -74,6 +75,51 @@ func TestIntegrationEndLSNHeader(t *testing.T) {
 			marked[r.Partition] = string(r.Value)
 			if w := string(pipeline.AppendEndLSN(nil, wantEnd[r.Partition])); string(h.Value) != w {
 				t.Errorf("partition %d: record %s marked %s; want %s", r.Partition, r.Value, h.Value, w)
+			}
+		}
+	}
+	if fmt.Sprint(marked) != fmt.Sprint(want) {
+		t.Errorf("marked records by partition = %v; want %v", marked, want)
+	}
+}
+
+// TestIntegrationTxEndLSNHeader: the exactly-once publisher marks the last
+// record carrying an end LSN in each partition of one Publish call, even
+// when the call is split into several Kafka transactions.
+func TestIntegrationTxEndLSNHeader(t *testing.T) {
+	c := newClusterWithOrders(t)
+	ctx := t.Context()
+	tp := newTx(t, c, 1) // every cut ends a Kafka transaction
+	if _, err := tp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := txRecords(0, 8, 2, 5, 7)
+	for i := range recs {
+		switch {
+		case i < 3:
+			recs[i].Record.EndLSN = 0x100
+		case i < 6:
+			recs[i].Record.EndLSN = 0x200
+		} // 6 and 7: a transaction whose commit is not in the call
+	}
+	if _, err := tp.Publish(ctx, recs, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	hash := kgo.StickyKeyPartitioner(nil).ForTopic("")
+	want := map[int32]string{}
+	for _, r := range recs {
+		if r.Record.EndLSN != 0 {
+			want[int32(hash.Partition(&kgo.Record{Key: r.Record.Key}, 3))] = string(r.Record.Value)
+		}
+	}
+	marked := map[int32]string{}
+	for _, r := range consume(t, c, "orders", len(recs), kgo.FetchIsolationLevel(kgo.ReadCommitted())) {
+		for _, h := range r.Headers {
+			if h.Key == pipeline.HeaderEndLSN {
+				if string(h.Value) != "0000000000000200" {
+					t.Errorf("record %s marked %s; want 0000000000000200", r.Value, h.Value)
+				}
+				marked[r.Partition] = string(r.Value)
 			}
 		}
 	}
