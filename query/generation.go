@@ -30,7 +30,7 @@ const pointerMaxAge = time.Second
 
 // genCache is the last generation pointer read and when.
 type genCache struct {
-	mu   sync.Mutex // one refresh at a time
+	mu   sync.Mutex // one unforced refresh at a time
 	seen atomic.Pointer[genSeen]
 }
 
@@ -48,13 +48,17 @@ func (s *Server) current(ctx context.Context) (*redisview.Snapshot, error) {
 	return s.refreshGeneration(ctx, false)
 }
 
-// refreshGeneration reads the pointer (unless another request did while
-// this one waited for the lock, and force is false) and caches it.
+// refreshGeneration reads the pointer and caches it. Without force, reads
+// take turns and one that finds the cache refreshed meanwhile uses it (a
+// burst of requests when the cache expires makes one read); with force
+// (read-your-writes waits, the watcher, cursors) it reads at once.
 func (s *Server) refreshGeneration(ctx context.Context, force bool) (*redisview.Snapshot, error) {
-	s.gens.mu.Lock()
-	defer s.gens.mu.Unlock()
-	if g := s.gens.seen.Load(); !force && g != nil && time.Since(g.at) < pointerMaxAge {
-		return s.reader.At(g.gen), nil
+	if !force {
+		s.gens.mu.Lock()
+		defer s.gens.mu.Unlock()
+		if g := s.gens.seen.Load(); g != nil && time.Since(g.at) < pointerMaxAge {
+			return s.reader.At(g.gen), nil
+		}
 	}
 	at := time.Now()
 	gen, err := redisview.CurrentGeneration(ctx, s.rdb, s.prefix)
