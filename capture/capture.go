@@ -279,6 +279,12 @@ const (
 	// MarkerHeartbeat is a heartbeat logical message that came through the slot:
 	// LSN may be confirmed once everything before it is durable.
 	MarkerHeartbeat
+	// MarkerProgress says how far decoding has reached: every transaction
+	// whose commit ends at or before LSN has been handed on before it (the
+	// server's WAL end in a keepalive, Time its send time). It is not
+	// confirmable (Confirmable skips it) and is handed on only when asked
+	// for (replication.Config.ProgressMarkers).
+	MarkerProgress
 )
 
 // String returns the marker kind's name.
@@ -290,6 +296,8 @@ func (k MarkerKind) String() string {
 		return "snapshot_end"
 	case MarkerHeartbeat:
 		return "heartbeat"
+	case MarkerProgress:
+		return "progress"
 	}
 	return "marker(" + strconv.Itoa(int(k)) + ")"
 }
@@ -299,7 +307,8 @@ type Marker struct {
 	Kind  MarkerKind
 	Epoch uint64 // snapshot markers
 	// LSN: for snapshot markers the consistent point - 1 (the snapshot rows'
-	// FinalLSN); for heartbeats, the confirmable end of the heartbeat message.
+	// FinalLSN); for heartbeats, the confirmable end of the heartbeat message;
+	// for progress markers, the position decoding has reached.
 	LSN    LSN
 	Time   time.Time
 	Tables []*Relation // snapshot markers: the tables of the epoch

@@ -164,6 +164,14 @@ type Flow struct {
 	topics     []string          // the event topics
 	aggOf      map[string]string // each event topic's aggregate type
 
+	// reached is the position of the last progress marker (how far
+	// decoding reached, from a keepalive), reachedAt its time: progress
+	// records carry it when it is past lastEnd; it is never confirmed.
+	reached   capture.LSN
+	reachedAt time.Time
+	// moved wakes the progress loop when a chunk moved the position.
+	moved chan struct{}
+
 	// Counters for Stats.
 	changes, events, deadLetters, published atomic.Int64
 }
@@ -209,6 +217,7 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		pub:     parts.Publisher,
 		bm:      cfg.Metrics,
 		wmReady: make(chan struct{}),
+		moved:   make(chan struct{}, 1),
 	}
 	if parts.Progress != nil {
 		f.progress = parts.Progress
@@ -364,6 +373,10 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 	f.records = f.records[:0]
 	f.cur.cursors = f.cur.cursors[:0]
 	outs := job.outs
+	// txFrom is where the records of the transaction in progress start in
+	// this chunk: at its Begin, or at the chunk's start when it began in an
+	// earlier chunk.
+	txFrom := 0
 	for i, m := range job.msgs {
 		f.cur.track(m)
 		switch m := m.(type) {
@@ -375,7 +388,11 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 			if f.lastEnd < m.StartLSN {
 				f.lastEnd = m.StartLSN
 			}
+			// A new session reports how far it reached afresh.
+			f.reached, f.reachedAt = 0, time.Time{}
 			f.cur.connected(m.Source, m.StartLSN)
+		case *capture.Begin:
+			txFrom = len(f.records)
 		case *capture.Change:
 			f.changes.Add(1)
 		case *capture.Commit:
@@ -385,6 +402,10 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 			switch m.Kind {
 			case capture.MarkerHeartbeat:
 				f.endTime = m.Time
+			case capture.MarkerProgress:
+				if m.LSN > f.reached {
+					f.reached, f.reachedAt = m.LSN, m.Time
+				}
 			case capture.MarkerSnapshotBegin:
 				f.snapshot = true
 			case capture.MarkerSnapshotEnd:
@@ -399,6 +420,19 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 			outs = outs[1:]
 		}
 		f.cur.closing = false
+		switch m := m.(type) {
+		case *capture.Commit:
+			// The transaction's records in this chunk (those its commit
+			// emitted included) learn its end: the sink marks the last of
+			// them in each partition, from which a reader learns that the
+			// whole transaction is there.
+			for j := txFrom; j < len(f.records); j++ {
+				f.records[j].EndLSN = m.EndLSN
+			}
+			txFrom = len(f.records)
+		case *capture.Marker:
+			txFrom = len(f.records)
+		}
 		if job.err != nil && i == job.errAt {
 			return job.err
 		}
@@ -416,6 +450,12 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 	// The chunk becomes confirmable at its last commit end (or heartbeat);
 	// a chunk in the middle of a transaction confirms nothing new.
 	pos := max(f.lastEnd, capture.Confirmable(job.msgs))
+	if pos > f.lastEnd || f.reached > pos {
+		select {
+		case f.moved <- struct{}{}:
+		default:
+		}
+	}
 	f.lastEnd = pos
 	if len(f.records) == 0 {
 		return wm.Heartbeat(uint64(pos))

@@ -661,3 +661,28 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordsEndLSN: the records of a transaction whose commit is in the
+// chunk carry its end LSN; those of a transaction still open at the end of
+// the chunk do not (the commit's end is not known yet), and when its commit
+// comes in a later chunk only the records of that chunk carry it.
+func TestRecordsEndLSN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := run(t, false, nil)
+		h.hand(connected())
+		h.hand(append(tx(0x200, 1, 2), begin(0x300), insert(0x300, orders, 3))...)
+		h.hand(insert(0x300, orders, 4), commit(0x300))
+		h.pub.mu.Lock()
+		batches := slices.Clone(h.pub.batches)
+		h.pub.mu.Unlock()
+		var got []capture.LSN
+		for _, b := range batches {
+			for _, r := range b.Records {
+				got = append(got, r.EndLSN)
+			}
+		}
+		if want := []capture.LSN{0x208, 0x208, 0, 0x308}; !slices.Equal(got, want) {
+			t.Errorf("records' end LSNs = %X; want %X", got, want)
+		}
+	})
+}

@@ -23,8 +23,9 @@ type ProgressGate interface {
 	ProgressDue(ctx context.Context, topics []string, now time.Time, interval time.Duration, pos uint64) (map[string][]int32, error)
 }
 
-// progressLoop writes progress records, every ProgressQuiet(interval), to
-// the partitions the gate says are due one (progress.go in sinks/kafka).
+// progressLoop writes progress records, every ProgressQuiet(interval) and
+// whenever a chunk moved the source position, to the partitions the gate
+// says are due one (progress.go in sinks/kafka).
 // A progress record goes through the queue like any batch, behind every
 // record handed on before it, so the position it carries — the end of the
 // last transaction (or heartbeat) handed on — is true of every partition it
@@ -37,11 +38,40 @@ func (f *Flow) progressLoop(ctx context.Context) error {
 	}
 	t := time.NewTicker(kafka.ProgressQuiet(f.every))
 	defer t.Stop()
+	// After the position moved, the check waits a moment: long enough for
+	// the publisher to have written the chunk's records, so that a
+	// partition their end LSN marks already prove is not due (sinks/kafka's
+	// rule), short beside a read-your-writes wait. A second check follows
+	// once a partition that was just written to can have been quiet for
+	// long enough to be due.
+	prompt := kafka.ProgressPrompt(f.every)
+	settle := time.NewTimer(0)
+	<-settle.C
+	defer settle.Stop()
+	const (
+		idle = iota
+		first
+		second
+	)
+	state := idle
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+		case <-f.moved:
+			if state != first {
+				state = first
+				settle.Reset(prompt / 5)
+			}
+			continue
+		case <-settle.C:
+			if state == first {
+				state = second
+				settle.Reset(prompt / 2)
+			} else {
+				state = idle
+			}
 		}
 		if err := f.sendProgress(ctx, time.Now()); err != nil {
 			if errors.Is(err, backpressure.ErrClosed) {
@@ -62,7 +92,14 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 	// time, and nothing while a snapshot epoch is open: its rows are the
 	// state up to the consistent point, which no partition has applied
 	// before the epoch's end marker.
-	if f.endTime.IsZero() || f.snapshot || f.encodeErr != nil {
+	pos, at := f.lastEnd, f.endTime
+	if f.reached > pos {
+		// Decoding reached past the last transaction handed on (WAL
+		// without events, from a keepalive): every transaction ending
+		// before it was handed on ahead of this progress record.
+		pos, at = f.reached, f.reachedAt
+	}
+	if at.IsZero() || f.snapshot || f.encodeErr != nil {
 		return nil
 	}
 	b := &batch{progress: true, source: f.cur.source, stream: f.cur.stream}
@@ -77,7 +114,7 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 		b.source, haveCursor = f.cur.skip.Source, true
 	}
 	cur = kafka.Cursor{LSN: uint64(f.cur.skip.LSN), N: f.cur.skip.Records, ClosesEpoch: f.cur.lastCloses}
-	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every, uint64(f.lastEnd))
+	due, err := f.progress.ProgressDue(ctx, f.topics, now, f.every, uint64(pos))
 	if err != nil {
 		return err
 	}
@@ -86,7 +123,7 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 	}
 	var size int64
 	for _, topic := range slices.Sorted(maps.Keys(due)) {
-		ev := pipeline.NewProgress(f.cur.source, f.aggOf[topic], f.lastEnd, f.endTime)
+		ev := pipeline.NewProgress(f.cur.source, f.aggOf[topic], pos, at)
 		r, err := pipeline.EncodeEvent(ev, topic, pipeline.Structured)
 		if err != nil {
 			return err

@@ -177,3 +177,41 @@ func TestExactlyOnceProgress(t *testing.T) {
 		}
 	})
 }
+
+// TestProgressMarkerPosition: a progress marker past the last transaction
+// (decoding reached WAL without events) makes progress records carry its
+// position and time at once, without waiting for the progress tick, and
+// confirms nothing past the transaction.
+func TestProgressMarkerPosition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := &fakeGate{}
+		h := runWith(t, false, nil, gate)
+		h.hand(connected())
+		h.hand(tx(0x200, 1)...)
+		h.pub.ack(0, nil)
+		synctest.Wait()
+		n := h.pub.published()
+		gate.set(true)
+		at := time.Date(2026, 11, 23, 10, 0, 5, 0, time.UTC)
+		h.hand(&capture.Marker{Kind: capture.MarkerProgress, LSN: 0x2A0, Time: at})
+		// The marker itself wakes the progress loop, which waits only a
+		// fifth of ProgressPrompt (2 ms), not the 100 ms tick.
+		time.Sleep(kafka.ProgressPrompt(kafka.DefaultProgressInterval) / 5)
+		synctest.Wait()
+		h.pub.mu.Lock()
+		batches := slices.Clone(h.pub.batches[n:])
+		h.pub.mu.Unlock()
+		if len(batches) == 0 {
+			t.Fatal("no progress record right after a progress marker")
+		}
+		evs := progressOf(t, batches[0].Records)
+		if len(evs) != 1 || evs[0].LSN != 0x2A0 || !evs[0].Time.Equal(at) {
+			t.Fatalf("progress after a marker = %+v; want one at 0/2A0, %v", evs, at)
+		}
+		h.pub.ack(n, nil)
+		synctest.Wait()
+		if got := h.src.last(); got != 0x208 {
+			t.Fatalf("confirmed %s; want 0/208 (a progress marker is not confirmable)", got)
+		}
+	})
+}

@@ -554,8 +554,15 @@ var headerKeys = func() map[string]string {
 func DecodeRecord(r Record) (Event, error) {
 	var ct string
 	var ctSeen, binary bool
+	var endLSN capture.LSN
 	for _, h := range r.Headers {
 		switch {
+		case h.Key == HeaderEndLSN:
+			n, err := strconv.ParseUint(string(h.Value), 16, 64)
+			if err != nil || len(h.Value) != 16 {
+				return Event{}, fmt.Errorf("decode record: header %s: %q is not 16 hexadecimal digits", HeaderEndLSN, h.Value)
+			}
+			endLSN = capture.LSN(n)
 		case strings.EqualFold(h.Key, headerContentType):
 			if ctSeen {
 				return Event{}, errors.New("decode record: duplicate content-type header")
@@ -595,6 +602,10 @@ func DecodeRecord(r Record) (Event, error) {
 	if len(r.Key) > 0 && string(r.Key) != e.AggregateID {
 		return Event{}, fmt.Errorf("decode record: event %q: record key %q is not the subject %q", env.ID, r.Key, e.AggregateID)
 	}
+	if endLSN != 0 && endLSN < e.LSN {
+		return Event{}, fmt.Errorf("decode record: event %q: header %s %016X is before its commit LSN %016X", env.ID, HeaderEndLSN, uint64(endLSN), uint64(e.LSN))
+	}
+	e.EndLSN = endLSN
 	return e, nil
 }
 

@@ -700,3 +700,43 @@ func FuzzAppendCompactJSON(f *testing.F) {
 	f.Add([]byte("\"\xff\""))
 	f.Fuzz(checkCompact)
 }
+
+// TestDecodeRecordEndLSN: the cdcflow-end-lsn header becomes Event.EndLSN
+// in both modes; a malformed one, or one before the commit LSN, is an
+// error; without it EndLSN is 0.
+func TestDecodeRecordEndLSN(t *testing.T) {
+	for name, e := range envelopeEvents() {
+		if e.LSN == 0 {
+			continue
+		}
+		for _, mode := range []EnvelopeMode{Structured, Binary} {
+			r, err := EncodeEvent(e, "t", mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := DecodeRecord(r); err != nil || got.EndLSN != 0 {
+				t.Fatalf("DecodeRecord(%s, %s) without the header: EndLSN %X, %v; want 0", name, mode, got.EndLSN, err)
+			}
+			end := e.LSN + 0x38
+			hr := r
+			hr.Headers = append(r.Headers[:len(r.Headers):len(r.Headers)], Header{Key: HeaderEndLSN, Value: AppendEndLSN(nil, end)})
+			got, err := DecodeRecord(hr)
+			if err != nil || got.EndLSN != end {
+				t.Errorf("DecodeRecord(%s, %s) with %s %s: EndLSN %X, %v; want %X", name, mode, HeaderEndLSN, hr.Headers[len(hr.Headers)-1].Value, got.EndLSN, err, end)
+			}
+			for _, bad := range []string{"12", "zz00000000000000", "0000000000000000"[:15] + "G", "00000000000000001"} {
+				hr.Headers[len(hr.Headers)-1].Value = []byte(bad)
+				if _, err := DecodeRecord(hr); err == nil {
+					t.Errorf("DecodeRecord(%s, %s) with %s %q: no error", name, mode, HeaderEndLSN, bad)
+				}
+			}
+			hr.Headers[len(hr.Headers)-1].Value = AppendEndLSN(nil, e.LSN-1)
+			if _, err := DecodeRecord(hr); err == nil {
+				t.Errorf("DecodeRecord(%s, %s) with an end before the commit LSN: no error", name, mode)
+			}
+		}
+	}
+	if got := string(AppendEndLSN(nil, 0x16B374D848)); got != "00000016B374D848" {
+		t.Errorf("AppendEndLSN = %s; want 00000016B374D848", got)
+	}
+}

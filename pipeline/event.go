@@ -18,10 +18,16 @@ type Event struct {
 	AggregateID   string // record key
 	Position      Position
 	LSN           capture.LSN // commit LSN of the source transaction
-	XID           uint32
-	Time          time.Time // commit time
-	Epoch         uint64    // snapshot epoch for state events and snapshot markers
-	Data          json.RawMessage
+	// EndLSN is, on a record read back from Kafka, the commit end LSN of
+	// the record's source transaction when the record carries the
+	// HeaderEndLSN header (the last record of its transaction in its
+	// partition; docs/events.md); 0 otherwise. It is not part of the
+	// CloudEvent, and encoding ignores it (Record.EndLSN asks for it).
+	EndLSN capture.LSN
+	XID    uint32
+	Time   time.Time // commit time
+	Epoch  uint64    // snapshot epoch for state events and snapshot markers
+	Data   json.RawMessage
 	// Control is non-zero for control records (snapshot begin/end, truncate),
 	// which go to every partition of their aggregate's topic.
 	Control ControlKind
@@ -67,6 +73,30 @@ type Record struct {
 	Partitions []int32
 	// DeadLetter is true for dead-letter records.
 	DeadLetter bool
+	// EndLSN is the commit end LSN of the record's source transaction when
+	// the flow knew it as it handed the record on (the transaction's
+	// commit came in the same chunk); 0 otherwise. A sink writes it, in the
+	// HeaderEndLSN header, on the last record of each partition of a batch
+	// that has one, so that a reader of the partition learns the end of a
+	// transaction from its own last record (docs/events.md).
+	EndLSN capture.LSN
+}
+
+// HeaderEndLSN is the record header that carries, as 16 hexadecimal
+// digits (%016X), the commit end LSN of the record's source transaction on
+// a record after which its partition holds no more records of that
+// transaction, nor of any transaction that committed before it: every
+// source transaction whose commit ends at or before that LSN is in the
+// partition up to this record. DecodeRecord reads it into Event.EndLSN.
+const HeaderEndLSN = "cdcflow-end-lsn"
+
+// AppendEndLSN appends the HeaderEndLSN value of lsn to dst.
+func AppendEndLSN(dst []byte, lsn capture.LSN) []byte {
+	const digits = "0123456789ABCDEF"
+	for i := 60; i >= 0; i -= 4 {
+		dst = append(dst, digits[(uint64(lsn)>>uint(i))&0xF])
+	}
+	return dst
 }
 
 // Header is one record header.

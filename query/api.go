@@ -18,7 +18,7 @@ import (
 // 400 when it is of another kind.
 func (s *Server) viewOf(r *http.Request, kinds ...redisview.Kind) (redisview.ViewInfo, error) {
 	name := r.PathValue("view")
-	v, ok := s.defs.View(name)
+	v, ok := s.views[name]
 	if !ok {
 		return v, errorf(http.StatusNotFound, "unknown_view", "no view %q; the views are %s", name, strings.Join(s.defs.Names(), ", "))
 	}
@@ -123,7 +123,11 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// getEntity answers GET /v1/views/{view}/entities/{id}.
+// getEntity answers GET /v1/views/{view}/entities/{id}. Without min_lsn
+// it is one Redis round trip: the cached generation pointer
+// (generation.go), then the entity with every partition's applied position
+// in one pipeline (redisview's ReadEntity); the answer is written without
+// reflection (encode.go).
 func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.viewOf(r, redisview.KindEntity)
 	if err != nil {
@@ -133,23 +137,42 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	if err := checkPart("id", id); err != nil {
 		return err
 	}
-	if err := knownParams(r.URL.Query()); err != nil {
+	var fw freshnessWanted
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		if err := knownParams(q); err != nil {
+			return err
+		}
+		if fw, err = s.wanted(q); err != nil {
+			return err
+		}
+	}
+	ctx := r.Context()
+	var snap *redisview.Snapshot
+	var waited *float64
+	if fw.lsn > 0 {
+		// Wait first; the positions read with the entity below are at
+		// least those the wait saw.
+		var f *freshness
+		if snap, f, err = s.readWanted(ctx, fw, 0); err != nil {
+			return err
+		}
+		waited = f.WaitedSeconds
+	} else if snap, err = s.current(ctx); err != nil {
 		return err
 	}
-	snap, f, err := s.read(r.Context(), r, 0)
+	res, err := snap.ReadEntity(ctx, v.Name, id)
 	if err != nil {
 		return err
 	}
-	fields, err := snap.Entity(r.Context(), v.Name, id)
-	if err != nil {
-		return err
-	}
-	if fields == nil {
+	f := s.freshnessOf(snap.Generation(), res.Applied)
+	f.WaitedSeconds = waited
+	if res.Fields == nil {
 		e := errorf(http.StatusNotFound, "not_found", "view %q has no entity %q", v.Name, id)
 		e.details = map[string]any{"freshness": f}
 		return e
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "fields": fields, "freshness": f})
+	writeEntity(w, id, res.Fields, f)
 	return nil
 }
 
@@ -244,10 +267,11 @@ func (s *Server) indexQuery(v redisview.ViewInfo, q map[string][]string) (redisv
 // the current one, or an older one not yet deleted after a replay; 410
 // once it is gone.
 func (s *Server) cursorGeneration(ctx context.Context, gen int64) (int64, error) {
-	cur, err := redisview.CurrentGeneration(ctx, s.rdb, s.prefix)
+	snap, err := s.refreshGeneration(ctx, true)
 	if err != nil {
 		return 0, err
 	}
+	cur := snap.Generation()
 	if gen == cur {
 		return gen, nil
 	}

@@ -65,11 +65,25 @@ func (s *Server) read(ctx context.Context, r *http.Request, gen int64) (*redisvi
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.readWanted(ctx, fw, gen)
+}
+
+// readWanted is read with the request's min_lsn and wait already parsed.
+func (s *Server) readWanted(ctx context.Context, fw freshnessWanted, gen int64) (*redisview.Snapshot, *freshness, error) {
+	var err error
 	var snap *redisview.Snapshot
-	if gen > 0 {
+	switch {
+	case gen > 0:
 		snap = s.reader.At(gen)
-	} else if snap, err = s.reader.Current(ctx); err != nil {
-		return nil, nil, err
+	case fw.lsn > 0:
+		// A wait must be on the generation being applied: no cached pointer.
+		if snap, err = s.refreshGeneration(ctx, true); err != nil {
+			return nil, nil, err
+		}
+	default:
+		if snap, err = s.current(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	var waited *float64
 	var states []redisview.PartitionState
@@ -271,7 +285,7 @@ func (w *watcher) run(ctx context.Context) error {
 		}
 	}
 	for ctx.Err() == nil {
-		snap, err := w.s.reader.Current(ctx)
+		snap, err := w.s.refreshGeneration(ctx, true)
 		if err != nil {
 			if err := pause(); err != nil {
 				return err

@@ -1,6 +1,9 @@
 package query
 
 import (
+	"net/http"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -44,15 +47,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
-func (m *Metrics) count(route, code string) {
-	if m != nil {
-		m.requests.WithLabelValues(route, code).Inc()
+// routeMetrics are one route's metric children, looked up once: the
+// duration histogram and the counter of 200 answers (other codes are rarer
+// and looked up when they happen). A nil *routeMetrics records nothing.
+type routeMetrics struct {
+	requests *prometheus.CounterVec
+	route    string
+	ok       prometheus.Counter
+	duration prometheus.Observer
+}
+
+// route returns the children of route; nil when m is nil.
+func (m *Metrics) route(route string) *routeMetrics {
+	if m == nil {
+		return nil
+	}
+	return &routeMetrics{requests: m.requests, route: route,
+		ok: m.requests.WithLabelValues(route, "200"), duration: m.duration.WithLabelValues(route)}
+}
+
+func (rm *routeMetrics) count(code int) {
+	switch {
+	case rm == nil:
+	case code == http.StatusOK:
+		rm.ok.Inc()
+	default:
+		rm.requests.WithLabelValues(rm.route, strconv.Itoa(code)).Inc()
 	}
 }
 
-func (m *Metrics) observe(route string, seconds float64) {
-	if m != nil {
-		m.duration.WithLabelValues(route).Observe(seconds)
+func (rm *routeMetrics) observe(seconds float64) {
+	if rm != nil {
+		rm.duration.Observe(seconds)
 	}
 }
 

@@ -150,6 +150,8 @@ type Server struct {
 	tokens  [][32]byte // SHA-256 of each token
 	watch   *watcher
 	sse     atomic.Int64
+	gens    genCache                      // the generation pointer read last (generation.go)
+	views   map[string]redisview.ViewInfo // by name, described once
 }
 
 // New returns a Server of the views defs describes, kept in rdb under prefix
@@ -163,7 +165,11 @@ func New(cfg Config, defs *redisview.Definitions, rdb redis.UniversalClient, pre
 	if err != nil {
 		return nil, fmt.Errorf("query server: %w", err)
 	}
-	s := &Server{cfg: cfg, reader: reader, defs: defs, rdb: rdb, prefix: prefix, parts: int32(partitions)}
+	s := &Server{cfg: cfg, reader: reader, defs: defs, rdb: rdb, prefix: prefix, parts: int32(partitions),
+		views: map[string]redisview.ViewInfo{}}
+	for _, v := range defs.Views() {
+		s.views[v.Name] = v
+	}
 	s.tokens = hashTokens(cfg.Tokens)
 	s.watch = newWatcher(s)
 	s.handler = s.routes()

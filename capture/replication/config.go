@@ -90,6 +90,12 @@ type Config struct {
 	// through the slot's database, so that the slot can advance while only
 	// unpublished tables are written. Default 10s; negative disables.
 	HeartbeatInterval time.Duration
+	// ProgressMarkers hands on a capture.MarkerProgress, between
+	// transactions, each time a keepalive from the server says decoding has
+	// reached a position past the last one handed on (WAL that carries no
+	// change: other tables, other databases, running-transaction records,
+	// checkpoints). Default false.
+	ProgressMarkers bool
 	// MessagePrefix prefixes the logical messages the Reader emits:
 	// "<prefix>.heartbeat" and "<prefix>.slot". Default "cdcflow".
 	MessagePrefix string

@@ -85,6 +85,11 @@ type streamLoop struct {
 	chunk    chunk
 	linger   linger
 	hand     *dispatcher
+	// inTx is true between a Begin and its Commit; reached is the highest
+	// position handed on so far (a commit's end, a heartbeat or a progress
+	// marker): both for progress markers.
+	inTx    bool
+	reached capture.LSN
 }
 
 func (r *Reader) newStreamLoop(conn replConn, dec *pgoutput.Decoder, interval time.Duration) *streamLoop {
@@ -200,6 +205,7 @@ func (l *streamLoop) handle(msg pgproto3.BackendMessage, now time.Time) error {
 			}
 			// Never confirm pkm.ServerWALEnd: only positions that came
 			// through the stream and the consumer confirmed.
+			l.progress(capture.LSN(pkm.ServerWALEnd), pkm.ServerTime, len(m.Data), now)
 			if pkm.ReplyRequested {
 				return l.status.send(time.Now())
 			}
@@ -217,6 +223,15 @@ func (l *streamLoop) handle(msg pgproto3.BackendMessage, now time.Time) error {
 				l.chunk.add(c, 0, now)
 			}
 			l.chunk.add(out, len(xld.WALData), now)
+			switch o := out.(type) {
+			case *capture.Begin:
+				l.inTx = true
+			case *capture.Commit:
+				l.inTx = false
+				l.reached = max(l.reached, o.EndLSN)
+			case *capture.Marker:
+				l.reached = max(l.reached, o.LSN)
+			}
 		}
 	case *pgproto3.ErrorResponse:
 		return fmt.Errorf("replication on slot %q: %w", l.r.cfg.Slot, pgconn.ErrorResponseToPgError(m))
@@ -224,6 +239,30 @@ func (l *streamLoop) handle(msg pgproto3.BackendMessage, now time.Time) error {
 		return fmt.Errorf("replication on slot %q: server ended the stream", l.r.cfg.Slot)
 	}
 	return nil
+}
+
+// progress adds a progress marker at walEnd, the WAL end of a keepalive,
+// when progress markers are on, no transaction is open in the stream and
+// walEnd is past what was handed on.
+//
+// Why the keepalive's WAL end is a proof: a logical walsender
+// (src/backend/replication/walsender.c, PostgreSQL 15) sends its sentPtr as
+// the keepalive's WAL end (WalSndKeepalive: "XLogRecPtrIsInvalid(writePtr) ?
+// sentPtr : writePtr"), and XLogSendLogical sets sentPtr to the end of the
+// last WAL record it decoded, after LogicalDecodingProcessRecord returned:
+// by then the output of every transaction whose commit record ends at or
+// before it was written to the connection, ahead of the keepalive. The
+// other WAL end a keepalive carries (WalSndUpdateProgress on a skipped empty
+// transaction under synchronous replication) is that transaction's end,
+// equally past everything decoded. A keepalive sent while a large
+// transaction is written out carries the end of the record before its
+// commit, so it never claims the transaction in progress.
+func (l *streamLoop) progress(walEnd capture.LSN, at time.Time, size int, now time.Time) {
+	if !l.r.cfg.ProgressMarkers || l.inTx || walEnd <= l.reached {
+		return
+	}
+	l.reached = walEnd
+	l.chunk.add(&capture.Marker{Kind: capture.MarkerProgress, LSN: walEnd, Time: at.UTC()}, size, now)
 }
 
 // decode turns one pgoutput message into a capture message, or nil. It keeps

@@ -409,3 +409,49 @@ func TestStreamLoopBlockedHandlerKeepsTheConnectionAlive(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamLoopProgressMarkers: with ProgressMarkers, a keepalive whose WAL
+// end is past what was handed on becomes a MarkerProgress between
+// transactions (at the keepalive's time), never inside one, never for a
+// position already handed on; without the option, none.
+func TestStreamLoopProgressMarkers(t *testing.T) {
+	progress := func(msgs []capture.Message) []capture.LSN {
+		var out []capture.LSN
+		for _, m := range msgs {
+			if mk, ok := m.(*capture.Marker); ok && mk.Kind == capture.MarkerProgress {
+				if mk.Time.IsZero() {
+					t.Errorf("progress marker at %s has no time", mk.LSN)
+				}
+				out = append(out, mk.LSN)
+			}
+		}
+		return out
+	}
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, Config{ProgressMarkers: true}, 10*time.Second, false)
+		lt.send(xlog(0x200, pgBegin(0x300, 7)), xlog(0x200, pgRelation()), xlog(0x210, pgInsert("1")))
+		lt.send(keepalive(0x280, false)) // inside the transaction: nothing
+		lt.send(xlog(0x300, pgCommit(0x300, 0x310)))
+		lt.send(keepalive(0x310, false)) // the commit's end: handed on already
+		lt.send(keepalive(0x400, false)) // past it, between transactions
+		lt.send(keepalive(0x400, false)) // the same again: nothing new
+		time.Sleep(time.Second)
+		synctest.Wait()
+		all := lt.all()
+		if got := progress(all); !slices.Equal(got, []capture.LSN{0x400}) {
+			t.Fatalf("progress markers %v; want [0/400]", got)
+		}
+		if _, ok := all[len(all)-1].(*capture.Marker); !ok {
+			t.Fatalf("last message %T; want the progress marker after the commit", all[len(all)-1])
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, Config{}, 10*time.Second, false)
+		lt.send(keepalive(0x400, false))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := progress(lt.all()); len(got) != 0 {
+			t.Fatalf("progress markers %v without ProgressMarkers; want none", got)
+		}
+	})
+}

@@ -61,6 +61,9 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		}
 	}
 	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
+	// Keepalives say how far decoding reached: progress records carry it
+	// (read-your-writes past WAL that has no events, docs/query.md).
+	rc.ProgressMarkers = true
 	// Whether a snapshot epoch is durable in Kafka is known once the
 	// publisher has read what Kafka holds (below), before capture starts.
 	var snapshotDone func(capture.Source, uint64) bool

@@ -42,10 +42,11 @@ func TestIntegrationServeReadYourWrites(t *testing.T) {
 		"CDCFLOW_CAPTURE_SLOT=" + slot,
 		"CDCFLOW_CAPTURE_PUBLICATION=" + slot,
 		// WAL written without an event (a running-transactions record, a
-		// checkpoint) moves pg_current_wal_lsn() past every event; only the
-		// next heartbeat proves it applied (docs/query.md): within the
-		// idle reads' 5 s wait, not the 10 s default.
-		"CDCFLOW_CAPTURE_HEARTBEAT_INTERVAL=1s",
+		// checkpoint, a table outside the publication) moves
+		// pg_current_wal_lsn() past every event: the server's keepalives
+		// say decoding reached it, and progress records carry that
+		// (docs/query.md). No heartbeat, so nothing else could prove it.
+		"CDCFLOW_CAPTURE_HEARTBEAT_INTERVAL=-1s",
 		"CDCFLOW_DATA_DIR=" + t.TempDir(),
 		"CDCFLOW_VIEWS_FILE=" + filepath.Join(root, "deploy/examples/orders/views.yaml"),
 		"CDCFLOW_VIEWS_REDIS_ADDRS=" + rsrv.Addr(),
@@ -110,6 +111,30 @@ func TestIntegrationServeReadYourWrites(t *testing.T) {
 		idle = append(idle, waited(body))
 	}
 	t.Logf("figure: read-your-writes wait on an idle database, 20 reads: %s (goal p99 <= progress_interval + 100ms)", quantiles(idle))
+
+	// WAL without events: a write to a table outside the publication
+	// (PostgreSQL 15 sends nothing for it) and a logical message of
+	// another prefix. Only a keepalive's WAL end proves the position
+	// after them (heartbeats are off): every read answers.
+	db.Exec(t, `CREATE TABLE ryw_noise (n int)`)
+	var noise []time.Duration
+	for i := range 10 {
+		if i%2 == 0 {
+			db.Exec(t, `INSERT INTO ryw_noise VALUES (1)`)
+		} else {
+			db.Exec(t, `SELECT pg_logical_emit_message(true, 'ryw-other', 'x')`)
+		}
+		var lsn string
+		if err := conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+			t.Fatal(err)
+		}
+		code, body := read(id, lsn, "5s")
+		if code != http.StatusOK {
+			t.Fatalf("read %d after WAL without events, at %s: %d %v; want 200", i, lsn, code, body)
+		}
+		noise = append(noise, waited(body))
+	}
+	t.Logf("figure: read-your-writes wait after WAL without events, 10 reads: %s", quantiles(noise))
 
 	// The materializer paused: 504 with the lag, never 200 without the row.
 	if err := mat.Process.Signal(syscall.SIGSTOP); err != nil {

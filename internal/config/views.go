@@ -76,6 +76,11 @@ type ViewsRedisConfig struct {
 	TLS ViewsRedisTLSConfig `yaml:"tls"`
 	// DialTimeout bounds connecting to a node. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// PoolSize is the most connections the client keeps to each node.
+	// Default 64: the query server answers that many reads at once
+	// without queueing for a connection (go-redis's own default is 10 per
+	// CPU).
+	PoolSize int `yaml:"pool_size"`
 }
 
 // ViewsRedisTLSConfig configures TLS to Redis.
@@ -102,6 +107,7 @@ const (
 	defaultViewsRedisAddr   = "127.0.0.1:6379"
 	defaultViewsReplayGrace = 30 * time.Second
 	defaultViewsDialTimeout = 5 * time.Second
+	defaultViewsPoolSize    = 64
 )
 
 func (v *ViewsConfig) setDefaults() {
@@ -155,6 +161,9 @@ func (r *ViewsRedisConfig) setDefaults() {
 	if r.DialTimeout == 0 {
 		r.DialTimeout = defaultViewsDialTimeout
 	}
+	if r.PoolSize == 0 {
+		r.PoolSize = defaultViewsPoolSize
+	}
 }
 
 func (r *ViewsRedisConfig) validate() error {
@@ -180,6 +189,9 @@ func (r *ViewsRedisConfig) validate() error {
 	}
 	if r.DialTimeout < 0 {
 		errs = append(errs, invalidKey("dial_timeout", "negative"))
+	}
+	if r.PoolSize < 0 {
+		errs = append(errs, invalidKey("pool_size", "negative"))
 	}
 	if r.Username != "" && r.Password == "" {
 		errs = append(errs, invalidKey("password", "required with views.redis.username (or CDCFLOW_VIEWS_REDIS_PASSWORD_FILE)"))
@@ -208,7 +220,7 @@ func (r *ViewsRedisConfig) Client() (redis.UniversalClient, error) {
 	if r.Cluster {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: r.Addrs, Username: r.Username, Password: r.Password,
-			TLSConfig: tc, DialTimeout: r.DialTimeout,
+			TLSConfig: tc, DialTimeout: r.DialTimeout, PoolSize: r.PoolSize,
 		}), nil
 	}
 	if tc != nil && tc.ServerName == "" {
@@ -218,7 +230,7 @@ func (r *ViewsRedisConfig) Client() (redis.UniversalClient, error) {
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: r.Addrs[0], Username: r.Username, Password: r.Password, DB: r.DB,
-		TLSConfig: tc, DialTimeout: r.DialTimeout,
+		TLSConfig: tc, DialTimeout: r.DialTimeout, PoolSize: r.PoolSize,
 	}), nil
 }
 

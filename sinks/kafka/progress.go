@@ -32,16 +32,32 @@ import (
 //     reader of every partition waiting for a write that went elsewhere
 //     learns it as soon).
 //
-// A partition that carries events more often than every
-// ProgressQuiet(interval) never gets one: its events keep it current. An
-// idle partition gets at most one per ProgressQuiet(interval), and one per
-// interval while the source position stands still.
+//   - the source position moved past both the one its last progress record
+//     carried and the end LSN its last marked record carried
+//     (pipeline.HeaderEndLSN), nothing was written to it for half of
+//     ProgressPrompt(interval), and no progress record for all of it (a
+//     reader waiting for a position that its own events do not prove — a
+//     transaction that went to another partition, WAL without events that
+//     a keepalive reported — learns it within a few milliseconds).
+//
+// A partition that carries events more often than every half
+// ProgressPrompt(interval) never gets one: its next event, of a later
+// transaction, proves the position soon enough. A partition gets at most
+// one per ProgressPrompt(interval), and only when the position moved past
+// what it holds; one per interval while it stands still.
 
 // ProgressQuiet is how long a partition's newest event must be followed by
 // nothing before the partition is due a progress record: a quarter of the
 // interval, at most 100 ms.
 func ProgressQuiet(interval time.Duration) time.Duration {
 	return min(interval/4, 100*time.Millisecond)
+}
+
+// ProgressPrompt is how long after its last progress record a partition
+// may get another because the source position moved past what it proves:
+// a tenth of ProgressQuiet(interval), at most 10 ms.
+func ProgressPrompt(interval time.Duration) time.Duration {
+	return ProgressQuiet(interval) / 10
 }
 
 // DefaultProgressInterval is the default progress interval
@@ -59,6 +75,8 @@ type partActivity struct {
 	last     time.Time // when the newest record was handed to the client
 	trailing bool      // the newest record is not a progress record
 	told     uint64    // the position of the last progress record it was given
+	toldAt   time.Time // when it was given
+	proven   uint64    // the highest end LSN a record written to it carried
 }
 
 // note records that a record (a progress record when progress) was handed
@@ -77,13 +95,26 @@ func (a *activity) note(topic string, part, n int32, progress bool, now time.Tim
 		ps = append(ps, make([]partActivity, int(n)-len(ps))...)
 		a.parts[topic] = ps
 	}
-	ps[part] = partActivity{last: now, trailing: !progress, told: ps[part].told}
+	st := &ps[part]
+	st.last, st.trailing = now, !progress
+}
+
+// proved records that a record carrying end LSN lsn was handed to the
+// client for partition part of topic.
+func (a *activity) proved(topic string, part int32, lsn uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ps := a.parts[topic]
+	if part < 0 || int(part) >= len(ps) {
+		return
+	}
+	ps[part].proven = max(ps[part].proven, lsn)
 }
 
 // due returns the partitions of topic (of n) due a progress record of
 // position pos at now and marks them as having one.
 func (a *activity) due(topic string, n int32, now time.Time, interval time.Duration, pos uint64) []int32 {
-	quiet := ProgressQuiet(interval)
+	quiet, prompt := ProgressQuiet(interval), ProgressPrompt(interval)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.parts == nil {
@@ -98,9 +129,10 @@ func (a *activity) due(topic string, n int32, now time.Time, interval time.Durat
 	for p := range n {
 		st := &ps[p]
 		idle := now.Sub(st.last)
-		if idle >= interval || (st.trailing || pos > st.told) && idle >= quiet {
+		if idle >= interval || (st.trailing || pos > st.told) && idle >= quiet ||
+			pos > st.told && pos > st.proven && idle >= prompt/2 && now.Sub(st.toldAt) >= prompt {
 			out = append(out, p)
-			*st = partActivity{last: now, told: pos}
+			*st = partActivity{last: now, told: pos, toldAt: now, proven: st.proven}
 		}
 	}
 	return out

@@ -176,6 +176,11 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 	if b.Cursors != nil {
 		hdr = make([]byte, 0, len(b.Cursors)*cursorHeaderLen)
 	}
+	marks, err := p.route.endMarks(ctx, len(b.Records), func(i int) *pipeline.Record { return &b.Records[i] })
+	if err != nil {
+		pb.fail(err)
+		b.Records = nil // nothing produced
+	}
 	for i, r := range b.Records {
 		var cur *stamp
 		if b.Cursors != nil {
@@ -183,7 +188,11 @@ func (p *Publisher) Publish(ctx context.Context, b Batch, onAck func(error)) {
 			hdr = appendCursor(hdr, b.Stream, b.Cursors[i])
 			cur = &stamp{stream: b.Stream, cursor: b.Cursors[i], header: hdr[start:len(hdr):len(hdr)]}
 		}
-		if err := p.produce(ctx, pb, r, cur); err != nil {
+		mark := endMark{part: -1}
+		if marks != nil {
+			mark = marks[i]
+		}
+		if err := p.produce(ctx, pb, r, cur, mark); err != nil {
 			pb.fail(err)
 			break
 		}
@@ -202,7 +211,7 @@ type stamp struct {
 
 // produce hands the kgo record(s) for r to the client, except those whose
 // partition already holds them (cur, after Resume).
-func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record, cur *stamp) error {
+func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record, cur *stamp, mark endMark) error {
 	var deadKind string
 	if r.DeadLetter {
 		var reason string
@@ -219,6 +228,7 @@ func (p *Publisher) produce(ctx context.Context, pb *pending, r pipeline.Record,
 	if err != nil {
 		return err
 	}
+	p.route.applyMark(r, krs, mark)
 	if cur != nil && p.held != nil {
 		if krs, err = p.dropHeld(ctx, krs, cur); err != nil {
 			return err

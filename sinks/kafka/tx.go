@@ -330,12 +330,20 @@ func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord, commitTime t
 		start     int
 		size      int
 	)
+	marks, err := t.route.endMarks(ctx, len(recs), func(i int) *pipeline.Record { return &recs[i].Record })
+	if err != nil {
+		return nil, fmt.Errorf("publish transaction: %w", err)
+	}
 	for i, r := range recs {
 		size += len(r.Record.Key) + len(r.Record.Value)
 		if r.Cut == nil || (size < t.max && i < len(recs)-1) {
 			continue
 		}
-		if err := t.commit(ctx, recs[start:i+1]); err != nil {
+		var ms []endMark
+		if marks != nil {
+			ms = marks[start : i+1]
+		}
+		if err := t.commit(ctx, recs[start:i+1], ms); err != nil {
 			return committed, err
 		}
 		committed = r.Cut
@@ -347,8 +355,9 @@ func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord, commitTime t
 	return committed, nil
 }
 
-// commit writes recs and the position of the last one in one transaction.
-func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
+// commit writes recs and the position of the last one in one transaction;
+// marks, when not nil, are the records' end LSN marks (endlsn.go).
+func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord, marks []endMark) error {
 	began := t.now()
 	lost := t.lost.n.Load()
 	if err := t.cl.BeginTransaction(); err != nil {
@@ -374,7 +383,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 			wg.Done()
 		})
 	}
-	for _, r := range recs {
+	for ri, r := range recs {
 		rec := r.Record
 		var deadKind string
 		if rec.DeadLetter {
@@ -387,6 +396,9 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord) error {
 		if err != nil {
 			wg.Wait()
 			return t.abort(ctx, err)
+		}
+		if marks != nil {
+			t.route.applyMark(rec, krs, marks[ri])
 		}
 		typ := rec.Type
 		if typ == "" {

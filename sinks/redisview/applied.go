@@ -21,7 +21,10 @@ import (
 //     source transaction whose commit end LSN is at most L is applied there.
 //     A stream event of commit LSN C proves C (every transaction ending at or
 //     before C committed before C, so its events came earlier in the
-//     partition); a progress record proves its LSN (the end of the last
+//     partition); one that carries its transaction's commit end LSN E
+//     (pipeline.HeaderEndLSN: the last record of its transaction in the
+//     partition) proves E (its own transaction is then whole in the
+//     partition too); a progress record proves its LSN (the end of the last
 //     transaction published before it); a snapshot's end marker proves the
 //     snapshot's consistent point - 1. Snapshot rows and begin markers prove
 //     nothing until their end marker. The position only moves forward; time
@@ -90,6 +93,8 @@ func proves(ev pipeline.Event) (uint64, bool) {
 		return 0, false // a snapshot row
 	case ev.DeadLetter || ev.LSN == 0:
 		return 0, false
+	case ev.EndLSN > ev.LSN:
+		return uint64(ev.EndLSN), true
 	}
 	return uint64(ev.LSN), true
 }

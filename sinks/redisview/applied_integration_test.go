@@ -16,6 +16,9 @@ import (
 // the field has).
 func setLSN(ev *pipeline.Event, n uint64) { reflect.ValueOf(&ev.LSN).Elem().SetUint(n) }
 
+// setEndLSN sets ev.EndLSN to n.
+func setEndLSN(ev *pipeline.Event, n uint64) { reflect.ValueOf(&ev.EndLSN).Elem().SetUint(n) }
+
 var appliedBase = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
 // lsnEvent is an order event of the stream transaction committed at lsn.
@@ -113,32 +116,46 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 		t.Fatalf("change entry = %+v", c)
 	}
 
+	// An event that carries its transaction's end LSN (the last of its
+	// transaction in the partition) proves that end, not only its commit.
+	ended := lsnEvent("o2", "OrderPromised", 0x24, nil)
+	setEndLSN(&ended, 0x2C)
+	if err := apply(2, 0, ended); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(1); st.AppliedLSN != 0x2C || st.Offsets["shop.order"] != 3 {
+		t.Fatalf("after an event with its end LSN: %+v; want lsn 0x2C, offset 3", st)
+	}
+	if cs := changes(1); len(cs) != 2 || cs[1].AppliedLSN != 0x2C {
+		t.Fatalf("after an event with its end LSN: entries %+v; want a second one at 0x2C", cs)
+	}
+
 	// A zombie re-delivering the batch is fenced and stores nothing.
 	if err := apply(-1, 0, lsnEvent("o3", "OrderRequested", 0x30, req)); !errors.Is(err, ErrFenced) {
 		t.Fatalf("fenced Apply = %v; want ErrFenced", err)
 	}
-	if st := state(1); st.AppliedLSN != 0x20 || len(changes(1)) != 1 {
+	if st := state(1); st.AppliedLSN != 0x2C || len(changes(1)) != 2 {
 		t.Fatalf("after a fenced step: %+v, %d entries; want unchanged", st, len(changes(1)))
 	}
 
 	// Progress records alone: the position moves, an entry with no views.
-	if err := apply(2, 0, progressEvent(0x40), progressEvent(0x48)); err != nil {
+	if err := apply(3, 0, progressEvent(0x40), progressEvent(0x48)); err != nil {
 		t.Fatal(err)
 	}
-	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 4 {
-		t.Fatalf("after progress: %+v; want lsn 0x48, offset 4", st)
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 5 {
+		t.Fatalf("after progress: %+v; want lsn 0x48, offset 5", st)
 	}
 	cs = changes(1)
-	if len(cs) != 2 || len(cs[1].Views) != 0 || cs[1].AppliedLSN != 0x48 || cs[1].Offset != 4 {
-		t.Fatalf("after progress: entries %+v; want a second one at 0x48 with no views", cs)
+	if len(cs) != 3 || len(cs[2].Views) != 0 || cs[2].AppliedLSN != 0x48 || cs[2].Offset != 5 {
+		t.Fatalf("after progress: entries %+v; want a third one at 0x48 with no views", cs)
 	}
 	// An older progress record (a re-send) neither moves it back nor adds
 	// an entry.
-	if err := apply(4, 0, progressEvent(0x44)); err != nil {
+	if err := apply(5, 0, progressEvent(0x44)); err != nil {
 		t.Fatal(err)
 	}
-	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 5 || len(changes(1)) != 2 {
-		t.Fatalf("after a stale progress record: %+v, %d entries; want lsn 0x48, offset 5, 2 entries", st, len(changes(1)))
+	if st := state(1); st.AppliedLSN != 0x48 || st.Offsets["shop.order"] != 6 || len(changes(1)) != 3 {
+		t.Fatalf("after a stale progress record: %+v, %d entries; want lsn 0x48, offset 6, 3 entries", st, len(changes(1)))
 	}
 
 	// A snapshot: begin and rows prove nothing, the end proves its LSN.
@@ -146,7 +163,7 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 	setLSN(&begin, 0x4F)
 	row := lsnEvent("o1", "OrderStateObserved", 0x4F, map[string]any{"customer_id": "c1", "total": "10.50", "status": "promised", "ordered_at": "2026-11-23T23:30:00Z"})
 	row.Epoch = 7
-	if err := apply(5, 0, begin, row); err != nil {
+	if err := apply(6, 0, begin, row); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(1); st.AppliedLSN != 0x48 {
@@ -156,7 +173,7 @@ func TestIntegrationAppliedPosition(t *testing.T) {
 	// (the flow sends none); the end marker proves the consistent point - 1.
 	end := begin
 	end.ID, end.Type, end.Control = "e", "SnapshotEnd", pipeline.ControlSnapshotEnd
-	if err := apply(7, 0, end); err != nil {
+	if err := apply(8, 0, end); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(1); st.AppliedLSN != 0x4F {
@@ -268,5 +285,69 @@ func TestIntegrationChangeStream(t *testing.T) {
 	}
 	if _, err := s.Changes(ctx, map[int32]string{testPartitions: "0-0"}, 0, 1); err == nil {
 		t.Fatal("Changes accepted a partition out of range")
+	}
+}
+
+// TestIntegrationReadEntity: one pipelined read returns the entity and the
+// applied position of every partition, as Entity and Applied read them
+// apart.
+func TestIntegrationReadEntity(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	v, err := New(Config{Prefix: prefix}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.At(1)
+	req := map[string]any{"customer_id": "c1", "total": "10.50", "ordered_at": "2026-11-23T23:30:00Z"}
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: 2, From: -1, Records: records(0, lsnEvent("o1", "OrderRequested", 0x30, req))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: 0, From: -1, Records: records(0, progressEvent(0x18))}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadEntity(ctx, "order", "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Entity(ctx, "order", "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want == nil || !reflect.DeepEqual(got.Fields, want) {
+		t.Errorf("ReadEntity(o1).Fields = %v; want %v", got.Fields, want)
+	}
+	states, err := s.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Applied) != len(states) {
+		t.Fatalf("ReadEntity returned %d partitions; want %d", len(got.Applied), len(states))
+	}
+	for i, st := range states {
+		g := got.Applied[i]
+		if g.Partition != st.Partition || g.AppliedLSN != st.AppliedLSN || !g.CommitTime.Equal(st.CommitTime) {
+			t.Errorf("ReadEntity partition %d = %+v; want %+v", i, g, st)
+		}
+	}
+	if got.Applied[2].AppliedLSN != 0x30 || got.Applied[0].AppliedLSN != 0x18 || got.Applied[1].AppliedLSN != 0 {
+		t.Errorf("applied = %+v; want 0x18, 0, 0x30", got.Applied)
+	}
+	none, err := s.ReadEntity(ctx, "order", "nobody")
+	if err != nil || none.Fields != nil || len(none.Applied) != testPartitions {
+		t.Errorf("ReadEntity(nobody) = %+v, %v; want no fields and every partition's position", none, err)
+	}
+	if _, err := s.ReadEntity(ctx, "pending", "o1"); err == nil {
+		t.Error("ReadEntity of an index view: no error")
 	}
 }

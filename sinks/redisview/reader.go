@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,12 +18,13 @@ import (
 
 // Reader reads the views for the query side, merging what is kept per Kafka
 // partition. It is safe for concurrent use and holds no state besides its
-// configuration.
+// configuration and the last Snapshot At returned (immutable, shared).
 type Reader struct {
 	defs       *Definitions
 	rdb        redis.UniversalClient
 	prefix     string
 	partitions int32
+	last       atomic.Pointer[Snapshot]
 }
 
 // NewReader returns a Reader of the views defs describes under prefix, kept
@@ -55,9 +57,24 @@ func (r *Reader) Current(ctx context.Context) (*Snapshot, error) {
 	return r.At(g), nil
 }
 
-// At returns a Snapshot of generation gen.
+// At returns a Snapshot of generation gen. Snapshots are immutable: the
+// last one is kept and returned again for the same generation, with the key
+// prefixes of its partitions built once.
 func (r *Reader) At(gen int64) *Snapshot {
-	return &Snapshot{r: r, keys: keys{prefix: r.prefix, gen: gen}}
+	if s := r.last.Load(); s != nil && s.keys.gen == gen {
+		return s
+	}
+	k := keys{prefix: r.prefix, gen: gen}
+	if r.partitions <= 256 {
+		bases := make([]string, r.partitions)
+		for p := range r.partitions {
+			bases[p] = k.base(p) // k.bases is still nil: built from the prefix
+		}
+		k.bases = bases
+	}
+	s := &Snapshot{r: r, keys: k}
+	r.last.Store(s)
+	return s
 }
 
 // Generation returns the snapshot's generation.
@@ -257,4 +274,58 @@ func (s *Snapshot) History(ctx context.Context, view, id string) ([]json.RawMess
 		}
 	}
 	return nil, nil
+}
+
+// EntityRead is what ReadEntity returns: the entity's fields (nil when there
+// is none) and the applied position of every partition it looked in, read
+// before the entity in the same partition.
+type EntityRead struct {
+	Fields map[string]string
+	// Applied holds every partition's applied position and commit time, in
+	// partition order (Offsets is nil: ReadEntity does not read them).
+	Applied []PartitionState
+}
+
+// ReadEntity reads aggregate id of the entity view and, with it, what each
+// partition has applied, in one pipelined round trip: per partition, the
+// applied hash (HMGET) and then the entity's hash (HGETALL). Both keys of a
+// partition carry its {pN} hash tag, so on Redis Cluster they are on one
+// node, and because Redis runs one partition's commands in order, and the
+// materializer writes the entity and the applied position in one atomic
+// step, the entity holds at least what the applied position says. Like
+// Entity, it looks in every partition. It blocks on Redis.
+func (s *Snapshot) ReadEntity(ctx context.Context, view, id string) (EntityRead, error) {
+	if _, err := s.r.defs.view(view, KindEntity); err != nil {
+		return EntityRead{}, err
+	}
+	n := int(s.r.partitions)
+	pipe := s.r.rdb.Pipeline()
+	apps := make([]*redis.SliceCmd, n)
+	items := make([]*redis.MapStringStringCmd, n)
+	for p := range s.r.partitions {
+		apps[p] = pipe.HMGet(ctx, s.keys.applied(p), "lsn", "time")
+		items[p] = pipe.HGetAll(ctx, s.keys.item(p, view, id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return EntityRead{}, fmt.Errorf("read %s %q: %w", view, id, err)
+	}
+	out := EntityRead{Applied: make([]PartitionState, n)}
+	for p := range n {
+		vals := apps[p].Val()
+		var lsn, ms string
+		if len(vals) == 2 {
+			lsn, _ = vals[0].(string)
+			ms, _ = vals[1].(string)
+		}
+		st := PartitionState{Partition: int32(p)}
+		var err error
+		if st.AppliedLSN, st.CommitTime, err = parseApplied(lsn, ms); err != nil {
+			return EntityRead{}, fmt.Errorf("read applied position of partition %d: %w", p, err)
+		}
+		out.Applied[p] = st
+		if m := items[p].Val(); len(m) > 0 && out.Fields == nil {
+			out.Fields = m
+		}
+	}
+	return out, nil
 }

@@ -7,8 +7,9 @@
 // build from ./cmd/cdcflow) as `cdcflow serve` on them, and then:
 //
 //   - a load generator in this process reads GET /v1/views/order/entities/<id>
-//     over -conns keep-alive connections (one goroutine each, ids in turn)
-//     for -duration and reports requests per second, p50 and p99 latency,
+//     over -conns keep-alive connections (one goroutine each, ids in turn,
+//     a minimal HTTP/1.1 client as wrk has, after one answer checked with
+//     net/http) for -duration and reports requests per second, p50 and p99 latency,
 //     its own CPU time (getrusage of this process) and the server's
 //     (/proc/<pid>/stat) per request;
 //   - redis-benchmark -c <conns> -P 1 HGETALL <one entity's key> for the same

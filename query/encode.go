@@ -1,0 +1,208 @@
+package query
+
+import (
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Append-style JSON for the hot answers (an entity and its freshness),
+// written byte for byte as encoding/json writes the same values (maps with
+// sorted keys, no HTML escaping, a final newline; encode_test.go compares
+// the two), without its reflection and without one allocation per value.
+
+// bufPool holds the answer buffers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// The header values of a JSON answer, shared (net/http only reads them).
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+)
+
+// writeBody writes the JSON body b with status.
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	_, _ = w.Write(b) // the client went away: nothing to do
+}
+
+// writeEntity writes the answer of an entity read:
+// {"fields": {...}, "freshness": {...}, "id": "..."}.
+func writeEntity(w http.ResponseWriter, id string, fields map[string]string, f *freshness) {
+	bp := bufPool.Get().(*[]byte)
+	b := appendEntity((*bp)[:0], id, fields, f)
+	writeBody(w, http.StatusOK, b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+func appendEntity(b []byte, id string, fields map[string]string, f *freshness) []byte {
+	b = append(b, `{"fields":`...)
+	b = appendStringMap(b, fields)
+	b = append(b, `,"freshness":`...)
+	b = appendFreshness(b, f)
+	b = append(b, `,"id":`...)
+	b = appendString(b, id)
+	return append(b, "}\n"...)
+}
+
+// appendStringMap appends m as a JSON object with sorted keys (null for a
+// nil map).
+func appendStringMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var arr [32]string
+	keys := arr[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// appendFreshness appends f as encoding/json writes the freshness struct.
+func appendFreshness(b []byte, f *freshness) []byte {
+	if f == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"generation":`...)
+	b = strconv.AppendInt(b, f.Generation, 10)
+	b = append(b, `,"partitions":`...)
+	if f.Partitions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, p := range f.Partitions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"partition":`...)
+			b = strconv.AppendInt(b, int64(p.Partition), 10)
+			b = append(b, `,"applied_lsn":`...)
+			b = appendString(b, p.AppliedLSN)
+			b = append(b, `,"commit_time":`...)
+			b = appendTime(b, p.CommitTime)
+			b = append(b, `,"staleness_seconds":`...)
+			b = appendFloatPtr(b, p.StalenessSeconds)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"staleness_seconds":`...)
+	b = appendFloatPtr(b, f.StalenessSeconds)
+	if f.WaitedSeconds != nil {
+		b = append(b, `,"waited_seconds":`...)
+		b = appendFloatPtr(b, f.WaitedSeconds)
+	}
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendFloatPtr appends *f as encoding/json writes a float64 (null for
+// nil): plain decimal, exponent form below 1e-6 and from 1e21.
+func appendFloatPtr(b []byte, f *float64) []byte {
+	if f == nil {
+		return append(b, "null"...)
+	}
+	v := *f
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...) // never happens: a staleness is finite
+	}
+	format := byte('f')
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, v, format, -1, 64)
+	if format == 'e' {
+		// e-07 -> e-7, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does
+// without HTML escaping: quotes, backslashes and control characters
+// escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
