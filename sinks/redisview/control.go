@@ -160,7 +160,7 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 		if st.present && !at.IsZero() {
 			ts := *st
 			ts.deleted = tombstoneTime(at)
-			s.op("HSET", posKey, id, ts.posValue())
+			s.merge("HSET", posKey, id, ts.posValue())
 		}
 	}
 	v.flushDeltas(s, deltas)
