@@ -634,6 +634,9 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		for _, id := range ids {
 			st := states[id]
 			folds[id] = &foldResult{final: maps.Clone(st.entities), history: map[string][]string{}, applied: map[string]int{}, pos: st.pos, seen: st.seen}
+			if st.derived != nil {
+				folds[id].derived, folds[id].derivedFrom = st.derived, st.entities
+			}
 		}
 		for i, ev := range evs {
 			if poisoned[i] || ev.AggregateType != agg {
@@ -662,7 +665,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			if !f.touched {
 				continue
 			}
-			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas, applied); err != nil {
+			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, st.derived, f.derived, deltas, applied); err != nil {
 				// The old state no longer derives (definitions changed
 				// under a live generation): a rebuild is needed.
 				return nil, nil, last, nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
@@ -676,7 +679,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 					s.op("LTRIM", key, -hv.max, -1)
 				}
 			}
-			ns := &aggState{pos: f.pos, seen: f.seen, present: true}
+			ns := &aggState{pos: f.pos, seen: f.seen, present: true, derived: f.derived}
 			if v.gone(agg, f.final) {
 				ns.deleted = tombstoneTime(f.time)
 			}
@@ -709,11 +712,11 @@ func toAny(ss []string) []any {
 
 // writeAggregate adds the writes that move one aggregate from the entity
 // states old to new: its entity hashes, its index entries and its aggregate
-// deltas (accumulated in deltas by hash key and field). after, if not nil, is
-// what new derives to (fold computed it already). Each index or aggregate
+// deltas (accumulated in deltas by hash key and field). before and after,
+// if not nil, are what old and new derive to (computed already). Each index or aggregate
 // view whose entry for the aggregate moved counts once in applied, when
 // applied is not nil.
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, after derived, deltas map[[2]string]int64, applied map[string]int) error {
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[[2]string]int64, applied map[string]int) error {
 	for _, e := range v.defs.entities(agg) {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
@@ -757,12 +760,16 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		if dv.refs.same(o, n) {
 			continue // what it reads did not change: neither did its entry
 		}
-		b, err := v.defs.derive(dv, o)
-		if err != nil {
-			return err
+		b, ok := before[dv.name]
+		if !ok {
+			var err error
+			if b, err = v.defs.derive(dv, o); err != nil {
+				return err
+			}
 		}
 		a, ok := after[dv.name]
 		if !ok {
+			var err error
 			if a, err = v.defs.derive(dv, n); err != nil {
 				return err
 			}

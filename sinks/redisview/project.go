@@ -31,6 +31,10 @@ type aggState struct {
 	// has no key left in any view since that time (Unix seconds, the commit
 	// time of the event or control record that removed it).
 	deleted int64
+	// derived, when not nil, is every derived view's entry for entities
+	// (kept with a cached state, so that its next batch does not evaluate
+	// them again); nil means not computed.
+	derived derived
 }
 
 // posValue is the stored value of the position guard:
