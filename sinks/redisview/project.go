@@ -304,7 +304,9 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		return false, nil
 	}
 	next := maps.Clone(cur.final)
-	changed := map[string]bool{}
+	// Each view appears once: the loops below visit each view once.
+	var buf [8]string
+	changed := buf[:0]
 	var data any
 	var evVars map[string]any
 	for _, v := range d.views {
@@ -314,7 +316,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		if v.deletes[ev.Type] {
 			if next[v.name] != nil {
 				next[v.name] = nil
-				changed[v.name] = true
+				changed = append(changed, v.name)
 			}
 			continue
 		}
@@ -354,7 +356,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			}
 		}
 		next[v.name] = state
-		changed[v.name] = true
+		changed = append(changed, v.name)
 	}
 	// Derived views must be computable on the new state, or the event is
 	// poison: checking it here attributes the failure to this event.
@@ -379,11 +381,11 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			entry = string(b)
 		}
 		cur.history[v.name] = append(cur.history[v.name], entry)
-		changed[v.name] = true
+		changed = append(changed, v.name)
 	}
 	cur.final = next
 	cur.derived, cur.derivedFrom = der, derFrom
-	for name := range changed {
+	for _, name := range changed {
 		cur.applied[name]++
 	}
 	cur.pos = ev.Position
@@ -395,8 +397,8 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 
 // entityChanged reports whether changed names an entity view of agg (the
 // only views derived views depend on).
-func entityChanged(d *Definitions, agg string, changed map[string]bool) bool {
-	for name := range changed {
+func entityChanged(d *Definitions, agg string, changed []string) bool {
+	for _, name := range changed {
 		if v := d.byName[name]; v.kind == KindEntity && v.aggregate == agg {
 			return true
 		}
