@@ -620,6 +620,10 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		}
 	}
 	s := v.newStep(p)
+	// Sized for what a batch usually needs (about 25 write arguments and 3
+	// keys per event), so that they are not grown again and again.
+	s.ops = make([]any, 0, 25*len(recs))
+	s.keys = slices.Grow(s.keys, 3*len(recs))
 	applied := map[string]int{}
 	var last time.Time
 	var upd []stateUpdate
