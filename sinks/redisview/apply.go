@@ -456,22 +456,36 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 	if len(present) == 0 || len(ents) == 0 {
 		return out, snap, nil
 	}
-	pipe = v.rdb.Pipeline()
+	// The guards again with the entities, in one MULTI: another writer's
+	// step between the two reads must not pair an old guard with newer
+	// entities (or none), which would make a sound event look poison.
+	// The partition's keys share one hash tag, so this is one Cluster slot.
+	pipe = v.rdb.TxPipeline()
+	posCmd = pipe.HMGet(ctx, v.keys.pos(p, agg), present...)
 	entCmds := make([][]*redis.MapStringStringCmd, len(present))
 	for i, id := range present {
 		for _, e := range ents {
 			entCmds[i] = append(entCmds[i], pipe.HGetAll(ctx, v.keys.item(p, e.name, id)))
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, fmt.Errorf("read state of %d %s aggregates: %w", len(present), agg, err)
 	}
 	for i, id := range present {
+		st := &aggState{entities: map[string]map[string]string{}}
+		if s, ok := posCmd.Val()[i].(string); ok {
+			pos, seen, deleted, err := parsePosValue(s)
+			if err != nil {
+				return nil, 0, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+			}
+			st.pos, st.seen, st.deleted, st.present = pos, seen, deleted, true
+		}
 		for j, e := range ents {
 			if m := entCmds[i][j].Val(); len(m) > 0 {
-				out[id].entities[e.name] = m
+				st.entities[e.name] = m
 			}
 		}
+		out[id] = st
 	}
 	return out, snap, nil
 }
