@@ -262,9 +262,9 @@ func (v *vars) ResolveName(name string) (any, bool) {
 // Parent implements interpreter.Activation.
 func (v *vars) Parent() interpreter.Activation { return nil }
 
-// fastPath returns an evaluation without CEL for the two shapes derived
-// views use most, state.f and state.f == "literal" (either side), or nil for
-// any other expression. It answers only when the field is there: for an
+// fastPath returns an evaluation without CEL for the shapes derived views
+// use most, state.f, state.f == "literal" (either side) and
+// timestamp(state.f), or nil for any other expression. It answers only when the field is there: for an
 // absent one it defers to CEL, so errors (no such key) stay CEL's own.
 func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 	field := func(e ast.Expr) (string, bool) {
@@ -286,6 +286,24 @@ func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 				return nil, false
 			}
 			return types.String(v), true
+		}
+	}
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == "timestamp" && !e.AsCall().IsMemberFunction() && len(e.AsCall().Args()) == 1 {
+		// timestamp(state.f): the very conversion CEL's overload makes.
+		f, ok := field(e.AsCall().Args()[0])
+		if !ok {
+			return nil
+		}
+		return func(state map[string]string) (ref.Val, bool) {
+			v, ok := state[f]
+			if !ok {
+				return nil, false
+			}
+			t := types.String(v).ConvertToType(types.TimestampType)
+			if types.IsError(t) {
+				return nil, false
+			}
+			return t, true
 		}
 	}
 	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != operators.Equals || len(e.AsCall().Args()) != 2 {
@@ -311,6 +329,17 @@ func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 		}
 	}
 	return nil
+}
+
+// evalState runs p, an expression over state alone (a derived view's),
+// without building an activation when the fast path answers.
+func (p *program) evalState(state map[string]string) (ref.Val, error) {
+	if p.fast != nil {
+		if v, ok := p.fast(state); ok {
+			return v, nil
+		}
+	}
+	return p.eval(&vars{state: state})
 }
 
 // eval runs p over vs.

@@ -67,11 +67,14 @@ func TestFastPathEqualsCEL(t *testing.T) {
 		{`has(state.status)`, exprBool, false},
 		{`state.status == state.other`, exprBool, false},
 		{`state["status"]`, exprString, false},
-		{`timestamp(state.at)`, exprScore, false},
+		{`timestamp(state.at)`, exprScore, true},
+		{`timestamp(state.bad)`, exprScore, true},
+		{`timestamp(state.far)`, exprScore, true},
+		{`state.at.size()`, exprScore, false},
 	}
 	states := []map[string]string{
-		{"status": "open", "other": "open", "at": "2026-11-23T10:00:00Z"},
-		{"status": "OPEN", "other": "x", "at": "2026-11-23T10:00:00Z"},
+		{"status": "open", "other": "open", "at": "2026-11-23T10:00:00Z", "bad": "2026-11-23 10:00", "far": "10000-01-01T00:00:00Z"},
+		{"status": "OPEN", "other": "x", "at": "2026-11-23T10:00:00.123+01:00", "bad": "x", "far": "0000-12-31T23:00:00-02:00"},
 		{"other": "x"}, // status absent: CEL's error
 	}
 	for _, tt := range tests {

@@ -113,7 +113,7 @@ func (e *ProjectError) Unwrap() error { return e.Err }
 // entries for the states prevEnts, and a view whose inputs are the same in
 // both (see stateRefs) keeps its entry without being evaluated.
 func (d *Definitions) deriveAll(agg string, ents map[string]map[string]string, prev derived, prevEnts map[string]map[string]string) (derived, error) {
-	out := derived{}
+	out := make(derived, 8)
 	for _, v := range d.views {
 		if (v.kind != KindIndex && v.kind != KindAggregate) || v.aggregate != agg {
 			continue
@@ -136,9 +136,8 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	if state == nil {
 		return member{}, nil
 	}
-	vars := &vars{state: state}
 	if v.when != nil {
-		r, err := v.when.eval(vars)
+		r, err := v.when.evalState(state)
 		if err != nil {
 			return member{}, err
 		}
@@ -153,7 +152,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	m := member{in: true}
 	switch v.kind {
 	case KindIndex:
-		r, err := v.score.eval(vars)
+		r, err := v.score.evalState(state)
 		if err != nil {
 			return member{}, err
 		}
@@ -161,7 +160,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 			return member{}, fmt.Errorf("%s: %w", v.score.where, err)
 		}
 		if v.key != nil {
-			r, err := v.key.eval(vars)
+			r, err := v.key.evalState(state)
 			if err != nil {
 				return member{}, err
 			}
@@ -174,11 +173,11 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	case KindAggregate:
 		var err error
 		if v.group != nil {
-			m.key, err = d.groupValue(v.group, v.byDay, vars)
+			m.key, err = d.groupValue(v.group, v.byDay, state)
 		} else {
 			parts := make([]string, len(v.parts))
 			for i, gp := range v.parts {
-				if parts[i], err = d.groupValue(gp.expr, gp.day, vars); err != nil {
+				if parts[i], err = d.groupValue(gp.expr, gp.day, state); err != nil {
 					break
 				}
 			}
@@ -188,7 +187,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 			return member{}, err
 		}
 		for _, s := range v.sums {
-			r, err := s.expr.eval(vars)
+			r, err := s.expr.evalState(state)
 			if err != nil {
 				return member{}, err
 			}
@@ -204,8 +203,8 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 
 // groupValue evaluates a group expression (a plain group or one part of a
 // composite one): a string, or with day the local date of a time.
-func (d *Definitions) groupValue(p *program, day bool, vars *vars) (string, error) {
-	r, err := p.eval(vars)
+func (d *Definitions) groupValue(p *program, day bool, state map[string]string) (string, error) {
+	r, err := p.evalState(state)
 	if err != nil {
 		return "", err
 	}
