@@ -88,6 +88,9 @@ type Views struct {
 	log    *slog.Logger
 	newest *newestTimes // shared by copies of Views
 	cache  *stateCache  // shared by copies of Views
+	// fieldOrder is, by entity view, every field its rules set, sorted:
+	// the order entity writes list their fields in.
+	fieldOrder map[string][]string
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -114,7 +117,21 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Metrics.initAggregates(defs.AggregateTypes())
-	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+	order := map[string][]string{}
+	for _, dv := range defs.views {
+		if dv.kind != KindEntity {
+			continue
+		}
+		set := map[string]bool{}
+		for _, r := range dv.rules {
+			for _, f := range r.fields {
+				set[f.name] = true
+			}
+		}
+		order[dv.name] = slices.Sorted(maps.Keys(set))
+	}
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{},
+		fieldOrder: order, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -760,10 +777,27 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			slices.SortFunc(gone, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
 			s.op("HDEL", key, gone...)
 		}
+		// The fields in the rules' sorted order, without sorting n's keys
+		// each time; a field no rule sets (stored under older definitions)
+		// makes it sort them after all.
 		args := make([]any, 0, 2*len(n))
-		for _, f := range slices.Sorted(maps.Keys(n)) {
-			if val, ok := o[f]; !ok || val != n[f] {
-				args = append(args, f, n[f])
+		seen := 0
+		for _, f := range v.fieldOrder[e.name] {
+			nv, ok := n[f]
+			if !ok {
+				continue
+			}
+			seen++
+			if ov, ok := o[f]; !ok || ov != nv {
+				args = append(args, f, nv)
+			}
+		}
+		if seen != len(n) {
+			args = args[:0]
+			for _, f := range slices.Sorted(maps.Keys(n)) {
+				if ov, ok := o[f]; !ok || ov != n[f] {
+					args = append(args, f, n[f])
+				}
 			}
 		}
 		if len(args) > 0 {
