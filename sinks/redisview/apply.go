@@ -1,6 +1,7 @@
 package redisview
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -87,6 +88,9 @@ type Views struct {
 	log    *slog.Logger
 	newest *newestTimes // shared by copies of Views
 	cache  *stateCache  // shared by copies of Views
+	// fieldOrder is, by entity view, every field its rules set, sorted:
+	// the order entity writes list their fields in.
+	fieldOrder map[string][]string
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -113,7 +117,21 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Metrics.initAggregates(defs.AggregateTypes())
-	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{}, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+	order := map[string][]string{}
+	for _, dv := range defs.views {
+		if dv.kind != KindEntity {
+			continue
+		}
+		set := map[string]bool{}
+		for _, r := range dv.rules {
+			for _, f := range r.fields {
+				set[f.name] = true
+			}
+		}
+		order[dv.name] = slices.Sorted(maps.Keys(set))
+	}
+	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{},
+		fieldOrder: order, log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -257,11 +275,28 @@ type step struct {
 	p      int32
 	keys   []string
 	keyIdx map[string]int
-	checks []any
-	nCheck int
-	ops    []any
+	// checks are grouped by hash, one HMGET each in the script, in the
+	// order of each hash's first check.
+	checks   []checkGroup
+	checkIdx map[string]int
+	nCheck   int
+	ops      []any
+	// sets holds merged writes (HSET of one field per aggregate, ZADD and
+	// ZREM of one member per aggregate) by command and key until flush
+	// makes each one command (see merge).
+	sets map[[2]string][]any
 	track
 }
+
+// checkGroup is the checks of one hash: fields and the values wanted.
+type checkGroup struct {
+	key           int
+	fields, wants []any
+}
+
+// maxMerged bounds the arguments of one merged command (and the fields of
+// one check group): Lua's unpack is limited to about 8000 values.
+const maxMerged = 1024
 
 func (v *Views) newStep(p int32) *step {
 	offsets := v.keys.offsets(p)
@@ -280,7 +315,17 @@ func (s *step) key(k string) int {
 // check makes the script fail with a conflict unless hash field is want
 // ("" = absent).
 func (s *step) check(hash, field, want string) {
-	s.checks = append(s.checks, s.key(hash), field, want)
+	if s.checkIdx == nil {
+		s.checkIdx = map[string]int{}
+	}
+	g, ok := s.checkIdx[hash]
+	if !ok || len(s.checks[g].fields) >= maxMerged {
+		s.checks = append(s.checks, checkGroup{key: s.key(hash)})
+		g = len(s.checks) - 1
+		s.checkIdx[hash] = g
+	}
+	s.checks[g].fields = append(s.checks[g].fields, field)
+	s.checks[g].wants = append(s.checks[g].wants, want)
 	s.nCheck++
 }
 
@@ -289,17 +334,59 @@ func (s *step) op(name, key string, args ...any) {
 	s.ops = append(s.ops, args...)
 }
 
+// merge adds args to the one command name (HSET, ZADD or ZREM) of key that
+// flush writes. The caller guarantees that the merged writes commute with
+// each other and that nothing else in the step writes key: they are the
+// position guards of distinct aggregates, and the index entries of distinct
+// members.
+func (s *step) merge(name, key string, args ...any) {
+	if s.sets == nil {
+		s.sets = map[[2]string][]any{}
+	}
+	k := [2]string{name, key}
+	s.sets[k] = append(s.sets[k], args...)
+}
+
+// flush writes the merged commands, in the order of their keys, each in
+// slices of at most maxMerged arguments.
+func (s *step) flush() {
+	for _, k := range slices.SortedFunc(maps.Keys(s.sets), func(a, b [2]string) int {
+		return cmp.Or(strings.Compare(a[1], b[1]), strings.Compare(a[0], b[0]))
+	}) {
+		args := s.sets[k]
+		for len(args) > 0 {
+			n := min(len(args), maxMerged)
+			s.op(k[0], k[1], args[:n]...)
+			args = args[n:]
+		}
+	}
+	clear(s.sets)
+}
+
+// checkArgs returns the script arguments of the checks.
+func (s *step) checkArgs() []any {
+	out := make([]any, 0, 2*len(s.checks)+2*s.nCheck)
+	for _, g := range s.checks {
+		out = append(out, g.key, len(g.fields))
+		out = append(out, g.fields...)
+		out = append(out, g.wants...)
+	}
+	return out
+}
+
 // run executes the step, moving the stored offset of topic from from to to,
 // with the applied position and change stream entry (applied.go).
 func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) error {
+	s.flush()
 	v.finish(s, topic, to)
 	expect := ""
 	if from >= 0 {
 		expect = strconv.FormatInt(from, 10)
 	}
-	args := make([]any, 0, 4+len(s.checks)+len(s.ops))
-	args = append(args, topic, expect, strconv.FormatInt(to, 10), s.nCheck)
-	args = append(args, s.checks...)
+	checks := s.checkArgs()
+	args := make([]any, 0, 4+len(checks)+len(s.ops))
+	args = append(args, topic, expect, strconv.FormatInt(to, 10), len(s.checks))
+	args = append(args, checks...)
 	args = append(args, s.ops...)
 	res, err := applyScript.Run(ctx, v.rdb, s.keys, args...).StringSlice()
 	if err != nil {
@@ -348,20 +435,19 @@ func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg st
 	return out, snap, nil
 }
 
-// readStates reads the stored state of the aggregates ids of type agg.
+// readStates reads the stored state of the aggregates ids of type agg: their
+// position guards first, then the entity hashes of those that have one. An
+// aggregate without a position guard has no entity (every step that writes
+// an entity writes its guard, and a guard is removed only as a tombstone,
+// when nothing is left), so a new aggregate costs no read of its entities;
+// the script's check of the guard keeps that true at the moment of the
+// write.
 func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []string) (map[string]*aggState, uint64, error) {
 	pipe := v.rdb.Pipeline()
 	posCmd := pipe.HMGet(ctx, v.keys.pos(p, agg), ids...)
 	snapCmd := pipe.Get(ctx, v.keys.snap(p, agg))
-	ents := v.defs.entities(agg)
-	entCmds := make([][]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		for _, e := range ents {
-			entCmds[i] = append(entCmds[i], pipe.HGetAll(ctx, v.keys.item(p, e.name, id)))
-		}
-	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, fmt.Errorf("read state of %d %s aggregates: %w", len(ids), agg, err)
+		return nil, 0, fmt.Errorf("read positions of %d %s aggregates: %w", len(ids), agg, err)
 	}
 	var snap uint64
 	if s, err := snapCmd.Result(); err == nil {
@@ -370,7 +456,39 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 		}
 	}
 	out := make(map[string]*aggState, len(ids))
+	var present []string
 	for i, id := range ids {
+		st := &aggState{entities: map[string]map[string]string{}}
+		if s, ok := posCmd.Val()[i].(string); ok {
+			pos, seen, deleted, err := parsePosValue(s)
+			if err != nil {
+				return nil, 0, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
+			}
+			st.pos, st.seen, st.deleted, st.present = pos, seen, deleted, true
+			present = append(present, id)
+		}
+		out[id] = st
+	}
+	ents := v.defs.entities(agg)
+	if len(present) == 0 || len(ents) == 0 {
+		return out, snap, nil
+	}
+	// The guards again with the entities, in one MULTI: another writer's
+	// step between the two reads must not pair an old guard with newer
+	// entities (or none), which would make a sound event look poison.
+	// The partition's keys share one hash tag, so this is one Cluster slot.
+	pipe = v.rdb.TxPipeline()
+	posCmd = pipe.HMGet(ctx, v.keys.pos(p, agg), present...)
+	entCmds := make([][]*redis.MapStringStringCmd, len(present))
+	for i, id := range present {
+		for _, e := range ents {
+			entCmds[i] = append(entCmds[i], pipe.HGetAll(ctx, v.keys.item(p, e.name, id)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("read state of %d %s aggregates: %w", len(present), agg, err)
+	}
+	for i, id := range present {
 		st := &aggState{entities: map[string]map[string]string{}}
 		if s, ok := posCmd.Val()[i].(string); ok {
 			pos, seen, deleted, err := parsePosValue(s)
@@ -533,6 +651,10 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		}
 	}
 	s := v.newStep(p)
+	// Sized for what a batch usually needs (about 25 write arguments and 3
+	// keys per event), so that they are not grown again and again.
+	s.ops = make([]any, 0, 25*len(recs))
+	s.keys = slices.Grow(s.keys, 3*len(recs))
 	applied := map[string]int{}
 	var last time.Time
 	var upd []stateUpdate
@@ -547,6 +669,9 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		for _, id := range ids {
 			st := states[id]
 			folds[id] = &foldResult{final: maps.Clone(st.entities), history: map[string][]string{}, applied: map[string]int{}, pos: st.pos, seen: st.seen}
+			if st.derived != nil {
+				folds[id].derived, folds[id].derivedFrom = st.derived, st.entities
+			}
 		}
 		for i, ev := range evs {
 			if poisoned[i] || ev.AggregateType != agg {
@@ -575,7 +700,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			if !f.touched {
 				continue
 			}
-			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, f.derived, deltas, applied); err != nil {
+			if err := v.writeAggregate(s, p, agg, id, st.entities, f.final, st.derived, f.derived, deltas, applied); err != nil {
 				// The old state no longer derives (definitions changed
 				// under a live generation): a rebuild is needed.
 				return nil, nil, last, nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
@@ -589,11 +714,11 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 					s.op("LTRIM", key, -hv.max, -1)
 				}
 			}
-			ns := &aggState{pos: f.pos, seen: f.seen, present: true}
+			ns := &aggState{pos: f.pos, seen: f.seen, present: true, derived: f.derived}
 			if v.gone(agg, f.final) {
 				ns.deleted = tombstoneTime(f.time)
 			}
-			s.op("HSET", posKey, id, ns.posValue())
+			s.merge("HSET", posKey, id, ns.posValue())
 			ns.entities = make(map[string]map[string]string, len(f.final))
 			for name, m := range f.final {
 				if len(m) > 0 {
@@ -622,11 +747,11 @@ func toAny(ss []string) []any {
 
 // writeAggregate adds the writes that move one aggregate from the entity
 // states old to new: its entity hashes, its index entries and its aggregate
-// deltas (accumulated in deltas by hash key and field). after, if not nil, is
-// what new derives to (fold computed it already). Each index or aggregate
+// deltas (accumulated in deltas by hash key and field). before and after,
+// if not nil, are what old and new derive to (computed already). Each index or aggregate
 // view whose entry for the aggregate moved counts once in applied, when
 // applied is not nil.
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, after derived, deltas map[[2]string]int64, applied map[string]int) error {
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[[2]string]int64, applied map[string]int) error {
 	for _, e := range v.defs.entities(agg) {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
@@ -652,10 +777,27 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			slices.SortFunc(gone, func(a, b any) int { return strings.Compare(a.(string), b.(string)) })
 			s.op("HDEL", key, gone...)
 		}
+		// The fields in the rules' sorted order, without sorting n's keys
+		// each time; a field no rule sets (stored under older definitions)
+		// makes it sort them after all.
 		args := make([]any, 0, 2*len(n))
-		for _, f := range slices.Sorted(maps.Keys(n)) {
-			if val, ok := o[f]; !ok || val != n[f] {
-				args = append(args, f, n[f])
+		seen := 0
+		for _, f := range v.fieldOrder[e.name] {
+			nv, ok := n[f]
+			if !ok {
+				continue
+			}
+			seen++
+			if ov, ok := o[f]; !ok || ov != nv {
+				args = append(args, f, nv)
+			}
+		}
+		if seen != len(n) {
+			args = args[:0]
+			for _, f := range slices.Sorted(maps.Keys(n)) {
+				if ov, ok := o[f]; !ok || ov != n[f] {
+					args = append(args, f, n[f])
+				}
 			}
 		}
 		if len(args) > 0 {
@@ -670,12 +812,16 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		if dv.refs.same(o, n) {
 			continue // what it reads did not change: neither did its entry
 		}
-		b, err := v.defs.derive(dv, o)
-		if err != nil {
-			return err
+		b, ok := before[dv.name]
+		if !ok {
+			var err error
+			if b, err = v.defs.derive(dv, o); err != nil {
+				return err
+			}
 		}
 		a, ok := after[dv.name]
 		if !ok {
+			var err error
 			if a, err = v.defs.derive(dv, n); err != nil {
 				return err
 			}
@@ -690,10 +836,10 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		case KindIndex:
 			s.touch(dv.name, id)
 			if b.in && (!a.in || a.key != b.key) {
-				s.op("ZREM", v.indexKey(p, dv, b.key), id)
+				s.merge("ZREM", v.indexKey(p, dv, b.key), id)
 			}
 			if a.in && (!b.in || a.key != b.key || a.score != b.score) {
-				s.op("ZADD", v.indexKey(p, dv, a.key), strconv.FormatFloat(a.score, 'g', -1, 64), id)
+				s.merge("ZADD", v.indexKey(p, dv, a.key), strconv.FormatFloat(a.score, 'g', -1, 64), id)
 			}
 		case KindAggregate:
 			key := v.keys.whole(p, dv.name)

@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cdcflow/cdcflow/internal/testenv"
+	"github.com/cdcflow/cdcflow/pipeline"
 )
 
 func TestMain(m *testing.M) { testenv.MainVerifyNoLeaks(m) }
@@ -256,4 +258,40 @@ func dump(t *testing.T, ctx context.Context, rdb *redis.Client, prefix string) m
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestIntegrationApplyKeepsUnknownFields applies an event to an entity whose
+// stored hash has a field no rule sets (written under older definitions):
+// the field stays, the rule's fields change, and nothing else is written.
+func TestIntegrationApplyKeepsUnknownFields(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	v, err := New(Config{Prefix: srv.Prefix(t)}, testDefinitions(t), rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := orderEvent("o1", "OrderRequested", 1, map[string]any{"customer_id": "c1", "total": "10.00", "ordered_at": "2026-11-23T10:00:00Z"})
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", From: -1, Records: benchRecords([]pipeline.Event{req}, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	key := v.keys.item(0, "order", "o1")
+	if err := rdb.HSet(ctx, key, "legacy", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	v.cache.drop(0) // as a new process would: read the state from Redis
+	acc := orderEvent("o1", "OrderAccepted", 2, nil)
+	if err := v.Apply(ctx, Batch{Topic: "shop.order", From: 1, Records: benchRecords([]pipeline.Event{acc}, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["legacy"] != "x" || got["status"] != "accepted" || got["customer_id"] != "c1" || got["updated_at"] != acc.Time.Format(time.RFC3339Nano) {
+		t.Errorf("entity after the update = %v; want legacy x kept, status accepted, customer_id c1, updated_at %s", got, acc.Time.Format(time.RFC3339Nano))
+	}
 }

@@ -286,18 +286,22 @@ func representativeStep(t *testing.T, v *Views, rdb redis.UniversalClient, p int
 	if err := v.run(ctx, s, "shop.order", benchStart(k, size), to); err != nil {
 		t.Fatal(err)
 	}
-	checks := slices.Clone(s.checks)
-	for i := 0; i < len(checks); i += 3 {
-		cur, err := rdb.HGet(ctx, s.keys[checks[i].(int)-1], checks[i+1].(string)).Result()
-		if err != nil {
-			t.Fatal(err)
+	var checks []any
+	for _, g := range s.checks {
+		checks = append(checks, g.key, len(g.fields))
+		checks = append(checks, g.fields...)
+		for _, f := range g.fields {
+			cur, err := rdb.HGet(ctx, s.keys[g.key-1], f.(string)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checks = append(checks, cur)
 		}
-		checks[i+2] = cur
 	}
 	off := strconv.FormatInt(to, 10)
 	args := []string{"EVALSHA", applyScript.Hash(), strconv.Itoa(len(s.keys))}
 	args = append(args, s.keys...)
-	args = append(args, "shop.order", off, off, strconv.Itoa(s.nCheck))
+	args = append(args, "shop.order", off, off, strconv.Itoa(len(s.checks)))
 	for _, a := range append(checks, s.ops...) {
 		args = append(args, fmt.Sprint(a))
 	}

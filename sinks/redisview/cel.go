@@ -77,7 +77,10 @@ func newCELEnvs(loc *time.Location) (*celEnvs, error) {
 
 // program is one compiled expression.
 type program struct {
-	prg   cel.Program
+	prg cel.Program
+	// fast, when not nil, evaluates the expression without CEL for the
+	// simplest shapes (see fastPath); ok false means "ask CEL".
+	fast  func(state map[string]string) (v ref.Val, ok bool)
 	kind  exprKind
 	where string    // for errors: view, key and line
 	what  string    // the key it is under (when, on.set.total, …), for Check
@@ -215,7 +218,7 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &program{prg: prg, kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
+	return &program{prg: prg, fast: fastPath(ast), kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
 		usesEvent: usesIdent(ast, "event"), eventRefs: identRefs(ast, "event"), dataPaths: identPaths(ast, "data")}, nil
 }
 
@@ -259,8 +262,93 @@ func (v *vars) ResolveName(name string) (any, bool) {
 // Parent implements interpreter.Activation.
 func (v *vars) Parent() interpreter.Activation { return nil }
 
+// fastPath returns an evaluation without CEL for the shapes derived views
+// use most, state.f, state.f == "literal" (either side) and
+// timestamp(state.f), or nil for any other expression. It answers only when the field is there: for an
+// absent one it defers to CEL, so errors (no such key) stay CEL's own.
+func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
+	field := func(e ast.Expr) (string, bool) {
+		if e.Kind() != ast.SelectKind {
+			return "", false
+		}
+		sel := e.AsSelect()
+		op := sel.Operand()
+		if sel.IsTestOnly() || op.Kind() != ast.IdentKind || op.AsIdent() != "state" {
+			return "", false
+		}
+		return sel.FieldName(), true
+	}
+	e := a.NativeRep().Expr()
+	if f, ok := field(e); ok {
+		return func(state map[string]string) (ref.Val, bool) {
+			v, ok := state[f]
+			if !ok {
+				return nil, false
+			}
+			return types.String(v), true
+		}
+	}
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == "timestamp" && !e.AsCall().IsMemberFunction() && len(e.AsCall().Args()) == 1 {
+		// timestamp(state.f): the very conversion CEL's overload makes.
+		f, ok := field(e.AsCall().Args()[0])
+		if !ok {
+			return nil
+		}
+		return func(state map[string]string) (ref.Val, bool) {
+			v, ok := state[f]
+			if !ok {
+				return nil, false
+			}
+			t := types.String(v).ConvertToType(types.TimestampType)
+			if types.IsError(t) {
+				return nil, false
+			}
+			return t, true
+		}
+	}
+	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != operators.Equals || len(e.AsCall().Args()) != 2 {
+		return nil
+	}
+	args := e.AsCall().Args()
+	for i := range 2 {
+		f, ok := field(args[i])
+		lit := args[1-i]
+		if !ok || lit.Kind() != ast.LiteralKind {
+			continue
+		}
+		want, isStr := lit.AsLiteral().(types.String)
+		if !isStr {
+			return nil
+		}
+		return func(state map[string]string) (ref.Val, bool) {
+			v, ok := state[f]
+			if !ok {
+				return nil, false
+			}
+			return types.Bool(v == string(want)), true
+		}
+	}
+	return nil
+}
+
+// evalState runs p, an expression over state alone (a derived view's),
+// without building an activation when the fast path answers.
+func (p *program) evalState(state map[string]string) (ref.Val, error) {
+	if p.fast != nil {
+		if v, ok := p.fast(state); ok {
+			return v, nil
+		}
+	}
+	return p.eval(&vars{state: state})
+}
+
 // eval runs p over vs.
 func (p *program) eval(vs *vars) (ref.Val, error) {
+	if p.fast != nil && vs.state != nil {
+		if v, ok := p.fast(vs.state); ok {
+			return v, nil
+		}
+	}
 	v, _, err := p.prg.Eval(vs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.where, err)

@@ -148,7 +148,7 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 	for _, id := range ids {
 		st := states[id]
 		s.check(posKey, id, st.posValue())
-		if err := v.writeAggregate(s, p, agg, id, st.entities, map[string]map[string]string{}, nil, deltas, nil); err != nil {
+		if err := v.writeAggregate(s, p, agg, id, st.entities, map[string]map[string]string{}, nil, nil, deltas, nil); err != nil {
 			return nil, fmt.Errorf("aggregate %s %q: %w", agg, id, err)
 		}
 		for _, hv := range v.defs.views {
@@ -160,7 +160,7 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 		if st.present && !at.IsZero() {
 			ts := *st
 			ts.deleted = tombstoneTime(at)
-			s.op("HSET", posKey, id, ts.posValue())
+			s.merge("HSET", posKey, id, ts.posValue())
 		}
 	}
 	v.flushDeltas(s, deltas)

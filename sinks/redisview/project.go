@@ -31,6 +31,10 @@ type aggState struct {
 	// has no key left in any view since that time (Unix seconds, the commit
 	// time of the event or control record that removed it).
 	deleted int64
+	// derived, when not nil, is every derived view's entry for entities
+	// (kept with a cached state, so that its next batch does not evaluate
+	// them again); nil means not computed.
+	derived derived
 }
 
 // posValue is the stored value of the position guard:
@@ -109,7 +113,7 @@ func (e *ProjectError) Unwrap() error { return e.Err }
 // entries for the states prevEnts, and a view whose inputs are the same in
 // both (see stateRefs) keeps its entry without being evaluated.
 func (d *Definitions) deriveAll(agg string, ents map[string]map[string]string, prev derived, prevEnts map[string]map[string]string) (derived, error) {
-	out := derived{}
+	out := make(derived, 8)
 	for _, v := range d.views {
 		if (v.kind != KindIndex && v.kind != KindAggregate) || v.aggregate != agg {
 			continue
@@ -132,9 +136,8 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	if state == nil {
 		return member{}, nil
 	}
-	vars := &vars{state: state}
 	if v.when != nil {
-		r, err := v.when.eval(vars)
+		r, err := v.when.evalState(state)
 		if err != nil {
 			return member{}, err
 		}
@@ -149,7 +152,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	m := member{in: true}
 	switch v.kind {
 	case KindIndex:
-		r, err := v.score.eval(vars)
+		r, err := v.score.evalState(state)
 		if err != nil {
 			return member{}, err
 		}
@@ -157,7 +160,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 			return member{}, fmt.Errorf("%s: %w", v.score.where, err)
 		}
 		if v.key != nil {
-			r, err := v.key.eval(vars)
+			r, err := v.key.evalState(state)
 			if err != nil {
 				return member{}, err
 			}
@@ -170,11 +173,11 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 	case KindAggregate:
 		var err error
 		if v.group != nil {
-			m.key, err = d.groupValue(v.group, v.byDay, vars)
+			m.key, err = d.groupValue(v.group, v.byDay, state)
 		} else {
 			parts := make([]string, len(v.parts))
 			for i, gp := range v.parts {
-				if parts[i], err = d.groupValue(gp.expr, gp.day, vars); err != nil {
+				if parts[i], err = d.groupValue(gp.expr, gp.day, state); err != nil {
 					break
 				}
 			}
@@ -184,7 +187,7 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 			return member{}, err
 		}
 		for _, s := range v.sums {
-			r, err := s.expr.eval(vars)
+			r, err := s.expr.evalState(state)
 			if err != nil {
 				return member{}, err
 			}
@@ -200,8 +203,8 @@ func (d *Definitions) derive(v *view, state map[string]string) (member, error) {
 
 // groupValue evaluates a group expression (a plain group or one part of a
 // composite one): a string, or with day the local date of a time.
-func (d *Definitions) groupValue(p *program, day bool, vars *vars) (string, error) {
-	r, err := p.eval(vars)
+func (d *Definitions) groupValue(p *program, day bool, state map[string]string) (string, error) {
+	r, err := p.evalState(state)
 	if err != nil {
 		return "", err
 	}
@@ -300,7 +303,9 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		return false, nil
 	}
 	next := maps.Clone(cur.final)
-	changed := map[string]bool{}
+	// Each view appears once: the loops below visit each view once.
+	var buf [8]string
+	changed := buf[:0]
 	var data any
 	var evVars map[string]any
 	for _, v := range d.views {
@@ -310,7 +315,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 		if v.deletes[ev.Type] {
 			if next[v.name] != nil {
 				next[v.name] = nil
-				changed[v.name] = true
+				changed = append(changed, v.name)
 			}
 			continue
 		}
@@ -350,7 +355,7 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			}
 		}
 		next[v.name] = state
-		changed[v.name] = true
+		changed = append(changed, v.name)
 	}
 	// Derived views must be computable on the new state, or the event is
 	// poison: checking it here attributes the failure to this event.
@@ -375,11 +380,11 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			entry = string(b)
 		}
 		cur.history[v.name] = append(cur.history[v.name], entry)
-		changed[v.name] = true
+		changed = append(changed, v.name)
 	}
 	cur.final = next
 	cur.derived, cur.derivedFrom = der, derFrom
-	for name := range changed {
+	for _, name := range changed {
 		cur.applied[name]++
 	}
 	cur.pos = ev.Position
@@ -391,8 +396,8 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 
 // entityChanged reports whether changed names an entity view of agg (the
 // only views derived views depend on).
-func entityChanged(d *Definitions, agg string, changed map[string]bool) bool {
-	for name := range changed {
+func entityChanged(d *Definitions, agg string, changed []string) bool {
+	for _, name := range changed {
 		if v := d.byName[name]; v.kind == KindEntity && v.aggregate == agg {
 			return true
 		}
