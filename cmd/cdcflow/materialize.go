@@ -142,7 +142,10 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // viewsConfig is the redisview configuration of the views.
 func (s *viewSetup) viewsConfig(metrics *redisview.Metrics) redisview.Config {
-	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics}
+	// Partition N of every topic shares the applied position: it is the
+	// lowest of the topics' (docs/query.md, "Freshness").
+	topics := slices.Compact(slices.Sorted(slices.Values(s.topics)))
+	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics, Topics: topics}
 }
 
 // consumerConfig is the redisview consumer configuration for brokers.

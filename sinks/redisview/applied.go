@@ -17,7 +17,12 @@ import (
 // script call:
 //
 //   - the applied source position: hash <prefix>{pN}:gG:applied with lsn
-//     (%016X) and time (Unix ms). A partition has applied L when every
+//     (%016X) and time (Unix ms), the lowest of the positions each event
+//     topic has applied in partition N (fields lsn:<topic> and time:<topic>):
+//     partition N of every topic shares these keys, and one topic running
+//     ahead of another proves nothing for the other's views. With
+//     Config.Topics set, nothing is proven until each of them has applied a
+//     step in the partition. A partition has applied L when every
 //     source transaction whose commit end LSN is at most L is applied there.
 //     A stream event of commit LSN C proves C (every transaction ending at or
 //     before C committed before C, so its events came earlier in the
@@ -131,7 +136,11 @@ func (v *Views) finish(s *step, topic string, to int64) {
 	ak := v.keys.applied(p)
 	ai := s.key(ak)
 	if s.lsn > 0 {
-		s.op("APPLIED", ak, formatLSN(s.lsn), strconv.FormatInt(s.at.UnixMilli(), 10))
+		args := append(make([]any, 0, 4+len(v.cfg.Topics)), topic, formatLSN(s.lsn), strconv.FormatInt(s.at.UnixMilli(), 10), len(v.cfg.Topics))
+		for _, t := range v.cfg.Topics {
+			args = append(args, t)
+		}
+		s.op("APPLIED", ak, args...)
 	}
 	mode := "ifmoved"
 	if len(s.changed) > 0 {

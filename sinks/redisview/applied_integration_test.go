@@ -351,3 +351,66 @@ func TestIntegrationReadEntity(t *testing.T) {
 		t.Error("ReadEntity of an index view: no error")
 	}
 }
+
+// TestIntegrationAppliedPositionAcrossTopics: partition N of every event
+// topic shares the applied position, which is the lowest of the topics'
+// in it: a topic running ahead proves nothing for the others, and with
+// Config.Topics nothing is proven until each topic has applied a step.
+func TestIntegrationAppliedPositionAcrossTopics(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	v, err := New(Config{Prefix: prefix, Topics: []string{"shop.order", "shop.payment"}}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := map[string]int64{"shop.order": -1, "shop.payment": -1}
+	step := func(topic string, lsn uint64) {
+		t.Helper()
+		from := next[topic]
+		if err := v.Apply(ctx, Batch{Topic: topic, Partition: 0, From: from, Records: records(max(from, 0), progressEvent(lsn))}); err != nil {
+			t.Fatal(err)
+		}
+		next[topic] = max(from, 0) + 1
+	}
+	applied := func() PartitionState {
+		t.Helper()
+		st, err := r.At(1).Applied(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st[0]
+	}
+	for _, tt := range []struct {
+		topic   string
+		lsn     uint64
+		want    uint64 // 0: nothing proven
+		wantAt  uint64 // the lsn whose record's time the position carries
+		comment string
+	}{
+		{"shop.order", 0x20, 0, 0, "only one of the two topics has applied a step"},
+		{"shop.payment", 0x10, 0x10, 0x10, "both have: the lower one"},
+		{"shop.payment", 0x30, 0x20, 0x20, "payment ahead: order's"},
+		{"shop.order", 0x40, 0x30, 0x30, "order ahead: payment's"},
+		{"shop.order", 0x50, 0x30, 0x30, "order further ahead: still payment's"},
+	} {
+		step(tt.topic, tt.lsn)
+		st := applied()
+		var at time.Time
+		if tt.want != 0 {
+			at = appliedBase.Add(time.Duration(tt.wantAt) * time.Millisecond)
+		}
+		if st.AppliedLSN != tt.want || !st.CommitTime.Equal(at) {
+			t.Fatalf("after %s at %#x (%s): applied %#x at %v; want %#x at %v", tt.topic, tt.lsn, tt.comment, st.AppliedLSN, st.CommitTime, tt.want, at)
+		}
+	}
+}

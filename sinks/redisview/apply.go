@@ -61,6 +61,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, if not nil, records the views' metrics.
 	Metrics *Metrics
+	// Topics are the event topics the views are built from. A partition's
+	// applied position is the lowest of these topics' in it, and nothing is
+	// proven there until each of them has applied a step (progress records
+	// reach every partition of every topic). Empty: the lowest of the topics
+	// that have applied a step in the partition.
+	Topics []string
 }
 
 // Validate checks c.
@@ -70,6 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("generation %d: want 1 or more", c.Generation)
 	case strings.ContainsAny(c.Prefix, "{}"):
 		return fmt.Errorf("prefix %q: must not contain braces (they are the hash tag)", c.Prefix)
+	case slices.Contains(c.Topics, ""):
+		return errors.New("topics: an empty topic name")
 	case c.DropChunk < 0 || c.MaxRetries < 0 || c.ChangesMaxLen < 0:
 		return errors.New("drop chunk, max retries and changes max length must not be negative")
 	}

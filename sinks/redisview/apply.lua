@@ -6,9 +6,12 @@
 -- absent), each read with one HMGET, then the writes, each (command, key
 -- index, argument count, arguments...).
 -- Besides Redis commands, three writes of cdcflow's own:
---   APPLIED key (lsn, time): the partition's applied position (hash fields
---     lsn, %016X, and time, Unix ms), moved only forward (hex of one width
---     compares as a string);
+--   APPLIED key (topic, lsn, time, n, n topics): the applied position of
+--     topic's partition (hash fields lsn:<topic>, %016X, and time:<topic>,
+--     Unix ms), moved only forward (hex of one width compares as a string);
+--     then the partition's applied position (fields lsn and time) becomes
+--     the lowest of the n topics' (of every topic with a field when n = 0),
+--     moved only forward, and only once each of them has one;
 --   ZSYNC key (hash index, count field, value field, member): sets the
 --     member's score in the sorted set key to the hash's value field (its
 --     count field when ''), or removes it when the count field is absent;
@@ -54,10 +57,32 @@ while i <= last do
       redis.call('HDEL', key, ARGV[a])
     end
   elseif op == 'APPLIED' then
-    local cur = redis.call('HGET', key, 'lsn')
-    if not cur or ARGV[a] > cur then
-      redis.call('HSET', key, 'lsn', ARGV[a], 'time', ARGV[a + 1])
-      moved = true
+    local tlsn, ttime = 'lsn:' .. ARGV[a], 'time:' .. ARGV[a]
+    local cur = redis.call('HGET', key, tlsn)
+    if not cur or ARGV[a + 1] > cur then
+      redis.call('HSET', key, tlsn, ARGV[a + 1], ttime, ARGV[a + 2])
+    end
+    local n = tonumber(ARGV[a + 3])
+    local low, lowTopic = nil, nil
+    if n > 0 then
+      for k = a + 4, a + 3 + n do
+        local l = redis.call('HGET', key, 'lsn:' .. ARGV[k])
+        if not l then low = nil; lowTopic = nil; break end
+        if not low or l < low then low, lowTopic = l, ARGV[k] end
+      end
+    else
+      local all = redis.call('HGETALL', key)
+      for k = 1, #all, 2 do
+        local t = string.match(all[k], '^lsn:(.*)$')
+        if t and (not low or all[k + 1] < low) then low, lowTopic = all[k + 1], t end
+      end
+    end
+    if low then
+      local old = redis.call('HGET', key, 'lsn')
+      if not old or low > old then
+        redis.call('HSET', key, 'lsn', low, 'time', redis.call('HGET', key, 'time:' .. lowTopic))
+        moved = true
+      end
     end
   elseif op == 'ZSYNC' then
     local h = KEYS[tonumber(ARGV[a])]

@@ -14,7 +14,7 @@ import (
 //	<prefix>{p3}:g7:offsets                     hash topic -> next offset to apply
 //	<prefix>{p3}:g7:pos:<aggregate type>        hash id -> "<position> <epoch seen>"
 //	<prefix>{p3}:g7:snap:<aggregate type>       epoch of the snapshot in progress
-//	<prefix>{p3}:g7:applied                     hash lsn -> %016X, time -> Unix ms (applied.go)
+//	<prefix>{p3}:g7:applied                     hash lsn[:<topic>] -> %016X, time[:<topic>] -> Unix ms (applied.go)
 //	<prefix>{p3}:g7:changes                     stream, one entry per step (applied.go)
 //	<prefix>{p3}:g7:<entity view>:<id>          hash of the entity's fields
 //	<prefix>{p3}:g7:<index view>[:<key>]        sorted set of ids
