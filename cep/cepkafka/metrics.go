@@ -133,6 +133,10 @@ func (m *Metrics) rebase(e *cep.Engine) {
 		for _, c := range []*prometheus.CounterVec{m.matches, m.derived, m.dropped, m.late, m.evalErrs} {
 			c.WithLabelValues(s.Rule) // exported at 0 from the start
 		}
+		m.timerLag.WithLabelValues(s.Rule)
+		m.evalTime.WithLabelValues(s.Rule)
+		m.open.WithLabelValues(s.Rule)
+		m.timers.WithLabelValues(s.Rule)
 	}
 	m.dups = e.Duplicates()
 }
