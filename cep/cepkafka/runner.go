@@ -638,33 +638,39 @@ func decode(kr *kgo.Record, upcast func(pipeline.Event) (pipeline.Event, error))
 }
 
 // backpressure pauses the partitions whose records wait in the merge once
-// it holds MaxBuffered records, and resumes them all below half of it. A
-// partition the merge waits for has nothing buffered, so it is never
-// paused and the merge always moves on.
+// it holds MaxBuffered records, and resumes them once it holds less than
+// half. A paused partition whose records have all been released is resumed
+// at once, whatever the count: the merge may now wait for it, and a paused
+// partition the merge waits for would hold everything. After a Feed at
+// least one partition has nothing buffered, so the merge always moves on.
 func (s *loop) backpressure() {
-	limit := s.r.cfg.MaxBuffered
-	buffered := s.eng.Buffered()
-	switch {
-	case buffered >= limit:
-		released := s.eng.Offsets()
-		pause := map[string][]int32{}
-		for p, acc := range s.accepted {
-			if acc > released[p] && !s.paused[p] {
-				s.paused[p] = true
-				pause[p.Topic] = append(pause[p.Topic], p.Partition)
-			}
-		}
-		if len(pause) > 0 {
-			s.cl.PauseFetchPartitions(pause)
-		}
-	case buffered < limit/2 && len(s.paused) > 0:
-		resume := map[string][]int32{}
-		for p := range s.paused {
-			resume[p.Topic] = append(resume[p.Topic], p.Partition)
-		}
-		clear(s.paused)
+	pause, resume := pauseResume(s.accepted, s.eng.Offsets(), s.paused, s.eng.Buffered(), s.r.cfg.MaxBuffered)
+	if len(pause) > 0 {
+		s.cl.PauseFetchPartitions(pause)
+	}
+	if len(resume) > 0 {
 		s.cl.ResumeFetchPartitions(resume)
 	}
+}
+
+// pauseResume decides backpressure's pauses and resumptions and updates
+// paused: accepted is each partition's last offset the merge took, released
+// its last offset the merge released.
+func pauseResume(accepted, released map[cep.PartitionID]int64, paused map[cep.PartitionID]bool, buffered, limit int) (pause, resume map[string][]int32) {
+	over, under := buffered >= limit, buffered < limit/2
+	pause, resume = map[string][]int32{}, map[string][]int32{}
+	for p, acc := range accepted {
+		holds := acc > released[p] // records of p wait in the merge
+		switch {
+		case paused[p] && (!holds || under):
+			delete(paused, p)
+			resume[p.Topic] = append(resume[p.Topic], p.Partition)
+		case !paused[p] && holds && over:
+			paused[p] = true
+			pause[p.Topic] = append(pause[p.Topic], p.Partition)
+		}
+	}
+	return pause, resume
 }
 
 // commit writes the pending derived events and the state (with the

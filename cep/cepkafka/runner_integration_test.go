@@ -229,7 +229,7 @@ func TestRunnerRestartAndFence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inputs := testInputs(topic, 200)
+	inputs := testInputs(topic, 1000)
 	want := expectedIDs(t, rules, topic, inputs)
 	if len(want) < 50 {
 		t.Fatalf("the inputs derive only %d events: not a test", len(want))
