@@ -76,6 +76,14 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			opts.services = append(opts.services, views.queryService(nil))
 		}
 	}
+	if cfg.CEP.Enabled {
+		// The rules run in this process on the flow's brokers (docs/cep.md).
+		svc, err := cepService(cfg, mapping, log)
+		if err != nil {
+			return err
+		}
+		opts.services = append(opts.services, svc)
+	}
 	return runFlow(ctx, cfg, mapping, log, opts)
 }
 

@@ -200,10 +200,18 @@ var rules = []rule{
 		// Time comes from the events and progress records; the caller wires
 		// Kafka, stores the snapshots and exports the metrics.
 		name: "cep is pure: capture's types, pipeline and strictyaml only; no I/O, no clients, no metrics",
-		from: under("cep"),
+		from: func(s string) bool { return under("cep")(s) && !under("cep/cepkafka")(s) },
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, prefixes("os", "io/fs"), func(imp string) bool {
 			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
 		}),
+	},
+	{
+		// The CEP runtime wires the pure engine to Kafka: it reads and
+		// writes event topics, never the source, the views or the commands.
+		name: "cep/cepkafka runs the engine over Kafka: cep, pipeline, backpressure and franz-go; no capture driver, Redis, PostgreSQL, sinks or cmd",
+		from: under("cep/cepkafka"),
+		forbid: anyOf(redisLibs, postgresLibs, under("sinks"), under("flow"), under("cmd"), under("internal/config"), under("query"),
+			func(imp string) bool { return under("capture")(imp) && imp != module+"/capture" }),
 	},
 }
 
@@ -247,6 +255,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
 		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
 		{module + "/cep", []string{module + "/sinks/redisview"}},
+		{module + "/cep/cepkafka", []string{module + "/sinks/redisview"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

@@ -35,6 +35,9 @@ type Config struct {
 	Query   QueryConfig   `yaml:"query"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Log     LogConfig     `yaml:"log"`
+
+	// CEP configures complex event processing (cep.go).
+	CEP CEPConfig `yaml:"cep"`
 }
 
 // MetricsConfig configures the Prometheus endpoint, served with /healthz and /readyz.

@@ -158,7 +158,7 @@ func TestDashboard(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{"Overview:", "Capture:", "Delivery:", "Views:", "Query:", "Process"}; !slices.Equal(rows, want) {
+	if want := []string{"Overview:", "Capture:", "Delivery:", "Views:", "Query:", "CEP:", "Process"}; !slices.Equal(rows, want) {
 		t.Errorf("rows %v; want %v", rows, want)
 	}
 	// No hard-coded data source anywhere: every "uid" but the dashboard's

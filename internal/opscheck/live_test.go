@@ -75,6 +75,8 @@ func startInstance(t *testing.T) *instance {
 		"CDCFLOW_VIEWS_PREFIX=" + rsrv.Prefix(t),
 		"CDCFLOW_METRICS_ADDR=" + in.metrics,
 		"CDCFLOW_QUERY_ADDR=" + in.query,
+		"CDCFLOW_CEP_ENABLED=true",
+		"CDCFLOW_CEP_FILE=" + repoFile("deploy/examples/orders/cep.yaml"),
 	}
 	cmd := exec.Command(testenv.Cdcflow(t), "run", "--progress=false")
 	cmd.Env = append(os.Environ(), env...)
