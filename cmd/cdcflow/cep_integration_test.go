@@ -18,6 +18,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
 // cepWindows are the test copy's windows: the reference rules
@@ -449,6 +450,92 @@ END $$`)
 	if again, err := readDerived(ctx, brokers, "shop.cep"); err != nil || len(again) != len(want) {
 		t.Errorf("shop.cep holds %d events after the replay, %v; want %d", len(again), err, len(want))
 	}
+
+	checkOverdueView(t, env, root, want)
+}
+
+// checkOverdueView materializes the reference example's overdue views
+// (deploy/examples/orders/overdue.views.yaml) with cep.file set: the
+// materializer then reads the derived events' topic (and not shop.order,
+// which none of these views folds), and the overdue entity view holds
+// exactly the orders whose OrderOverdue no OrderOverdueResolved followed.
+func checkOverdueView(t *testing.T, env []string, root string, want []string) {
+	t.Helper()
+	ctx := t.Context()
+	open := map[string]int{}
+	var resolved []string
+	for _, l := range want {
+		f := strings.Fields(l)
+		switch f[0] {
+		case "OrderOverdue":
+			open[f[1]]++
+		case "OrderOverdueResolved":
+			open[f[1]]--
+			resolved = append(resolved, f[1])
+		}
+	}
+	var in, out []string
+	for o, n := range open {
+		if n > 0 {
+			in = append(in, o)
+		}
+	}
+	for _, o := range resolved {
+		if open[o] <= 0 {
+			out = append(out, o)
+		}
+	}
+	if len(in) == 0 || len(out) == 0 {
+		t.Fatalf("the workload leaves %d orders overdue and %d resolved: the overdue view is not tested", len(in), len(out))
+	}
+	viewsFile := filepath.Join(root, "deploy/examples/orders/overdue.views.yaml")
+	src, err := os.ReadFile(viewsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := redisview.ParseDefinitions(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsrv := testenv.Redis(t)
+	prefix := rsrv.Prefix(t)
+	_, exited := startCdcflowCmd(t, append(slices.Clip(env), "CDCFLOW_VIEWS_FILE="+viewsFile,
+		"CDCFLOW_VIEWS_REDIS_ADDRS="+rsrv.Addr(), "CDCFLOW_VIEWS_PREFIX="+prefix), "materialize")
+	reader, err := redisview.NewReader(defs, rsrv.Client(t), prefix, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problem string
+	t.Cleanup(func() {
+		if t.Failed() && problem != "" {
+			t.Log("last check of the overdue view: " + problem)
+		}
+	})
+	testenv.Await(t, 90*time.Second, "the overdue view to hold the overdue orders and none resolved", func() (bool, error) {
+		select {
+		case err := <-exited:
+			return false, fmt.Errorf("cdcflow materialize exited: %v", err)
+		default:
+		}
+		snap, err := reader.Current(ctx)
+		if err != nil {
+			return false, nil // no generation yet
+		}
+		for _, o := range in {
+			if e, err := snap.Entity(ctx, "overdue", o); err != nil || e == nil {
+				problem = "order " + o + " went overdue without a resolution, and is not in the overdue view"
+				return false, err
+			}
+		}
+		for _, o := range out {
+			if e, err := snap.Entity(ctx, "overdue", o); err != nil || e != nil {
+				problem = "order " + o + " was resolved, and is in the overdue view"
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	t.Logf("overdue view: %d orders overdue, %d resolved ones absent", len(in), len(out))
 }
 
 // lineDiff returns the lines only in got (-) and only in want (+), both

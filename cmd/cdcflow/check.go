@@ -40,7 +40,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path := configFlag(fs)
 	mappingFile := fs.String("mapping", "", "mapping `file` (default: mapping.file)")
 	viewsFile := fs.String("views", "", "view definitions `file` to check against the mapping (default: views.file)")
-	rulesFile := fs.String("rules", "", "CEP rules `file` to check against the mapping's event schemas")
+	rulesFile := fs.String("rules", "", "CEP rules `file` to check against the mapping's event schemas (default: cep.file)")
 	offline := fs.Bool("offline", false, "do not connect to the source: check files only")
 	forward := fs.Bool("forward", false, "also check that each schema version is FORWARD compatible with the one before")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the source after this long")
@@ -81,6 +81,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cfg.Mapping.File, len(mapping.Tables()), len(mapping.AggregateTypes()), len(mapping.EventTypes())))
 	}
 
+	if *rulesFile == "" {
+		*rulesFile = cfg.CEP.File // the rules cdcflow cep and run use
+	}
 	if derived := checkRules(r, *rulesFile, mapping); derived != nil {
 		// Views may follow the derived events too.
 		mapping = mapping.WithDerived(derived)

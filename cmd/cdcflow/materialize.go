@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -88,7 +89,10 @@ type viewSetup struct {
 	mapping *pipeline.Mapping
 	defs    *redisview.Definitions
 	rdb     redis.UniversalClient
-	topics  []string
+	topics  []string // the topics the views read
+	// sourceTopics are the mapping's topics among them (not the derived
+	// events'), sorted: what the applied position stands on.
+	sourceTopics []string
 	// kafkaOpts connect the consumer (TLS, SASL of the kafka section).
 	kafkaOpts []kgo.Opt
 }
@@ -118,7 +122,23 @@ func newViewSetupFrom(cfg *config.Config, mapping *pipeline.Mapping, log *slog.L
 		if !slices.Contains(mapping.AggregateTypes(), agg) {
 			return nil, fmt.Errorf("%s: the views follow aggregate %q, which the mapping %s does not produce", cfg.Views.File, agg, cfg.Mapping.File)
 		}
-		s.topics = append(s.topics, mapping.Topic(agg))
+	}
+	topic, derivedAggs, m, err := derivedViews(cfg, mapping, defs)
+	if err != nil {
+		return nil, err
+	}
+	for _, agg := range defs.AggregateTypes() {
+		if !derivedAggs[agg] {
+			s.topics = append(s.topics, mapping.Topic(agg))
+		}
+	}
+	// The applied position stands on the mapping's topics, which carry
+	// progress records to every partition; the derived events' topic has
+	// none, so it neither holds nor moves that position.
+	s.sourceTopics = slices.Compact(slices.Sorted(slices.Values(s.topics)))
+	if topic != "" {
+		s.mapping = m // upcasts the derived events too
+		s.topics = append(s.topics, topic)
 	}
 	if s.kafkaOpts, err = cfg.Kafka.ConsumerOpts(); err != nil {
 		return nil, err
@@ -143,9 +163,8 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // viewsConfig is the redisview configuration of the views.
 func (s *viewSetup) viewsConfig(metrics *redisview.Metrics) redisview.Config {
 	// Partition N of every topic shares the applied position: it is the
-	// lowest of the topics' (docs/query.md, "Freshness").
-	topics := slices.Compact(slices.Sorted(slices.Values(s.topics)))
-	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics, Topics: topics}
+	// lowest of the mapping's topics' (docs/query.md, "Freshness").
+	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics, Topics: s.sourceTopics}
 }
 
 // consumerConfig is the redisview consumer configuration for brokers.
@@ -293,4 +312,63 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 		return nil
 	}
 	return err
+}
+
+// derivedViews returns the topic of the CEP rules' derived events
+// (cep.topic, or the mapping's prefix + "cep"), the aggregate types whose
+// views fold only derived events, and the mapping that knows the derived
+// types, when cep.file is set and a view folds, keeps or deletes on one of
+// the types the rules derive (the reference example's overdue views). An
+// aggregate type whose views fold both mapped and derived events is refused:
+// the views' position guard is one per aggregate and orders one stream, and
+// the derived events reach the view later than the mapped events after
+// them, so the guard would drop them as stale (docs/views.md). It returns
+// "", nil and mapping when no view follows a derived type.
+func derivedViews(cfg *config.Config, mapping *pipeline.Mapping, defs *redisview.Definitions) (string, map[string]bool, *pipeline.Mapping, error) {
+	if cfg.CEP.File == "" {
+		return "", nil, mapping, nil
+	}
+	rs, err := parseRulesFile(cfg.CEP.File)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	derived := rs.DerivedTypes()
+	mixed := map[string]bool{}     // aggregate types with views over mapped events
+	onDerived := map[string]bool{} // ... and over derived ones
+	for _, v := range defs.Views() {
+		if v.Kind != redisview.KindEntity && v.Kind != redisview.KindHistory {
+			continue // index and aggregate views derive from an entity view
+		}
+		types := slices.Concat(v.EventTypes, v.DeleteOn)
+		if v.EventTypes == nil {
+			mixed[v.Aggregate] = true // a history of every type
+		}
+		for _, t := range types {
+			if slices.Contains(derived, t) {
+				onDerived[v.Aggregate] = true
+			} else {
+				mixed[v.Aggregate] = true
+			}
+		}
+	}
+	if len(onDerived) == 0 {
+		return "", nil, mapping, nil
+	}
+	for agg := range onDerived {
+		if mixed[agg] {
+			return "", nil, nil, fmt.Errorf("%s: the views of aggregate %q fold both the mapping's events and events the CEP rules of %s derive: "+
+				"the views keep one position guard per aggregate, so a derived event reaching the view after a later mapped event of its aggregate would be dropped as stale; "+
+				"put the views over derived events in a views file of their own, materialized with their own views.prefix and views.group (docs/views.md)",
+				cfg.Views.File, agg, cfg.CEP.File)
+		}
+	}
+	ds, err := rs.DerivedSchemas(mapping)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s: %w", cfg.CEP.File, err)
+	}
+	types := make([]pipeline.EventType, 0, len(ds))
+	for _, d := range ds {
+		types = append(types, pipeline.EventType{Type: d.Type, AggregateType: d.AggregateType, Version: d.Version})
+	}
+	return cmp.Or(cfg.CEP.Topic, mapping.Topic("cep")), onDerived, mapping.WithDerived(types), nil
 }
