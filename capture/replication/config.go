@@ -95,6 +95,17 @@ type Config struct {
 	// ApplicationName is the application_name of the Reader's connections.
 	// Default "cdcflow".
 	ApplicationName string
+	// WALSenderTimeout is the replication session's wal_sender_timeout
+	// (set per connection at startup): the server ends the walsender of a
+	// Reader that sent no status update for this long, e.g. a frozen
+	// process, which frees the slot. Status updates are sent at least every
+	// third of it. Default 10s; negative keeps the server's setting.
+	WALSenderTimeout time.Duration
+	// TCPUserTimeout is the replication session's tcp_user_timeout on the
+	// server: how long data the server sent may stay unacknowledged before
+	// it drops a peer whose host vanished. Default 10s; negative keeps the
+	// server's setting.
+	TCPUserTimeout time.Duration
 	// Snapshot configures the initial snapshot.
 	Snapshot snapshot.Config
 }
@@ -138,6 +149,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplicationName == "" {
 		c.ApplicationName = "cdcflow"
+	}
+	if c.WALSenderTimeout == 0 {
+		c.WALSenderTimeout = 10 * time.Second
+	}
+	if c.TCPUserTimeout == 0 {
+		c.TCPUserTimeout = 10 * time.Second
 	}
 }
 

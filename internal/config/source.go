@@ -58,6 +58,8 @@ type CaptureConfig struct {
 	// SnapshotChunkRows is the page size of the snapshot's keyset reads, in
 	// rows. Default 10000.
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
+	// Lease configures the capture lease: active and standby instances (lease.go).
+	Lease LeaseConfig `yaml:"lease"`
 }
 
 // setDefaults takes the Reader's own defaults (replication.Config,
@@ -108,6 +110,7 @@ func (c *CaptureConfig) validate() error {
 func (cfg *Config) ReplicationConfig() replication.Config {
 	rc := cfg.Capture.replication()
 	rc.DSN = cfg.Source.DSN
+	rc.WALSenderTimeout, rc.TCPUserTimeout = cfg.Capture.Lease.WALSenderTimeout, cfg.Capture.Lease.TCPUserTimeout
 	return rc
 }
 
