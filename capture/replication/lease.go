@@ -370,12 +370,14 @@ func (l *Lease) try(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("read capture lease holder: %w", err)
 	}
 	h.seen = true
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// A holder that has not yet announced itself keeps the count known.
+	h.takeovers = l.holder.takeovers
 	if info, ok := parseLeaseApp(h.app); ok {
 		h.takeovers = info.Takeovers
 	}
-	l.mu.Lock()
 	l.holder = h
-	l.mu.Unlock()
 	return false, nil
 }
 
