@@ -100,12 +100,13 @@ type Config struct {
 	// Reader that sent no status update for this long, e.g. a frozen
 	// process, which frees the slot. Status updates are sent at least every
 	// third of it. Default 10s; negative keeps the server's setting.
+	//
+	// The replication session sets no tcp_user_timeout: while the handler
+	// applies backpressure the Reader stops reading, the server's send
+	// window stays closed, and Linux counts its zero-window probes against
+	// tcp_user_timeout, which would end a healthy paused session.
+	// wal_sender_timeout covers a peer that froze or vanished instead.
 	WALSenderTimeout time.Duration
-	// TCPUserTimeout is the replication session's tcp_user_timeout on the
-	// server: how long data the server sent may stay unacknowledged before
-	// it drops a peer whose host vanished. Default 10s; negative keeps the
-	// server's setting.
-	TCPUserTimeout time.Duration
 	// Snapshot configures the initial snapshot.
 	Snapshot snapshot.Config
 }
@@ -152,9 +153,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.WALSenderTimeout == 0 {
 		c.WALSenderTimeout = 10 * time.Second
-	}
-	if c.TCPUserTimeout == 0 {
-		c.TCPUserTimeout = 10 * time.Second
 	}
 }
 

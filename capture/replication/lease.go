@@ -41,8 +41,8 @@ type LeaseConfig struct {
 	PollInterval time.Duration
 	// TCPUserTimeout is the lease session's tcp_user_timeout on the server:
 	// how long the server's socket may hold unacknowledged data before it
-	// gives up on a peer that vanished with its host. 0: the server's
-	// setting. Default 10s.
+	// gives up on a peer that vanished with its host. Default 10s;
+	// negative keeps the server's setting.
 	TCPUserTimeout time.Duration
 	// Instance names this process in the lease session's
 	// application_name. Default "<hostname>:<pid>".
@@ -84,8 +84,6 @@ func (c LeaseConfig) Validate() error {
 		return fmt.Errorf("lease timeout %s: must be at least 1s", c.Timeout)
 	case c.PollInterval <= 0 || c.PollInterval >= c.Timeout:
 		return fmt.Errorf("lease poll interval %s: must be positive and below the lease timeout %s", c.PollInterval, c.Timeout)
-	case c.TCPUserTimeout < 0:
-		return fmt.Errorf("lease tcp user timeout %s: must not be negative", c.TCPUserTimeout)
 	}
 	return nil
 }

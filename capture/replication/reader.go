@@ -270,9 +270,6 @@ func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	if r.cfg.WALSenderTimeout > 0 {
 		cfg.RuntimeParams["wal_sender_timeout"] = strconv.FormatInt(r.cfg.WALSenderTimeout.Milliseconds(), 10)
 	}
-	if r.cfg.TCPUserTimeout > 0 {
-		cfg.RuntimeParams["tcp_user_timeout"] = strconv.FormatInt(r.cfg.TCPUserTimeout.Milliseconds(), 10)
-	}
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 	}

@@ -24,19 +24,20 @@ type LeaseConfig struct {
 	// frozen instance's walsender itself. Default 10s; negative keeps the
 	// server's setting.
 	WALSenderTimeout time.Duration `yaml:"wal_sender_timeout"`
-	// TCPUserTimeout is the server-side tcp_user_timeout of the lease and
-	// replication sessions: how long data sent to a vanished host may stay
-	// unacknowledged before the server drops the connection. Default 10s;
-	// negative keeps the server's setting.
+	// TCPUserTimeout is the server-side tcp_user_timeout of the lease
+	// session: how long data sent to a vanished host may stay
+	// unacknowledged before the server drops the connection. Not set on the
+	// replication session, whose window a paused (backpressured) Reader
+	// keeps closed on purpose. Default 10s; negative keeps the server's
+	// setting.
 	TCPUserTimeout time.Duration `yaml:"tcp_user_timeout"`
 }
 
 // setDefaults takes the lease's and the Reader's own defaults.
 func (l *LeaseConfig) setDefaults() {
-	d := replication.LeaseConfig{DSN: "x", Timeout: l.Timeout, PollInterval: l.PollInterval, Instance: "x"}.WithDefaults()
-	l.Timeout, l.PollInterval = d.Timeout, d.PollInterval
-	r := replication.Config{WALSenderTimeout: l.WALSenderTimeout, TCPUserTimeout: l.TCPUserTimeout}.WithDefaults()
-	l.WALSenderTimeout, l.TCPUserTimeout = r.WALSenderTimeout, r.TCPUserTimeout
+	d := replication.LeaseConfig{Timeout: l.Timeout, PollInterval: l.PollInterval, TCPUserTimeout: l.TCPUserTimeout, Instance: "-"}.WithDefaults()
+	l.Timeout, l.PollInterval, l.TCPUserTimeout = d.Timeout, d.PollInterval, d.TCPUserTimeout
+	l.WALSenderTimeout = replication.Config{WALSenderTimeout: l.WALSenderTimeout}.WithDefaults().WALSenderTimeout
 }
 
 func (l *LeaseConfig) validate() error {

@@ -110,7 +110,7 @@ func (c *CaptureConfig) validate() error {
 func (cfg *Config) ReplicationConfig() replication.Config {
 	rc := cfg.Capture.replication()
 	rc.DSN = cfg.Source.DSN
-	rc.WALSenderTimeout, rc.TCPUserTimeout = cfg.Capture.Lease.WALSenderTimeout, cfg.Capture.Lease.TCPUserTimeout
+	rc.WALSenderTimeout = cfg.Capture.Lease.WALSenderTimeout
 	return rc
 }
 
