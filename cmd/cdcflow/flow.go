@@ -245,10 +245,14 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	return brokenRuleError(sourceError(leaseError(g.Wait())), rc.Slot, pc.DeadLetterTopic)
 }
 
-// leaseError says what a lost capture lease means for this process.
+// leaseError says what a lost capture lease, or a fence that a standby's
+// takeover explains, means for this process.
 func leaseError(err error) error {
-	if errors.Is(err, replication.ErrLeaseLost) {
+	switch {
+	case errors.Is(err, replication.ErrLeaseLost):
 		return fmt.Errorf("%w: this instance publishes nothing more and exits; started again, it stands by", err)
+	case kafka.IsFenced(err):
+		return fmt.Errorf("%w (when a standby instance took over the capture lease this is expected: started again, this instance stands by)", err)
 	}
 	return err
 }

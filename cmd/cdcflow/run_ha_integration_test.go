@@ -266,6 +266,11 @@ func activeStandby(t *testing.T, mode string) {
 	if holder.Takeovers != 13 || holder.Standbys != 2 {
 		t.Errorf("lease holder: %d takeovers, %d standbys; want 13 and 2", holder.Takeovers, holder.Standbys)
 	}
+	// cdcflow status says the same, pointed at the active instance.
+	st, _ := statusJSON(t, append(slices.Clone(env), "CDCFLOW_METRICS_ADDR="+last.metrics))
+	if c := st.Capture; c == nil || !c.Active || c.Instance != holder.Instance || c.Takeovers != 13 || c.Standbys != 2 || c.Since == nil {
+		t.Errorf("cdcflow status: capture %+v; want active %s since a time, 13 takeovers, 2 standbys", c, holder.Instance)
+	}
 
 	_, audited := missingAudited(t, db, fold)
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGSTOP} {
