@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -234,17 +235,17 @@ func (l *Lease) Run(ctx context.Context) error {
 // wait tries to take the lease every PollInterval until it does.
 func (l *Lease) wait(ctx context.Context) error {
 	logged := false
+	var warn sparseWarn
 	for {
-		ok, err := l.try(ctx)
+		ok, holder, err := l.try(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		l.mu.Lock()
 		l.healthErr = err
-		holder := l.holder
 		l.mu.Unlock()
 		if err != nil {
-			l.log.Warn("capture lease: cannot reach the source, retrying", "err", err)
+			warn.log(l.log, "capture lease: cannot reach the source, retrying", err)
 		}
 		if ok {
 			l.becomeActive()
@@ -299,8 +300,9 @@ func (l *Lease) announce(ctx context.Context) {
 // reacquire takes the lease again after the holder's session broke. It
 // returns nil once held again, ErrLeaseLost when another instance holds it.
 func (l *Lease) reacquire(ctx context.Context) error {
+	var warn sparseWarn
 	for {
-		ok, err := l.try(ctx)
+		ok, holder, err := l.try(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -311,7 +313,7 @@ func (l *Lease) reacquire(ctx context.Context) error {
 			return nil
 		}
 		l.mu.Lock()
-		holder, old := l.holder, l.oldPID
+		old := l.oldPID
 		l.mu.Unlock()
 		// The old session may not have ended yet on the server: it still
 		// holds the lock for this process.
@@ -321,7 +323,7 @@ func (l *Lease) reacquire(ctx context.Context) error {
 			return fmt.Errorf("%w: held by backend pid %d (%s)", ErrLeaseLost, holder.pid, holder.app)
 		}
 		if err != nil {
-			l.log.Warn("capture lease: cannot reach the source, retrying", "err", err)
+			warn.log(l.log, "capture lease: cannot reach the source, retrying", err)
 		}
 		if err := sleep(ctx, l.cfg.PollInterval); err != nil {
 			return err
@@ -329,15 +331,27 @@ func (l *Lease) reacquire(ctx context.Context) error {
 	}
 }
 
+// sparseWarn logs a repeated failure at most every 30 s, so that a standby
+// polling an unreachable source every second does not flood the log.
+type sparseWarn struct{ last time.Time }
+
+func (w *sparseWarn) log(log *slog.Logger, msg string, err error) {
+	if now := time.Now(); now.Sub(w.last) >= 30*time.Second {
+		w.last = now
+		log.Warn(msg, "err", err)
+	}
+}
+
 // try connects if needed and tries to take the lock once. When another
-// session holds it, it records the holder.
-func (l *Lease) try(ctx context.Context) (bool, error) {
+// session holds it, it records and returns the holder (pid 0: the lock was
+// released between the two queries).
+func (l *Lease) try(ctx context.Context) (bool, holderInfo, error) {
 	l.connMu.Lock()
 	defer l.connMu.Unlock()
 	if l.conn == nil {
 		conn, err := l.connect(ctx)
 		if err != nil {
-			return false, err
+			return false, holderInfo{}, err
 		}
 		l.conn = conn
 	}
@@ -346,13 +360,13 @@ func (l *Lease) try(ctx context.Context) (bool, error) {
 	var ok bool
 	if err := l.conn.QueryRow(qctx, "SELECT pg_try_advisory_lock($1)", l.key).Scan(&ok); err != nil {
 		l.dropConn()
-		return false, fmt.Errorf("try capture lease: %w", err)
+		return false, holderInfo{}, fmt.Errorf("try capture lease: %w", err)
 	}
 	if ok {
 		l.mu.Lock()
 		l.oldPID = l.conn.PgConn().PID()
 		l.mu.Unlock()
-		return true, nil
+		return true, holderInfo{}, nil
 	}
 	var h holderInfo
 	err := l.conn.QueryRow(qctx, `SELECT l.pid, coalesce(a.application_name, '')
@@ -361,11 +375,11 @@ func (l *Lease) try(ctx context.Context) (bool, error) {
 		  AND l.classid::int8 = $1 AND l.objid::int8 = $2 AND l.objsubid = 1 AND l.granted`,
 		int64(uint64(l.key)>>32), int64(uint64(l.key)&0xffffffff)).Scan(&h.pid, &h.app)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // released meanwhile: the next try may take it
+		return false, holderInfo{}, nil // released meanwhile: the next try may take it
 	}
 	if err != nil {
 		l.dropConn()
-		return false, fmt.Errorf("read capture lease holder: %w", err)
+		return false, holderInfo{}, fmt.Errorf("read capture lease holder: %w", err)
 	}
 	h.seen = true
 	l.mu.Lock()
@@ -376,7 +390,7 @@ func (l *Lease) try(ctx context.Context) (bool, error) {
 		h.takeovers = info.Takeovers
 	}
 	l.holder = h
-	return false, nil
+	return false, h, nil
 }
 
 // connect opens the lease session: a normal connection whose idle
@@ -492,14 +506,21 @@ func (l *Lease) terminate(ctx context.Context, slots []string) (bool, []int32, e
 				SELECT s.active_pid AS pid FROM pg_replication_slots s
 				WHERE h.held AND s.slot_name::text = ANY($1::text[]) AND s.active_pid IS NOT NULL
 				OFFSET 0) x -- OFFSET 0 keeps the filter inside: only these pids are signalled
-			WHERE pg_terminate_backend(x.pid, 5000)), '{}')
-		FROM h`, slots, int64(uint64(l.key)>>32), int64(uint64(l.key)&0xffffffff)).Scan(&held, &pids)
+			WHERE pg_terminate_backend(x.pid, $4)), '{}')
+		FROM h`, slots, int64(uint64(l.key)>>32), int64(uint64(l.key)&0xffffffff),
+		min(5*time.Second, l.cfg.Timeout/2).Milliseconds()).Scan(&held, &pids)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil, ctx.Err()
 		}
-		l.log.Warn("could not end the slot's stale walsenders (wal_sender_timeout will)", "err", err)
-		return true, nil, nil
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42501" {
+			// Another role's (or a superuser's) walsender: the session
+			// still holds the lease, and wal_sender_timeout ends it.
+			l.log.Warn("may not end the slot's stale walsender: waiting for wal_sender_timeout", "err", err)
+			return true, nil, nil
+		}
+		l.dropConn() // Run's next ping finds no session and takes the lease again
+		return false, nil, fmt.Errorf("end the slot's stale walsenders: %w", err)
 	}
 	return held, pids, nil
 }
