@@ -261,3 +261,35 @@ func TestIntegrationLeaseFence(t *testing.T) {
 		t.Errorf("slot %s: active_pid %d after fence; want its walsender %d untouched", bystander, pid, other.PID())
 	}
 }
+
+// TestIntegrationReplicationWALSenderTimeout checks that the replication
+// session runs with the configured wal_sender_timeout (set at start-up),
+// and so sends its status updates at least every third of it.
+func TestIntegrationReplicationWALSenderTimeout(t *testing.T) {
+	ctx := t.Context()
+	db := testenv.Postgres(t).NewDatabase(t)
+	for _, tt := range []struct {
+		timeout time.Duration
+		want    time.Duration
+	}{
+		{1500 * time.Millisecond, 500 * time.Millisecond},
+		{0, 10 * time.Second / 3}, // the default, 10s
+	} {
+		r, err := New(Config{DSN: db.DSN, Tables: []string{"t"}, WALSenderTimeout: tt.timeout, StatusInterval: time.Minute}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rconn, err := r.connectReplication(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.statusInterval(ctx, rconn)
+		rconn.Close(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("WALSenderTimeout %v: status interval %v; want %v (a third of the session's wal_sender_timeout)", tt.timeout, got, tt.want)
+		}
+	}
+}
