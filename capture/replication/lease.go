@@ -142,8 +142,13 @@ type Lease struct {
 	since     time.Time     // when this process first took the lease
 	takeovers int64         // the takeover count this holder carries
 	healthErr error         // the last standby poll's error
-	holder    holderInfo    // the last holder seen while waiting
-	oldPID    uint32        // this process's last lease session's backend
+	// retrySince is since when a standby's polls fail (zero while they
+	// work); onRetrying reports it (the Reader's retrying-since gauge and
+	// RetryingSince, see Reader.WithLease).
+	retrySince time.Time
+	onRetrying func(since time.Time)
+	holder     holderInfo // the last holder seen while waiting
+	oldPID     uint32     // this process's last lease session's backend
 }
 
 // holderInfo is the holder of a lease as pg_locks and pg_stat_activity show it.
@@ -241,9 +246,7 @@ func (l *Lease) wait(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.mu.Lock()
-		l.healthErr = err
-		l.mu.Unlock()
+		l.standbyHealth(err)
 		if err != nil {
 			warn.log(l.log, "capture lease: cannot reach the source, retrying", err)
 		}
@@ -258,6 +261,26 @@ func (l *Lease) wait(ctx context.Context) error {
 		if err := sleep(ctx, l.cfg.PollInterval); err != nil {
 			return err
 		}
+	}
+}
+
+// standbyHealth records the outcome of a standby's poll: readiness, and
+// since when the source is unreachable.
+func (l *Lease) standbyHealth(err error) {
+	l.mu.Lock()
+	changed := (err == nil) != l.retrySince.IsZero()
+	if err == nil {
+		l.retrySince, l.healthErr = time.Time{}, nil
+	} else {
+		if l.retrySince.IsZero() {
+			l.retrySince = time.Now()
+		}
+		l.healthErr = fmt.Errorf("standing by, reconnecting to the source since %s: %w", l.retrySince.UTC().Format(time.RFC3339), err)
+	}
+	since, report := l.retrySince, l.onRetrying
+	l.mu.Unlock()
+	if changed && report != nil {
+		report(since)
 	}
 }
 
@@ -449,16 +472,24 @@ func (l *Lease) holds(ctx context.Context) (bool, error) {
 	return held, nil
 }
 
-// fence waits until this process holds the lease, then ends every
-// walsender that still streams slot or its snapshot exporter: while this
-// process holds the lease, those can only be stale sessions (its own
-// previous one, or a frozen former holder's). The check and the
-// termination run in one statement on the lease session, so that they
-// happen while the lock is held. It returns an error wrapping ErrLeaseLost
-// when another instance took the lease. A role that may not signal the
-// walsender (another role's backend) is logged, and the Reader waits for
-// wal_sender_timeout to end it instead.
+// errLeaseNotHeld ends a replication session attempt while the lease is
+// not held (its session broke and is being re-established): the Reader
+// retries with its backoff and reports that it is reconnecting.
+var errLeaseNotHeld = errors.New("capture lease not held: re-establishing its session")
+
+// fence makes sure this process holds the lease, then ends every walsender
+// that still streams slot or its snapshot exporter: while this process
+// holds the lease, those can only be stale sessions (its own previous one,
+// or a frozen former holder's). The check and the termination run in one
+// statement on the lease session, so that they happen while the lock is
+// held. It waits up to PollInterval for a lease being taken (again); after
+// that it returns errLeaseNotHeld, for the Reader to retry. It returns an
+// error wrapping ErrLeaseLost when another instance took the lease. A role
+// that may not signal the walsender (another role's backend) is logged,
+// and the Reader waits for wal_sender_timeout to end it instead.
 func (l *Lease) fence(ctx context.Context, slots ...string) error {
+	deadline := time.NewTimer(l.cfg.PollInterval)
+	defer deadline.Stop()
 	for {
 		l.mu.Lock()
 		state, changed := l.state, l.changed
@@ -478,12 +509,14 @@ func (l *Lease) fence(ctx context.Context, slots ...string) error {
 				return nil
 			}
 			// The session lost the lock: Run notices at its next ping.
+			return errLeaseNotHeld
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
-		case <-time.After(l.cfg.PollInterval):
+		case <-deadline.C:
+			return errLeaseNotHeld
 		}
 	}
 }

@@ -112,7 +112,14 @@ func (r *Reader) WithSnapshotMetrics(sm *snapshot.Metrics) error {
 // lost to another instance ends Run with an error wrapping ErrLeaseLost.
 // The caller runs l (Lease.Run) and starts Run once l is acquired. Call it
 // before Run.
-func (r *Reader) WithLease(l *Lease) { r.lease = l }
+func (r *Reader) WithLease(l *Lease) {
+	r.lease = l
+	// A standby that cannot reach the source reports it as the Reader
+	// does (RetryingSince, cdcflow_capture_retrying_since_timestamp_seconds).
+	l.mu.Lock()
+	l.onRetrying = r.retrying
+	l.mu.Unlock()
+}
 
 // Confirm records that the consumer has durably handled everything up to lsn:
 // a Commit's EndLSN or a heartbeat Marker's LSN it was handed. The Reader

@@ -114,7 +114,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			if !lease.Active() {
 				// A healthy standby is ready: readiness that meant
 				// "active" would stall rolling updates and disruption
-				// budgets.
+				// budgets. One that cannot reach the source is not.
 				return lease.Healthy()
 			}
 			if since := reader.RetryingSince(); !since.IsZero() {
@@ -251,7 +251,7 @@ func leaseError(err error) error {
 	switch {
 	case errors.Is(err, replication.ErrLeaseLost):
 		return fmt.Errorf("%w: this instance publishes nothing more and exits; started again, it stands by", err)
-	case kafka.IsFenced(err):
+	case kafka.IsFenced(err) || errors.As(err, new(*kafka.CommitUnknownError)):
 		return fmt.Errorf("%w (when a standby instance took over the capture lease this is expected: started again, this instance stands by)", err)
 	}
 	return err
