@@ -120,6 +120,18 @@ type Config struct {
 	// ApplicationName is the application_name of the Reader's connections.
 	// Default "cdcflow".
 	ApplicationName string
+	// WALSenderTimeout is the replication session's wal_sender_timeout
+	// (set per connection at startup): the server ends the walsender of a
+	// Reader that sent no status update for this long, e.g. a frozen
+	// process, which frees the slot. Status updates are sent at least every
+	// third of it. Default 10s; negative keeps the server's setting.
+	//
+	// The replication session sets no tcp_user_timeout: while the handler
+	// applies backpressure the Reader stops reading, the server's send
+	// window stays closed, and Linux counts its zero-window probes against
+	// tcp_user_timeout, which would end a healthy paused session.
+	// wal_sender_timeout covers a peer that froze or vanished instead.
+	WALSenderTimeout time.Duration
 	// Snapshot configures the initial snapshot.
 	Snapshot snapshot.Config
 }
@@ -163,6 +175,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ApplicationName == "" {
 		c.ApplicationName = "cdcflow"
+	}
+	if c.WALSenderTimeout == 0 {
+		c.WALSenderTimeout = 10 * time.Second
 	}
 }
 

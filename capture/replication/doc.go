@@ -7,7 +7,9 @@
 // PostgreSQL 17 failover slot and resumes it on a promoted standby
 // (failover.go: reading and judging the setup, also for `cdcflow status`;
 // promotion.go: whether a slot resumes across a promotion, and the source
-// it names). docs/capture.md describes the design.
+// it names). Its Lease (a PostgreSQL advisory lock named after the slot)
+// elects the one instance of a slot that streams while the others stand by
+// (docs/deployment.md, "HA capture"). docs/capture.md describes the design.
 //
 // It must never import pipeline, sinks or any Kafka or Redis client: it hands
 // capture.Messages to a capture.Handler and learns what is durable through
@@ -20,7 +22,9 @@
 // chunk and linger in chunk.go, standby status updates in standby.go), one
 // calls the handler (dispatch.go), one emits heartbeats on a connection of
 // its own. All stop before Run returns. Confirm and Confirmed
-// are safe for concurrent use. Preflight is a plain function.
+// are safe for concurrent use. Preflight is a plain function. Lease.Run
+// owns the lease session; the Reader uses it between sessions (fence)
+// under the lease's lock.
 //
 // Metrics (NewMetrics):
 //
@@ -38,6 +42,12 @@
 //	cdcflow_capture_slot_wal_status{wal_status}    gauge    1 for the slot's wal_status (reserved, extended, unreserved, lost), 0 for the others
 //	cdcflow_capture_slot_active                    gauge    1 when the slot is active (this or another process)
 //	cdcflow_capture_last_heartbeat_timestamp_seconds gauge  emission time of the newest heartbeat the slot confirmed
+//
+// Lease metrics (NewLeaseMetrics):
+//
+//	cdcflow_capture_active                         gauge    1 while this instance holds the capture lease, 0 while it stands by
+//	cdcflow_capture_active_since_seconds           gauge    when it took the lease (Unix time); 0 while it stands by
+//	cdcflow_capture_takeovers_total                counter  times it took the lease from another instance
 //
 // Snapshot progress metrics are capture/snapshot's (Reader.WithSnapshotMetrics).
 package replication

@@ -34,6 +34,7 @@ func TestHelperProcess(t *testing.T) {
 		DSN: dsn, Tables: []string{"t"}, SnapshotMode: SnapshotNever,
 		HeartbeatInterval: 200 * time.Millisecond, StatusInterval: 500 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		WALSenderTimeout: -1, // the server's: a test may shorten it
 	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,7 @@ type Reader struct {
 
 	// Owned by Run's goroutine.
 	epochDone uint64 // the snapshot epoch this process handed on in full
+	lease     *Lease // nil: no lease (WithLease)
 	dropSlot  bool   // the next session drops the slot first (re-snapshot)
 	tableOIDs map[uint32]bool
 	// failover is this session's server as ReadFailover saw it at the
@@ -117,6 +118,20 @@ func (r *Reader) WithSnapshotMetrics(sm *snapshot.Metrics) error {
 	}
 	r.snap = snap
 	return nil
+}
+
+// WithLease makes every replication session wait until this process holds
+// l, and end the slot's stale walsenders first; a session that finds l
+// lost to another instance ends Run with an error wrapping ErrLeaseLost.
+// The caller runs l (Lease.Run) and starts Run once l is acquired. Call it
+// before Run.
+func (r *Reader) WithLease(l *Lease) {
+	r.lease = l
+	// A standby that cannot reach the source reports it as the Reader
+	// does (RetryingSince, cdcflow_capture_retrying_since_timestamp_seconds).
+	l.mu.Lock()
+	l.onRetrying = r.retrying
+	l.mu.Unlock()
 }
 
 // Confirm records that the consumer has durably handled everything up to lsn:
@@ -272,6 +287,9 @@ func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	for k, v := range runtimeParams {
 		cfg.RuntimeParams[k] = v
 	}
+	if r.cfg.WALSenderTimeout > 0 {
+		cfg.RuntimeParams["wal_sender_timeout"] = strconv.FormatInt(r.cfg.WALSenderTimeout.Milliseconds(), 10)
+	}
 	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBufferSize), w)
 	}
@@ -285,6 +303,16 @@ func (r *Reader) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 // session runs one replication session: connect, find or create the slot,
 // snapshot if it is new, then stream until an error.
 func (r *Reader) session(ctx context.Context, h capture.Handler) (err error) {
+	if r.lease != nil {
+		// Only the lease holder touches the slot, and any walsender still
+		// on it is stale (see Lease.fence).
+		if err := r.lease.fence(ctx, r.cfg.Slot, exporterName(r.cfg.Slot)); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				return fatal(fmt.Errorf("replication session on slot %q: %w", r.cfg.Slot, err))
+			}
+			return err
+		}
+	}
 	rconn, err := r.connectReplication(ctx)
 	if err != nil {
 		return err

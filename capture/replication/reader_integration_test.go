@@ -301,6 +301,7 @@ func TestIntegrationBlockedHandlerKeepsConnection(t *testing.T) {
 	cfg := testConfig(db, "t")
 	cfg.SnapshotMode = SnapshotNever
 	cfg.StatusInterval = 10 * time.Second // capped to wal_sender_timeout/3
+	cfg.WALSenderTimeout = -1             // the server's 2s, not the session default
 	cfg.ChunkMessages = 16
 	rr := start(t, cfg, c, m)
 	testenv.Await(t, 30*time.Second, "connected", func() (bool, error) { return c.count(isConnected) == 1, nil })

@@ -93,6 +93,60 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		log.Warn("preflight check failed", "err", err)
 	}
 
+	// Any number of instances may run with this configuration: the one
+	// holding the capture lease streams, the others stand by (ready, with
+	// their metrics served) until they take it. Nothing below touches the
+	// slot or Kafka's state (the exactly-once fence, the resume offsets)
+	// before the lease is taken.
+	lease, err := replication.NewLease(cfg.LeaseConfig(), log, replication.NewLeaseMetrics(reg))
+	if err != nil {
+		return err
+	}
+	reader.WithLease(lease)
+	ctx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	// The lease is freed only once the flow has stopped (its last commit
+	// and confirmation), so that a standby's fence does not cut them off.
+	lctx, releaseLease := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { // on every return; the normal path has waited already
+		cancel()
+		releaseLease()
+		_ = g.Wait()
+	}()
+	g.Go(func() error {
+		if err := lease.Run(lctx); lctx.Err() == nil {
+			return err
+		}
+		return nil
+	})
+	var ready atomic.Bool
+	if cfg.Metrics.Addr != "" {
+		started := metricsserver.Ready(&ready)
+		readyz := func() error {
+			if !lease.Active() {
+				// A healthy standby is ready: readiness that meant
+				// "active" would stall rolling updates and disruption
+				// budgets. One that cannot reach the source is not.
+				return lease.Healthy()
+			}
+			if since := reader.RetryingSince(); !since.IsZero() {
+				return fmt.Errorf("reconnecting to the source since %s", since.UTC().Format(time.RFC3339))
+			}
+			return started()
+		}
+		metricsserver.RegisterProcess(reg, cmp.Or(opts.command, "run"), buildVersion(), readyz)
+		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
+	}
+	select {
+	case <-lease.Acquired():
+	case <-gctx.Done():
+		releaseLease()
+		if err := g.Wait(); err != nil {
+			return leaseError(err)
+		}
+		return ctx.Err()
+	}
+
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 {
 		broker, err := startEmbeddedBroker(ctx, cfg, log)
@@ -135,7 +189,6 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 	}
 	mapper.LimitEventBytes(maxEvent)
 
-	var ready atomic.Bool
 	fc := flow.Config{
 		DeadLetterTopic: pc.DeadLetterTopic,
 		MaxQueueBytes:   cfg.Backpressure.MaxBytes,
@@ -193,25 +246,28 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			"position_topic", pc.PositionTopic, "resume_after", string(fc.StoredPosition))
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return f.Run(gctx) })
-	if cfg.Metrics.Addr != "" {
-		started := metricsserver.Ready(&ready)
-		readyz := func() error {
-			if since := reader.RetryingSince(); !since.IsZero() {
-				return fmt.Errorf("reconnecting to the source since %s", since.UTC().Format(time.RFC3339))
-			}
-			return started()
-		}
-		metricsserver.RegisterProcess(reg, cmp.Or(opts.command, "run"), buildVersion(), readyz)
-		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
-	}
+	g.Go(func() error {
+		defer releaseLease()
+		return f.Run(gctx)
+	})
 	line := flowLine(opts.progress, log)
 	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })
 	for _, svc := range opts.services {
 		g.Go(func() error { return svc(gctx, reg, brokers) })
 	}
-	return brokenRuleError(sourceError(g.Wait()), rc.Slot, pc.DeadLetterTopic)
+	return brokenRuleError(sourceError(leaseError(g.Wait())), rc.Slot, pc.DeadLetterTopic)
+}
+
+// leaseError says what a lost capture lease, or a fence that a standby's
+// takeover explains, means for this process.
+func leaseError(err error) error {
+	switch {
+	case errors.Is(err, replication.ErrLeaseLost):
+		return fmt.Errorf("%w: this instance publishes nothing more and exits; started again, it stands by", err)
+	case kafka.IsFenced(err) || errors.As(err, new(*kafka.CommitUnknownError)):
+		return fmt.Errorf("%w (when a standby instance took over the capture lease this is expected: started again, this instance stands by)", err)
+	}
+	return err
 }
 
 // sourceError names the configuration key to fix when err is a failure to

@@ -45,7 +45,7 @@ func root(t *testing.T) string {
 }
 
 // overlays are the directories users apply; each must render and hold.
-var overlays = []string{"standalone", "sidecar", "replay"}
+var overlays = []string{"standalone", "sidecar", "replay", "standby"}
 
 // rendered is one overlay's objects, decoded into their types.
 type rendered struct {
@@ -167,6 +167,10 @@ func TestOverlays(t *testing.T) {
 			}
 			for _, d := range r.deployments {
 				if d.Labels["app.kubernetes.io/component"] != "capture" {
+					continue
+				}
+				if o == "standby" {
+					checkStandbyCapture(t, r, d)
 					continue
 				}
 				if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
@@ -548,4 +552,32 @@ spec:
 	}
 	b.WriteString("        - name: cdcflow-views\n          configMap: {name: cdcflow-views}\n")
 	return b.String()
+}
+
+// checkStandbyCapture checks the capture Deployment of overlays/standby: an
+// active instance and a standby (the capture lease elects one), replaced one
+// at a time without ever going below the replica count, spread over nodes,
+// under a disruption budget that lets a drain take one at a time.
+func checkStandbyCapture(t *testing.T, r *rendered, d *appsv1.Deployment) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("overlays/standby: capture Deployment %s: want at least 2 replicas (active and standby)", d.Name)
+	}
+	ru := d.Spec.Strategy.RollingUpdate
+	if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("overlays/standby: capture Deployment %s: want the RollingUpdate strategy with maxUnavailable: 0 (standbys are ready)", d.Name)
+	}
+	a := d.Spec.Template.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil || len(a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) == 0 {
+		t.Errorf("overlays/standby: capture Deployment %s: want a pod anti-affinity spreading the replicas over nodes", d.Name)
+	}
+	found := false
+	for _, p := range r.pdbs {
+		if p.Spec.Selector != nil && p.Spec.Selector.MatchLabels["app.kubernetes.io/component"] == "capture" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("overlays/standby: no PodDisruptionBudget selects the capture Pods")
+	}
 }

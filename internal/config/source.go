@@ -69,6 +69,8 @@ type CaptureConfig struct {
 	// SnapshotChunkRows is the page size of the snapshot's keyset reads, in
 	// rows. Default 10000.
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
+	// Lease configures the capture lease: active and standby instances (lease.go).
+	Lease LeaseConfig `yaml:"lease"`
 }
 
 // setDefaults takes the Reader's own defaults (replication.Config,
@@ -120,6 +122,7 @@ func (cfg *Config) ReplicationConfig() replication.Config {
 	rc := cfg.Capture.replication()
 	rc.DSN = cfg.Source.DSN
 	rc.FailoverSlot = cfg.Source.FailoverSlot
+	rc.WALSenderTimeout = cfg.Capture.Lease.WALSenderTimeout
 	return rc
 }
 

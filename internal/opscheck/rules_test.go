@@ -132,6 +132,8 @@ func TestPromtoolTestsCatchChangedThresholds(t *testing.T) {
 		"replay_stall.fail":         func(t *thresholds.Thresholds) { t.ReplayStall.Fail -= time.Second },
 		"restarts.warn":             func(t *thresholds.Thresholds) { t.Restarts.Warn-- },
 		"restarts.window":           func(t *thresholds.Thresholds) { t.Restarts.Window = 20 * time.Minute },
+		"takeovers.warn":            func(t *thresholds.Thresholds) { t.Takeovers.Warn-- },
+		"takeovers.window":          func(t *thresholds.Thresholds) { t.Takeovers.Window = 20 * time.Minute },
 	}
 	names := make([]string, 0, len(mutations))
 	for name := range mutations {

@@ -63,6 +63,29 @@ type Status struct {
 	// Live is the running process's figures; nil when MetricsAddr did not
 	// answer.
 	Live *Live `json:"live,omitempty"`
+	// Capture is the capture lease: which instance is active, since when,
+	// after how many takeovers, and how many stand by; nil when it could
+	// not be read.
+	Capture *CaptureLease `json:"capture,omitempty"`
+}
+
+// CaptureLease is the holder of the slot's capture lease (active and
+// standby instances, docs/deployment.md).
+type CaptureLease struct {
+	// Active is false when no instance holds the lease.
+	Active bool `json:"active"`
+	// Instance is the holder's "<host>:<pid>"; BackendPID and ClientAddr
+	// its lease session's backend and client address.
+	Instance   string `json:"instance,omitempty"`
+	BackendPID int32  `json:"backend_pid,omitempty"`
+	ClientAddr string `json:"client_addr,omitempty"`
+	// Since is when the holder took the lease.
+	Since *time.Time `json:"since,omitempty"`
+	// Takeovers counts the takeovers the holders observed in turn, from the
+	// first holder of the lease.
+	Takeovers int64 `json:"takeovers"`
+	// Standbys counts the instances waiting for the lease.
+	Standbys int `json:"standbys"`
 }
 
 // Position is one stage's position. WAL positions are given as PostgreSQL
@@ -226,6 +249,38 @@ func (g *gatherer) source(ctx context.Context) {
 	default:
 		g.add("source", "slot active", "not active: no process streams from the slot, so it retains WAL", "active", Warn)
 	}
+	g.lease(ctx, conn)
+}
+
+// lease reads which instance holds the capture lease.
+func (g *gatherer) lease(ctx context.Context, conn *pgx.Conn) {
+	h, err := replication.ReadLease(ctx, conn, g.cfg.Slot)
+	if err != nil {
+		g.add("source", "capture lease", pgError(err), "", Warn)
+		return
+	}
+	c := &CaptureLease{Active: h.Held, Instance: h.Instance, BackendPID: h.PID, ClientAddr: h.ClientAddr, Takeovers: h.Takeovers, Standbys: h.Standbys}
+	g.s.Capture = c
+	if !h.Held {
+		g.add("source", "capture lease", fmt.Sprintf("no instance is active (%d standing by)", h.Standbys), "held", Warn)
+		return
+	}
+	who := h.Instance
+	if who == "" {
+		who = h.ApplicationName
+	}
+	v := fmt.Sprintf("active: %s (lease session pid %d", who, h.PID)
+	if h.ClientAddr != "" {
+		v += " from " + h.ClientAddr
+	}
+	v += ")"
+	if !h.Since.IsZero() {
+		since := h.Since.UTC()
+		c.Since = &since
+		v += ", since " + since.Format(time.RFC3339)
+	}
+	v += fmt.Sprintf(", %d takeovers, %d standing by", h.Takeovers, h.Standbys)
+	g.add("source", "capture lease", v, "", OK)
 }
 
 // kafka reads the event topics' and dead-letter topics' offsets and the

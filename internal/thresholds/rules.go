@@ -31,6 +31,7 @@ const (
 	AlertSnapshotStalled      = "CdcflowSnapshotStalled"
 	AlertReplayStalled        = "CdcflowReplayStalled"
 	AlertRestarting           = "CdcflowRestarting"
+	AlertCaptureTakeovers     = "CdcflowCaptureTakingOverOften"
 )
 
 // RuleFileName and PrometheusRuleFileName are the generated files, relative
@@ -187,6 +188,13 @@ func (t Thresholds) Rules() []Rule {
 	add(AlertRestarting, Warn, fmt.Sprintf(`changes(process_start_time_seconds{job=~%q}[%s]) > %d`, t.Down.Job, win, t.Restarts.Warn), 0,
 		"A cdcflow process keeps restarting",
 		fmt.Sprintf("{{ $labels.instance }} restarted {{ printf \"%%.0f\" $value }} times in the last %s (above %d).", win, t.Restarts.Warn))
+
+	// Each instance takes the lease at most once in its life, so the
+	// takeovers of one deployment are the sum over its instances' series.
+	win = promDuration(t.Takeovers.Window)
+	add(AlertCaptureTakeovers, Warn, fmt.Sprintf(`sum by (namespace, job) (increase(cdcflow_capture_takeovers_total[%s])) > %d`, win, t.Takeovers.Warn), 0,
+		"Capture keeps changing its active instance",
+		fmt.Sprintf("The capture instances of {{ $labels.job }} took over from each other {{ printf \"%%.0f\" $value }} times in the last %s (above %d): the active ones die, freeze or lose their lease session.", win, t.Takeovers.Warn))
 	return rs
 }
 

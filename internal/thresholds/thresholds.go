@@ -162,6 +162,7 @@ type Thresholds struct {
 	SnapshotStall     Durations
 	ReplayStall       Durations
 	Restarts          Window
+	Takeovers         Window
 	Runbook           string // URL of the runbook page; alerts link to Runbook#<alert name, lower case>
 	PrometheusRule    PrometheusRuleMeta
 }
@@ -224,6 +225,7 @@ func (p *parser) top(n *yaml.Node) Thresholds {
 		"snapshot_stall":     func(v *yaml.Node, path string) { t.SnapshotStall = p.durations(v, path, false) },
 		"replay_stall":       func(v *yaml.Node, path string) { t.ReplayStall = p.durations(v, path, false) },
 		"restarts":           func(v *yaml.Node, path string) { t.Restarts = p.window(v, path, true) },
+		"takeovers":          func(v *yaml.Node, path string) { t.Takeovers = p.window(v, path, true) },
 		"runbook":            func(v *yaml.Node, path string) { t.Runbook = p.url(v, path) },
 		"prometheus_rule":    func(v *yaml.Node, path string) { t.PrometheusRule = p.ruleMeta(v, path) },
 	}
