@@ -86,6 +86,9 @@ type Config struct {
 	// (mapwork.go); their results are put back in stream order before the
 	// queue. Default runtime.GOMAXPROCS(0).
 	MapWorkers int
+	// MapMetrics receives the mapping stage's metrics (metrics.go); nil
+	// records nothing.
+	MapMetrics *Metrics
 }
 
 // Parts are the already-built components a Flow runs over. The Flow uses
@@ -125,6 +128,7 @@ type Flow struct {
 	deadTo  string
 	pub     Publisher
 	bm      *backpressure.Metrics
+	mm      *Metrics
 	// Exactly-once mode: tx publishes instead of pub.
 	tx    TxPublisher
 	txMax int
@@ -208,6 +212,7 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		deadTo:  cfg.DeadLetterTopic,
 		pub:     parts.Publisher,
 		bm:      cfg.Metrics,
+		mm:      cfg.MapMetrics,
 		wmReady: make(chan struct{}),
 	}
 	if parts.Progress != nil {
@@ -245,6 +250,7 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		f.workers = append(f.workers, &mapWorker{mapper: mp, jobs: make(chan *mapJob, workerBacklog)})
 	}
 	f.jobs = make(chan *mapJob, n*workerBacklog)
+	f.mm.setWorkers(n)
 	var err error
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.MaxQueueBytes,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -95,17 +96,29 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			}
 		}
 	}
+	f.mm.inFlight(1)
+	if err := f.hand(ctx, f.jobs, job); err != nil {
+		return err
+	}
+	return f.hand(ctx, f.workers[w].jobs, job)
+}
+
+// hand sends job on to, at once when there is room, else waiting (and
+// counting the wait as capture blocked) until there is or ctx is done.
+func (f *Flow) hand(ctx context.Context, to chan<- *mapJob, job *mapJob) error {
 	select {
-	case f.jobs <- job:
+	case to <- job:
+		return nil
+	default:
+	}
+	start := time.Now()
+	defer func() { f.mm.addHandoffBlocked(time.Since(start)) }()
+	select {
+	case to <- job:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case f.workers[w].jobs <- job:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
 }
 
 // mapLoop maps w's chunks until capture stops (w.jobs closed). Once ctx is
@@ -115,7 +128,9 @@ func (f *Flow) mapLoop(ctx context.Context, w *mapWorker) {
 		if err := ctx.Err(); err != nil {
 			job.err, job.errAt = err, 0
 		} else {
+			start := time.Now()
 			f.mapChunk(w, job)
+			f.mm.addBusy(time.Since(start))
 		}
 		close(job.done)
 	}
@@ -176,14 +191,31 @@ func (f *Flow) encode(msg int, e pipeline.Event) mapOut {
 func (f *Flow) sequence(ctx context.Context) error {
 	defer f.queue.Close()
 	for job := range f.jobs {
-		select {
-		case <-job.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := f.awaitMapped(ctx, job); err != nil {
+			return err
 		}
-		if err := f.handleMapped(ctx, job); err != nil {
+		err := f.handleMapped(ctx, job)
+		f.mm.inFlight(-1)
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// awaitMapped waits until job is mapped or ctx is done, counting the wait.
+func (f *Flow) awaitMapped(ctx context.Context, job *mapJob) error {
+	select {
+	case <-job.done:
+		return nil
+	default:
+	}
+	start := time.Now()
+	defer func() { f.mm.addSequenceWait(time.Since(start)) }()
+	select {
+	case <-job.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
