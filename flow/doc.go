@@ -43,6 +43,8 @@
 //     utilisation
 //   - cdcflow_flow_map_chunks_in_flight: chunks handed to the workers and
 //     not yet queued for Kafka (gauge)
+//   - cdcflow_flow_map_bytes_in_flight: their estimated bytes, bounded by
+//     Config.MaxMapBytes (gauge)
 //   - cdcflow_flow_map_sequence_wait_seconds_total: time the sequencer
 //     waited for the next chunk in stream order to be mapped
 //   - cdcflow_flow_map_handoff_blocked_seconds_total: time capture's handler

@@ -89,6 +89,12 @@ type Config struct {
 	// MapMetrics receives the mapping stage's metrics (metrics.go); nil
 	// records nothing.
 	MapMetrics *Metrics
+	// MaxMapBytes bounds the estimated bytes of the decoded chunks in the
+	// mapping stage (handed to a worker, not yet queued): capture's handler
+	// waits, and capture stops reading WAL, while a chunk does not fit. A
+	// chunk larger than the whole bound passes alone. Default
+	// DefaultMaxMapBytes (16 MiB).
+	MaxMapBytes int64
 }
 
 // Parts are the already-built components a Flow runs over. The Flow uses
@@ -144,6 +150,7 @@ type Flow struct {
 	// order; the dispatch state is the capture handler's.
 	workers    []*mapWorker
 	jobs       chan *mapJob
+	budget     *mapBudget
 	binder     *pipeline.Mapper
 	lastConn   *capture.Connected
 	inTx       bool
@@ -251,6 +258,14 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 	}
 	f.jobs = make(chan *mapJob, n*workerBacklog)
 	f.mm.setWorkers(n)
+	if cfg.MaxMapBytes < 0 {
+		return nil, errors.New("create flow: MaxMapBytes is negative")
+	}
+	maxMap := cfg.MaxMapBytes
+	if maxMap == 0 {
+		maxMap = DefaultMaxMapBytes
+	}
+	f.budget = newMapBudget(maxMap)
 	var err error
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.MaxQueueBytes,

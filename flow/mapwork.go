@@ -33,9 +33,10 @@ import (
 // table's new shape is checked against the shape before it, as on one
 // goroutine.
 //
-// Memory stays bounded: at most workerBacklog chunks wait per worker, and
-// the handler blocks (and capture stops reading WAL) when the sequencer is
-// that far behind.
+// Memory stays bounded: at most workerBacklog chunks wait per worker, the
+// decoded chunks in the stage hold at most Config.MaxMapBytes (estimated:
+// chunkBytes), and the handler blocks (and capture stops reading WAL) when
+// either bound is reached.
 
 // workerBacklog is how many chunks may wait for each worker.
 const workerBacklog = 2
@@ -55,6 +56,9 @@ type mapJob struct {
 	conn *capture.Connected
 	// outs are the encoded events, in the order the Mapper emitted them.
 	outs []mapOut
+	// size is the chunk's estimated bytes, taken from the Flow's budget
+	// until the chunk is queued.
+	size int64
 	// err is the mapping's error at message errAt: the chunk stops there.
 	err   error
 	errAt int
@@ -96,11 +100,26 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			}
 		}
 	}
-	f.mm.inFlight(1)
+	job.size = chunkBytes(job.msgs)
+	if err := f.takeBudget(ctx, job.size); err != nil {
+		return err
+	}
+	f.mm.inFlight(1, job.size)
 	if err := f.hand(ctx, f.jobs, job); err != nil {
 		return err
 	}
 	return f.hand(ctx, f.workers[w].jobs, job)
+}
+
+// takeBudget takes n bytes of the mapping stage's budget, counting a wait
+// as capture blocked.
+func (f *Flow) takeBudget(ctx context.Context, n int64) error {
+	start := time.Now()
+	err := f.budget.take(ctx, n)
+	if d := time.Since(start); d > 0 {
+		f.mm.addHandoffBlocked(d)
+	}
+	return err
 }
 
 // hand sends job on to, at once when there is room, else waiting (and
@@ -195,7 +214,8 @@ func (f *Flow) sequence(ctx context.Context) error {
 			return err
 		}
 		err := f.handleMapped(ctx, job)
-		f.mm.inFlight(-1)
+		f.budget.give(job.size)
+		f.mm.inFlight(-1, -job.size)
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ type Metrics struct {
 	workers      prometheus.Gauge
 	busySeconds  prometheus.Counter
 	chunks       prometheus.Gauge
+	bytes        prometheus.Gauge
 	seqWait      prometheus.Counter
 	handoffBlock prometheus.Counter
 }
@@ -35,6 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		chunks: f.NewGauge(prometheus.GaugeOpts{
 			Name: "cdcflow_flow_map_chunks_in_flight",
 			Help: "Chunks handed to the mapping workers and not yet queued for Kafka.",
+		}),
+		bytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "cdcflow_flow_map_bytes_in_flight",
+			Help: "Estimated bytes of the decoded chunks in flight in the mapping stage (bounded by its budget).",
 		}),
 		seqWait: f.NewCounter(prometheus.CounterOpts{
 			Name: "cdcflow_flow_map_sequence_wait_seconds_total",
@@ -61,12 +66,13 @@ func (m *Metrics) addBusy(d time.Duration) {
 	m.busySeconds.Add(d.Seconds())
 }
 
-// inFlight adds (or, negative, removes) chunks in flight.
-func (m *Metrics) inFlight(chunks int) {
+// inFlight adds (or, negative, removes) chunks and their bytes in flight.
+func (m *Metrics) inFlight(chunks int, bytes int64) {
 	if m == nil {
 		return
 	}
 	m.chunks.Add(float64(chunks))
+	m.bytes.Add(float64(bytes))
 }
 
 func (m *Metrics) addSequenceWait(d time.Duration) {

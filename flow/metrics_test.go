@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -101,6 +102,83 @@ func TestMapMetrics(t *testing.T) {
 		}
 		if got := gauge("cdcflow_flow_map_handoff_blocked_seconds_total"); got != 1 {
 			t.Errorf("cdcflow_flow_map_handoff_blocked_seconds_total = %v; want 1 (the second Kafka stalled with the handler waiting)", got)
+		}
+		if got, want := src.last(), lsn+8; got != want {
+			t.Errorf("confirmed %s; want %s", got, want)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// TestMapBudgetBoundsBytes stalls Kafka with chunks of wide rows: capture's
+// handler stops at the mapping stage's byte budget although its chunk
+// count would allow more, and goes on once Kafka takes the records.
+func TestMapBudgetBoundsBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, err := pipeline.Parse("mapping.yaml", []byte(mappingSrc), nil, pipeline.LoadOptions{Schema: pipeline.SchemaOf(orders)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := pipeline.NewMapper(m, pipeline.MapperOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := prometheus.NewRegistry()
+		src := &fakeSource{chunks: make(chan []capture.Message)}
+		pub := &gatedPublisher{open: make(chan struct{})}
+		const wide = 10_000 // bytes of an unmapped row's text
+		f, err := flow.New(flow.Config{DeadLetterTopic: "shop.dead", MapWorkers: 2, MaxQueueRecords: 1, MaxMapBytes: 15_000, MapMetrics: flow.NewMetrics(reg)},
+			flow.Parts{Source: src, Mapper: mp, Mapping: m, Publisher: pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		value := func(name string) float64 {
+			t.Helper()
+			fams, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, fam := range fams {
+				if fam.GetName() == name {
+					return fam.GetMetric()[0].GetGauge().GetValue()
+				}
+			}
+			t.Fatalf("no series %s", name)
+			return 0
+		}
+		// Each transaction inserts an order (an event) and a wide unmapped
+		// row. The first is in Publish, the second in the queue, the third
+		// in the sequencer's Put; the fourth does not fit beside it.
+		lsn := capture.LSN(0x200)
+		var chunks [][]capture.Message
+		for i := range 4 {
+			lsn += 0x100
+			row := &capture.Change{Op: capture.OpInsert, FinalLSN: lsn, Index: 1, Relation: audit,
+				New: []capture.Value{{Kind: capture.KindValue, Data: strings.Repeat("w", wide)}}}
+			c := []capture.Message{begin(lsn), insert(lsn, orders, int64(i+1)), row, commit(lsn)}
+			if i == 0 {
+				c = append([]capture.Message{connected()}, c...)
+			}
+			chunks = append(chunks, c)
+		}
+		for _, c := range chunks {
+			src.chunks <- c
+			synctest.Wait()
+		}
+		if got := value("cdcflow_flow_map_chunks_in_flight"); got != 1 {
+			t.Errorf("cdcflow_flow_map_chunks_in_flight = %v with the fourth chunk over the byte budget; want 1 (the count bound allows 4)", got)
+		}
+		if got := value("cdcflow_flow_map_bytes_in_flight"); got < wide || got > 15_000 {
+			t.Errorf("cdcflow_flow_map_bytes_in_flight = %v; want one chunk's estimate, over %d and within the budget", got, wide)
+		}
+		close(pub.open)
+		synctest.Wait()
+		if got := value("cdcflow_flow_map_bytes_in_flight"); got != 0 {
+			t.Errorf("cdcflow_flow_map_bytes_in_flight = %v once Kafka took everything; want 0", got)
 		}
 		if got, want := src.last(), lsn+8; got != want {
 			t.Errorf("confirmed %s; want %s", got, want)
