@@ -92,6 +92,7 @@ const maxRetired = 1024
 // allocator's rounding. A heap profile of a transaction of a million
 // gathering rows held about 700 bytes per event besides its data; without
 // counting them, max_gather_bytes let several times its value be held.
+// TestGatherCountsWhatItHolds compares the count with the heap.
 const heldEventBytes = 512
 
 // pendingEvent is a gathering event held until its transaction commits.
