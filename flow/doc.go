@@ -35,9 +35,23 @@
 //
 // # Metrics
 //
-// flow registers no metric of its own: its Queue and Watermark report to the
-// *backpressure.Metrics in Config (cdcflow_backpressure_queue_bytes,
-// cdcflow_backpressure_queue_records,
+// The mapping stage reports to the *Metrics in Config.MapMetrics (NewMetrics):
+//
+//   - cdcflow_flow_map_workers: the mapping workers (gauge)
+//   - cdcflow_flow_map_busy_seconds_total: time the workers spent mapping
+//     and encoding, summed over them; its rate over the workers is their
+//     utilisation
+//   - cdcflow_flow_map_chunks_in_flight: chunks handed to the workers and
+//     not yet queued for Kafka (gauge)
+//   - cdcflow_flow_map_bytes_in_flight: their estimated bytes, bounded by
+//     Config.MaxMapBytes (gauge)
+//   - cdcflow_flow_map_sequence_wait_seconds_total: time the sequencer
+//     waited for the next chunk in stream order to be mapped
+//   - cdcflow_flow_map_handoff_blocked_seconds_total: time capture's handler
+//     waited for room in the mapping stage (WAL reading paused meanwhile)
+//
+// Its Queue and Watermark report to the *backpressure.Metrics in Config
+// (cdcflow_backpressure_queue_bytes, cdcflow_backpressure_queue_records,
 // cdcflow_backpressure_blocked_seconds_total,
 // cdcflow_backpressure_watermark_lsn,
 // cdcflow_backpressure_inflight_records), and the publishers report the

@@ -86,6 +86,15 @@ type Config struct {
 	// (mapwork.go); their results are put back in stream order before the
 	// queue. Default runtime.GOMAXPROCS(0).
 	MapWorkers int
+	// MapMetrics receives the mapping stage's metrics (metrics.go); nil
+	// records nothing.
+	MapMetrics *Metrics
+	// MaxMapBytes bounds the estimated bytes of the decoded chunks in the
+	// mapping stage (handed to a worker, not yet queued): capture's handler
+	// waits, and capture stops reading WAL, while a chunk does not fit. A
+	// chunk larger than the whole bound passes alone. Default
+	// DefaultMaxMapBytes (16 MiB).
+	MaxMapBytes int64
 }
 
 // Parts are the already-built components a Flow runs over. The Flow uses
@@ -125,6 +134,7 @@ type Flow struct {
 	deadTo  string
 	pub     Publisher
 	bm      *backpressure.Metrics
+	mm      *Metrics
 	// Exactly-once mode: tx publishes instead of pub.
 	tx    TxPublisher
 	txMax int
@@ -140,6 +150,7 @@ type Flow struct {
 	// order; the dispatch state is the capture handler's.
 	workers    []*mapWorker
 	jobs       chan *mapJob
+	budget     *mapBudget
 	binder     *pipeline.Mapper
 	lastConn   *capture.Connected
 	inTx       bool
@@ -216,6 +227,7 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		deadTo:  cfg.DeadLetterTopic,
 		pub:     parts.Publisher,
 		bm:      cfg.Metrics,
+		mm:      cfg.MapMetrics,
 		wmReady: make(chan struct{}),
 		moved:   make(chan struct{}, 1),
 	}
@@ -254,6 +266,15 @@ func New(cfg Config, parts Parts) (*Flow, error) {
 		f.workers = append(f.workers, &mapWorker{mapper: mp, jobs: make(chan *mapJob, workerBacklog)})
 	}
 	f.jobs = make(chan *mapJob, n*workerBacklog)
+	f.mm.setWorkers(n)
+	if cfg.MaxMapBytes < 0 {
+		return nil, errors.New("create flow: MaxMapBytes is negative")
+	}
+	maxMap := cfg.MaxMapBytes
+	if maxMap == 0 {
+		maxMap = DefaultMaxMapBytes
+	}
+	f.budget = newMapBudget(maxMap)
 	var err error
 	f.queue, err = backpressure.NewQueue[*batch](backpressure.QueueConfig{
 		MaxBytes:   cfg.MaxQueueBytes,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -32,9 +33,10 @@ import (
 // table's new shape is checked against the shape before it, as on one
 // goroutine.
 //
-// Memory stays bounded: at most workerBacklog chunks wait per worker, and
-// the handler blocks (and capture stops reading WAL) when the sequencer is
-// that far behind.
+// Memory stays bounded: at most workerBacklog chunks wait per worker, the
+// decoded chunks in the stage hold at most Config.MaxMapBytes (estimated:
+// chunkBytes), and the handler blocks (and capture stops reading WAL) when
+// either bound is reached.
 
 // workerBacklog is how many chunks may wait for each worker.
 const workerBacklog = 2
@@ -54,6 +56,9 @@ type mapJob struct {
 	conn *capture.Connected
 	// outs are the encoded events, in the order the Mapper emitted them.
 	outs []mapOut
+	// size is the chunk's estimated bytes, taken from the Flow's budget
+	// until the chunk is queued.
+	size int64
 	// err is the mapping's error at message errAt: the chunk stops there.
 	err   error
 	errAt int
@@ -95,17 +100,44 @@ func (f *Flow) handle(ctx context.Context, msgs []capture.Message) error {
 			}
 		}
 	}
+	job.size = chunkBytes(job.msgs)
+	if err := f.takeBudget(ctx, job.size); err != nil {
+		return err
+	}
+	f.mm.inFlight(1, job.size)
+	if err := f.hand(ctx, f.jobs, job); err != nil {
+		return err
+	}
+	return f.hand(ctx, f.workers[w].jobs, job)
+}
+
+// takeBudget takes n bytes of the mapping stage's budget, counting a wait
+// as capture blocked.
+func (f *Flow) takeBudget(ctx context.Context, n int64) error {
+	start := time.Now()
+	err := f.budget.take(ctx, n)
+	if d := time.Since(start); d > 0 {
+		f.mm.addHandoffBlocked(d)
+	}
+	return err
+}
+
+// hand sends job on to, at once when there is room, else waiting (and
+// counting the wait as capture blocked) until there is or ctx is done.
+func (f *Flow) hand(ctx context.Context, to chan<- *mapJob, job *mapJob) error {
 	select {
-	case f.jobs <- job:
+	case to <- job:
+		return nil
+	default:
+	}
+	start := time.Now()
+	defer func() { f.mm.addHandoffBlocked(time.Since(start)) }()
+	select {
+	case to <- job:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case f.workers[w].jobs <- job:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
 }
 
 // mapLoop maps w's chunks until capture stops (w.jobs closed). Once ctx is
@@ -115,7 +147,9 @@ func (f *Flow) mapLoop(ctx context.Context, w *mapWorker) {
 		if err := ctx.Err(); err != nil {
 			job.err, job.errAt = err, 0
 		} else {
+			start := time.Now()
 			f.mapChunk(w, job)
+			f.mm.addBusy(time.Since(start))
 		}
 		close(job.done)
 	}
@@ -176,14 +210,32 @@ func (f *Flow) encode(msg int, e pipeline.Event) mapOut {
 func (f *Flow) sequence(ctx context.Context) error {
 	defer f.queue.Close()
 	for job := range f.jobs {
-		select {
-		case <-job.done:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := f.awaitMapped(ctx, job); err != nil {
+			return err
 		}
-		if err := f.handleMapped(ctx, job); err != nil {
+		err := f.handleMapped(ctx, job)
+		f.budget.give(job.size)
+		f.mm.inFlight(-1, -job.size)
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// awaitMapped waits until job is mapped or ctx is done, counting the wait.
+func (f *Flow) awaitMapped(ctx context.Context, job *mapJob) error {
+	select {
+	case <-job.done:
+		return nil
+	default:
+	}
+	start := time.Now()
+	defer func() { f.mm.addSequenceWait(time.Since(start)) }()
+	select {
+	case <-job.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

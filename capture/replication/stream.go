@@ -170,6 +170,15 @@ func (l *streamLoop) receive(ctx context.Context, now time.Time) (pgproto3.Backe
 	if len(l.chunk.msgs) > 0 {
 		want = minTime(want, l.linger.deadline(&l.chunk, now))
 	}
+	// A deadline already set, still ahead and earlier than want, stays: it
+	// only wakes the loop early, and the loop then sets the next one. Moving
+	// a deadline earlier makes the runtime wake its network poller (a write
+	// to its eventfd and a thread woken), and on a busy stream the chunk's
+	// linger deadline moves earlier and back with every transaction (a
+	// commit ends it between transactions, the next begin does not).
+	if at := l.deadline.at; at.After(now) && at.Before(want) {
+		want = at
+	}
 	if err := l.deadline.set(want); err != nil {
 		return nil, err
 	}

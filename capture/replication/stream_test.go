@@ -455,3 +455,36 @@ func TestStreamLoopProgressMarkers(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamLoopDeadlineStaysOnABusyStream sends many small transactions
+// with no time passing: the read deadline is set for the chunk, not moved
+// earlier and back with every commit and begin (each earlier move wakes the
+// runtime's network poller), and the chunk still goes out at its boundary
+// linger.
+func TestStreamLoopDeadlineStaysOnABusyStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lt := startLoop(t, Config{ChunkLinger: 20 * time.Millisecond}, 10*time.Second, false)
+		lt.send(xlog(0x100, pgRelation()))
+		synctest.Wait()
+		start := time.Now()
+		lt.conn.mu.Lock()
+		before := lt.conn.deadlineSets
+		lt.conn.mu.Unlock()
+		const txs = 50
+		for i := range uint64(txs) {
+			lsn := 0x200 + 0x100*i
+			lt.send(xlog(lsn, pgBegin(lsn+0x80, uint32(i))), xlog(lsn+0x10, pgInsert(strconv.Itoa(int(i)))), xlog(lsn+0x80, pgCommit(lsn+0x80, lsn+0x90)))
+		}
+		lt.conn.mu.Lock()
+		sets := lt.conn.deadlineSets - before
+		lt.conn.mu.Unlock()
+		if sets > 2 {
+			t.Errorf("%d read deadline changes for %d transactions in one chunk; want at most 2 (the chunk's linger, then its boundary)", sets, txs)
+		}
+		time.Sleep(boundaryLinger)
+		synctest.Wait()
+		if got := lt.chunks(); len(got) != 1 || got[0] != 3*txs || !lt.handedT[0].Equal(start.Add(boundaryLinger)) {
+			t.Fatalf("chunks %v at %v; want one of %d messages at +%v", got, lt.handedT, 3*txs, boundaryLinger)
+		}
+	})
+}

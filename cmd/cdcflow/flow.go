@@ -195,6 +195,8 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		MaxQueueRecords: cfg.Backpressure.MaxRecords,
 		Logger:          log,
 		Metrics:         backpressure.NewMetrics(reg),
+		MapWorkers:      cfg.Mapping.Workers,
+		MapMetrics:      flow.NewMetrics(reg),
 
 		ProgressInterval: cfg.Kafka.ProgressInterval,
 	}

@@ -22,7 +22,15 @@ type MappingConfig struct {
 	// pipeline with an error naming rule and column; "dead_letter" sends the
 	// table's changes to the dead-letter topic and goes on.
 	OnBrokenRule string `yaml:"on_broken_rule"`
+	// Workers is how many goroutines map and encode changes in parallel
+	// (the events keep their order). Default 0: one per core
+	// (GOMAXPROCS), decided when the flow starts.
+	Workers int `yaml:"workers"`
 }
+
+// maxMapWorkers bounds mapping.workers: more goroutines than that only
+// cost memory (each holds its chunks and a Mapper).
+const maxMapWorkers = 256
 
 func (m *MappingConfig) setDefaults() {
 	if m.OnBrokenRule == "" {
@@ -31,11 +39,16 @@ func (m *MappingConfig) setDefaults() {
 }
 
 func (m *MappingConfig) validate() error {
+	var errs []error
 	switch m.OnBrokenRule {
 	case "stop", "dead_letter":
-		return nil
+	default:
+		errs = append(errs, invalidKey("on_broken_rule", "%q is not one of stop, dead_letter", m.OnBrokenRule))
 	}
-	return invalidKey("on_broken_rule", "%q is not one of stop, dead_letter", m.OnBrokenRule)
+	if m.Workers < 0 || m.Workers > maxMapWorkers {
+		errs = append(errs, invalidKey("workers", "%d is not between 0 (one per core) and %d", m.Workers, maxMapWorkers))
+	}
+	return errors.Join(errs...)
 }
 
 // ErrNoMappingFile is returned by LoadMappingFile when no mapping file is

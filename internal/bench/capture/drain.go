@@ -28,6 +28,9 @@ type drainResult struct {
 	Changes      int64   `json:"changes"`
 	Transactions int64   `json:"transactions"`
 	Seconds      float64 `json:"seconds"` // from the first message to the end position
+	// Chunks is how many times the Reader called the handler: each call is
+	// a goroutine hand-off.
+	Chunks int64 `json:"chunks,omitempty"`
 	// PeakRSS is the process's VmHWM in KiB, read from /proc/self/status at
 	// the end. (getrusage's ru_maxrss would also count the parent's memory
 	// at fork time, which Linux carries across exec.)
@@ -83,6 +86,7 @@ func drain(ctx context.Context, o drainOptions) error {
 		if first.IsZero() {
 			first = time.Now()
 		}
+		res.Chunks++
 		for _, m := range msgs {
 			switch m := m.(type) {
 			case *capture.Begin:
