@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,19 +107,8 @@ func serveQuery(ctx context.Context, cfg *config.Config, defs *redisview.Definit
 	if pipeline {
 		qc.Health = query.GathererHealth(reg)
 	}
-	srv, err := query.New(qc, defs, rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions))
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", cfg.Query.Addr)
-	if err != nil {
-		return fmt.Errorf("query.addr: %w", err)
-	}
-	log.Info("query API listening", "addr", l.Addr().String(), "tls", qc.TLS != nil, "auth", len(qc.Tokens) > 0)
-	if announce != nil {
-		announce(l.Addr().String())
-	}
-	return srv.Serve(ctx, l)
+	return query.Run(ctx, query.RunConfig{Server: qc, Addr: cfg.Query.Addr, Prefix: cfg.Views.Prefix,
+		Partitions: int(cfg.Kafka.Topics.Partitions), Log: log, Announce: announce}, defs, rdb)
 }
 
 // queryService is serveQuery as a flow service of `cdcflow run`.
