@@ -205,6 +205,13 @@ var rules = []rule{
 			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
 		}),
 	},
+	{
+		// `cdcflow schemas` writes its files through schemafiles; the
+		// command opens the connection and hands it plain values.
+		name:   "schemafiles writes schema files: no cmd, configuration, Kafka or Redis",
+		from:   under("internal/schemafiles"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("sinks"), kafkaLibs, redisLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -247,6 +254,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/query/dashboard", []string{module + "/sinks/redisview"}},
 		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
 		{module + "/cep", []string{module + "/sinks/redisview"}},
+		{module + "/internal/schemafiles", []string{"github.com/redis/go-redis/v9"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
