@@ -212,6 +212,18 @@ var rules = []rule{
 		from:   under("internal/schemafiles"),
 		forbid: anyOf(under("cmd"), under("internal/config"), under("sinks"), kafkaLibs, redisLibs),
 	},
+	{
+		// A display renders what the replay reports through its callback.
+		name:   "replaydisplay only renders: no cmd, configuration, clients or capture",
+		from:   under("internal/replaydisplay"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("capture"), kafkaLibs, redisLibs, postgresLibs, prefixes("net")),
+	},
+	{
+		// cmd starts the quickstart's servers and builds its clients.
+		name:   "quickstart holds the quickstart's texts and reads: no cmd, configuration, flow or Kafka",
+		from:   under("internal/quickstart"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("flow"), under("sinks/kafka"), kafkaLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -255,6 +267,8 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
 		{module + "/cep", []string{module + "/sinks/redisview"}},
 		{module + "/internal/schemafiles", []string{"github.com/redis/go-redis/v9"}},
+		{module + "/internal/replaydisplay", []string{"github.com/redis/go-redis/v9"}},
+		{module + "/internal/quickstart", []string{module + "/internal/config"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
