@@ -99,12 +99,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Grace:    grace.d,
 			OnSwap: func(live, old int64) {
 				line.End()
-				if old > 0 && grace.d > 0 {
-					s.log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
-						"generation", live, "old_generation", old, "grace", grace.d)
-				} else {
-					s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
-				}
+				replaydisplay.LogSwap(s.log, live, old, grace.d)
 				if pause != nil {
 					pause("grace")
 				}

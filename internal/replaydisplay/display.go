@@ -1,7 +1,7 @@
 // Package replaydisplay is the live display of `cdcflow replay`: the
 // redisview.Progress reports of a replay, drawn through internal/progress
 // as a bar redrawn in place, or as "replay progress" log records at most
-// every interval.
+// every interval, and the record that says a generation was swapped in.
 //
 // It only renders: the replay reports through its callback and the caller
 // owns the progress.Line. It imports internal/progress and
@@ -73,4 +73,16 @@ func Report(p redisview.Progress, width int) progress.Report {
 			slog.String("percent", fmt.Sprintf("%.0f", logPct)), slog.String("rate_per_s", fmt.Sprintf("%.0f", p.Rate)),
 			slog.String("eta", eta)},
 	}
+}
+
+// LogSwap logs, at Info on log, that generation live has been swapped in
+// for old (0: none), and, when old is kept for a grace period (grace > 0),
+// that it is deleted after it.
+func LogSwap(log *slog.Logger, live, old int64, grace time.Duration) {
+	if old > 0 && grace > 0 {
+		log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
+			"generation", live, "old_generation", old, "grace", grace)
+		return
+	}
+	log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
 }

@@ -96,3 +96,32 @@ func TestNewLogged(t *testing.T) {
 		t.Errorf("first record %q", first)
 	}
 }
+
+func TestLogSwap(t *testing.T) {
+	tests := []struct {
+		name      string
+		live, old int64
+		grace     time.Duration
+		want      string
+	}{
+		{"first generation", 1, 0, 30 * time.Second, `level=INFO msg="swapped: the new generation is live" generation=1 old_generation=0`},
+		{"old kept for the grace period", 3, 2, 30 * time.Second,
+			`level=INFO msg="swapped: the new generation is live; the old one is deleted after the grace period" generation=3 old_generation=2 grace=30s`},
+		{"old kept for good", 3, 2, 0, `level=INFO msg="swapped: the new generation is live" generation=3 old_generation=2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))
+			LogSwap(log, tt.live, tt.old, tt.grace)
+			if got := strings.TrimSuffix(buf.String(), "\n"); got != tt.want {
+				t.Errorf("LogSwap(%d, %d, %v) logged %q; want %q", tt.live, tt.old, tt.grace, got, tt.want)
+			}
+		})
+	}
+}
