@@ -97,7 +97,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 // serveQuery runs the query server of cfg.Query over the views until ctx is
 // done: in `serve`, and beside `run` (pipeline, with the flow's stages in
 // /v1/health) and `materialize`. announce, when not nil, gets the address
-// it listens on.
+// it listens on. The lifecycle is query.Run's; this turns the
+// configuration into its RunConfig.
 func serveQuery(ctx context.Context, cfg *config.Config, defs *redisview.Definitions, rdb redis.UniversalClient, reg *prometheus.Registry, log *slog.Logger, pipeline bool, announce func(string)) error {
 	qc, err := cfg.Query.ServerConfig()
 	if err != nil {
