@@ -2,7 +2,8 @@
 // tail` prints, one per message: a debugging view of the decoded change
 // stream. Values follow DESIGN.md's table of event JSON values.
 //
-// It imports only the standard library and capture; it does no I/O.
+// It imports only the standard library and capture; the one place it
+// writes is the io.Writer a Printer is given.
 package changejson
 
 import (

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
-	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
 func init() {
@@ -121,59 +118,14 @@ func initOrderSchema(ctx context.Context, dsn string) error {
 	return loadgen.Init(ctx, conn)
 }
 
-// runWithProgress runs g, showing progress on w until it returns. A
-// terminal gets one line rewritten in place every half second; a file or
-// pipe gets a plain line every ten seconds. count (0 if none) gives the
-// ETA.
+// runWithProgress runs g, showing its progress on w until it returns.
 func runWithProgress(ctx context.Context, g *loadgen.Generator, count int64, w io.Writer) error {
-	l := progress.New(progress.Config{Out: w, TerminalInterval: 500 * time.Millisecond})
-	start := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t := time.NewTicker(l.Interval())
-	defer t.Stop()
-	for {
-		select {
-		case err := <-done:
-			l.Finish(progress.Report{Text: progressLine(g.Stats(), count, time.Since(start))})
-			return err
-		case <-t.C:
-			l.Show(progress.Report{Text: progressLine(g.Stats(), count, time.Since(start))})
-		}
-	}
+	return g.RunWithProgress(ctx, count, w)
 }
 
 func progressLine(s loadgen.Stats, count int64, elapsed time.Duration) string {
-	rate := float64(s.Transactions) / max(elapsed.Seconds(), 1e-3)
-	var rows int64
-	for _, t := range s.Tables {
-		rows += t.Inserted + t.Updated + t.Deleted
-	}
-	line := fmt.Sprintf("%d tx, %d rows changed, %.0f tx/s, %v", s.Transactions, rows, rate, elapsed.Round(time.Second))
-	if count > 0 {
-		line = fmt.Sprintf("%d/%d tx (%.0f%%), %d rows changed, %.0f tx/s", s.Transactions, count,
-			100*float64(s.Transactions)/float64(count), rows, rate)
-		if left := count - s.Transactions; left > 0 && rate > 0 {
-			line += fmt.Sprintf(", ETA %v", (time.Duration(float64(left)/rate) * time.Second).Round(time.Second))
-		}
-	}
-	return line
+	return s.ProgressLine(count, elapsed)
 }
 
 // printStats writes the per-table counts as a table.
-func printStats(w io.Writer, s loadgen.Stats) error {
-	names := make([]string, 0, len(s.Tables))
-	for n := range s.Tables {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-18s %10s %10s %10s\n", "table", "inserted", "updated", "deleted")
-	for _, n := range names {
-		t := s.Tables[n]
-		fmt.Fprintf(&b, "%-18s %10d %10d %10d\n", n, t.Inserted, t.Updated, t.Deleted)
-	}
-	fmt.Fprintf(&b, "%d transactions committed\n", s.Transactions)
-	_, err := io.WriteString(w, b.String())
-	return err
-}
+func printStats(w io.Writer, s loadgen.Stats) error { return s.WriteTable(w) }

@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/capture/replication"
@@ -21,6 +17,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/loadgen"
 	"github.com/cdcflow/cdcflow/internal/progress"
+	"github.com/cdcflow/cdcflow/internal/quickstart"
 	"github.com/cdcflow/cdcflow/internal/services"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
@@ -92,7 +89,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	} else {
 		fmt.Fprintf(stderr, "database %q exists; continuing on its data\n", quickstartDB)
 	}
-	fmt.Fprintf(stderr, "PostgreSQL 15 (wal_level=logical) listens on 127.0.0.1:%d; while this runs, look with:\n  psql '%s'\n", pg.Port(), dsn)
+	fmt.Fprint(stderr, quickstart.PostgresHint(pg.Port(), dsn))
 
 	g, err := loadgen.New(lf.config(fs, dsn, stderr))
 	if err != nil {
@@ -117,11 +114,9 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	for _, a := range mapping.AggregateTypes() {
 		topics = append(topics, mapping.Topic(a))
 	}
-	fmt.Fprintf(stderr, "capturing into the embedded Kafka broker in %s (topics %s); Ctrl-C stops\n",
-		filepath.Join(*dataDir, "kafka"), strings.Join(topics, ", "))
-	fmt.Fprintf(stderr, "every stage's position, from the repository in another terminal:\n  CDCFLOW_SOURCE_DSN='%s' CDCFLOW_SOURCE_TIMEZONE=%s CDCFLOW_MAPPING_FILE=%s CDCFLOW_DATA_DIR=%s cdcflow status\n",
-		dsn, loadgen.ShopZone, "deploy/examples/orders/mapping.yaml", *dataDir)
-	opts := flowOptions{command: "quickstart", status: func() string { return fmt.Sprintf("load %d tx", g.Stats().Transactions) }}
+	fmt.Fprint(stderr, quickstart.CaptureHint(filepath.Join(*dataDir, "kafka"), topics))
+	fmt.Fprint(stderr, quickstart.StatusHint(dsn, loadgen.ShopZone, *dataDir))
+	opts := flowOptions{command: "quickstart", status: func() string { return quickstart.LoadStatus(g.Stats().Transactions) }}
 	if progress.IsTerminal(stderr) {
 		opts.progress = stderr
 	}
@@ -132,13 +127,13 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		defer views.stop(ctx, stderr)
 		opts.services = append(opts.services, views.setup.materializeService())
-		if cfg.Query.Addr = freeOr(*queryAddr); cfg.Query.Addr != "" {
+		if cfg.Query.Addr = quickstart.FreeOr(*queryAddr); cfg.Query.Addr != "" {
 			opts.services = append(opts.services, views.setup.queryService(func(addr string) {
-				fmt.Fprintf(stderr, "dashboard and query API on http://%s/ (curl http://%s/v1/views)\n", addr, addr)
+				fmt.Fprint(stderr, quickstart.DashboardHint(addr))
 			}))
 		}
 		load := opts.status
-		opts.status = func() string { return load() + " | " + views.status(ctx) }
+		opts.status = func() string { return load() + " | " + views.orders.Status(ctx) }
 	}
 	// The flow runs until Ctrl-C. A bounded load (--count, --duration)
 	// ends the quickstart once the slot has confirmed everything it wrote:
@@ -158,7 +153,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return err
 		}
 		if views != nil {
-			if err := views.awaitCaughtUp(gctx, dsn); err != nil {
+			if err := views.orders.AwaitDatabase(gctx, dsn); err != nil {
 				return err
 			}
 		}
@@ -178,7 +173,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		err = errors.Join(err, perr)
 	}
 	if views != nil {
-		views.printSummary(context.WithoutCancel(ctx), stdout)
+		views.orders.WriteSummary(context.WithoutCancel(ctx), stdout)
 	}
 	return err
 }
@@ -188,7 +183,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 type quickstartViews struct {
 	redis  *services.Redis
 	setup  *viewSetup
-	reader *redisview.Reader
+	orders *quickstart.Orders
 }
 
 // startQuickstartViews starts redis-server in <dataDir>/redis (nothing
@@ -208,9 +203,10 @@ func startQuickstartViews(ctx context.Context, cfg *config.Config, mapping *pipe
 		var s *viewSetup
 		if s, err = newViewSetupFrom(cfg, mapping, log, src); err == nil {
 			v := &quickstartViews{redis: r, setup: s}
-			if v.reader, err = redisview.NewReader(s.defs, s.rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions)); err == nil {
-				fmt.Fprintf(stderr, "Redis listens on %s; the reference views go there under %q:\n  redis-cli -p %d --scan --pattern '%s*'\n",
-					r.Addr(), cfg.Views.Prefix, r.Port(), cfg.Views.Prefix)
+			var reader *redisview.Reader
+			if reader, err = redisview.NewReader(s.defs, s.rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions)); err == nil {
+				v.orders = quickstart.NewOrders(reader)
+				fmt.Fprint(stderr, quickstart.RedisHint(r.Addr(), r.Port(), cfg.Views.Prefix))
 				return v, nil
 			}
 			s.rdb.Close()
@@ -229,90 +225,4 @@ func (v *quickstartViews) stop(ctx context.Context, stderr io.Writer) {
 	if err := v.redis.Stop(stopCtx); err != nil {
 		fmt.Fprintf(stderr, "stop redis-server: %v\n", err)
 	}
-}
-
-// perStatus reads the per_status view: orders per status, and their total.
-func (v *quickstartViews) perStatus(ctx context.Context) (map[string]redisview.Group, int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	snap, err := v.reader.Current(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	groups, err := snap.Aggregate(ctx, "per_status")
-	var n int64
-	for _, g := range groups {
-		n += g.Count
-	}
-	return groups, n, err
-}
-
-// status is the views' part of the live status line.
-func (v *quickstartViews) status(ctx context.Context) string {
-	_, n, err := v.perStatus(ctx)
-	if err != nil {
-		return "views -"
-	}
-	return fmt.Sprintf("views %d orders", n)
-}
-
-// awaitCaughtUp waits (at most a minute) until the views hold as many
-// orders as the database.
-func (v *quickstartViews) awaitCaughtUp(ctx context.Context, dsn string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var want int64
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM orders`).Scan(&want); err != nil {
-		return fmt.Errorf("count orders: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, n, err := v.perStatus(ctx); err == nil && n == want {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for the views to hold the %d orders: %w", want, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
-
-// printSummary prints the per_status view.
-func (v *quickstartViews) printSummary(ctx context.Context, w io.Writer) {
-	groups, n, err := v.perStatus(ctx)
-	if err != nil {
-		fmt.Fprintf(w, "views: %v\n", err)
-		return
-	}
-	names := make([]string, 0, len(groups))
-	for st := range groups {
-		names = append(names, st)
-	}
-	slices.Sort(names)
-	parts := make([]string, len(names))
-	for i, st := range names {
-		parts[i] = fmt.Sprintf("%s %d", st, groups[st].Count)
-	}
-	fmt.Fprintf(w, "views: %d orders (%s)\n", n, strings.Join(parts, ", "))
-}
-
-// freeOr returns addr, or 127.0.0.1:0 (a free port) when addr is taken, so
-// that a second quickstart, or a test, does not fail on a busy port 8080.
-func freeOr(addr string) string {
-	if addr == "" {
-		return ""
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "127.0.0.1:0"
-	}
-	l.Close()
-	return addr
 }

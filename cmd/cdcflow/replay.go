@@ -14,6 +14,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/internal/progress"
+	"github.com/cdcflow/cdcflow/internal/replaydisplay"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
 
@@ -54,7 +55,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *showBar {
 		line = progress.New(progress.Config{Out: stderr, Redraw: true})
 	}
-	cc.Progress = replayDisplay(line, replayBarWidth)
+	cc.Progress = replayDisplay(line, replaydisplay.BarWidth)
 	pause := testPause(ctx, s.log)
 	if show := cc.Progress; pause != nil {
 		cc.Progress = func(p redisview.Progress) {
@@ -98,12 +99,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Grace:    grace.d,
 			OnSwap: func(live, old int64) {
 				line.End()
-				if old > 0 && grace.d > 0 {
-					s.log.Info("swapped: the new generation is live; the old one is deleted after the grace period",
-						"generation", live, "old_generation", old, "grace", grace.d)
-				} else {
-					s.log.Info("swapped: the new generation is live", "generation", live, "old_generation", old)
-				}
+				replaydisplay.LogSwap(s.log, live, old, grace.d)
 				if pause != nil {
 					pause("grace")
 				}
@@ -125,59 +121,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-const replayBarWidth = 30
-
-// replayDisplay shows replay progress on l. Redrawn, every report is one
-// line rewritten in place:
-//
-//	replay [###########...................]  37%  12345/33000 records  2100/s  ETA 9s
-//
-// Replay runs rounds: after the pass from the start of the topics, catch-up
-// rounds apply what arrived meanwhile, each with its own bar ("catch-up 1").
-// Logged, a "replay progress" record goes out at most every interval, and
-// always for the first report, a round's first and the one that completes it.
+// replayDisplay shows replay progress on l (see replaydisplay.New).
 func replayDisplay(l *progress.Line, width int) func(redisview.Progress) {
-	first, round := true, 0
-	return func(p redisview.Progress) {
-		r := replayReport(p, width)
-		if l.Redraws() || first || p.Done >= p.Total || p.Round != round {
-			first, round = false, p.Round
-			l.Show(r)
-			return
-		}
-		l.Update(r)
-	}
-}
-
-// replayReport renders p as a bar of width cells and as a log record.
-func replayReport(p redisview.Progress, width int) progress.Report {
-	// Done counts offsets and may pass a round's total, fixed at the
-	// round's start, by records that arrived meanwhile: shown as complete.
-	p.Done = min(p.Done, p.Total)
-	done, total := p.Done, p.Total
-	if total <= 0 {
-		done, total = 1, 1 // nothing to apply: complete
-	}
-	eta := "-" // unknown: no rate yet, or stalled
-	if p.ETA > 0 {
-		eta = p.ETA.Round(time.Second).String()
-	}
-	what := "replay"
-	if p.Round > 1 {
-		what = fmt.Sprintf("catch-up %d", p.Round-1)
-	}
-	logPct := 100.0
-	if p.Total > 0 {
-		logPct = 100 * float64(p.Done) / float64(p.Total)
-	}
-	return progress.Report{
-		Text: fmt.Sprintf("%s %s %3.0f%%  %d/%d records  %.0f/s  ETA %s", what, progress.Bar(done, total, width),
-			100*float64(min(done, total))/float64(total), p.Done, p.Total, p.Rate, eta),
-		Msg: "replay progress",
-		Attrs: []slog.Attr{slog.Int("round", p.Round), slog.Int64("done", p.Done), slog.Int64("total", p.Total),
-			slog.String("percent", fmt.Sprintf("%.0f", logPct)), slog.String("rate_per_s", fmt.Sprintf("%.0f", p.Rate)),
-			slog.String("eta", eta)},
-	}
+	return replaydisplay.New(l, width)
 }
 
 // optionalDuration is a duration flag whose absence is told apart from any

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cdcflow/cdcflow/capture"
-	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/internal/config"
-	"github.com/cdcflow/cdcflow/pipeline"
+	"github.com/cdcflow/cdcflow/internal/schemafiles"
 )
 
 func init() {
@@ -40,8 +35,9 @@ func init() {
 }
 
 // runSchemas runs "cdcflow schemas draft": the schema derivation is
-// pipeline.Mapping.DraftSchemas; this wires the live catalog to it and
-// writes the files.
+// pipeline.Mapping.DraftSchemas over the column facts
+// schemafiles.DraftInputs reads; schemafiles writes the files. This parses
+// the flags and opens the connection.
 func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "derived" {
 		return runSchemasDerived(args[1:], stdout, stderr)
@@ -77,7 +73,12 @@ func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	cctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	m, tables, err := draftInputs(cctx, cfg)
+	conn, err := pgx.Connect(cctx, cfg.Source.DSN)
+	if err != nil {
+		return fmt.Errorf("schemas draft: connect to source.dsn: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(cctx))
+	m, tables, err := schemafiles.DraftInputs(cctx, conn, cfg.Mapping.File, cfg.Source.Timezone)
 	if err != nil {
 		return err
 	}
@@ -85,61 +86,18 @@ func runSchemas(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-
-	mapDir := filepath.Dir(cfg.Mapping.File)
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join(mapDir, "schemas")
-		if m.SchemasDir() != "" {
-			dir = filepath.Join(mapDir, m.SchemasDir())
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("schemas draft: %w", err)
-	}
-	kept := 0
-	for _, d := range drafts {
-		file := filepath.Join(dir, d.File)
-		flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-		if *force {
-			flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-		}
-		f, err := os.OpenFile(file, flags, 0o644)
-		if errors.Is(err, os.ErrExist) {
-			fmt.Fprintf(stdout, "kept   %s (it exists; --force overwrites it)\n", file)
-			kept++
-			continue
-		}
-		if err == nil {
-			_, err = f.Write(d.JSON)
-			err = errors.Join(err, f.Close())
-		}
-		if err != nil {
-			return fmt.Errorf("schemas draft: write %s: %w", file, err)
-		}
-		fmt.Fprintf(stdout, "wrote  %s\n", file)
-		for _, u := range d.Unknown {
-			fmt.Fprintf(stdout, "       field %s: its type is not known (a CEL expression): the draft accepts any value; edit it\n", u)
-		}
-	}
-	rel, err := filepath.Rel(mapDir, dir)
+	dir := schemafiles.Dir(cfg.Mapping.File, m.SchemasDir(), *out)
+	kept, err := schemafiles.WriteDrafts(stdout, dir, drafts, *force)
 	if err != nil {
-		rel = dir
+		return err
 	}
-	rel = filepath.ToSlash(rel)
-	fmt.Fprintf(stdout, "\n%d schema(s) drafted, %d written, %d kept.\n", len(drafts), len(drafts)-kept, kept)
-	if m.SchemasDir() != rel {
-		fmt.Fprintf(stdout, "Add to %s (the schemas directory, relative to the mapping):\n\n  schemas: %s\n\n", cfg.Mapping.File, rel)
-	} else {
-		fmt.Fprintf(stdout, "%s already names them (schemas: %s).\n", cfg.Mapping.File, rel)
-	}
-	fmt.Fprintf(stdout, "Review the drafts, then run: cdcflow check%s\n", configArg(*path))
+	schemafiles.WriteDraftSummary(stdout, cfg.Mapping.File, m.SchemasDir(), dir, len(drafts), kept, "cdcflow check"+configArg(*path))
 	return nil
 }
 
 // runSchemasDerived runs "cdcflow schemas derived": the inference is
 // cep.Rules.DerivedSchemas; this loads the mapping (with its schemas) and
-// the rules, checks them, and writes the files that are missing.
+// the rules, checks them, and has schemafiles.WriteDerived write the files.
 func runSchemasDerived(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("schemas derived", stderr)
 	path := configFlag(fs)
@@ -178,102 +136,7 @@ func runSchemasDerived(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join(filepath.Dir(cfg.Mapping.File), "schemas")
-		if m.SchemasDir() != "" {
-			dir = filepath.Join(filepath.Dir(cfg.Mapping.File), m.SchemasDir())
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("schemas derived: %w", err)
-	}
-	var differ []string
-	for _, d := range ds {
-		file := filepath.Join(dir, d.File)
-		old, err := os.ReadFile(file)
-		switch {
-		case err == nil && bytes.Equal(old, d.JSON):
-			fmt.Fprintf(stdout, "same   %s\n", file)
-			continue
-		case err == nil && !*force:
-			fmt.Fprintf(stdout, "DIFFERS %s (rule %s): a released version's schema never changes: give the rule's emit a new version (--force overwrites)\n", file, d.Rule)
-			differ = append(differ, d.File)
-			continue
-		case err != nil && !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("schemas derived: %w", err)
-		}
-		if err := os.WriteFile(file, d.JSON, 0o644); err != nil {
-			return fmt.Errorf("schemas derived: write %s: %w", file, err)
-		}
-		fmt.Fprintf(stdout, "wrote  %s (rule %s)\n", file, d.Rule)
-		for _, u := range d.Unknown {
-			fmt.Fprintf(stdout, "       field %s: its type is not known (a CEL expression): the schema accepts any value; edit it\n", u)
-		}
-	}
-	if len(differ) > 0 {
-		return fmt.Errorf("schemas derived: %d schema(s) differ from what the rules derive: %s", len(differ), strings.Join(differ, ", "))
-	}
-	return nil
-}
-
-// draftInputs loads the mapping without its schemas, checked against the
-// live tables, and reads the column facts DraftSchemas needs.
-func draftInputs(ctx context.Context, cfg *config.Config) (*pipeline.Mapping, pipeline.DraftTables, error) {
-	conn, err := pgx.Connect(ctx, cfg.Source.DSN)
-	if err != nil {
-		return nil, nil, fmt.Errorf("schemas draft: connect to source.dsn: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	// The schemas the mapping names may be missing or incomplete: that is
-	// why we are here. Load it without them, first to learn its tables.
-	plain, err := loadMappingSkipSchemas(cfg, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	names := make([]string, 0, len(plain.Tables()))
-	for _, t := range plain.Tables() {
-		names = append(names, t.String())
-	}
-	rels, err := snapshot.Describe(ctx, conn, names)
-	if err != nil {
-		return nil, nil, fmt.Errorf("schemas draft: %w", err)
-	}
-	m, err := loadMappingSkipSchemas(cfg, pipeline.SchemaOf(rels...))
-	if err != nil {
-		return nil, nil, err
-	}
-	tables := pipeline.DraftTables{}
-	for _, rel := range rels {
-		facts, err := snapshot.DescribeColumns(ctx, conn, rel)
-		if err != nil {
-			return nil, nil, fmt.Errorf("schemas draft: %w", err)
-		}
-		cols := map[string]pipeline.DraftColumn{}
-		for _, c := range rel.Columns {
-			f := facts[c.Name]
-			cols[c.Name] = pipeline.DraftColumn{Type: c.TypeName, NotNull: f.NotNull, Enum: f.Enum,
-				// Under REPLICA IDENTITY FULL the old row carries an
-				// unchanged TOASTed value, so it is never left out.
-				Toastable: f.Storage != 'p' && rel.ReplicaIdentity != capture.IdentityFull}
-		}
-		tables[pipeline.RelationName(rel)] = cols
-	}
-	return m, tables, nil
-}
-
-// loadMappingSkipSchemas loads the mapping without reading its schemas.
-func loadMappingSkipSchemas(cfg *config.Config, schema pipeline.Schema) (*pipeline.Mapping, error) {
-	abs, err := filepath.Abs(cfg.Mapping.File)
-	if err != nil {
-		return nil, fmt.Errorf("load mapping %s: %w", cfg.Mapping.File, err)
-	}
-	m, err := pipeline.Load(os.DirFS(filepath.Dir(abs)), filepath.Base(abs),
-		pipeline.LoadOptions{Schema: schema, Timezone: cfg.Source.Timezone, SkipSchemas: true})
-	if err != nil {
-		return nil, fmt.Errorf("mapping %s: %w", cfg.Mapping.File, err)
-	}
-	return m, nil
+	return schemafiles.WriteDerived(stdout, schemafiles.Dir(cfg.Mapping.File, m.SchemasDir(), *out), ds, *force)
 }
 
 // configArg is " --config FILE" for a message, or "" without a file.

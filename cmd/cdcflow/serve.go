@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,7 +97,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 // serveQuery runs the query server of cfg.Query over the views until ctx is
 // done: in `serve`, and beside `run` (pipeline, with the flow's stages in
 // /v1/health) and `materialize`. announce, when not nil, gets the address
-// it listens on.
+// it listens on. The lifecycle is query.Run's; this turns the
+// configuration into its RunConfig.
 func serveQuery(ctx context.Context, cfg *config.Config, defs *redisview.Definitions, rdb redis.UniversalClient, reg *prometheus.Registry, log *slog.Logger, pipeline bool, announce func(string)) error {
 	qc, err := cfg.Query.ServerConfig()
 	if err != nil {
@@ -108,19 +108,8 @@ func serveQuery(ctx context.Context, cfg *config.Config, defs *redisview.Definit
 	if pipeline {
 		qc.Health = query.GathererHealth(reg)
 	}
-	srv, err := query.New(qc, defs, rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions))
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", cfg.Query.Addr)
-	if err != nil {
-		return fmt.Errorf("query.addr: %w", err)
-	}
-	log.Info("query API listening", "addr", l.Addr().String(), "tls", qc.TLS != nil, "auth", len(qc.Tokens) > 0)
-	if announce != nil {
-		announce(l.Addr().String())
-	}
-	return srv.Serve(ctx, l)
+	return query.Run(ctx, query.RunConfig{Server: qc, Addr: cfg.Query.Addr, Prefix: cfg.Views.Prefix,
+		Partitions: int(cfg.Kafka.Topics.Partitions), Log: log, Announce: announce}, defs, rdb)
 }
 
 // queryService is serveQuery as a flow service of `cdcflow run`.

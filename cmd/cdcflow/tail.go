@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,23 +101,14 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	var ready atomic.Bool
-	out := bufio.NewWriterSize(stdout, 64<<10)
-	enc := json.NewEncoder(out)
-	enc.SetEscapeHTML(false)
+	printer := changejson.NewPrinter(stdout, show)
 	handle := func(ctx context.Context, msgs []capture.Message) error {
 		for _, m := range msgs {
 			if _, ok := m.(*capture.Connected); ok {
 				ready.Store(true)
 			}
-			line, ok := changejson.Line(m, show)
-			if !ok {
-				continue
-			}
-			if err := enc.Encode(line); err != nil {
-				return fmt.Errorf("write stdout: %w", err)
-			}
 		}
-		if err := out.Flush(); err != nil {
+		if err := printer.Print(msgs); err != nil {
 			return fmt.Errorf("write stdout: %w", err)
 		}
 		// Printed means handled: the slot may move past it.

@@ -213,6 +213,25 @@ var rules = []rule{
 		forbid: anyOf(redisLibs, postgresLibs, under("sinks"), under("flow"), under("cmd"), under("internal/config"), under("query"),
 			func(imp string) bool { return under("capture")(imp) && imp != module+"/capture" }),
 	},
+	{
+		// `cdcflow schemas` writes its files through schemafiles; the
+		// command opens the connection and hands it plain values.
+		name:   "schemafiles writes schema files: no cmd, configuration, Kafka or Redis",
+		from:   under("internal/schemafiles"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("sinks"), kafkaLibs, redisLibs),
+	},
+	{
+		// A display renders what the replay reports through its callback.
+		name:   "replaydisplay only renders: no cmd, configuration, clients or capture",
+		from:   under("internal/replaydisplay"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("capture"), kafkaLibs, redisLibs, postgresLibs, prefixes("net")),
+	},
+	{
+		// cmd starts the quickstart's servers and builds its clients.
+		name:   "quickstart holds the quickstart's texts and reads: no cmd, configuration, flow or Kafka",
+		from:   under("internal/quickstart"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("flow"), under("sinks/kafka"), kafkaLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -256,6 +275,9 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/query", []string{"github.com/twmb/franz-go/pkg/kgo"}},
 		{module + "/cep", []string{module + "/sinks/redisview"}},
 		{module + "/cep/cepkafka", []string{module + "/sinks/redisview"}},
+		{module + "/internal/schemafiles", []string{"github.com/redis/go-redis/v9"}},
+		{module + "/internal/replaydisplay", []string{"github.com/redis/go-redis/v9"}},
+		{module + "/internal/quickstart", []string{module + "/internal/config"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

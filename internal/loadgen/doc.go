@@ -15,7 +15,9 @@
 //
 // It must never import the product's packages (capture, pipeline, sinks,
 // backpressure, cmd): it plays the legacy application, which knows nothing
-// of cdcflow.
+// of cdcflow. The one project package it uses is internal/progress, which
+// draws RunWithProgress's line (the texts are Stats.ProgressLine and
+// Stats.WriteTable, in report.go).
 //
 // Concurrency: a Generator's methods are safe for concurrent use; Run
 // blocks until its work is done and must not be called twice at once. Each

@@ -1,9 +1,11 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +228,24 @@ func TestNewErrors(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) = nil error", cfg)
 		}
+	}
+}
+
+func TestIntegrationRunWithProgress(t *testing.T) {
+	db := newOrderDB(t)
+	g, err := New(Config{DSN: db.DSN, Seed: uint64(testenv.Seed(t)), Count: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer // not a terminal: the final line is written as a line
+	if err := g.RunWithProgress(t.Context(), 5, &out); err != nil {
+		t.Fatalf("RunWithProgress: %v", err)
+	}
+	if got := g.Stats().Transactions; got != 5 {
+		t.Errorf("Transactions = %d; want 5", got)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "5/5 tx (100%), ") || strings.Contains(last, "ETA") {
+		t.Errorf("last progress line %q; want 5/5 tx (100%%) without an ETA", last)
 	}
 }
