@@ -56,7 +56,7 @@ func decodeSampleEvents(tb testing.TB) []Event {
 			ID: EventID(src, pos), Source: src, Type: "Order\"Typ€" + fmt.Sprint(i), Version: i,
 			AggregateType: "order " + id, AggregateID: id, Position: pos, LSN: capture.LSN(i + 1),
 			XID: uint32(i * 1000), Time: at.Add(time.Duration(i) * 1234567 * time.Nanosecond), Epoch: uint64(i),
-			Data: json.RawMessage(fmt.Sprintf(`{"k":%s,"l":[1,-2.5e3,null,true,{}],"s":"\u00e9\ud83d\ude00\/"}`, jsonString(id))),
+			Data:       json.RawMessage(fmt.Sprintf(`{"k":%s,"l":[1,-2.5e3,null,true,{}],"s":"\u00e9\ud83d\ude00\/"}`, jsonString(id))),
 			DeadLetter: i%3 == 0,
 		})
 	}
