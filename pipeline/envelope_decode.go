@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode"
@@ -208,15 +210,157 @@ func decodeRecordFast(r Record) (Event, bool) {
 }
 
 // validJSON reports whether b is one JSON value, with white space around it
-// allowed. It is stricter than json.Valid (it refuses invalid UTF-8 and deep
-// nesting), so that true means json.Valid too.
+// allowed. It is stricter than json.Valid (it refuses invalid UTF-8 and
+// nesting deeper than maxScanDepth), so that true means json.Valid too.
 func validJSON(b []byte) bool {
-	v := fastValidator{b: b}
-	if !v.value(nil, 0) {
+	i := skipSpace(b, 0)
+	if !scanValue(b, &i, 0) {
 		return false
 	}
-	v.space()
-	return v.i == len(b)
+	return skipSpace(b, i) == len(b)
+}
+
+// maxScanDepth is the deepest nesting of arrays and objects scanValue
+// reads; deeper data takes the general path.
+const maxScanDepth = 64
+
+// skipSpace returns the index of the first byte of b from i that is not
+// JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanValue reads the JSON value at b[*i] (no white space before it) and
+// moves *i past it. It returns false when there is no valid value there
+// (invalid UTF-8 in strings and nesting deeper than maxScanDepth included).
+func scanValue(b []byte, i *int, depth int) bool {
+	j := *i
+	if j >= len(b) {
+		return false
+	}
+	switch c := b[j]; {
+	case c == '"':
+		_, _, ok := scanString(b, i)
+		return ok
+	case c == '{' || c == '[':
+		if depth >= maxScanDepth {
+			return false
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		j = skipSpace(b, j+1)
+		if j < len(b) && b[j] == end {
+			*i = j + 1
+			return true
+		}
+		for {
+			if c == '{' {
+				if _, _, ok := scanString(b, &j); !ok {
+					return false
+				}
+				if j = skipSpace(b, j); j >= len(b) || b[j] != ':' {
+					return false
+				}
+				j = skipSpace(b, j+1)
+			}
+			if !scanValue(b, &j, depth+1) {
+				return false
+			}
+			if j = skipSpace(b, j); j >= len(b) {
+				return false
+			}
+			switch b[j] {
+			case ',':
+				j = skipSpace(b, j+1)
+			case end:
+				*i = j + 1
+				return true
+			default:
+				return false
+			}
+		}
+	case c == 't':
+		return scanLiteral(b, i, "true")
+	case c == 'f':
+		return scanLiteral(b, i, "false")
+	case c == 'n':
+		return scanLiteral(b, i, "null")
+	}
+	return scanNumber(b, i)
+}
+
+// scanLiteral reads lit at b[*i].
+func scanLiteral(b []byte, i *int, lit string) bool {
+	if len(b)-*i < len(lit) || string(b[*i:*i+len(lit)]) != lit {
+		return false
+	}
+	*i += len(lit)
+	return true
+}
+
+// scanNumber reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? at b[*i].
+func scanNumber(b []byte, i *int) bool {
+	j := *i
+	digits := func() int {
+		n := 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+			n++
+		}
+		return n
+	}
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	if j < len(b) && b[j] == '0' {
+		j++
+	} else if digits() == 0 {
+		return false
+	}
+	if j < len(b) && b[j] == '.' {
+		j++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+		j++
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	*i = j
+	return true
+}
+
+// fData stands for the data member in members.
+const fData = nFields
+
+// members are the members of a structured CloudEvent in the order
+// EncodeEvent writes them, each with its quoted name and colon: scanStructured
+// expects them in turn, and reads any other name in full.
+var members = [...]struct {
+	prefix string
+	f      int
+}{
+	{`"specversion":`, fSpecVersion}, {`"id":`, fID}, {`"source":`, fSource}, {`"type":`, fType},
+	{`"subject":`, fSubject}, {`"time":`, fTime}, {`"datacontenttype":`, fDataContentType},
+	{`"dataschema":`, fDataSchema}, {`"sequence":`, fSequence}, {`"partitionkey":`, fPartitionKey},
+	{`"pglsn":`, fPgLSN}, {`"pgxid":`, fPgXID}, {`"aggregatetype":`, fAggregateType}, {`"epoch":`, fEpoch},
+	{`"control":`, fControl}, {`"deadletter":`, fDeadLetter}, {`"data":`, fData},
 }
 
 // scanStructured reads a structured CloudEvent as EncodeEvent writes it: one
@@ -229,44 +373,50 @@ func scanStructured(value []byte, a *rawAttrs) (data []byte, ok bool) {
 	if len(value) < 2 || value[0] != '{' || value[1] == '}' {
 		return nil, false
 	}
-	v := fastValidator{b: value, i: 1}
+	i := 1
+	next := 0 // the index in members of the next member EncodeEvent may have written
 	for {
-		key, escaped, ok := scanString(value, &v.i)
-		if !ok || escaped || v.i >= len(value) || value[v.i] != ':' {
-			return nil, false
+		f := -1
+		for k := next; k < len(members); k++ {
+			if m := members[k].prefix; len(value)-i >= len(m) && string(value[i:i+len(m)]) == m {
+				f, next = members[k].f, k+1
+				i += len(m)
+				break
+			}
 		}
-		v.i++
-		if string(key) == "data" {
-			if data != nil || v.i >= len(value) {
+		if f < 0 {
+			key, escaped, ok := scanString(value, &i)
+			if !ok || escaped || i >= len(value) || value[i] != ':' {
 				return nil, false
 			}
-			switch value[v.i] {
-			case ' ', '\t', '\n', '\r':
+			i++
+			if f = fieldOf(key); string(key) == "data" {
+				f = fData
+			}
+		}
+		if f == fData {
+			start := i
+			if data != nil || !scanValue(value, &i, 0) {
 				return nil, false
 			}
-			start := v.i
-			if !v.value(nil, 0) {
-				return nil, false
-			}
-			data = value[start:v.i]
+			data = value[start:i]
 		} else {
-			f := fieldOf(key)
 			if f < 0 {
 				return nil, false
 			}
-			s, escaped, ok := scanString(value, &v.i)
+			s, escaped, ok := scanString(value, &i)
 			if !ok || !a.set(f, s, escaped) {
 				return nil, false
 			}
 		}
-		if v.i >= len(value) {
+		if i >= len(value) {
 			return nil, false
 		}
-		switch value[v.i] {
+		switch value[i] {
 		case ',':
-			v.i++
+			i++
 		case '}':
-			return data, v.i+1 == len(value)
+			return data, i+1 == len(value)
 		default:
 			return nil, false
 		}
@@ -286,8 +436,8 @@ var plainByte = func() (t [256]bool) {
 // returns the bytes between the quotes, whether they hold escapes, and
 // whether it is a string encoding/json reads as appendUnescaped does: valid
 // escapes, valid UTF-8, no control characters. It accepts what
-// fastValidator.rawString accepts, faster on plain ASCII, which attribute
-// values mostly are.
+// fastValidator.rawString accepts, eight bytes at a time where they are
+// plain ASCII, which attribute values and most data mostly are.
 func scanString(b []byte, i *int) (raw []byte, escaped, ok bool) {
 	j := *i
 	if j >= len(b) || b[j] != '"' {
@@ -295,13 +445,24 @@ func scanString(b []byte, i *int) (raw []byte, escaped, ok bool) {
 	}
 	j++
 	start := j
-	for j < len(b) {
-		c := b[j]
-		if plainByte[c] {
-			j++
-			continue
+	for {
+		if j+8 <= len(b) {
+			m := specialBytes(binary.LittleEndian.Uint64(b[j:]))
+			if m == 0 {
+				j += 8
+				continue
+			}
+			// The lowest flagged byte is the first special one.
+			j += bits.TrailingZeros64(m) >> 3
+		} else {
+			for j < len(b) && plainByte[b[j]] {
+				j++
+			}
+			if j >= len(b) {
+				return nil, false, false
+			}
 		}
-		switch {
+		switch c := b[j]; {
 		case c == '"':
 			*i = j + 1
 			return b[start:j], escaped, true
@@ -336,7 +497,19 @@ func scanString(b []byte, i *int) (raw []byte, escaped, ok bool) {
 			j += size
 		}
 	}
-	return nil, false, false
+}
+
+// specialBytes is not zero when one of the eight bytes of x is not
+// plainByte: a quote, a backslash, a control character or a byte of a
+// non-ASCII character. When every byte is ASCII, subtracting 0x20 from each
+// (or 1 from each byte of x^q, zero where a byte is q) borrows, and sets the
+// high bit of the result, exactly when some byte is below 0x20 (is q); the
+// high bit of the lowest such byte is then set whatever the bytes above it.
+func specialBytes(x uint64) uint64 {
+	const ones, high = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	return ((x - ones*0x20) | (quote - ones) | (backslash - ones) | x) & high
 }
 
 // scanBinary reads the ce_* headers of a binary record: every one a known
@@ -357,47 +530,50 @@ func scanBinary(headers []Header, a *rawAttrs) bool {
 
 // strings sets env's attributes from a, as copies, unescaped: the subject
 // and a partitionkey that differs from it in strings of their own, the
-// others in one shared string.
+// others in one shared string (but for constants).
 func (a *rawAttrs) strings(env *envelope) {
-	// The shared string is built in a stack buffer when it fits.
-	var stack [512]byte
-	buf := stack[:0]
+	n := 0
+	for f := range nFields {
+		n += len(a.v[f]) // unescaping only shortens
+	}
+	// The Builder's String does not copy its buffer: one allocation.
+	var sb strings.Builder
+	sb.Grow(n)
 	var ends [nFields]int
 	for f := range nFields {
-		if f == fSubject || f == fPartitionKey {
-			continue
+		switch v := a.v[f]; {
+		case f == fSubject || f == fPartitionKey:
+		case f == fSpecVersion && string(v) == specVersion:
+			env.SpecVersion = specVersion // constants: no copy
+		case f == fDataContentType && string(v) == DataContentType:
+			env.DataContentType = DataContentType
+		case a.escaped&(1<<f) != 0:
+			sb.Write(appendUnescaped(nil, v))
+		default:
+			sb.Write(v)
 		}
-		if a.escaped&(1<<f) != 0 {
-			buf = appendUnescaped(buf, a.v[f])
-		} else {
-			buf = append(buf, a.v[f]...)
-		}
-		ends[f] = len(buf)
+		ends[f] = sb.Len()
 	}
-	shared := string(buf)
+	shared := sb.String()
 	start := 0
 	for f := range nFields {
-		if f == fSubject || f == fPartitionKey {
-			continue
-		}
 		if ends[f] > start {
 			*envField(env, f) = shared[start:ends[f]]
 		}
 		start = ends[f]
 	}
-	env.Subject = a.own(fSubject, stack[:0])
+	env.Subject = a.own(fSubject)
 	if string(a.v[fPartitionKey]) == string(a.v[fSubject]) && a.escaped&(1<<fPartitionKey) == a.escaped&(1<<fSubject) {
 		env.PartitionKey = env.Subject
 	} else {
-		env.PartitionKey = a.own(fPartitionKey, stack[:0])
+		env.PartitionKey = a.own(fPartitionKey)
 	}
 }
 
-// own returns attribute f in a string of its own, unescaped in scratch when
-// it holds escapes.
-func (a *rawAttrs) own(f int, scratch []byte) string {
+// own returns attribute f, unescaped, in a string of its own.
+func (a *rawAttrs) own(f int) string {
 	if a.escaped&(1<<f) != 0 {
-		return string(appendUnescaped(scratch, a.v[f]))
+		return string(appendUnescaped(nil, a.v[f]))
 	}
 	return string(a.v[f])
 }

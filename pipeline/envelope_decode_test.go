@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -341,7 +344,8 @@ func FuzzDecodeParsers(f *testing.F) {
 	for _, s := range []string{"00000016B374D848-00000003-0001", "00000016b374d848-00000003-0001", "0000000000000000-00000000-0000",
 		"2026-11-23T10:15:00.123456Z", "2026-11-23T10:15:00Z", "2024-02-29T23:59:59.999999999Z", "2023-02-29T00:00:00Z",
 		"0000-01-01T00:00:00.1Z", "9999-12-31T23:59:59.0000000000Z", "2026-11-23T10:15:60Z", "2026-11-23T10:15:00.Z",
-		"2026-11-23t10:15:00z", "2026-11-23T10:15:00+01:00", "16/B374D848", "0/0", "ffffffff/FFFFFFFF", "1/", "/1", "123456789/0", "1//2"} {
+		"2026-11-23t10:15:00z", "2026-11-23T10:15:00+01:00", "16/B374D848", "0/0", "ffffffff/FFFFFFFF", "1/", "/1", "123456789/0", "1//2",
+		` {"a" : [1, -2.5e+3, "x\u00e9y", null, true, false, {}]} `, `{"a":1,}`, `01`, `1.`, `"\q"`, "\"\xff\"", `[[[]]]`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -358,6 +362,9 @@ func FuzzDecodeParsers(f *testing.F) {
 			if want = want.UTC(); got != want {
 				t.Fatalf("parseTimeUTC(%q) = %#v; time.Parse gives %#v", s, got, want)
 			}
+		}
+		if validJSON([]byte(s)) && !json.Valid([]byte(s)) {
+			t.Fatalf("validJSON(%q) = true; json.Valid = false", s)
 		}
 		if got, ok := parseLSN(s); ok {
 			want, err := capture.ParseLSN(s)
@@ -386,6 +393,71 @@ func TestDecodeParsersTakeUsualForms(t *testing.T) {
 		s := string(appendLSN(nil, lsn))
 		if got, ok := parseLSN(s); !ok || got != lsn {
 			t.Errorf("parseLSN(%q) = %v, %v; want %v", s, got, ok, lsn)
+		}
+	}
+}
+
+// TestValidJSON compares validJSON with json.Valid: they agree on valid
+// UTF-8 of shallow nesting; validJSON refuses more.
+func TestValidJSON(t *testing.T) {
+	deepest := strings.Repeat("[", maxScanDepth) + strings.Repeat("]", maxScanDepth)
+	deep := "[" + deepest + "]"
+	for _, s := range []string{`{}`, `[]`, `{"a":1}`, ` {"a" : [1, 2.5e3, "x y", null, true, false, {}]} `, `"\u00e9\n"`, `-0.5E-7`, `0`,
+		`{"a":1,}`, `[1,]`, `{"a"}`, `{1:2}`, `01`, `1.`, `-`, `.5`, `1e`, `"\x01"`, `"\q"`, `"\u12"`, `{"a":"b"}x`, ``, ` `, `nul`, `tru`, `[1 2]`,
+		`{"a":1 "b":2}`, "\"a\tb\"", "\"\x7f\"", "\"é€😀\"", deepest} {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validJSON(%q) = %v; json.Valid = %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"\"\xff\"", "\"\xed\xa0\x80\"", deep} {
+		if validJSON([]byte(s)) {
+			t.Errorf("validJSON(%q) = true; want false (left to the general path)", s)
+		}
+	}
+}
+
+// TestSpecialBytes checks the eight-byte test of scanString against
+// plainByte: for every byte in every lane among plain neighbours, and for
+// random words, which byte it flags first.
+func TestSpecialBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var b [8]byte
+		for k := range b {
+			// Mostly plain bytes, some special ones anywhere.
+			if rng.IntN(4) == 0 {
+				b[k] = byte(rng.IntN(256))
+			} else {
+				b[k] = byte(0x20 + rng.IntN(0x60))
+			}
+		}
+		first := 8
+		for k := range b {
+			if !plainByte[b[k]] {
+				first = k
+				break
+			}
+		}
+		got := 8
+		if m := specialBytes(binary.LittleEndian.Uint64(b[:])); m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != first {
+			t.Fatalf("specialBytes(%q) flags byte %d first; want %d", b, got, first)
+		}
+	}
+	for lane := range 8 {
+		for c := range 256 {
+			b := []byte("abcdefgh")
+			b[lane] = byte(c)
+			x := binary.LittleEndian.Uint64(b)
+			m := specialBytes(x)
+			if got := m != 0; got != !plainByte[c] {
+				t.Errorf("specialBytes(%q) != 0 is %v; want %v", b, got, !plainByte[c])
+			}
+			if m != 0 && bits.TrailingZeros64(m)>>3 != lane {
+				t.Errorf("specialBytes(%q) flags byte %d first; want %d", b, bits.TrailingZeros64(m)>>3, lane)
+			}
 		}
 	}
 }
