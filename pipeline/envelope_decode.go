@@ -23,10 +23,12 @@ import (
 // decodes or refuses with its error. It never returns an error itself, so
 // DecodeRecord's errors are always the general path's.
 //
-// A new attribute has to be added in four places to be decoded here (until
-// then, records carrying it take the general path, which is correct but
-// slow): the envelope struct and its encoder, the field constants below,
-// fieldOf and envField.
+// A new attribute is decoded by both paths once it is in the envelope
+// struct (and fromEnvelope, to check it and set its Event field). Until it is
+// also added here, records carrying it take the general path, which is
+// correct but slow: a constant below (before nFields), a case in fieldOf and
+// in envField, and an entry in members at the place where EncodeEvent writes
+// it.
 
 // The attributes the fast path knows, as indexes of envField; data is read
 // apart.
@@ -158,7 +160,7 @@ func (a *rawAttrs) set(f int, v []byte, escaped bool) bool {
 // general path. The Event does not alias r (see DecodeRecord).
 func decodeRecordFast(r Record) (Event, bool) {
 	var ct []byte
-	ctSeen, binary := false, false
+	ctSeen, isBinary := false, false
 	for _, h := range r.Headers {
 		switch {
 		case len(h.Key) == len(headerContentType) && (h.Key == headerContentType || strings.EqualFold(h.Key, headerContentType)):
@@ -167,7 +169,7 @@ func decodeRecordFast(r Record) (Event, bool) {
 			}
 			ct, ctSeen = h.Value, true
 		case h.Key == headerPrefix+attrSpecVersion:
-			binary = true
+			isBinary = true
 		}
 	}
 	var a rawAttrs
@@ -179,7 +181,7 @@ func decodeRecordFast(r Record) (Event, bool) {
 		if data, ok = scanStructured(r.Value, &a); !ok {
 			return Event{}, false
 		}
-	case binary && (ctSeen && string(ct) == DataContentType || !ctSeen && len(r.Value) == 0):
+	case isBinary && (ctSeen && string(ct) == DataContentType || !ctSeen && len(r.Value) == 0):
 		if !scanBinary(r.Headers, &a) {
 			return Event{}, false
 		}
@@ -196,7 +198,7 @@ func decodeRecordFast(r Record) (Event, bool) {
 	a.strings(&env)
 	if data != nil {
 		env.Data = bytes.Clone(data)
-		if binary && !structured {
+		if !structured {
 			// The binding carries datacontenttype in content-type, which
 			// is DataContentType here.
 			env.DataContentType = DataContentType
