@@ -554,10 +554,10 @@ var headerKeys = func() map[string]string {
 //
 // The Event never aliases r: its strings and its Data are copies, so the
 // caller may reuse r's buffers as soon as DecodeRecord returns. Its ID,
-// Source, Type, AggregateType and Position may share one allocation (keeping
-// one of them keeps the bytes of the others); its AggregateID and its Data
-// have allocations of their own, so a caller that keeps only the aggregate
-// id (as a map key, say) keeps only its bytes.
+// Source, Type and AggregateType may share one allocation (keeping one of
+// them keeps the bytes of the others); its AggregateID, Position and Data
+// have allocations of their own, so a caller that keeps only an aggregate id
+// or a position (as a map key or a guard, say) keeps only its bytes.
 //
 // Records as EncodeEvent writes them take a single-pass decoder
 // (decodeRecordFast); anything it is not sure of (other attribute names or

@@ -530,9 +530,11 @@ func scanBinary(headers []Header, a *rawAttrs) bool {
 	return true
 }
 
-// strings sets env's attributes from a, as copies, unescaped: the subject
-// and a partitionkey that differs from it in strings of their own, the
-// others in one shared string (but for constants).
+// strings sets env's attributes from a, as copies, unescaped: the
+// sequence, the subject and a partitionkey that differs from it in strings
+// of their own (consumers keep positions and aggregate ids, in their state
+// and as map keys, and should not keep more bytes than those), the others in
+// one shared string (but for constants).
 func (a *rawAttrs) strings(env *envelope) {
 	n := 0
 	for f := range nFields {
@@ -544,7 +546,7 @@ func (a *rawAttrs) strings(env *envelope) {
 	var ends [nFields]int
 	for f := range nFields {
 		switch v := a.v[f]; {
-		case f == fSubject || f == fPartitionKey:
+		case f == fSubject || f == fPartitionKey || f == fSequence:
 		case f == fSpecVersion && string(v) == specVersion:
 			env.SpecVersion = specVersion // constants: no copy
 		case f == fDataContentType && string(v) == DataContentType:
@@ -563,6 +565,9 @@ func (a *rawAttrs) strings(env *envelope) {
 			*envField(env, f) = shared[start:ends[f]]
 		}
 		start = ends[f]
+	}
+	if a.seen&(1<<fSequence) != 0 {
+		env.Sequence = a.own(fSequence)
 	}
 	env.Subject = a.own(fSubject)
 	if string(a.v[fPartitionKey]) == string(a.v[fSubject]) && a.escaped&(1<<fPartitionKey) == a.escaped&(1<<fSubject) {
