@@ -216,7 +216,6 @@ func TestDecodeRecordFastEdges(t *testing.T) {
 		{"no subject, partitionkey", plain(`{"specversion":"1.0","id":"1","source":"s","type":"T","partitionkey":"k"}`), true},
 		{"datacontenttype with parameters", replace(`"datacontenttype":"application/json"`, `"datacontenttype":"application/json; charset=utf-8"`), true}, // parsed by mime, as before
 
-
 		// Left to the reference path, which decodes them.
 		{"unknown extension", replace(`"pgxid"`, `"pgendlsn":"16/B374D900","pgxid"`), false},
 		{"upper-case name", replace(`"pgxid"`, `"PGXID"`), false},
