@@ -58,7 +58,7 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 		if binary {
 			mode = Binary
 		}
-		valid := id != "" && source != "" && typ != "" && version >= 0 && control <= uint8(ControlTruncate) &&
+		valid := id != "" && source != "" && typ != "" && version >= 0 && control <= uint8(ControlProgress) &&
 			utf8.ValidString(id) && utf8.ValidString(source) && utf8.ValidString(typ) &&
 			utf8.ValidString(aggType) && utf8.ValidString(aggID) &&
 			(len(data) == 0 || json.Valid(data)) &&
