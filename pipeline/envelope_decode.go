@@ -161,8 +161,15 @@ func (a *rawAttrs) set(f int, v []byte, escaped bool) bool {
 func decodeRecordFast(r Record) (Event, bool) {
 	var ct []byte
 	ctSeen, isBinary := false, false
+	var endLSN capture.LSN
 	for _, h := range r.Headers {
 		switch {
+		case h.Key == HeaderEndLSN:
+			n, ok := parseHex16(h.Value)
+			if !ok {
+				return Event{}, false // the general path's error
+			}
+			endLSN = capture.LSN(n)
 		case len(h.Key) == len(headerContentType) && (h.Key == headerContentType || strings.EqualFold(h.Key, headerContentType)):
 			if ctSeen {
 				return Event{}, false // the general path's error
@@ -205,10 +212,33 @@ func decodeRecordFast(r Record) (Event, bool) {
 		}
 	}
 	e, err := fromEnvelope(&env, true)
-	if err != nil || len(r.Key) > 0 && string(r.Key) != e.AggregateID {
+	if err != nil || len(r.Key) > 0 && string(r.Key) != e.AggregateID || endLSN != 0 && endLSN < e.LSN {
 		return Event{}, false // the general path's error
 	}
+	e.EndLSN = endLSN
 	return e, true
+}
+
+// parseHex16 parses exactly 16 hexadecimal digits (either case), as
+// strconv.ParseUint(s, 16, 64) does for such a string (HeaderEndLSN).
+func parseHex16(b []byte) (uint64, bool) {
+	if len(b) != 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | uint64(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | uint64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // validJSON reports whether b is one JSON value, with white space around it

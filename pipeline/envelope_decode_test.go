@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +203,12 @@ func TestDecodeRecordFastEdges(t *testing.T) {
 	}{
 		{"structured", s, true},
 		{"binary", b, true},
+		{"end LSN", Record{Key: s.Key, Value: s.Value, Headers: append(slices.Clip(s.Headers), Header{Key: HeaderEndLSN, Value: []byte("00000016B374D900")})}, true},
+		{"end LSN in lower case", Record{Key: s.Key, Value: s.Value, Headers: append(slices.Clip(s.Headers), Header{Key: HeaderEndLSN, Value: []byte("00000016b374d900")})}, true},
+		{"binary end LSN", Record{Key: b.Key, Value: b.Value, Headers: append(slices.Clip(b.Headers), Header{Key: HeaderEndLSN, Value: []byte("00000016B374D848")})}, true},
+		{"end LSN before the commit", Record{Key: s.Key, Value: s.Value, Headers: append(slices.Clip(s.Headers), Header{Key: HeaderEndLSN, Value: []byte("0000000000000001")})}, false},
+		{"end LSN short", Record{Key: s.Key, Value: s.Value, Headers: append(slices.Clip(s.Headers), Header{Key: HeaderEndLSN, Value: []byte("16B374D900")})}, false},
+		{"end LSN not hex", Record{Key: s.Key, Value: s.Value, Headers: append(slices.Clip(s.Headers), Header{Key: HeaderEndLSN, Value: []byte("00000016B374D90g")})}, false},
 		{"no key", Record{Value: s.Value, Headers: s.Headers}, true},
 		{"content-type without parameters", Record{Key: s.Key, Value: s.Value, Headers: ct("application/cloudevents+json")}, true},
 		{"Content-Type", Record{Key: s.Key, Value: s.Value, Headers: []Header{{Key: "Content-Type", Value: []byte(StructuredContentType)}}}, true},
