@@ -301,7 +301,17 @@ func TestIntegrationRunFatalProduceError(t *testing.T) {
 			return nil, nil, false
 		}
 		refused.Add(1)
-		return produceErrorResponse(req, kerr.TopicAuthorizationFailed.Code), nil, true
+		// Only shop.order is refused; the other topics a request carries
+		// get a retriable error, so that the fatal one is shop.order's.
+		resp := produceErrorResponse(req, kerr.TopicAuthorizationFailed.Code).(*kmsg.ProduceResponse)
+		for i := range resp.Topics {
+			if rt := &resp.Topics[i]; rt.Topic != "shop.order" && rt.TopicID != *id {
+				for j := range rt.Partitions {
+					rt.Partitions[j].ErrorCode = kerr.NotLeaderForPartition.Code
+				}
+			}
+		}
+		return resp, nil, true
 	})
 	slot, env := ordersRunEnv(t, db, broker.Addrs(), "fatal")
 	p := startRun(t, env...)
