@@ -23,8 +23,12 @@ type MappingConfig struct {
 	// table's changes to the dead-letter topic and goes on.
 	OnBrokenRule string `yaml:"on_broken_rule"`
 	// Workers is how many goroutines map and encode changes in parallel
-	// (the events keep their order). Default 0: one per core
-	// (GOMAXPROCS), decided when the flow starts.
+	// (the events keep their order). Default 1: on the 2-core benchmark
+	// machine one worker beside capture and the producer was faster and
+	// cheaper than one per core on both the reference and the wide workload
+	// (docs/benchmarks.md, "Wide rows"); more pay where mapping itself is
+	// the bottleneck (the cdcflow_flow_map_* metrics say so) and cores are
+	// free.
 	Workers int `yaml:"workers"`
 }
 
@@ -36,6 +40,9 @@ func (m *MappingConfig) setDefaults() {
 	if m.OnBrokenRule == "" {
 		m.OnBrokenRule = "stop"
 	}
+	if m.Workers == 0 {
+		m.Workers = 1
+	}
 }
 
 func (m *MappingConfig) validate() error {
@@ -46,7 +53,7 @@ func (m *MappingConfig) validate() error {
 		errs = append(errs, invalidKey("on_broken_rule", "%q is not one of stop, dead_letter", m.OnBrokenRule))
 	}
 	if m.Workers < 0 || m.Workers > maxMapWorkers {
-		errs = append(errs, invalidKey("workers", "%d is not between 0 (one per core) and %d", m.Workers, maxMapWorkers))
+		errs = append(errs, invalidKey("workers", "%d is not between 1 and %d", m.Workers, maxMapWorkers))
 	}
 	return errors.Join(errs...)
 }

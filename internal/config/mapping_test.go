@@ -18,8 +18,8 @@ func TestMappingConfig(t *testing.T) {
 		{"no validation, dead letters", MappingConfig{NoValidation: true, OnBrokenRule: "dead_letter"}, pipeline.MapperOptions{DeadLetterBrokenRules: true}, ""},
 		{"bad on_broken_rule", MappingConfig{OnBrokenRule: "ignore"}, pipeline.MapperOptions{}, `on_broken_rule: "ignore" is not one of stop, dead_letter`},
 		{"workers", MappingConfig{Workers: 8}, pipeline.MapperOptions{Validate: true}, ""},
-		{"negative workers", MappingConfig{Workers: -1}, pipeline.MapperOptions{}, `workers: -1 is not between 0 (one per core) and 256`},
-		{"too many workers", MappingConfig{Workers: 257}, pipeline.MapperOptions{}, `workers: 257 is not between 0 (one per core) and 256`},
+		{"negative workers", MappingConfig{Workers: -1}, pipeline.MapperOptions{}, `workers: -1 is not between 1 and 256`},
+		{"too many workers", MappingConfig{Workers: 257}, pipeline.MapperOptions{}, `workers: 257 is not between 1 and 256`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
