@@ -110,7 +110,7 @@ func TestIntegrationServeCluster(t *testing.T) { serveContract(t, true) }
 func serveContract(t *testing.T, cluster bool) {
 	s := newViewsE2E(t, viewsE2EOptions{cluster: cluster})
 	s.awaitEqual(90*time.Second, "after the snapshot")
-	s.load(80, 1)
+	s.loadWithPromised(80, 1)
 	s.awaitEqual(90*time.Second, "after the load")
 	base := startServe(t, s.env, s.rdb, s.envValue("CDCFLOW_VIEWS_PREFIX"))
 	ctx := t.Context()
