@@ -210,9 +210,37 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, st streamer) err
 				}
 				continue
 			}
-			if err := s.forward(ctx, conn, st, snap, &pos, b.changes); err != nil {
+			// The batch wakes the stream; the stream reads from its own
+			// positions. The shared watcher resolves where it starts when
+			// it starts, which can be after this stream read its state:
+			// the entries in between would never come in a batch.
+			err := s.catchUp(ctx, conn, st, snap, &pos)
+			if isTrimmed(err) {
+				if pos, snap, err = s.restart(ctx, conn, st, "the change stream no longer holds the entries after this stream's position"); err != nil {
+					return s.streamEnd(ctx, conn, err)
+				}
+				continue
+			}
+			if err != nil {
 				return s.streamEnd(ctx, conn, err)
 			}
+		}
+	}
+}
+
+// catchUp forwards the entries after pos without blocking, until a read
+// comes back empty.
+func (s *Server) catchUp(ctx context.Context, conn *sseConn, st streamer, snap *redisview.Snapshot, pos *streamPos) error {
+	for {
+		chs, err := snap.Changes(ctx, maps(pos.ids), 0, 256)
+		if err != nil {
+			return err
+		}
+		if len(chs) == 0 {
+			return nil
+		}
+		if err := s.forward(ctx, conn, st, snap, pos, chs); err != nil {
+			return err
 		}
 	}
 }
@@ -276,21 +304,14 @@ func (s *Server) resume(ctx context.Context, conn *sseConn, r *http.Request, st 
 		return s.restart(ctx, conn, st, fmt.Sprintf("the views' generation is %d now, not %d", snap.Generation(), pos.gen))
 	}
 	// Catch up without blocking until an entry comes back empty-handed.
-	for {
-		chs, err := snap.Changes(ctx, maps(pos.ids), 0, 256)
-		if isTrimmed(err) {
-			return s.restart(ctx, conn, st, "the change stream no longer holds the entries after Last-Event-ID")
-		}
-		if err != nil {
-			return streamPos{}, nil, err
-		}
-		if len(chs) == 0 {
-			return pos, snap, nil
-		}
-		if err := s.forward(ctx, conn, st, snap, &pos, chs); err != nil {
-			return streamPos{}, nil, err
-		}
+	err = s.catchUp(ctx, conn, st, snap, &pos)
+	if isTrimmed(err) {
+		return s.restart(ctx, conn, st, "the change stream no longer holds the entries after Last-Event-ID")
 	}
+	if err != nil {
+		return streamPos{}, nil, err
+	}
+	return pos, snap, nil
 }
 
 func maps(m map[int32]string) map[int32]string {
