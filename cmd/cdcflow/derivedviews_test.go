@@ -63,7 +63,7 @@ views:
         set: {due: data.due}
     delete_on: [OrderOverdueResolved]
 `, topics: []string{"shop.cep"}},
-		{name: "both on one aggregate", views: mixed, err: "fold both the mapping's events and events the CEP rules"},
+		{name: "both on one aggregate", views: mixed, err: "fold both the mapping's events and derived ones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -332,35 +332,12 @@ func derivedViews(cfg *config.Config, mapping *pipeline.Mapping, defs *redisview
 	if err != nil {
 		return "", nil, nil, err
 	}
-	derived := rs.DerivedTypes()
-	mixed := map[string]bool{}     // aggregate types with views over mapped events
-	onDerived := map[string]bool{} // ... and over derived ones
-	for _, v := range defs.Views() {
-		if v.Kind != redisview.KindEntity && v.Kind != redisview.KindHistory {
-			continue // index and aggregate views derive from an entity view
-		}
-		types := slices.Concat(v.EventTypes, v.DeleteOn)
-		if v.EventTypes == nil {
-			mixed[v.Aggregate] = true // a history of every type
-		}
-		for _, t := range types {
-			if slices.Contains(derived, t) {
-				onDerived[v.Aggregate] = true
-			} else {
-				mixed[v.Aggregate] = true
-			}
-		}
+	onDerived, err := defs.DerivedOnly(rs.DerivedTypes())
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s (rules %s): %w", cfg.Views.File, cfg.CEP.File, err)
 	}
 	if len(onDerived) == 0 {
 		return "", nil, mapping, nil
-	}
-	for agg := range onDerived {
-		if mixed[agg] {
-			return "", nil, nil, fmt.Errorf("%s: the views of aggregate %q fold both the mapping's events and events the CEP rules of %s derive: "+
-				"the views keep one position guard per aggregate, so a derived event reaching the view after a later mapped event of its aggregate would be dropped as stale; "+
-				"put the views over derived events in a views file of their own, materialized with their own views.prefix and views.group (docs/views.md)",
-				cfg.Views.File, agg, cfg.CEP.File)
-		}
 	}
 	ds, err := rs.DerivedSchemas(mapping)
 	if err != nil {
