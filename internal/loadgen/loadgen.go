@@ -67,11 +67,11 @@ type Generator struct {
 	log  *slog.Logger
 	zone *time.Location
 
-	mu      sync.Mutex // guards everything below
-	stats   Stats
-	started int64 // transactions handed to workers
-	nextAt  time.Time
-	st      *state
+	pace pacer // the transactions handed to workers, at cfg.Count and cfg.Rate (its own lock)
+
+	mu    sync.Mutex // guards everything below
+	stats Stats
+	st    *state
 }
 
 // New checks cfg and returns a Generator. It does not connect.
@@ -138,8 +138,9 @@ func (g *Generator) Run(ctx context.Context) error {
 		return err
 	}
 	g.mu.Lock()
-	g.st, g.started, g.nextAt = st, 0, time.Time{}
+	g.st = st
 	g.mu.Unlock()
+	g.pace.reset()
 
 	var deadline time.Time
 	if g.cfg.Duration > 0 {
@@ -162,38 +163,7 @@ func (g *Generator) Run(ctx context.Context) error {
 // Count transactions were handed out or the deadline has come. With a Rate
 // it waits for the next free slot, shared by all workers.
 func (g *Generator) ticket(ctx context.Context, deadline time.Time) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	g.mu.Lock()
-	now := time.Now()
-	if (g.cfg.Count > 0 && g.started >= g.cfg.Count) || (!deadline.IsZero() && !now.Before(deadline)) {
-		g.mu.Unlock()
-		return false, nil
-	}
-	at := now
-	if g.cfg.Rate > 0 {
-		if g.nextAt.After(now) {
-			at = g.nextAt
-		}
-		if !deadline.IsZero() && !at.Before(deadline) {
-			g.mu.Unlock()
-			return false, nil
-		}
-		g.nextAt = at.Add(time.Duration(float64(time.Second) / g.cfg.Rate))
-	}
-	g.started++
-	g.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-t.C:
-		}
-	}
-	return true, nil
+	return g.pace.ticket(ctx, deadline, g.cfg.Count, g.cfg.Rate)
 }
 
 // record adds a committed transaction's row counts to the stats.

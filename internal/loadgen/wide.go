@@ -116,12 +116,12 @@ func InitWide(ctx context.Context, conn *pgx.Conn, replicaFull bool) error {
 type WideGenerator struct {
 	cfg WideConfig
 
-	mu      sync.Mutex // guards everything below
-	stats   Stats
-	started int64
-	nextAt  time.Time
-	nextID  int64
-	clock   time.Time
+	pace pacer // the transactions handed to workers, at cfg.Count and cfg.Rate (its own lock)
+
+	mu     sync.Mutex // guards everything below
+	stats  Stats
+	nextID int64
+	clock  time.Time
 }
 
 // NewWide checks cfg and returns a WideGenerator. It does not connect.
@@ -200,8 +200,9 @@ func (g *WideGenerator) Run(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("load documents: %w", err)
 	}
+	g.pace.reset()
 	g.mu.Lock()
-	g.started, g.nextAt, g.nextID = 0, time.Time{}, maxID
+	g.nextID = maxID
 	g.clock = DefaultEpoch
 	if last.After(g.clock) {
 		g.clock = last
@@ -227,38 +228,7 @@ func (g *WideGenerator) Run(ctx context.Context) error {
 
 // ticket is Generator.ticket for the wide workload.
 func (g *WideGenerator) ticket(ctx context.Context, deadline time.Time) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	g.mu.Lock()
-	now := time.Now()
-	if (g.cfg.Count > 0 && g.started >= g.cfg.Count) || (!deadline.IsZero() && !now.Before(deadline)) {
-		g.mu.Unlock()
-		return false, nil
-	}
-	at := now
-	if g.cfg.Rate > 0 {
-		if g.nextAt.After(now) {
-			at = g.nextAt
-		}
-		if !deadline.IsZero() && !at.Before(deadline) {
-			g.mu.Unlock()
-			return false, nil
-		}
-		g.nextAt = at.Add(time.Duration(float64(time.Second) / g.cfg.Rate))
-	}
-	g.started++
-	g.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-t.C:
-		}
-	}
-	return true, nil
+	return g.pace.ticket(ctx, deadline, g.cfg.Count, g.cfg.Rate)
 }
 
 // newID returns the next document id owned by worker w of n, and the
