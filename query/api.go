@@ -126,7 +126,8 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) error {
 // getEntity answers GET /v1/views/{view}/entities/{id}. Without min_lsn
 // it is one Redis round trip: the cached generation pointer
 // (generation.go), then the entity with every partition's applied position
-// in one pipeline (redisview's ReadEntity); the answer is written without
+// in one pipeline (redisview's ReadEntities), shared with the other entity
+// reads queued meanwhile (batch.go); the answer is written without
 // reflection (encode.go).
 func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.viewOf(r, redisview.KindEntity)
@@ -161,7 +162,7 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	} else if snap, err = s.current(ctx); err != nil {
 		return err
 	}
-	res, err := snap.ReadEntity(ctx, v.Name, id)
+	res, err := s.batch.readEntity(ctx, snap, v.Name, id)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cdcflow/cdcflow/internal/testenv"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -20,8 +21,19 @@ import (
 
 // BenchmarkEntityGetHTTP is BenchmarkEntityGet over real HTTP/1.1
 // keep-alive connections to Serve (the load's client in the same process
-// is a minimal one): for -cpuprofile of the whole server path.
+// is a minimal one): for -cpuprofile of the whole server path. Its two
+// sub-benchmarks are the A/B of read batching (batch.go): read_batch=1 sends
+// every read alone, read_batch=64 is the default; with -count N they
+// alternate in one process. Each reports Redis's own CPU per read
+// (redis-µs/op, from INFO's used_cpu_sys and used_cpu_user) and the mean
+// batch size.
 func BenchmarkEntityGetHTTP(b *testing.B) {
+	for _, batch := range []int{1, DefaultReadBatch} {
+		b.Run(fmt.Sprintf("read_batch=%d", batch), func(b *testing.B) { benchEntityGetHTTP(b, batch) })
+	}
+}
+
+func benchEntityGetHTTP(b *testing.B, batch int) {
 	srv := testenv.Redis(b)
 	rdb := srv.Client(b)
 	prefix := srv.Prefix(b)
@@ -39,7 +51,8 @@ func BenchmarkEntityGetHTTP(b *testing.B) {
 	if err := redisview.Swap(b.Context(), rdb, prefix, 0, 1); err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(Config{Metrics: NewMetrics(prometheus.NewRegistry())}, defs, rdb, prefix, 1)
+	reg := prometheus.NewRegistry()
+	s, err := New(Config{Metrics: NewMetrics(reg), ReadBatch: batch}, defs, rdb, prefix, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,6 +66,7 @@ func BenchmarkEntityGetHTTP(b *testing.B) {
 	defer func() { cancel(); <-done }()
 	addr := l.Addr().String()
 	req := []byte("GET /v1/views/order/entities/1042 HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
+	redis0 := redisCPU(b, rdb)
 	b.ReportAllocs()
 	b.SetParallelism(25)
 	b.RunParallel(func(pb *testing.PB) {
@@ -92,4 +106,46 @@ func BenchmarkEntityGetHTTP(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	b.ReportMetric(float64(redisCPU(b, rdb)-redis0)/float64(time.Microsecond)/float64(b.N), "redis-µs/op")
+	if count, sum := histogramOf(b, reg, "cdcflow_query_redis_batch_size"); count > 0 {
+		b.ReportMetric(sum/float64(count), "reads/batch")
+	}
+}
+
+// redisCPU returns the CPU time Redis has used (INFO cpu: system and user).
+func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
+	info, err := rdb.Info(b.Context(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("INFO cpu: %q: %v", line, err)
+				}
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// histogramOf returns the sample count and sum of the histogram name in reg.
+func histogramOf(t testing.TB, reg *prometheus.Registry, name string) (uint64, float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	return 0, 0
 }
