@@ -22,9 +22,10 @@ import (
 // are one moment, read before every entity of the batch), then hands each
 // read its own answer or error.
 //
-// A lone read never waits for company: the batcher takes what is queued
-// when it is free and sends it at once, so a read at low load costs one
-// goroutine hand-off more than a direct read, nothing else. A batch holds
+// A lone read never waits for company: when no other entity read is
+// queued or in flight it goes to Redis itself, at once and without a
+// goroutine hand-off (counted as a batch of one), and the batcher sends
+// whatever is queued as soon as its previous pipeline is back. A batch holds
 // at most Config.ReadBatch reads, and only reads of one generation (a read
 // of another generation, around a swap, starts the next batch). The
 // pipeline runs under the batcher's context, not a request's: a request
@@ -59,6 +60,9 @@ type batcher struct {
 type batchRun struct {
 	reqs    chan *entityRead
 	stopped chan struct{}
+	// busy counts the entity reads queued or in flight, so that a read
+	// that finds none goes alone without the hand-off.
+	busy atomic.Int64
 }
 
 // errBatcherStopped answers the reads still queued when the server stops.
@@ -72,15 +76,23 @@ func (b *batcher) readEntity(ctx context.Context, snap *redisview.Snapshot, view
 	if run == nil {
 		return snap.ReadEntity(ctx, view, id)
 	}
+	if run.busy.Add(1) == 1 {
+		// Nothing else is being read: at once, as a batch of one.
+		defer run.busy.Add(-1)
+		b.m.batched(1)
+		return snap.ReadEntity(ctx, view, id)
+	}
 	r := readPool.Get().(*entityRead)
 	r.snap, r.view, r.id = snap, view, id
 	select {
 	case run.reqs <- r:
 	case <-ctx.Done():
+		run.busy.Add(-1)
 		r.snap = nil
 		readPool.Put(r)
 		return redisview.EntityRead{}, ctx.Err()
 	case <-run.stopped:
+		run.busy.Add(-1)
 		r.snap = nil
 		readPool.Put(r)
 		return redisview.EntityRead{}, errBatcherStopped
@@ -120,7 +132,7 @@ func (b *batcher) run(ctx context.Context) error {
 		for {
 			select {
 			case r := <-run.reqs:
-				b.answer(r, redisview.EntityRead{}, errBatcherStopped)
+				b.answer(run, r, redisview.EntityRead{}, errBatcherStopped)
 			default:
 				close(run.stopped)
 				return
@@ -161,12 +173,12 @@ func (b *batcher) run(ctx context.Context) error {
 		first.snap.ReadEntities(ctx, qs)
 		b.m.batched(len(batch))
 		for i, r := range batch {
-			b.answer(r, qs[i].Read, qs[i].Err)
+			b.answer(run, r, qs[i].Read, qs[i].Err)
 		}
 		clear(batch)
 		clear(qs)
 		if next != nil && ctx.Err() != nil {
-			b.answer(next, redisview.EntityRead{}, errBatcherStopped)
+			b.answer(run, next, redisview.EntityRead{}, errBatcherStopped)
 			return nil
 		}
 	}
@@ -174,7 +186,8 @@ func (b *batcher) run(ctx context.Context) error {
 
 // answer hands r its answer. r is not touched after: its reader may reuse
 // it at once.
-func (b *batcher) answer(r *entityRead, read redisview.EntityRead, err error) {
+func (b *batcher) answer(run *batchRun, r *entityRead, read redisview.EntityRead, err error) {
 	r.read, r.err = read, err
+	run.busy.Add(-1)
 	r.done <- struct{}{}
 }

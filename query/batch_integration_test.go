@@ -104,10 +104,10 @@ func TestIntegrationEntityBatch(t *testing.T) {
 	}
 }
 
-// gate holds the first entity-read pipeline (one with HGETALL) sent while
-// it is armed until release is closed, and tells started when it is sent.
+// gate holds the entity-read pipelines (those with HGETALL) sent while it
+// has holds left until release is closed, and tells started of each.
 type gate struct {
-	armed   atomic.Bool
+	holds   atomic.Int32
 	started chan struct{}
 	release chan struct{}
 }
@@ -116,20 +116,21 @@ func (g *gate) DialHook(next redis.DialHook) redis.DialHook          { return ne
 func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == "hgetall" }) && g.armed.CompareAndSwap(true, false) {
-			close(g.started)
+		if slices.ContainsFunc(cmds, func(c redis.Cmder) bool { return c.Name() == "hgetall" }) && g.holds.Add(-1) >= 0 {
+			g.started <- struct{}{}
 			<-g.release
 		}
 		return next(ctx, cmds)
 	}
 }
 
-// TestIntegrationEntityBatchCancel: a read whose request is canceled while
-// it waits in a batch leaves the other reads of that batch their answers;
-// a batch is sent only when the previous pipeline is back, and a read of
-// another generation goes in a batch of its own.
+// TestIntegrationEntityBatchCancel: a read that finds no other goes alone
+// at once; a read whose request is canceled while it waits in a batch
+// leaves the other reads of that batch their answers; a batch is sent only
+// when the batcher's previous pipeline is back, and a read of another
+// generation goes in a batch of its own.
 func TestIntegrationEntityBatchCancel(t *testing.T) {
-	g := &gate{started: make(chan struct{}), release: make(chan struct{})}
+	g := &gate{started: make(chan struct{}, 2), release: make(chan struct{})}
 	f := newFixtureHooked(t, 2, Config{}, g)
 	f.loadOrders(4)
 	f.must("/v1/views/order/entities/o01") // the batcher runs
@@ -154,9 +155,12 @@ func TestIntegrationEntityBatchCancel(t *testing.T) {
 			return len(b.cur.Load().reqs) == n, nil
 		})
 	}
-	// The first read's pipeline stays in flight; the next reads queue.
-	g.armed.Store(true)
+	// The first read goes alone (nothing else is read), the second to the
+	// batcher: both pipelines stay in flight, and the next reads queue.
+	g.holds.Store(2)
 	first := read(t.Context(), snap, "o00")
+	<-g.started
+	blocker := read(t.Context(), snap, "o01")
 	<-g.started
 	cctx, cancel := context.WithCancel(t.Context())
 	canceled := read(cctx, snap, "o01")
@@ -175,7 +179,7 @@ func TestIntegrationEntityBatchCancel(t *testing.T) {
 	for _, c := range []struct {
 		ch <-chan answer
 		id string
-	}{{first, "o00"}, {second, "o02"}, {third, "o03"}} {
+	}{{first, "o00"}, {blocker, "o01"}, {second, "o02"}, {third, "o03"}} {
 		a := <-c.ch
 		if a.err != nil || a.read.Fields["customer_id"] == "" || len(a.read.Applied) != 2 || a.read.Applied[0].AppliedLSN == 0 {
 			t.Errorf("read %s = %+v, %v; want its entity and both partitions' applied positions", c.id, a.read, a.err)
@@ -184,11 +188,14 @@ func TestIntegrationEntityBatchCancel(t *testing.T) {
 	if a := <-elsewhere; a.err != nil || a.read.Fields != nil {
 		t.Errorf("read of generation 7 = %+v, %v; want no entity (and no error)", a.read, a.err)
 	}
-	// The first read alone; the canceled one with the next two (one
-	// generation); generation 7 alone.
+	// The first read alone, the second alone; the canceled one with the
+	// next two (one generation); generation 7 alone.
 	b1, r1 := f.batches()
-	if b1-b0 != 3 || r1-r0 != 5 {
-		t.Errorf("%d batches holding %d reads; want 3 batches (of 1, 3 and 1 reads)", b1-b0, r1-r0)
+	if b1-b0 != 4 || r1-r0 != 6 {
+		t.Errorf("%d batches holding %d reads; want 4 batches (of 1, 1, 3 and 1 reads)", b1-b0, r1-r0)
+	}
+	if n := b.cur.Load().busy.Load(); n != 0 {
+		t.Errorf("%d reads counted busy after all answered; want 0", n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,13 +30,18 @@ import (
 // (cpu-µs/op: the server's and the minimal client's, from getrusage),
 // Redis's own (redis-µs/op, from INFO's used_cpu_sys and used_cpu_user)
 // and the mean batch size: on a loaded machine these say more than ns/op.
+// The conns=1 sub-benchmarks read over one connection, one read at a time:
+// their ns/op is the latency of a lone read, which batching must not make
+// longer (a lone read goes at once).
 func BenchmarkEntityGetHTTP(b *testing.B) {
-	for _, batch := range []int{1, DefaultReadBatch} {
-		b.Run(fmt.Sprintf("read_batch=%d", batch), func(b *testing.B) { benchEntityGetHTTP(b, batch) })
+	for _, conns := range []int{50, 1} {
+		for _, batch := range []int{1, DefaultReadBatch} {
+			b.Run(fmt.Sprintf("conns=%d/read_batch=%d", conns, batch), func(b *testing.B) { benchEntityGetHTTP(b, batch, conns) })
+		}
 	}
 }
 
-func benchEntityGetHTTP(b *testing.B, batch int) {
+func benchEntityGetHTTP(b *testing.B, batch, conns int) {
 	srv := testenv.Redis(b)
 	rdb := srv.Client(b)
 	prefix := srv.Prefix(b)
@@ -70,49 +76,58 @@ func benchEntityGetHTTP(b *testing.B, batch int) {
 	req := []byte("GET /v1/views/order/entities/1042 HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
 	redis0, cpu0 := redisCPU(b, rdb), processCPU()
 	b.ReportAllocs()
-	b.SetParallelism(25)
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		for pb.Next() {
-			if _, err := c.Write(req); err != nil {
-				b.Error(err)
-				return
-			}
-			n := -1
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if line == "\r\n" {
-					break
-				}
-				if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
-					n, _ = strconv.Atoi(strings.TrimSpace(v))
-				}
-			}
-			if n <= 0 {
-				b.Error(fmt.Errorf("no Content-Length"))
-				return
-			}
-			if _, err := r.Discard(n); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	if conns == 1 {
+		b.ResetTimer()
+		load(b, addr, req, b.Loop)
+	} else {
+		b.SetParallelism(max(1, conns/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) { load(b, addr, req, pb.Next) })
+	}
 	b.StopTimer()
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(redisCPU(b, rdb)-redis0)/float64(time.Microsecond)/float64(b.N), "redis-µs/op")
 	if count, sum := histogramOf(b, reg, "cdcflow_query_redis_batch_size"); count > 0 {
 		b.ReportMetric(sum/float64(count), "reads/batch")
+	}
+}
+
+// load sends req over one keep-alive connection to addr and reads each
+// answer while next says so.
+func load(b *testing.B, addr string, req []byte, next func() bool) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for next() {
+		if _, err := c.Write(req); err != nil {
+			b.Error(err)
+			return
+		}
+		n := -1
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+			if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+				n, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		if n <= 0 {
+			b.Error(fmt.Errorf("no Content-Length"))
+			return
+		}
+		if _, err := r.Discard(n); err != nil {
+			b.Error(err)
+			return
+		}
 	}
 }
 
