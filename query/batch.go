@@ -15,8 +15,8 @@ import (
 // entity's hash, one pipelined round trip. Under load many such reads are
 // waiting at the same moment, and each round trip costs Redis and the
 // server two system calls and Redis a command's overhead per read. So,
-// while Serve runs, a read does not go to Redis itself: it queues for the
-// batcher, one goroutine that sends every read queued while its previous
+// while Serve runs, a read that finds others queued or in flight does not
+// go to Redis itself: it queues for the batcher, one goroutine that sends every read queued while its previous
 // pipeline was in flight as one pipeline (redisview's ReadEntities, which
 // reads each partition's applied positions once for the whole batch: they
 // are one moment, read before every entity of the batch), then hands each
