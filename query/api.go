@@ -17,7 +17,11 @@ import (
 // when none is given): 404 listing the views when there is no such view,
 // 400 when it is of another kind.
 func (s *Server) viewOf(r *http.Request, kinds ...redisview.Kind) (redisview.ViewInfo, error) {
-	name := r.PathValue("view")
+	return s.view(r.PathValue("view"), kinds...)
+}
+
+// view is viewOf for the view called name.
+func (s *Server) view(name string, kinds ...redisview.Kind) (redisview.ViewInfo, error) {
 	v, ok := s.views[name]
 	if !ok {
 		return v, errorf(http.StatusNotFound, "unknown_view", "no view %q; the views are %s", name, strings.Join(s.defs.Names(), ", "))
@@ -126,14 +130,25 @@ func (s *Server) getView(w http.ResponseWriter, r *http.Request) error {
 // getEntity answers GET /v1/views/{view}/entities/{id}. Without min_lsn
 // it is one Redis round trip: the cached generation pointer
 // (generation.go), then the entity with every partition's applied position
-// in one pipeline (redisview's ReadEntity); the answer is written without
+// in one pipeline (redisview's ReadEntities), shared with the other entity
+// reads queued meanwhile (batch.go); the answer is written without
 // reflection (encode.go).
 func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.viewOf(r, redisview.KindEntity)
+	return s.entity(w, r, r.PathValue("view"), r.PathValue("id"))
+}
+
+// getEntityPath is getEntity for a request routed around the mux (routes):
+// the view and the id are read from the path.
+func (s *Server) getEntityPath(w http.ResponseWriter, r *http.Request) error {
+	view, id, _ := entityPath(r)
+	return s.entity(w, r, view, id)
+}
+
+func (s *Server) entity(w http.ResponseWriter, r *http.Request, view, id string) error {
+	v, err := s.view(view, redisview.KindEntity)
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
 	if err := checkPart("id", id); err != nil {
 		return err
 	}
@@ -161,7 +176,7 @@ func (s *Server) getEntity(w http.ResponseWriter, r *http.Request) error {
 	} else if snap, err = s.current(ctx); err != nil {
 		return err
 	}
-	res, err := snap.ReadEntity(ctx, v.Name, id)
+	res, err := s.batch.readEntity(ctx, snap, v.Name, id)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,9 @@
 // (cmd turns the query section into a Config).
 //
 // Concurrency: a Server is safe for concurrent use. Serve owns its
-// goroutines (the HTTP server's, and one watcher of the change streams that
-// wakes read-your-writes waits) and stops them when its context ends.
+// goroutines (the HTTP server's, one watcher of the change streams that
+// wakes read-your-writes waits, and one batcher that sends concurrent entity
+// reads to Redis as one pipeline) and stops them when its context ends.
 //
 // Metrics (namespace cdcflow_query):
 //
@@ -24,4 +25,5 @@
 //	cdcflow_query_read_your_writes_wait_seconds           histogram of read-your-writes waits (answered or timed out)
 //	cdcflow_query_read_your_writes_timeouts_total         read-your-writes waits that ended in 504
 //	cdcflow_query_sse_clients                             SSE connections open now
+//	cdcflow_query_redis_batch_size                        histogram of the entity reads sent to Redis in one pipeline
 package query

@@ -24,15 +24,25 @@ var (
 	noStore         = []string{"no-store"}
 )
 
-// writeBody writes the JSON body b with status.
+// writeBody writes the JSON body b with status. A body that fits net/http's
+// response buffer (2 KB, before it would switch to chunked encoding) gets
+// its Content-Length from net/http when the handler returns, without the
+// header's two allocations here; a larger one gets it here.
 func writeBody(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if len(b) > netHTTPBuffered {
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b) // the client went away: nothing to do
 }
+
+// netHTTPBuffered is how much of a body net/http buffers before it must
+// send the header (its bufferBeforeChunkingSize): a body up to this size,
+// written before the handler returns, gets a Content-Length from net/http.
+const netHTTPBuffered = 2048
 
 // writeEntity writes the answer of an entity read:
 // {"fields": {...}, "freshness": {...}, "id": "..."}.

@@ -31,10 +31,13 @@ func (f *fixture) commandCalls(names ...string) map[string]int {
 	return out
 }
 
-// TestIntegrationEntityOneRoundTrip: an entity read runs one HMGET (the
-// applied position) and one HGETALL (the entity) per partition and does
-// not read the generation pointer each time (the server caches it); the
-// freshness it answers is each partition's applied position.
+// TestIntegrationEntityOneRoundTrip: an entity read runs one HGETALL (the
+// entity) per partition, and each batch of reads one HMGET (the applied
+// position) per partition; reads one after the other go alone (a batch of
+// one each: no read waits for company), and no read fetches the generation
+// pointer (the server caches it); the freshness it answers is each
+// partition's applied position. TestIntegrationEntityBatch has concurrent
+// reads.
 func TestIntegrationEntityOneRoundTrip(t *testing.T) {
 	const parts = 2
 	f := newFixture(t, parts, Config{})
@@ -53,14 +56,16 @@ func TestIntegrationEntityOneRoundTrip(t *testing.T) {
 	if err := f.rdb.ConfigResetStat(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
+	b0, _ := f.batches()
 	const reads = 50
 	for i := range reads {
 		f.must(fmt.Sprintf("/v1/views/order/entities/o%02d", i%4))
 	}
+	b1, _ := f.batches()
 	calls := f.commandCalls("hmget", "hgetall", "get")
-	if calls["hmget"] != reads*parts || calls["hgetall"] != reads*parts {
-		t.Errorf("%d entity reads ran %d HMGET and %d HGETALL; want %d of each (one per partition and read)",
-			reads, calls["hmget"], calls["hgetall"], reads*parts)
+	if b1-b0 != reads || calls["hmget"] != (b1-b0)*parts || calls["hgetall"] != reads*parts {
+		t.Errorf("%d entity reads one after the other went in %d batches and ran %d HMGET and %d HGETALL; want a batch each, and %d of each (one per partition and read)",
+			reads, b1-b0, calls["hmget"], calls["hgetall"], reads*parts)
 	}
 	// The watcher reads the pointer about once a second; the reads, at
 	// most once a second each way.

@@ -80,6 +80,13 @@ func restrictedClient(t *testing.T, srv *testenv.RedisServer, prefix string) *re
 
 func newFixture(t *testing.T, parts int, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureHooked(t, parts, cfg)
+}
+
+// newFixtureHooked is newFixture with hooks added to the server's Redis
+// client.
+func newFixtureHooked(t *testing.T, parts int, cfg Config, hooks ...redis.Hook) *fixture {
+	t.Helper()
 	srv := testenv.Redis(t)
 	f := &fixture{t: t, rdb: srv.Client(t), prefix: srv.Prefix(t), parts: parts, defs: testDefinitions(t),
 		views: map[int64]*redisview.Views{}, stored: map[[2]int64]int64{}}
@@ -87,7 +94,11 @@ func newFixture(t *testing.T, parts int, cfg Config) *fixture {
 	if err := redisview.Swap(t.Context(), f.rdb, f.prefix, 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	f.start(restrictedClient(t, srv, f.prefix), cfg)
+	rdb := restrictedClient(t, srv, f.prefix)
+	for _, h := range hooks {
+		rdb.AddHook(h)
+	}
+	f.start(rdb, cfg)
 	return f
 }
 

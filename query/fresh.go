@@ -34,23 +34,52 @@ type freshness struct {
 	WaitedSeconds *float64 `json:"waited_seconds,omitempty"`
 }
 
+// freshnessBlock holds a freshness and what it points to for up to
+// blockParts partitions, so that the answer of a read (every entity GET)
+// costs one allocation, not four per partition.
+type freshnessBlock struct {
+	f     freshness
+	parts [blockParts]partFreshness
+	times [blockParts]time.Time
+	secs  [blockParts]float64
+}
+
+const blockParts = 4
+
 func (s *Server) freshnessOf(gen int64, states []redisview.PartitionState) *freshness {
 	now := s.cfg.Now()
-	f := &freshness{Generation: gen, Partitions: make([]partFreshness, 0, len(states))}
+	var blk *freshnessBlock
+	var f *freshness
+	if len(states) <= blockParts {
+		blk = &freshnessBlock{}
+		f = &blk.f
+		f.Partitions = blk.parts[:0]
+	} else {
+		f = &freshness{Partitions: make([]partFreshness, 0, len(states))}
+	}
+	f.Generation = gen
 	var worst *float64
-	for _, st := range states {
+	for i, st := range states {
 		pf := partFreshness{Partition: st.Partition, AppliedLSN: FormatLSN(st.AppliedLSN)}
 		if !st.CommitTime.IsZero() {
-			t := st.CommitTime.UTC()
-			pf.CommitTime = &t
-			sec := max(0, now.Sub(t).Seconds())
-			pf.StalenessSeconds = &sec
-			if worst == nil || sec > *worst {
-				worst = &sec
+			var t *time.Time
+			var sec *float64
+			if blk != nil {
+				t, sec = &blk.times[i], &blk.secs[i]
+			} else {
+				t, sec = new(time.Time), new(float64)
+			}
+			*t = st.CommitTime.UTC()
+			pf.CommitTime = t
+			*sec = max(0, now.Sub(*t).Seconds())
+			pf.StalenessSeconds = sec
+			if worst == nil || *sec > *worst {
+				worst = sec
 			}
 		}
 		f.Partitions = append(f.Partitions, pf)
 	}
+
 	slices.SortFunc(f.Partitions, func(a, b partFreshness) int { return int(a.Partition - b.Partition) })
 	f.StalenessSeconds = worst
 	return f

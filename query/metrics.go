@@ -16,6 +16,7 @@ type Metrics struct {
 	rywWait    prometheus.Histogram
 	rywTimeout prometheus.Counter
 	sseClients prometheus.Gauge
+	batchSize  prometheus.Histogram
 }
 
 // NewMetrics registers the query metrics with reg.
@@ -43,6 +44,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sseClients: f.NewGauge(prometheus.GaugeOpts{
 			Name: "cdcflow_query_sse_clients",
 			Help: "Server-Sent Events connections open now.",
+		}),
+		batchSize: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cdcflow_query_redis_batch_size",
+			Help:    "Entity reads sent to Redis in one pipeline by the read batcher (query.read_batch caps it).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
 	}
 }
@@ -97,4 +103,11 @@ func (m *Metrics) sse(delta float64) {
 		return
 	}
 	m.sseClients.Add(delta)
+}
+
+func (m *Metrics) batched(reads int) {
+	if m == nil {
+		return
+	}
+	m.batchSize.Observe(float64(reads))
 }

@@ -26,6 +26,7 @@ const (
 	DefaultMaxWait        = 5 * time.Second
 	DefaultMaxSSEClients  = 100
 	DefaultSSEHeartbeat   = 15 * time.Second
+	DefaultReadBatch      = 64
 	// retryAfter is what a 503 tells a client to wait, in seconds.
 	retryAfter = "1"
 	// requestMargin is kept, at the end of a request's time, to answer
@@ -66,6 +67,11 @@ type Config struct {
 	// SSEHeartbeat is how often an idle SSE connection gets a comment line.
 	// Default 15s.
 	SSEHeartbeat time.Duration
+	// ReadBatch is the most entity reads sent to Redis in one pipeline:
+	// while Serve runs, the reads that arrive while one pipeline is in
+	// flight go together in the next (batch.go); a lone read goes at once.
+	// 1 sends every read in its own round trip. Default 64.
+	ReadBatch int
 	// Dashboard, when not nil, is served at / (without authentication: it
 	// holds no data; the API it calls checks the token).
 	Dashboard http.Handler
@@ -103,6 +109,9 @@ func (c *Config) setDefaults() {
 	if c.SSEHeartbeat == 0 {
 		c.SSEHeartbeat = DefaultSSEHeartbeat
 	}
+	if c.ReadBatch == 0 {
+		c.ReadBatch = DefaultReadBatch
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,8 +131,8 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < 0 || c.Wait < 0 || c.MaxWait < 0 || c.SSEHeartbeat < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
-	if c.PageSize < 0 || c.MaxPageSize < 0 || c.MaxSSEClients < 0 {
-		errs = append(errs, errors.New("page sizes and the SSE client cap must not be negative"))
+	if c.PageSize < 0 || c.MaxPageSize < 0 || c.MaxSSEClients < 0 || c.ReadBatch < 0 {
+		errs = append(errs, errors.New("page sizes, the SSE client cap and the read batch must not be negative"))
 	}
 	if c.PageSize > c.MaxPageSize && c.MaxPageSize > 0 {
 		errs = append(errs, fmt.Errorf("page size %d exceeds the maximum page size %d", c.PageSize, c.MaxPageSize))
@@ -151,6 +160,7 @@ type Server struct {
 	watch   *watcher
 	sse     atomic.Int64
 	gens    genCache                      // the generation pointer read last (generation.go)
+	batch   batcher                       // batches concurrent entity reads while Serve runs (batch.go)
 	views   map[string]redisview.ViewInfo // by name, described once
 }
 
@@ -171,6 +181,7 @@ func New(cfg Config, defs *redisview.Definitions, rdb redis.UniversalClient, pre
 		s.views[v.Name] = v
 	}
 	s.tokens = hashTokens(cfg.Tokens)
+	s.batch.max, s.batch.m = cfg.ReadBatch, cfg.Metrics
 	s.watch = newWatcher(s)
 	s.handler = s.routes()
 	return s, nil
@@ -198,6 +209,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.watch.run(gctx) })
+	g.Go(func() error { return s.batch.run(gctx) })
 	g.Go(func() error {
 		err := srv.Serve(l)
 		if errors.Is(err, http.ErrServerClosed) {

@@ -48,6 +48,10 @@ type QueryConfig struct {
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxSSEClients bounds the open event streams. Default 100.
 	MaxSSEClients int `yaml:"max_sse_clients"`
+	// ReadBatch is the most entity reads sent to Redis in one pipeline (the
+	// reads that arrive while one is in flight go together in the next).
+	// 1: every read in its own round trip. Default 64.
+	ReadBatch int `yaml:"read_batch"`
 }
 
 // QueryTLSConfig configures HTTPS for the query server.
@@ -69,6 +73,7 @@ func (q *QueryConfig) setDefaults() {
 	orDefault(&q.Wait, query.DefaultWait)
 	orDefault(&q.MaxWait, query.DefaultMaxWait)
 	orDefault(&q.MaxSSEClients, query.DefaultMaxSSEClients)
+	orDefault(&q.ReadBatch, query.DefaultReadBatch)
 }
 
 func (q *QueryConfig) validate() error {
@@ -95,7 +100,7 @@ func (q *QueryConfig) validate() error {
 	for _, n := range []struct {
 		key string
 		v   int
-	}{{"page_size", q.PageSize}, {"max_page_size", q.MaxPageSize}, {"max_sse_clients", q.MaxSSEClients}} {
+	}{{"page_size", q.PageSize}, {"max_page_size", q.MaxPageSize}, {"max_sse_clients", q.MaxSSEClients}, {"read_batch", q.ReadBatch}} {
 		if n.v < 0 {
 			errs = append(errs, invalidKey(n.key, "negative"))
 		}
@@ -124,6 +129,7 @@ func (q *QueryConfig) ServerConfig() (query.Config, error) {
 	c := query.Config{
 		CORSOrigins: q.CORSOrigins, RequestTimeout: q.RequestTimeout, PageSize: q.PageSize,
 		MaxPageSize: q.MaxPageSize, Wait: q.Wait, MaxWait: q.MaxWait, MaxSSEClients: q.MaxSSEClients,
+		ReadBatch: q.ReadBatch,
 	}
 	c.Tokens = parseTokens(q.Tokens)
 	if q.TokenFile != "" {

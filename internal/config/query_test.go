@@ -58,6 +58,7 @@ func TestQueryConfig(t *testing.T) {
 		{name: "wait over max", yaml: "version: 1\nquery:\n  wait: 6s\n", wantErr: "query.wait"},
 		{name: "max wait not under the timeout", yaml: "version: 1\nquery:\n  max_wait: 10s\n", wantErr: "query.max_wait"},
 		{name: "negative", yaml: "version: 1\nquery:\n  max_sse_clients: -1\n", wantErr: "query.max_sse_clients"},
+		{name: "negative read batch", yaml: "version: 1\nquery:\n  read_batch: -1\n", wantErr: "query.read_batch"},
 		{name: "bad origin", yaml: "version: 1\nquery:\n  cors_origins: [ops.example.com]\n", wantErr: "query.cors_origins"},
 	}
 	for _, tt := range tests {

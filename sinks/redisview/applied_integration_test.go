@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,6 +350,79 @@ func TestIntegrationReadEntity(t *testing.T) {
 	}
 	if _, err := s.ReadEntity(ctx, "pending", "o1"); err == nil {
 		t.Error("ReadEntity of an index view: no error")
+	}
+}
+
+// TestIntegrationReadEntities: a batch of reads in one pipeline gives each
+// read its own answer or error (an unknown view, a missing entity and a key
+// of the wrong type fail or miss alone), and every read the same applied
+// positions, read once per partition.
+func TestIntegrationReadEntities(t *testing.T) {
+	ctx := t.Context()
+	srv := testenv.Redis(t)
+	rdb := srv.Client(t)
+	defs := testDefinitions(t)
+	prefix := srv.Prefix(t)
+	v, err := New(Config{Prefix: prefix}, defs, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReader(defs, rdb, prefix, testPartitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.At(1)
+	for i, id := range []string{"o1", "o2"} {
+		req := map[string]any{"customer_id": "c" + id, "total": "10.50", "ordered_at": "2026-11-23T23:30:00Z"}
+		if err := v.Apply(ctx, Batch{Topic: "shop.order", Partition: int32(i), From: -1, Records: records(0, lsnEvent(id, "OrderRequested", 0x30+uint64(i), req))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A string where a read expects a hash: WRONGTYPE for that read only.
+	if err := rdb.Set(ctx, s.keys.item(1, "order", "broken"), "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	qs := []EntityQuery{{View: "order", ID: "o1"}, {View: "pending", ID: "o1"}, {View: "order", ID: "broken"},
+		{View: "order", ID: "nobody"}, {View: "order", ID: "o2"}, {View: "order", ID: "o1"}}
+	s.ReadEntities(ctx, qs)
+	for _, i := range []int{0, 4, 5} {
+		want, err := s.Entity(ctx, "order", qs[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if qs[i].Err != nil || want == nil || !reflect.DeepEqual(qs[i].Read.Fields, want) {
+			t.Errorf("read %d (%s) = %+v, %v; want %v", i, qs[i].ID, qs[i].Read, qs[i].Err, want)
+		}
+	}
+	if qs[1].Err == nil || qs[1].Read.Fields != nil {
+		t.Errorf("read of an index view = %+v, %v; want an error", qs[1].Read, qs[1].Err)
+	}
+	if qs[2].Err == nil || !strings.Contains(qs[2].Err.Error(), "WRONGTYPE") || qs[2].Read.Applied != nil {
+		t.Errorf("read of a string key = %+v, %v; want WRONGTYPE", qs[2].Read, qs[2].Err)
+	}
+	if qs[3].Err != nil || qs[3].Read.Fields != nil || len(qs[3].Read.Applied) != testPartitions {
+		t.Errorf("read of no entity = %+v, %v; want no fields and every partition's position", qs[3].Read, qs[3].Err)
+	}
+	states, err := s.Applied(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 3, 4, 5} {
+		for p, st := range states {
+			if g := qs[i].Read.Applied[p]; g.Partition != st.Partition || g.AppliedLSN != st.AppliedLSN || !g.CommitTime.Equal(st.CommitTime) {
+				t.Errorf("read %d: partition %d = %+v; want %+v", i, p, g, st)
+			}
+		}
+	}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("cmdstat_hmget:calls=%d,", testPartitions); !strings.Contains(info, want) {
+		t.Errorf("5 entity reads in one batch: commandstats %q; want %s (the applied positions once per partition)", info, want)
 	}
 }
 

@@ -293,39 +293,112 @@ type EntityRead struct {
 // node, and because Redis runs one partition's commands in order, and the
 // materializer writes the entity and the applied position in one atomic
 // step, the entity holds at least what the applied position says. Like
-// Entity, it looks in every partition. It blocks on Redis.
+// Entity, it looks in every partition. It blocks on Redis. It is
+// ReadEntities with one read.
 func (s *Snapshot) ReadEntity(ctx context.Context, view, id string) (EntityRead, error) {
-	if _, err := s.r.defs.view(view, KindEntity); err != nil {
-		return EntityRead{}, err
-	}
+	q := [1]EntityQuery{{View: view, ID: id}}
+	s.ReadEntities(ctx, q[:])
+	return q[0].Read, q[0].Err
+}
+
+// EntityQuery is one read of ReadEntities: the entity view and the
+// aggregate id to read (set by the caller), and its answer (set by
+// ReadEntities).
+type EntityQuery struct {
+	View, ID string
+	// Read is the answer when Err is nil. Its Applied slice is shared by
+	// every read of one ReadEntities call: read it, never change it.
+	Read EntityRead
+	// Err is this read's error: not an entity view, or a Redis error on
+	// one of its commands or on the applied positions it shares.
+	Err error
+}
+
+// ReadEntities reads many entities of the snapshot's generation, and what
+// every partition has applied, in one pipelined round trip: per partition,
+// the applied hash once (HMGET), then the entity hash (HGETALL) of every
+// read in that partition. Every read gets the same applied positions: they
+// were read at one moment, before any of the entities, in the same Redis
+// Cluster slot (the partition's {pN} hash tag) and in order on that node,
+// and the materializer writes an entity and its partition's applied
+// position in one atomic step, so each entity holds at least what the
+// positions say (as with ReadEntity). Each read gets its own answer or
+// error in qs[i]; a Redis error on a partition's applied positions fails
+// every read, one on a read's own hash fails that read only. It blocks on
+// Redis (one connection, whatever the number of reads; a Cluster client
+// splits the pipeline by node) and is safe for concurrent use.
+func (s *Snapshot) ReadEntities(ctx context.Context, qs []EntityQuery) {
 	n := int(s.r.partitions)
+	valid := 0
+	for i := range qs {
+		q := &qs[i]
+		q.Read, q.Err = EntityRead{}, nil
+		if _, err := s.r.defs.view(q.View, KindEntity); err != nil {
+			q.Err = err
+			continue
+		}
+		valid++
+	}
+	if valid == 0 {
+		return
+	}
 	pipe := s.r.rdb.Pipeline()
 	apps := make([]*redis.SliceCmd, n)
-	items := make([]*redis.MapStringStringCmd, n)
+	// items[p*len(qs)+i] reads qs[i] in partition p (nil for an invalid read).
+	items := make([]*redis.MapStringStringCmd, n*len(qs))
 	for p := range s.r.partitions {
 		apps[p] = pipe.HMGet(ctx, s.keys.applied(p), "lsn", "time")
-		items[p] = pipe.HGetAll(ctx, s.keys.item(p, view, id))
+		for i := range qs {
+			if qs[i].Err == nil {
+				items[int(p)*len(qs)+i] = pipe.HGetAll(ctx, s.keys.item(p, qs[i].View, qs[i].ID))
+			}
+		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return EntityRead{}, fmt.Errorf("read %s %q: %w", view, id, err)
-	}
-	out := EntityRead{Applied: make([]PartitionState, n)}
+	// Every command carries its own error (Exec returns the first): they
+	// are read below, per read.
+	_, _ = pipe.Exec(ctx)
+	applied := make([]PartitionState, n)
+	var shared error
 	for p := range n {
-		vals := apps[p].Val()
+		vals, err := apps[p].Result()
+		if err != nil {
+			shared = fmt.Errorf("read applied position of partition %d: %w", p, err)
+			break
+		}
 		var lsn, ms string
 		if len(vals) == 2 {
 			lsn, _ = vals[0].(string)
 			ms, _ = vals[1].(string)
 		}
 		st := PartitionState{Partition: int32(p)}
-		var err error
 		if st.AppliedLSN, st.CommitTime, err = parseApplied(lsn, ms); err != nil {
-			return EntityRead{}, fmt.Errorf("read applied position of partition %d: %w", p, err)
+			shared = fmt.Errorf("read applied position of partition %d: %w", p, err)
+			break
 		}
-		out.Applied[p] = st
-		if m := items[p].Val(); len(m) > 0 && out.Fields == nil {
-			out.Fields = m
+		applied[p] = st
+	}
+	for i := range qs {
+		q := &qs[i]
+		if q.Err != nil {
+			continue
+		}
+		if shared != nil {
+			q.Err = fmt.Errorf("read %s %q: %w", q.View, q.ID, shared)
+			continue
+		}
+		q.Read.Applied = applied
+		for p := range n {
+			m, err := items[p*len(qs)+i].Result()
+			if err != nil {
+				q.Read.Fields, q.Err = nil, fmt.Errorf("read %s %q: %w", q.View, q.ID, err)
+				break
+			}
+			if len(m) > 0 && q.Read.Fields == nil {
+				q.Read.Fields = m
+			}
+		}
+		if q.Err != nil {
+			q.Read.Applied = nil
 		}
 	}
-	return out, nil
 }

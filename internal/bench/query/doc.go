@@ -12,6 +12,13 @@
 //     net/http) for -duration and reports requests per second, p50 and p99 latency,
 //     its own CPU time (getrusage of this process) and the server's
 //     (/proc/<pid>/stat) per request;
+//   - with -compare-batching (the default), a second `cdcflow serve` with
+//     query.read_batch=1 (every entity read its own Redis round trip, as
+//     before read batching) beside the default one, loaded in turn for
+//     -rounds rounds of -duration each (AB, BA, AB...: both see the same
+//     machine), each with its requests per second, p50 and p99, and its
+//     server's and Redis's CPU per request (INFO cpu), and the ratios of
+//     the two (batching / no batching);
 //   - redis-benchmark -c <conns> -P 1 HGETALL <one entity's key> for the same
 //     number of requests, the floor of what any HTTP front of Redis can do.
 //

@@ -41,6 +41,8 @@ type options struct {
 	rywDuration time.Duration
 	rywRate     float64
 	keep        bool
+	compare     bool
+	rounds      int
 }
 
 func main() {
@@ -52,13 +54,15 @@ func main() {
 	flag.DurationVar(&o.rywDuration, "ryw-duration", 20*time.Second, "how long the read-your-writes measurement runs (0: skip it)")
 	flag.Float64Var(&o.rywRate, "ryw-rate", 50, "the steady write load of the read-your-writes measurement, in transactions per second")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory (logs) after the run")
+	flag.BoolVar(&o.compare, "compare-batching", true, "also read from a second server with query.read_batch=1 (each read its own Redis round trip), alternating with the default one")
+	flag.IntVar(&o.rounds, "rounds", 2, "with -compare-batching, rounds of -duration per server, in the order AB BA AB...")
 	flag.Parse()
 	benchkit.Main("query", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) error {
-	if o.orders < 1 || o.partitions < 1 || o.conns < 1 || o.duration <= 0 {
-		return errors.New("-orders, -partitions, -conns and -duration must be positive")
+	if o.orders < 1 || o.partitions < 1 || o.conns < 1 || o.duration <= 0 || o.rounds < 1 {
+		return errors.New("-orders, -partitions, -conns, -duration and -rounds must be positive")
 	}
 	dir, cleanup, err := benchkit.TempDir("cdcflow-bench-query-", o.keep, "working directory")
 	if err != nil {
@@ -105,41 +109,115 @@ func entityReads(ctx context.Context, o options, dir, bin string) error {
 	if err := writeOrders(ctx, defs, rdb, prefix, o.orders, o.partitions); err != nil {
 		return err
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return err
+	// The servers: the default, and with -compare-batching one that sends
+	// every read in its own round trip (query.read_batch=1), started side by
+	// side and loaded in turn, so that both see the same machine.
+	servers := []*server{{name: "read_batch=64 (default)"}}
+	if o.compare {
+		servers = append(servers, &server{name: "read_batch=1 (no batching)", env: []string{"CDCFLOW_QUERY_READ_BATCH=1"}})
 	}
-	env := append(os.Environ(), "CDCFLOW_VIEWS_FILE="+viewsFile, "CDCFLOW_VIEWS_REDIS_ADDRS="+rs.Addr(), "CDCFLOW_VIEWS_PREFIX="+prefix,
-		"CDCFLOW_KAFKA_TOPICS_PARTITIONS="+strconv.Itoa(o.partitions), "CDCFLOW_QUERY_ADDR="+addr, "CDCFLOW_LOG_LEVEL=warn")
-	srv, err := start(ctx, bin, env, filepath.Join(dir, "serve.log"), "serve")
-	if err != nil {
-		return err
-	}
-	defer stop(srv)
-	base := "http://" + addr
-	if err := awaitHTTP(ctx, base+"/v1/health"); err != nil {
-		return err
+	for i, sv := range servers {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		env := append(os.Environ(), "CDCFLOW_VIEWS_FILE="+viewsFile, "CDCFLOW_VIEWS_REDIS_ADDRS="+rs.Addr(), "CDCFLOW_VIEWS_PREFIX="+prefix,
+			"CDCFLOW_KAFKA_TOPICS_PARTITIONS="+strconv.Itoa(o.partitions), "CDCFLOW_QUERY_ADDR="+addr, "CDCFLOW_LOG_LEVEL=warn")
+		cmd, err := start(ctx, bin, append(env, sv.env...), filepath.Join(dir, fmt.Sprintf("serve%d.log", i)), "serve")
+		if err != nil {
+			return err
+		}
+		defer stop(cmd)
+		sv.cmd, sv.base = cmd, "http://"+addr
+		if err := awaitHTTP(ctx, sv.base+"/v1/health"); err != nil {
+			return err
+		}
 	}
 	// Each order of writeOrders is "o<i>"; the first is also redis-benchmark's key.
-	fmt.Fprintf(os.Stderr, "reading entities over %d connections for %s...\n", o.conns, o.duration)
-	cpu0, srvCPU0 := selfCPU(), procCPU(srv.Process.Pid)
-	res, err := loadEntities(ctx, base, o)
-	if err != nil {
-		return err
+	rounds := 1
+	if len(servers) > 1 {
+		rounds = o.rounds
 	}
-	genCPU, srvCPU := selfCPU()-cpu0, procCPU(srv.Process.Pid)-srvCPU0
+	for r := range rounds {
+		for i := range servers {
+			sv := servers[i]
+			if r%2 == 1 {
+				sv = servers[len(servers)-1-i]
+			}
+			fmt.Fprintf(os.Stderr, "reading entities from %s over %d connections for %s...\n", sv.name, o.conns, o.duration)
+			cpu0, srvCPU0, redis0 := selfCPU(), procCPU(sv.cmd.Process.Pid), redisCPU(ctx, rdb)
+			res, err := loadEntities(ctx, sv.base, o)
+			if err != nil {
+				return err
+			}
+			sv.genCPU += selfCPU() - cpu0
+			sv.srvCPU += procCPU(sv.cmd.Process.Pid) - srvCPU0
+			sv.redisCPU += redisCPU(ctx, rdb) - redis0
+			sv.lat = append(sv.lat, res.lat...)
+			sv.took += res.took
+		}
+	}
+	n := int64(len(servers[0].lat))
 	key := fmt.Sprintf("%s{p%d}:g1:order:o0", prefix, partitionOf(0, o.partitions))
-	rb, err := redisBenchmark(ctx, rs.Port(), o.conns, res.n, key)
+	rb, err := redisBenchmark(ctx, rs.Port(), o.conns, n, key)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nentity GET, %d orders, %d partition(s), %d connections, %s\n", o.orders, o.partitions, o.conns, o.duration)
-	fmt.Printf("%-34s %12s %10s %10s %22s\n", "reader", "requests/s", "p50", "p99", "CPU per request")
-	fmt.Printf("%-34s %12.0f %10s %10s %22s\n", "GET /v1/views/order/entities/{id}", res.rate, res.p50, res.p99,
-		fmt.Sprintf("server %s, load %s", perReq(srvCPU, res.n), perReq(genCPU, res.n)))
-	fmt.Printf("%-34s %12.0f %10s %10s %22s\n", "redis-benchmark HGETALL (-P 1)", rb.rate, rb.p50, rb.p99, "")
-	fmt.Printf("HTTP / redis-benchmark: %.2f (goal: >= 0.33, and >= 25000 requests/s with p99 < 5ms)\n", res.rate/rb.rate)
+	fmt.Printf("\nentity GET, %d orders, %d partition(s), %d connections, %d x %s per server\n", o.orders, o.partitions, o.conns, rounds, o.duration)
+	fmt.Printf("%-34s %-27s %12s %10s %10s  %s\n", "reader", "server", "requests/s", "p50", "p99", "CPU per request")
+	for _, sv := range servers {
+		res := sv.result()
+		fmt.Printf("%-34s %-27s %12.0f %10s %10s  server %s, Redis %s, load %s\n", "GET /v1/views/order/entities/{id}", sv.name,
+			res.rate, res.p50, res.p99, perReq(sv.srvCPU, res.n), perReq(sv.redisCPU, res.n), perReq(sv.genCPU, res.n))
+	}
+	fmt.Printf("%-34s %-27s %12.0f %10s %10s\n", "redis-benchmark HGETALL (-P 1)", "", rb.rate, rb.p50, rb.p99)
+	def := servers[0].result()
+	fmt.Printf("HTTP / redis-benchmark: %.2f (goal: >= 0.33, and >= 25000 requests/s with p99 < 5ms)\n", def.rate/rb.rate)
+	if len(servers) > 1 {
+		a, b := servers[0], servers[1]
+		ar, br := a.result(), b.result()
+		fmt.Printf("batching / no batching: requests/s %.2f, p99 %.2f, server CPU per request %.2f, Redis CPU per request %.2f\n",
+			ar.rate/br.rate, float64(ar.p99)/float64(br.p99),
+			float64(a.srvCPU)/float64(ar.n)/(float64(b.srvCPU)/float64(br.n)),
+			float64(a.redisCPU)/float64(ar.n)/(float64(b.redisCPU)/float64(br.n)))
+	}
 	return nil
+}
+
+// server is one `cdcflow serve` of the entity read measurement and what
+// its rounds measured.
+type server struct {
+	name                     string
+	env                      []string
+	cmd                      *exec.Cmd
+	base                     string
+	lat                      []time.Duration
+	took                     time.Duration
+	genCPU, srvCPU, redisCPU time.Duration
+}
+
+func (sv *server) result() result {
+	slices.Sort(sv.lat)
+	return result{n: int64(len(sv.lat)), rate: float64(len(sv.lat)) / sv.took.Seconds(), p50: q(sv.lat, 0.5), p99: q(sv.lat, 0.99)}
+}
+
+// redisCPU is the CPU time Redis has used (INFO cpu: used_cpu_sys and
+// used_cpu_user); 0 when it cannot be read.
+func redisCPU(ctx context.Context, rdb *redis.Client) time.Duration {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for line := range strings.SplitSeq(info, "\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 func perReq(d time.Duration, n int64) string {
@@ -204,6 +282,8 @@ type result struct {
 	n        int64
 	rate     float64
 	p50, p99 time.Duration
+	lat      []time.Duration // sorted
+	took     time.Duration
 }
 
 // loadEntities reads entities over o.conns keep-alive connections for
@@ -280,7 +360,7 @@ func loadEntities(ctx context.Context, base string, o options) (result, error) {
 		return result{}, errors.New("no entity read succeeded")
 	}
 	slices.Sort(lat)
-	return result{n: int64(len(lat)), rate: float64(len(lat)) / took.Seconds(), p50: q(lat, 0.5), p99: q(lat, 0.99)}, nil
+	return result{n: int64(len(lat)), rate: float64(len(lat)) / took.Seconds(), p50: q(lat, 0.5), p99: q(lat, 0.99), lat: lat, took: took}, nil
 }
 
 // checkEntity reads one entity with net/http and checks the answer is the
