@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,8 +98,14 @@ type Views struct {
 	newest *newestTimes // shared by copies of Views
 	cache  *stateCache  // shared by copies of Views
 	// fieldOrder is, by entity view, every field its rules set, sorted:
-	// the order entity writes list their fields in.
+	// the order entity writes list their fields in; fieldArgs holds the
+	// same names as script arguments, converted to any once.
 	fieldOrder map[string][]string
+	fieldArgs  map[string][]any
+	// entityViews is, by aggregate type, its entity views.
+	entityViews map[string][]*view
+	// bufs recycles the argument slices of script calls between steps.
+	bufs *sync.Pool
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -125,7 +132,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Metrics.initAggregates(defs.AggregateTypes())
-	order := map[string][]string{}
+	order, fargs, ents := map[string][]string{}, map[string][]any{}, map[string][]*view{}
 	for _, dv := range defs.views {
 		if dv.kind != KindEntity {
 			continue
@@ -137,9 +144,12 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 			}
 		}
 		order[dv.name] = slices.Sorted(maps.Keys(set))
+		fargs[dv.name] = toAny(order[dv.name])
+		ents[dv.aggregate] = append(ents[dv.aggregate], dv)
 	}
 	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{},
-		fieldOrder: order, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+		fieldOrder: order, fieldArgs: fargs, entityViews: ents, bufs: &sync.Pool{},
+		log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -371,15 +381,31 @@ func (s *step) flush() {
 	clear(s.sets)
 }
 
-// checkArgs returns the script arguments of the checks.
-func (s *step) checkArgs() []any {
-	out := make([]any, 0, 2*len(s.checks)+2*s.nCheck)
+// appendCheckArgs appends the script arguments of the checks to out.
+func (s *step) appendCheckArgs(out []any) []any {
 	for _, g := range s.checks {
 		out = append(out, g.key, len(g.fields))
 		out = append(out, g.fields...)
 		out = append(out, g.wants...)
 	}
 	return out
+}
+
+// buffer returns an empty argument slice with room for n arguments,
+// recycled from an earlier step when one is big enough.
+func (v *Views) buffer(n int) []any {
+	if b, ok := v.bufs.Get().(*[]any); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]any, 0, n)
+}
+
+// recycle hands b back for a later step's buffer; the caller no longer uses
+// it. Its arguments are cleared so that the pool holds no strings alive.
+func (v *Views) recycle(b []any) {
+	clear(b)
+	b = b[:0]
+	v.bufs.Put(&b)
 }
 
 // run executes the step, moving the stored offset of topic from from to to,
@@ -391,12 +417,23 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 	if from >= 0 {
 		expect = strconv.FormatInt(from, 10)
 	}
-	checks := s.checkArgs()
-	args := make([]any, 0, 4+len(checks)+len(s.ops))
+	// The command is built here in one slice, keys and arguments, and sent
+	// with Do: Script.Run would copy every argument into a slice of its own.
+	args := v.buffer(7 + len(s.keys) + 2*len(s.checks) + 2*s.nCheck + len(s.ops))
+	args = append(args, "evalsha", applyScript.Hash(), len(s.keys))
+	for _, k := range s.keys {
+		args = append(args, k)
+	}
 	args = append(args, topic, expect, strconv.FormatInt(to, 10), len(s.checks))
-	args = append(args, checks...)
+	args = s.appendCheckArgs(args)
 	args = append(args, s.ops...)
-	res, err := applyScript.Run(ctx, v.rdb, s.keys, args...).StringSlice()
+	res, err := v.rdb.Do(ctx, args...).StringSlice()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Not loaded (a restarted or failed-over Redis): EVAL loads it.
+		args[0], args[1] = "eval", applySource
+		res, err = v.rdb.Do(ctx, args...).StringSlice()
+	}
+	v.recycle(args)
 	if err != nil {
 		return fmt.Errorf("run apply script: %w", err)
 	}
@@ -477,7 +514,7 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 		}
 		out[id] = st
 	}
-	ents := v.defs.entities(agg)
+	ents := v.entityViews[agg]
 	if len(present) == 0 || len(ents) == 0 {
 		return out, snap, nil
 	}
@@ -528,16 +565,6 @@ func (v *Views) gone(agg string, ents map[string]map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func (d *Definitions) entities(agg string) []*view {
-	var out []*view
-	for _, v := range d.views {
-		if v.kind == KindEntity && v.aggregate == agg {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // applyEvents applies records that are all events (no control records) in
@@ -602,6 +629,8 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		}
 		s.prove(proof, proofAt)
 		err = v.run(ctx, s, topic, from, to)
+		v.recycle(s.ops)
+		s.ops = nil
 		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
 			v.cfg.Metrics.addConflict()
 			v.cache.drop(p)
@@ -661,7 +690,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 	s := v.newStep(p)
 	// Sized for what a batch usually needs (about 25 write arguments and 3
 	// keys per event), so that they are not grown again and again.
-	s.ops = make([]any, 0, 25*len(recs))
+	s.ops = v.buffer(25 * len(recs))
 	s.keys = slices.Grow(s.keys, 3*len(recs))
 	applied := map[string]int{}
 	var last time.Time
@@ -676,7 +705,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		folds := map[string]*foldResult{}
 		for _, id := range ids {
 			st := states[id]
-			folds[id] = &foldResult{final: maps.Clone(st.entities), history: map[string][]string{}, applied: map[string]int{}, pos: st.pos, seen: st.seen}
+			folds[id] = &foldResult{final: maps.Clone(st.entities), pos: st.pos, seen: st.seen}
 			if st.derived != nil {
 				folds[id].derived, folds[id].derivedFrom = st.derived, st.entities
 			}
@@ -699,7 +728,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			}
 			last = ev.Time
 		}
-		deltas := map[[2]string]int64{}
+		deltas := map[deltaKey]int64{}
 		for _, id := range ids {
 			f, st := folds[id], states[id]
 			posKey := v.keys.pos(p, agg)
@@ -759,8 +788,8 @@ func toAny(ss []string) []any {
 // if not nil, are what old and new derive to (computed already). Each index or aggregate
 // view whose entry for the aggregate moved counts once in applied, when
 // applied is not nil.
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[[2]string]int64, applied map[string]int) error {
-	for _, e := range v.defs.entities(agg) {
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[deltaKey]int64, applied map[string]int) error {
+	for _, e := range v.entityViews[agg] {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
 			continue
@@ -790,14 +819,15 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		// makes it sort them after all.
 		args := make([]any, 0, 2*len(n))
 		seen := 0
-		for _, f := range v.fieldOrder[e.name] {
+		fargs := v.fieldArgs[e.name]
+		for i, f := range v.fieldOrder[e.name] {
 			nv, ok := n[f]
 			if !ok {
 				continue
 			}
 			seen++
 			if ov, ok := o[f]; !ok || ov != nv {
-				args = append(args, f, nv)
+				args = append(args, fargs[i], nv)
 			}
 		}
 		if seen != len(n) {
@@ -853,16 +883,16 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 			key := v.keys.whole(p, dv.name)
 			if b.in {
 				s.touchGroup(dv, b.key)
-				deltas[[2]string{key, "count:" + b.key}]--
-				for i, sr := range dv.sums {
-					deltas[[2]string{key, "sum:" + sr.name + ":" + b.key}] -= b.sums[i]
+				deltas[deltaKey{key, dv, -1, b.key}]--
+				for i := range dv.sums {
+					deltas[deltaKey{key, dv, i, b.key}] -= b.sums[i]
 				}
 			}
 			if a.in {
 				s.touchGroup(dv, a.key)
-				deltas[[2]string{key, "count:" + a.key}]++
-				for i, sr := range dv.sums {
-					deltas[[2]string{key, "sum:" + sr.name + ":" + a.key}] += a.sums[i]
+				deltas[deltaKey{key, dv, -1, a.key}]++
+				for i := range dv.sums {
+					deltas[deltaKey{key, dv, i, a.key}] += a.sums[i]
 				}
 			}
 		}
@@ -877,13 +907,40 @@ func (v *Views) indexKey(p int32, dv *view, key string) string {
 	return v.keys.item(p, dv.name, key)
 }
 
-func (v *Views) flushDeltas(s *step, deltas map[[2]string]int64) {
-	ks := slices.SortedFunc(maps.Keys(deltas), func(a, b [2]string) int {
-		return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
-	})
-	for _, k := range ks {
-		if d := deltas[k]; d != 0 {
-			s.op("HINCRBY0", k[0], k[1], d)
+// deltaKey is one field of an aggregate view's hash: the count (sum -1) or
+// sum number sum of group in the hash hash of view dv. The field's name is
+// built once per step, when the deltas are written, not once per event.
+type deltaKey struct {
+	hash  string
+	dv    *view
+	sum   int
+	group string
+}
+
+func (k deltaKey) field() string {
+	if k.sum < 0 {
+		return "count:" + k.group
+	}
+	return "sum:" + k.dv.sums[k.sum].name + ":" + k.group
+}
+
+// flushDeltas writes the deltas that are not 0, in the order of their hash
+// and field.
+func (v *Views) flushDeltas(s *step, deltas map[deltaKey]int64) {
+	type write struct {
+		hash, field string
+		d           int64
+	}
+	ws := make([]write, 0, len(deltas))
+	for k, d := range deltas {
+		if d != 0 {
+			ws = append(ws, write{k.hash, k.field(), d})
 		}
+	}
+	slices.SortFunc(ws, func(a, b write) int {
+		return cmp.Or(strings.Compare(a.hash, b.hash), strings.Compare(a.field, b.field))
+	})
+	for _, w := range ws {
+		s.op("HINCRBY0", w.hash, w.field, w.d)
 	}
 }
