@@ -29,6 +29,11 @@ var ErrFenced = errors.New("partition offset moved: fenced")
 // and the script; Apply computes the batch again.
 var errConflict = errors.New("aggregate position changed during apply")
 
+// errGuessed means an event could not be projected on the state of an
+// aggregate taken as new without reading it (cache.go); Apply computes the
+// batch again from the states read.
+var errGuessed = errors.New("event does not project on an aggregate guessed new")
+
 //go:embed apply.lua
 var applySource string
 
@@ -452,7 +457,9 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 }
 
 // cachedStates returns the stored state of the aggregates ids of type agg,
-// from pc where it has them (nil pc: none) and read from Redis otherwise.
+// from pc where it has them (nil pc: none) and read from Redis otherwise, or
+// taken as new without a read once pc has learnt that the partition's
+// uncached aggregates are (see cache.go; the script checks the guess).
 func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg string, ids []string) (map[string]*aggState, uint64, error) {
 	if pc == nil {
 		return v.readStates(ctx, p, agg, ids)
@@ -470,12 +477,26 @@ func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg st
 	if len(missing) == 0 {
 		return out, snap, nil
 	}
+	if snapOK && pc.fresh >= guessAfter {
+		for _, id := range missing {
+			out[id] = &aggState{entities: map[string]map[string]string{}, guessed: true}
+		}
+		pc.guessed = true
+		return out, snap, nil
+	}
 	read, snap, err := v.readStates(ctx, p, agg, missing)
 	if err != nil {
 		return nil, 0, err
 	}
+	fresh := true
 	for id, st := range read {
 		out[id] = st
+		fresh = fresh && !st.present
+	}
+	if fresh {
+		pc.fresh++
+	} else {
+		pc.fresh = 0
 	}
 	return out, snap, nil
 }
@@ -622,7 +643,17 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	// only add latency. Infrastructure errors are returned, and the consumer
 	// pauses (Consumer.pause).
 	for attempt := 0; ; attempt++ {
+		if pc != nil {
+			pc.guessed = false
+		}
 		s, applied, last, upd, err := v.compute(ctx, topic, p, recs, evs, poisoned, pc)
+		if errors.Is(err, errGuessed) {
+			// Read the states this time, and guess no more until reads
+			// find only new aggregates again. Nothing was written.
+			pc.fresh = 0
+			attempt--
+			continue
+		}
 		if err != nil {
 			v.cache.drop(p)
 			return err
@@ -632,7 +663,11 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 		v.recycle(s.ops)
 		s.ops = nil
 		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
-			v.cfg.Metrics.addConflict()
+			if pc == nil || !pc.guessed {
+				// A wrong guess of new aggregates (cache.go) is not another
+				// writer's conflict.
+				v.cfg.Metrics.addConflict()
+			}
 			v.cache.drop(p)
 			pc = nil // read everything again
 			continue
@@ -715,6 +750,9 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 				continue
 			}
 			ok, err := v.defs.fold(folds[ev.AggregateID], ev, snap)
+			if err != nil && states[ev.AggregateID].guessed {
+				return nil, nil, last, nil, errGuessed
+			}
 			if err != nil {
 				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, recs[i]); err != nil {
 					return nil, nil, last, nil, err

@@ -35,6 +35,10 @@ type aggState struct {
 	// (kept with a cached state, so that its next batch does not evaluate
 	// them again); nil means not computed.
 	derived derived
+	// guessed marks a state taken as new without reading it (cache.go): an
+	// event that cannot be projected on it is not poison before the state
+	// is read.
+	guessed bool
 }
 
 // posValue is the stored value of the position guard:
