@@ -918,19 +918,18 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 				s.merge("ZADD", v.indexKey(p, dv, a.key), strconv.FormatFloat(a.score, 'g', -1, 64), id)
 			}
 		case KindAggregate:
-			key := v.keys.whole(p, dv.name)
 			if b.in {
 				s.touchGroup(dv, b.key)
-				deltas[deltaKey{key, dv, -1, b.key}]--
+				deltas[deltaKey{dv, -1, b.key}]--
 				for i := range dv.sums {
-					deltas[deltaKey{key, dv, i, b.key}] -= b.sums[i]
+					deltas[deltaKey{dv, i, b.key}] -= b.sums[i]
 				}
 			}
 			if a.in {
 				s.touchGroup(dv, a.key)
-				deltas[deltaKey{key, dv, -1, a.key}]++
+				deltas[deltaKey{dv, -1, a.key}]++
 				for i := range dv.sums {
-					deltas[deltaKey{key, dv, i, a.key}] += a.sums[i]
+					deltas[deltaKey{dv, i, a.key}] += a.sums[i]
 				}
 			}
 		}
@@ -946,10 +945,9 @@ func (v *Views) indexKey(p int32, dv *view, key string) string {
 }
 
 // deltaKey is one field of an aggregate view's hash: the count (sum -1) or
-// sum number sum of group in the hash hash of view dv. The field's name is
-// built once per step, when the deltas are written, not once per event.
+// sum number sum of group in view dv. The hash's key and the field's name
+// are built once per step, when the deltas are written, not once per event.
 type deltaKey struct {
-	hash  string
 	dv    *view
 	sum   int
 	group string
@@ -970,10 +968,17 @@ func (v *Views) flushDeltas(s *step, deltas map[deltaKey]int64) {
 		d           int64
 	}
 	ws := make([]write, 0, len(deltas))
+	hashes := map[*view]string{}
 	for k, d := range deltas {
-		if d != 0 {
-			ws = append(ws, write{k.hash, k.field(), d})
+		if d == 0 {
+			continue
 		}
+		h, ok := hashes[k.dv]
+		if !ok {
+			h = v.keys.whole(s.p, k.dv.name)
+			hashes[k.dv] = h
+		}
+		ws = append(ws, write{h, k.field(), d})
 	}
 	slices.SortFunc(ws, func(a, b write) int {
 		return cmp.Or(strings.Compare(a.hash, b.hash), strings.Compare(a.field, b.field))
