@@ -52,6 +52,7 @@ type track struct {
 	changed map[string]map[string]bool // view -> ids, members, group keys
 	groups  map[*view]map[string]bool  // aggregate view -> groups changed
 	lsn     uint64                     // the applied position the step proves (0: none)
+	hint    int                        // the ids a view's set is sized for (the batch's events)
 	at      time.Time                  // its commit time
 }
 
@@ -61,7 +62,7 @@ func (s *step) touch(view, id string) {
 	}
 	m := s.changed[view]
 	if m == nil {
-		m = map[string]bool{}
+		m = make(map[string]bool, s.hint)
 		s.changed[view] = m
 	}
 	m[id] = true

@@ -714,7 +714,7 @@ type stateUpdate struct {
 // so that a retry does not hand them over twice.
 func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Record, evs []pipeline.Event, poisoned []bool, pc *partCache) (*step, map[string]int, time.Time, []stateUpdate, error) {
 	byType := map[string][]string{}
-	seen := map[[2]string]bool{}
+	seen := make(map[[2]string]bool, len(evs))
 	for i, ev := range evs {
 		k := [2]string{ev.AggregateType, ev.AggregateID}
 		if !poisoned[i] && !seen[k] {
@@ -727,6 +727,9 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 	// keys per event), so that they are not grown again and again.
 	s.ops = v.buffer(25 * len(recs))
 	s.keys = slices.Grow(s.keys, 3*len(recs))
+	s.keyIdx = make(map[string]int, 3*len(recs))
+	s.keyIdx[s.keys[0]] = 1
+	s.hint = len(recs)
 	applied := map[string]int{}
 	var last time.Time
 	var upd []stateUpdate
@@ -737,7 +740,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			return nil, nil, last, nil, err
 		}
 		after := make(map[string]*aggState, len(ids))
-		folds := map[string]*foldResult{}
+		folds := make(map[string]*foldResult, len(ids))
 		for _, id := range ids {
 			st := states[id]
 			folds[id] = &foldResult{final: maps.Clone(st.entities), pos: st.pos, seen: st.seen}
