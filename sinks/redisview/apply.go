@@ -743,7 +743,8 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 		folds := make(map[string]*foldResult, len(ids))
 		for _, id := range ids {
 			st := states[id]
-			folds[id] = &foldResult{final: maps.Clone(st.entities), pos: st.pos, seen: st.seen}
+			// fold replaces final, never changes it: no copy needed.
+			folds[id] = &foldResult{final: st.entities, pos: st.pos, seen: st.seen}
 			if st.derived != nil {
 				folds[id].derived, folds[id].derivedFrom = st.derived, st.entities
 			}

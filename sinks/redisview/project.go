@@ -333,9 +333,11 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			}
 		}
 		old := next[v.name]
-		state := map[string]string{}
+		var state map[string]string
 		if old != nil {
 			state = maps.Clone(old)
+		} else {
+			state = make(map[string]string, len(r.fields))
 		}
 		// The event's fields are built when an expression the fast path
 		// does not answer reads them, and only those the rule reads.
