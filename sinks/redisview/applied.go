@@ -52,6 +52,7 @@ type track struct {
 	changed map[string]map[string]bool // view -> ids, members, group keys
 	groups  map[*view]map[string]bool  // aggregate view -> groups changed
 	lsn     uint64                     // the applied position the step proves (0: none)
+	hint    int                        // the ids a view's set is sized for (the batch's events)
 	at      time.Time                  // its commit time
 }
 
@@ -61,7 +62,7 @@ func (s *step) touch(view, id string) {
 	}
 	m := s.changed[view]
 	if m == nil {
-		m = map[string]bool{}
+		m = make(map[string]bool, s.hint)
 		s.changed[view] = m
 	}
 	m[id] = true
@@ -149,13 +150,37 @@ func (v *Views) finish(s *step, topic string, to int64) {
 	s.op("CHANGE", v.keys.changes(p), ai, strconv.Itoa(v.cfg.ChangesMaxLen), mode, topic, strconv.FormatInt(to, 10), s.viewsJSON())
 }
 
+// viewsJSON is the change stream entry's views field: what json.Marshal
+// makes of the changed ids (sorted) by view, built directly.
 func (s *step) viewsJSON() string {
-	out := make(map[string][]string, len(s.changed))
-	for name, ids := range s.changed {
-		out[name] = slices.Sorted(maps.Keys(ids))
+	b := make([]byte, 0, 64+24*len(s.changed))
+	b = append(b, '{')
+	for i, name := range slices.Sorted(maps.Keys(s.changed)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, name)
+		b = append(b, ":["...)
+		for j, id := range slices.Sorted(maps.Keys(s.changed[name])) {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, id)
+		}
+		b = append(b, ']')
 	}
-	b, _ := json.Marshal(out) // maps of strings always marshal
-	return string(b)
+	return string(append(b, '}'))
+}
+
+// appendJSONString appends s as json.Marshal writes it.
+func appendJSONString(b []byte, s string) []byte {
+	if plainJSON(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
 }
 
 // formatLSN is the stored form of an applied position: %016X.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,11 @@ var ErrFenced = errors.New("partition offset moved: fenced")
 // errConflict means an aggregate's stored position changed between the read
 // and the script; Apply computes the batch again.
 var errConflict = errors.New("aggregate position changed during apply")
+
+// errGuessed means an event could not be projected on the state of an
+// aggregate taken as new without reading it (cache.go); Apply computes the
+// batch again from the states read.
+var errGuessed = errors.New("event does not project on an aggregate guessed new")
 
 //go:embed apply.lua
 var applySource string
@@ -97,8 +103,14 @@ type Views struct {
 	newest *newestTimes // shared by copies of Views
 	cache  *stateCache  // shared by copies of Views
 	// fieldOrder is, by entity view, every field its rules set, sorted:
-	// the order entity writes list their fields in.
+	// the order entity writes list their fields in; fieldArgs holds the
+	// same names as script arguments, converted to any once.
 	fieldOrder map[string][]string
+	fieldArgs  map[string][]any
+	// entityViews is, by aggregate type, its entity views.
+	entityViews map[string][]*view
+	// bufs recycles the argument slices of script calls between steps.
+	bufs *sync.Pool
 }
 
 // New returns Views writing the views defs describes to rdb. It does not
@@ -125,7 +137,7 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Metrics.initAggregates(defs.AggregateTypes())
-	order := map[string][]string{}
+	order, fargs, ents := map[string][]string{}, map[string][]any{}, map[string][]*view{}
 	for _, dv := range defs.views {
 		if dv.kind != KindEntity {
 			continue
@@ -137,9 +149,12 @@ func New(cfg Config, defs *Definitions, rdb redis.UniversalClient) (*Views, erro
 			}
 		}
 		order[dv.name] = slices.Sorted(maps.Keys(set))
+		fargs[dv.name] = toAny(order[dv.name])
+		ents[dv.aggregate] = append(ents[dv.aggregate], dv)
 	}
 	return &Views{cfg: cfg, defs: defs, rdb: rdb, keys: newKeys(cfg.Prefix, cfg.Generation), newest: &newestTimes{}, cache: &stateCache{},
-		fieldOrder: order, log: log.With("component", "views", "generation", cfg.Generation)}, nil
+		fieldOrder: order, fieldArgs: fargs, entityViews: ents, bufs: &sync.Pool{},
+		log: log.With("component", "views", "generation", cfg.Generation)}, nil
 }
 
 // Generation returns the generation v writes.
@@ -371,15 +386,31 @@ func (s *step) flush() {
 	clear(s.sets)
 }
 
-// checkArgs returns the script arguments of the checks.
-func (s *step) checkArgs() []any {
-	out := make([]any, 0, 2*len(s.checks)+2*s.nCheck)
+// appendCheckArgs appends the script arguments of the checks to out.
+func (s *step) appendCheckArgs(out []any) []any {
 	for _, g := range s.checks {
 		out = append(out, g.key, len(g.fields))
 		out = append(out, g.fields...)
 		out = append(out, g.wants...)
 	}
 	return out
+}
+
+// buffer returns an empty argument slice with room for n arguments,
+// recycled from an earlier step when one is big enough.
+func (v *Views) buffer(n int) []any {
+	if b, ok := v.bufs.Get().(*[]any); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]any, 0, n)
+}
+
+// recycle hands b back for a later step's buffer; the caller no longer uses
+// it. Its arguments are cleared so that the pool holds no strings alive.
+func (v *Views) recycle(b []any) {
+	clear(b)
+	b = b[:0]
+	v.bufs.Put(&b)
 }
 
 // run executes the step, moving the stored offset of topic from from to to,
@@ -391,12 +422,23 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 	if from >= 0 {
 		expect = strconv.FormatInt(from, 10)
 	}
-	checks := s.checkArgs()
-	args := make([]any, 0, 4+len(checks)+len(s.ops))
+	// The command is built here in one slice, keys and arguments, and sent
+	// with Do: Script.Run would copy every argument into a slice of its own.
+	args := v.buffer(7 + len(s.keys) + 2*len(s.checks) + 2*s.nCheck + len(s.ops))
+	args = append(args, "evalsha", applyScript.Hash(), len(s.keys))
+	for _, k := range s.keys {
+		args = append(args, k)
+	}
 	args = append(args, topic, expect, strconv.FormatInt(to, 10), len(s.checks))
-	args = append(args, checks...)
+	args = s.appendCheckArgs(args)
 	args = append(args, s.ops...)
-	res, err := applyScript.Run(ctx, v.rdb, s.keys, args...).StringSlice()
+	res, err := v.rdb.Do(ctx, args...).StringSlice()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Not loaded (a restarted or failed-over Redis): EVAL loads it.
+		args[0], args[1] = "eval", applySource
+		res, err = v.rdb.Do(ctx, args...).StringSlice()
+	}
+	v.recycle(args)
 	if err != nil {
 		return fmt.Errorf("run apply script: %w", err)
 	}
@@ -415,7 +457,9 @@ func (v *Views) run(ctx context.Context, s *step, topic string, from, to int64) 
 }
 
 // cachedStates returns the stored state of the aggregates ids of type agg,
-// from pc where it has them (nil pc: none) and read from Redis otherwise.
+// from pc where it has them (nil pc: none) and read from Redis otherwise, or
+// taken as new without a read once pc has learnt that the partition's
+// uncached aggregates are (see cache.go; the script checks the guess).
 func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg string, ids []string) (map[string]*aggState, uint64, error) {
 	if pc == nil {
 		return v.readStates(ctx, p, agg, ids)
@@ -433,12 +477,26 @@ func (v *Views) cachedStates(ctx context.Context, pc *partCache, p int32, agg st
 	if len(missing) == 0 {
 		return out, snap, nil
 	}
+	if snapOK && pc.fresh >= guessAfter {
+		for _, id := range missing {
+			out[id] = &aggState{entities: map[string]map[string]string{}, guessed: true}
+		}
+		pc.guessed = true
+		return out, snap, nil
+	}
 	read, snap, err := v.readStates(ctx, p, agg, missing)
 	if err != nil {
 		return nil, 0, err
 	}
+	fresh := true
 	for id, st := range read {
 		out[id] = st
+		fresh = fresh && !st.present
+	}
+	if fresh {
+		pc.fresh++
+	} else {
+		pc.fresh = 0
 	}
 	return out, snap, nil
 }
@@ -477,7 +535,7 @@ func (v *Views) readStates(ctx context.Context, p int32, agg string, ids []strin
 		}
 		out[id] = st
 	}
-	ents := v.defs.entities(agg)
+	ents := v.entityViews[agg]
 	if len(present) == 0 || len(ents) == 0 {
 		return out, snap, nil
 	}
@@ -528,16 +586,6 @@ func (v *Views) gone(agg string, ents map[string]map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func (d *Definitions) entities(agg string) []*view {
-	var out []*view
-	for _, v := range d.views {
-		if v.kind == KindEntity && v.aggregate == agg {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // applyEvents applies records that are all events (no control records) in
@@ -595,15 +643,31 @@ func (v *Views) applyEvents(ctx context.Context, topic string, p int32, from int
 	// only add latency. Infrastructure errors are returned, and the consumer
 	// pauses (Consumer.pause).
 	for attempt := 0; ; attempt++ {
+		if pc != nil {
+			pc.guessed = false
+		}
 		s, applied, last, upd, err := v.compute(ctx, topic, p, recs, evs, poisoned, pc)
+		if errors.Is(err, errGuessed) {
+			// Read the states this time, and guess no more until reads
+			// find only new aggregates again. Nothing was written.
+			pc.fresh = 0
+			attempt--
+			continue
+		}
 		if err != nil {
 			v.cache.drop(p)
 			return err
 		}
 		s.prove(proof, proofAt)
 		err = v.run(ctx, s, topic, from, to)
+		v.recycle(s.ops)
+		s.ops = nil
 		if errors.Is(err, errConflict) && attempt < v.cfg.MaxRetries {
-			v.cfg.Metrics.addConflict()
+			if pc == nil || !pc.guessed {
+				// A wrong guess of new aggregates (cache.go) is not another
+				// writer's conflict.
+				v.cfg.Metrics.addConflict()
+			}
 			v.cache.drop(p)
 			pc = nil // read everything again
 			continue
@@ -650,7 +714,7 @@ type stateUpdate struct {
 // so that a retry does not hand them over twice.
 func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Record, evs []pipeline.Event, poisoned []bool, pc *partCache) (*step, map[string]int, time.Time, []stateUpdate, error) {
 	byType := map[string][]string{}
-	seen := map[[2]string]bool{}
+	seen := make(map[[2]string]bool, len(evs))
 	for i, ev := range evs {
 		k := [2]string{ev.AggregateType, ev.AggregateID}
 		if !poisoned[i] && !seen[k] {
@@ -661,8 +725,11 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 	s := v.newStep(p)
 	// Sized for what a batch usually needs (about 25 write arguments and 3
 	// keys per event), so that they are not grown again and again.
-	s.ops = make([]any, 0, 25*len(recs))
+	s.ops = v.buffer(25 * len(recs))
 	s.keys = slices.Grow(s.keys, 3*len(recs))
+	s.keyIdx = make(map[string]int, 3*len(recs))
+	s.keyIdx[s.keys[0]] = 1
+	s.hint = len(recs)
 	applied := map[string]int{}
 	var last time.Time
 	var upd []stateUpdate
@@ -673,10 +740,11 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			return nil, nil, last, nil, err
 		}
 		after := make(map[string]*aggState, len(ids))
-		folds := map[string]*foldResult{}
+		folds := make(map[string]*foldResult, len(ids))
 		for _, id := range ids {
 			st := states[id]
-			folds[id] = &foldResult{final: maps.Clone(st.entities), history: map[string][]string{}, applied: map[string]int{}, pos: st.pos, seen: st.seen}
+			// fold replaces final, never changes it: no copy needed.
+			folds[id] = &foldResult{final: st.entities, pos: st.pos, seen: st.seen}
 			if st.derived != nil {
 				folds[id].derived, folds[id].derivedFrom = st.derived, st.entities
 			}
@@ -686,6 +754,9 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 				continue
 			}
 			ok, err := v.defs.fold(folds[ev.AggregateID], ev, snap)
+			if err != nil && states[ev.AggregateID].guessed {
+				return nil, nil, last, nil, errGuessed
+			}
 			if err != nil {
 				if err := v.poison(ctx, &ProjectError{Offset: recs[i].Offset, EventID: ev.ID, Err: err}, recs[i]); err != nil {
 					return nil, nil, last, nil, err
@@ -699,7 +770,7 @@ func (v *Views) compute(ctx context.Context, topic string, p int32, recs []Recor
 			}
 			last = ev.Time
 		}
-		deltas := map[[2]string]int64{}
+		deltas := map[deltaKey]int64{}
 		for _, id := range ids {
 			f, st := folds[id], states[id]
 			posKey := v.keys.pos(p, agg)
@@ -759,8 +830,8 @@ func toAny(ss []string) []any {
 // if not nil, are what old and new derive to (computed already). Each index or aggregate
 // view whose entry for the aggregate moved counts once in applied, when
 // applied is not nil.
-func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[[2]string]int64, applied map[string]int) error {
-	for _, e := range v.defs.entities(agg) {
+func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[string]map[string]string, before, after derived, deltas map[deltaKey]int64, applied map[string]int) error {
+	for _, e := range v.entityViews[agg] {
 		o, n := old[e.name], new[e.name]
 		if maps.Equal(o, n) && (o == nil) == (n == nil) {
 			continue
@@ -790,14 +861,15 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 		// makes it sort them after all.
 		args := make([]any, 0, 2*len(n))
 		seen := 0
-		for _, f := range v.fieldOrder[e.name] {
+		fargs := v.fieldArgs[e.name]
+		for i, f := range v.fieldOrder[e.name] {
 			nv, ok := n[f]
 			if !ok {
 				continue
 			}
 			seen++
 			if ov, ok := o[f]; !ok || ov != nv {
-				args = append(args, f, nv)
+				args = append(args, fargs[i], nv)
 			}
 		}
 		if seen != len(n) {
@@ -850,19 +922,18 @@ func (v *Views) writeAggregate(s *step, p int32, agg, id string, old, new map[st
 				s.merge("ZADD", v.indexKey(p, dv, a.key), strconv.FormatFloat(a.score, 'g', -1, 64), id)
 			}
 		case KindAggregate:
-			key := v.keys.whole(p, dv.name)
 			if b.in {
 				s.touchGroup(dv, b.key)
-				deltas[[2]string{key, "count:" + b.key}]--
-				for i, sr := range dv.sums {
-					deltas[[2]string{key, "sum:" + sr.name + ":" + b.key}] -= b.sums[i]
+				deltas[deltaKey{dv, -1, b.key}]--
+				for i := range dv.sums {
+					deltas[deltaKey{dv, i, b.key}] -= b.sums[i]
 				}
 			}
 			if a.in {
 				s.touchGroup(dv, a.key)
-				deltas[[2]string{key, "count:" + a.key}]++
-				for i, sr := range dv.sums {
-					deltas[[2]string{key, "sum:" + sr.name + ":" + a.key}] += a.sums[i]
+				deltas[deltaKey{dv, -1, a.key}]++
+				for i := range dv.sums {
+					deltas[deltaKey{dv, i, a.key}] += a.sums[i]
 				}
 			}
 		}
@@ -877,13 +948,46 @@ func (v *Views) indexKey(p int32, dv *view, key string) string {
 	return v.keys.item(p, dv.name, key)
 }
 
-func (v *Views) flushDeltas(s *step, deltas map[[2]string]int64) {
-	ks := slices.SortedFunc(maps.Keys(deltas), func(a, b [2]string) int {
-		return strings.Compare(a[0]+"\x00"+a[1], b[0]+"\x00"+b[1])
-	})
-	for _, k := range ks {
-		if d := deltas[k]; d != 0 {
-			s.op("HINCRBY0", k[0], k[1], d)
+// deltaKey is one field of an aggregate view's hash: the count (sum -1) or
+// sum number sum of group in view dv. The hash's key and the field's name
+// are built once per step, when the deltas are written, not once per event.
+type deltaKey struct {
+	dv    *view
+	sum   int
+	group string
+}
+
+func (k deltaKey) field() string {
+	if k.sum < 0 {
+		return "count:" + k.group
+	}
+	return "sum:" + k.dv.sums[k.sum].name + ":" + k.group
+}
+
+// flushDeltas writes the deltas that are not 0, in the order of their hash
+// and field.
+func (v *Views) flushDeltas(s *step, deltas map[deltaKey]int64) {
+	type write struct {
+		hash, field string
+		d           int64
+	}
+	ws := make([]write, 0, len(deltas))
+	hashes := map[*view]string{}
+	for k, d := range deltas {
+		if d == 0 {
+			continue
 		}
+		h, ok := hashes[k.dv]
+		if !ok {
+			h = v.keys.whole(s.p, k.dv.name)
+			hashes[k.dv] = h
+		}
+		ws = append(ws, write{h, k.field(), d})
+	}
+	slices.SortFunc(ws, func(a, b write) int {
+		return cmp.Or(strings.Compare(a.hash, b.hash), strings.Compare(a.field, b.field))
+	})
+	for _, w := range ws {
+		s.op("HINCRBY0", w.hash, w.field, w.d)
 	}
 }

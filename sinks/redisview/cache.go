@@ -25,6 +25,23 @@ import (
 //
 // An aggregate type is carried by one topic (topics are named after it), so
 // no other topic's steps write the cached aggregates.
+//
+// The cache also learns whether the partition's uncached aggregates are new:
+// once guessAfter reads in a row of uncached aggregates found none of them
+// stored, the next batches do not read them but take them as new (no
+// position guard, no entity), which is what the read would have returned.
+// The script's check of each guard ('' = absent) proves the guess at the
+// moment of the write; a wrong guess is refused as a conflict, which drops
+// the cache, and the batch is computed again from what Redis holds. So a
+// stream of new aggregates (a replay, a flow of new orders) costs no read
+// before its script, and a stream that revisits uncached aggregates goes
+// back to reading them after one refused script, guessing again only after
+// guessAfter reads found nothing.
+
+// guessAfter is how many reads in a row must find every uncached aggregate
+// new before the next batches take uncached aggregates as new without
+// reading them.
+const guessAfter = 8
 
 // maxCached bounds the aggregates cached per partition; the cache is emptied
 // when it would grow past it.
@@ -41,6 +58,11 @@ type partCache struct {
 	snap  map[string]uint64               // aggregate type -> snapshot epoch in progress
 	aggs  map[string]map[string]*aggState // aggregate type -> id -> state
 	n     int
+	// fresh counts the reads in a row that found none of the uncached
+	// aggregates they read stored; guessed is set while a step is computed
+	// if it took uncached aggregates as new without reading them.
+	fresh   int
+	guessed bool
 }
 
 // take returns the cache of partition p for a batch of topic starting at

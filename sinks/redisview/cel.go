@@ -80,12 +80,16 @@ type program struct {
 	prg cel.Program
 	// fast, when not nil, evaluates the expression without CEL for the
 	// simplest shapes (see fastPath); ok false means "ask CEL".
-	fast  func(state map[string]string) (v ref.Val, ok bool)
-	kind  exprKind
-	where string    // for errors: view, key and line
-	what  string    // the key it is under (when, on.set.total, …), for Check
-	line  int       // its line in the view file, for Check
-	refs  stateRefs // the fields of state it reads
+	fast func(state map[string]string) (v ref.Val, ok bool)
+	// fastField, when not nil, evaluates an entity field's expression
+	// without CEL for the simplest shapes (see fieldFastPath); ok false
+	// means "ask CEL".
+	fastField func(vs *vars) (v ref.Val, ok bool)
+	kind      exprKind
+	where     string    // for errors: view, key and line
+	what      string    // the key it is under (when, on.set.total, …), for Check
+	line      int       // its line in the view file, for Check
+	refs      stateRefs // the fields of state it reads
 	// dataPaths are the field paths of data it reads (data.a.b: [a b]), for
 	// Check.
 	dataPaths [][]string
@@ -218,7 +222,11 @@ func (e *celEnvs) compile(src string, k exprKind) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &program{prg: prg, fast: fastPath(ast), kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
+	var ff func(*vars) (ref.Val, bool)
+	if k == exprField {
+		ff = fieldFastPath(ast)
+	}
+	return &program{prg: prg, fast: fastPath(ast), fastField: ff, kind: k, refs: identRefs(ast, "state"), usesData: usesIdent(ast, "data"),
 		usesEvent: usesIdent(ast, "event"), eventRefs: identRefs(ast, "event"), dataPaths: identPaths(ast, "data")}, nil
 }
 
@@ -243,7 +251,14 @@ func typeName(t *cel.Type) string {
 type vars struct {
 	state map[string]string
 	data  any
-	event map[string]any
+	// event is the variable event; when nil and hasEv is set, the first
+	// ResolveName("event") builds it from ev with the fields evRefs names,
+	// so that an evaluation the fast path answers builds no map. ev is held
+	// by value: a pointer to the caller's would move it to the heap.
+	event  map[string]any
+	ev     pipeline.Event
+	hasEv  bool
+	evRefs stateRefs
 }
 
 // ResolveName implements interpreter.Activation.
@@ -254,6 +269,9 @@ func (v *vars) ResolveName(name string) (any, bool) {
 	case "data":
 		return v.data, true
 	case "event":
+		if v.event == nil && v.hasEv {
+			v.event = eventVars(v.ev, v.evRefs)
+		}
 		return v.event, true
 	}
 	return nil, false
@@ -263,8 +281,8 @@ func (v *vars) ResolveName(name string) (any, bool) {
 func (v *vars) Parent() interpreter.Activation { return nil }
 
 // fastPath returns an evaluation without CEL for the shapes derived views
-// use most, state.f, state.f == "literal" (either side) and
-// timestamp(state.f), or nil for any other expression. It answers only when the field is there: for an
+// use most, state.f, state.f == "literal" (either side), timestamp(state.f)
+// and decimal(state.f), or nil for any other expression. It answers only when the field is there: for an
 // absent one it defers to CEL, so errors (no such key) stay CEL's own.
 func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 	field := func(e ast.Expr) (string, bool) {
@@ -306,6 +324,24 @@ func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 			return t, true
 		}
 	}
+	if e.Kind() == ast.CallKind && e.AsCall().FunctionName() == "decimal" && !e.AsCall().IsMemberFunction() && len(e.AsCall().Args()) == 1 {
+		// decimal(state.f): the very parse CEL's overload makes.
+		f, ok := field(e.AsCall().Args()[0])
+		if !ok {
+			return nil
+		}
+		return func(state map[string]string) (ref.Val, bool) {
+			v, ok := state[f]
+			if !ok {
+				return nil, false
+			}
+			d, err := decimal.Parse(v)
+			if err != nil {
+				return nil, false
+			}
+			return decimal.Val(d), true
+		}
+	}
 	if e.Kind() != ast.CallKind || e.AsCall().FunctionName() != operators.Equals || len(e.AsCall().Args()) != 2 {
 		return nil
 	}
@@ -331,6 +367,64 @@ func fastPath(a *cel.Ast) func(map[string]string) (ref.Val, bool) {
 	return nil
 }
 
+// fieldFastPath returns an evaluation without CEL for the shapes entity
+// fields use most: a literal, data.f and string(data.f) when data.f is a
+// string, and event.time; nil for any other expression. Like fastPath it
+// answers only with the value CEL gives, and defers to CEL otherwise (data
+// not an object, f absent or not a string), so errors stay CEL's own.
+func fieldFastPath(a *cel.Ast) func(*vars) (ref.Val, bool) {
+	e := a.NativeRep().Expr()
+	if e.Kind() == ast.LiteralKind {
+		lit := e.AsLiteral()
+		return func(*vars) (ref.Val, bool) { return lit, true }
+	}
+	sel := func(e ast.Expr, ident string) (string, bool) {
+		if e.Kind() != ast.SelectKind {
+			return "", false
+		}
+		s := e.AsSelect()
+		op := s.Operand()
+		if s.IsTestOnly() || op.Kind() != ast.IdentKind || op.AsIdent() != ident {
+			return "", false
+		}
+		return s.FieldName(), true
+	}
+	if c := e; c.Kind() == ast.CallKind && c.AsCall().FunctionName() == "string" && !c.AsCall().IsMemberFunction() && len(c.AsCall().Args()) == 1 {
+		// string(x) of a string is x.
+		e = c.AsCall().Args()[0]
+		if _, ok := sel(e, "data"); !ok {
+			return nil
+		}
+	}
+	if f, ok := sel(e, "data"); ok {
+		return func(vs *vars) (ref.Val, bool) {
+			m, ok := vs.data.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			s, ok := m[f].(string)
+			if !ok {
+				return nil, false
+			}
+			return types.String(s), true
+		}
+	}
+	if f, ok := sel(e, "event"); ok && f == "time" {
+		return func(vs *vars) (ref.Val, bool) {
+			switch {
+			case vs.hasEv:
+				return types.Timestamp{Time: vs.ev.Time}, true
+			case vs.event != nil:
+				if t, ok := vs.event["time"].(time.Time); ok {
+					return types.Timestamp{Time: t}, true
+				}
+			}
+			return nil, false
+		}
+	}
+	return nil
+}
+
 // evalState runs p, an expression over state alone (a derived view's),
 // without building an activation when the fast path answers.
 func (p *program) evalState(state map[string]string) (ref.Val, error) {
@@ -344,6 +438,11 @@ func (p *program) evalState(state map[string]string) (ref.Val, error) {
 
 // eval runs p over vs.
 func (p *program) eval(vs *vars) (ref.Val, error) {
+	if p.fastField != nil {
+		if v, ok := p.fastField(vs); ok {
+			return v, nil
+		}
+	}
 	if p.fast != nil && vs.state != nil {
 		if v, ok := p.fast(vs.state); ok {
 			return v, nil

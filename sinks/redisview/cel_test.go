@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/cel-go/common/types"
+
+	"github.com/cdcflow/cdcflow/pipeline"
 )
 
 // TestCELStringFunctions checks that view expressions have the mapping's
@@ -71,10 +73,13 @@ func TestFastPathEqualsCEL(t *testing.T) {
 		{`timestamp(state.bad)`, exprScore, true},
 		{`timestamp(state.far)`, exprScore, true},
 		{`state.at.size()`, exprScore, false},
+		{`decimal(state.total)`, exprSum, true},
+		{`decimal(state.bad)`, exprSum, true},
+		{`decimal(state.total) * 2`, exprSum, false},
 	}
 	states := []map[string]string{
-		{"status": "open", "other": "open", "at": "2026-11-23T10:00:00Z", "bad": "2026-11-23 10:00", "far": "10000-01-01T00:00:00Z"},
-		{"status": "OPEN", "other": "x", "at": "2026-11-23T10:00:00.123+01:00", "bad": "x", "far": "0000-12-31T23:00:00-02:00"},
+		{"status": "open", "other": "open", "at": "2026-11-23T10:00:00Z", "bad": "2026-11-23 10:00", "far": "10000-01-01T00:00:00Z", "total": "12.50"},
+		{"status": "OPEN", "other": "x", "at": "2026-11-23T10:00:00.123+01:00", "bad": "x", "far": "0000-12-31T23:00:00-02:00", "total": "-0.001"},
 		{"other": "x"}, // status absent: CEL's error
 	}
 	for _, tt := range tests {
@@ -91,6 +96,73 @@ func TestFastPathEqualsCEL(t *testing.T) {
 				want, _, wantErr := p.prg.Eval(&vars{state: st})
 				if (gotErr != nil) != (wantErr != nil) || gotErr == nil && got.Equal(want) != types.True {
 					t.Errorf("eval(%q) over %v = %v, %v; CEL gives %v, %v", tt.src, st, got, gotErr, want, wantErr)
+				}
+			}
+		})
+	}
+}
+
+// TestFieldFastPathEqualsCEL checks that the entity field expressions
+// evaluated without CEL (fieldFastPath) give what CEL gives, errors
+// included, and that the others are left to CEL.
+func TestFieldFastPathEqualsCEL(t *testing.T) {
+	envs, err := newCELEnvs(time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		src  string
+		fast bool
+	}{
+		{`"accepted"`, true},
+		{`42`, true},
+		{`null`, true},
+		{`data.customer_id`, true},
+		{`string(data.customer_id)`, true},
+		{`data.n`, true},
+		{`string(data.n)`, true},
+		{`data.missing`, true},
+		{`data.obj.customer_id`, false},
+		{`has(data.status) ? data.status : "requested"`, false},
+		{`event.time`, true},
+		{`event.type`, false},
+		{`string(event.time)`, false},
+		{`data.customer_id + "x"`, false},
+	}
+	at := time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.FixedZone("", 3600))
+	ev := pipeline.Event{ID: "e1", Type: "OrderRequested", AggregateID: "o1", Time: at}
+	datas := []string{
+		`{"customer_id": "c1", "n": 7, "obj": {"customer_id": "c2"}}`,
+		`{"customer_id": 12, "n": "7"}`,
+		`[1, 2]`,
+		`"text"`,
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			p, err := envs.compile(tt.src, exprField)
+			if err != nil {
+				t.Fatalf("compile(%q) = %v", tt.src, err)
+			}
+			if (p.fastField != nil) != tt.fast {
+				t.Fatalf("compile(%q): fast path %v; want %v", tt.src, p.fastField != nil, tt.fast)
+			}
+			for _, d := range datas {
+				data, err := jsonValue([]byte(d))
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, gotErr := p.eval(&vars{data: data, ev: ev, hasEv: true, evRefs: p.eventRefs, state: map[string]string{}})
+				want, _, wantErr := p.prg.Eval(&vars{data: data, event: eventVars(ev, p.eventRefs), state: map[string]string{}})
+				if (gotErr != nil) != (wantErr != nil) || gotErr == nil && got.Equal(want) != types.True {
+					t.Fatalf("eval(%q) over %s = %v, %v; CEL gives %v, %v", tt.src, d, got, gotErr, want, wantErr)
+				}
+				if gotErr != nil {
+					continue
+				}
+				gt, gok, gerr := fieldText(got)
+				wt, wok, werr := fieldText(want)
+				if gt != wt || gok != wok || (gerr != nil) != (werr != nil) {
+					t.Errorf("fieldText of eval(%q) over %s = %q, %v, %v; of CEL's %q, %v, %v", tt.src, d, gt, gok, gerr, wt, wok, werr)
 				}
 			}
 		})

@@ -144,7 +144,7 @@ func (v *Views) dropStep(ctx context.Context, p int32, agg string, ids []string,
 		return nil, err
 	}
 	posKey := v.keys.pos(p, agg)
-	deltas := map[[2]string]int64{}
+	deltas := map[deltaKey]int64{}
 	for _, id := range ids {
 		st := states[id]
 		s.check(posKey, id, st.posValue())

@@ -35,6 +35,10 @@ type aggState struct {
 	// (kept with a cached state, so that its next batch does not evaluate
 	// them again); nil means not computed.
 	derived derived
+	// guessed marks a state taken as new without reading it (cache.go): an
+	// event that cannot be projected on it is not poison before the state
+	// is read.
+	guessed bool
 }
 
 // posValue is the stored value of the position guard:
@@ -281,8 +285,8 @@ func plainJSON(s string) bool {
 // foldResult is what applying one aggregate's events produced.
 type foldResult struct {
 	final   map[string]map[string]string
-	history map[string][]string // by history view: entries to append
-	applied map[string]int      // by view: events that changed it
+	history map[string][]string // by history view: entries to append (nil: none yet)
+	applied map[string]int      // by view: events that changed it (nil: none yet)
 	pos     pipeline.Position
 	seen    uint64
 	time    time.Time // commit time of the last applied event
@@ -307,7 +311,6 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 	var buf [8]string
 	changed := buf[:0]
 	var data any
-	var evVars map[string]any
 	for _, v := range d.views {
 		if v.kind != KindEntity || v.aggregate != ev.AggregateType {
 			continue
@@ -330,15 +333,15 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			}
 		}
 		old := next[v.name]
-		state := map[string]string{}
+		var state map[string]string
 		if old != nil {
 			state = maps.Clone(old)
+		} else {
+			state = make(map[string]string, len(r.fields))
 		}
-		if r.usesEvent {
-			// Only the fields the rule reads.
-			evVars = eventVars(ev, r.eventRefs)
-		}
-		vars := &vars{data: data, event: evVars, state: stateOrEmpty(old)}
+		// The event's fields are built when an expression the fast path
+		// does not answer reads them, and only those the rule reads.
+		vars := &vars{data: data, ev: ev, hasEv: true, evRefs: r.eventRefs, state: stateOrEmpty(old)}
 		for _, f := range r.fields {
 			val, err := f.expr.eval(vars)
 			if err != nil {
@@ -379,11 +382,17 @@ func (d *Definitions) fold(cur *foldResult, ev pipeline.Event, snapEpoch uint64)
 			}
 			entry = string(b)
 		}
+		if cur.history == nil {
+			cur.history = map[string][]string{}
+		}
 		cur.history[v.name] = append(cur.history[v.name], entry)
 		changed = append(changed, v.name)
 	}
 	cur.final = next
 	cur.derived, cur.derivedFrom = der, derFrom
+	if cur.applied == nil && len(changed) > 0 {
+		cur.applied = make(map[string]int, len(changed))
+	}
 	for _, name := range changed {
 		cur.applied[name]++
 	}
