@@ -22,6 +22,12 @@ type Config struct {
 	// Empty means no message is a heartbeat. When a heartbeat's content is an
 	// RFC 3339 timestamp, it becomes the Marker's Time.
 	HeartbeatPrefix string
+	// DeferDecoding hands on the columns of row changes as
+	// capture.KindEncoded values, decoded only when read
+	// (capture.Value.Decoded), rather than decoded here: a column that no
+	// consumer reads costs one copy of its text and no decoding. A value
+	// that does not decode is then an error of its reader, not of Decode.
+	DeferDecoding bool
 }
 
 // Decoder turns pgoutput messages into capture messages. It remembers the
@@ -38,6 +44,8 @@ type Decoder struct {
 	inTx  bool
 	begin capture.Begin // the transaction in progress when inTx
 	index uint32        // the next change's Index
+
+	spans []span // scratch of tuple: the deferred values of the tuple being read
 }
 
 // NewDecoder returns a Decoder with an empty relation cache.
@@ -361,13 +369,15 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 		return nil
 	}
 	vals := make([]capture.Value, n)
+	start := r.off
+	d.spans = d.spans[:0] // the deferred values, their text still in r.b
 	for i := range vals {
 		col := rel.Columns[i]
 		switch kind := r.byte1(); kind {
 		case 'n':
 			vals[i] = capture.Value{Kind: capture.KindNull}
 		case 'u':
-			if i < len(old) && (old[i].Kind == capture.KindValue || old[i].Kind == capture.KindNull) {
+			if i < len(old) && old[i].Sent() {
 				vals[i] = old[i]
 			} else {
 				vals[i] = capture.Value{Kind: capture.KindUnchangedTOAST}
@@ -376,6 +386,13 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 			text := r.take(r.length())
 			if r.err != nil {
 				return nil
+			}
+			if d.cfg.DeferDecoding {
+				if keyOnly && !col.Key {
+					continue // absent whatever was sent
+				}
+				d.spans = append(d.spans, span{index: i, off: r.off - len(text) - start, n: len(text)})
+				continue
 			}
 			v, err := pgvalue.Decode(col, text)
 			if err != nil {
@@ -396,8 +413,45 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 			vals[i] = capture.Value{}
 		}
 	}
+	if len(d.spans) > 0 {
+		// One copy of the tuple's bytes holds the text of all its deferred
+		// values (data is not retained), and one slice their Encoded: two
+		// allocations per tuple rather than one or two per column.
+		buf := slices.Clone(r.b[start:r.off])
+		encs := make([]encoded, len(d.spans))
+		for j, sp := range d.spans {
+			encs[j] = encoded{col: &rel.Columns[sp.index], text: buf[sp.off : sp.off+sp.n : sp.off+sp.n]}
+			vals[sp.index] = capture.Value{Kind: capture.KindEncoded, Data: &encs[j]}
+		}
+	}
 	return vals
 }
+
+// span locates a deferred value's text in the tuple being read.
+type span struct {
+	index int // the column's position
+	off   int // the text's offset from the tuple's start
+	n     int // the text's length
+}
+
+// encoded is a deferred column value: its text as PostgreSQL sent it, which
+// pgvalue.Decode decodes when it is read. The values of one tuple share one
+// copy of the tuple's bytes.
+type encoded struct {
+	col  *capture.Column // the relation's column; relations are immutable
+	text []byte
+}
+
+// Decode implements capture.Encoded.
+func (e *encoded) Decode() (capture.Value, error) {
+	return pgvalue.Decode(*e.col, e.text)
+}
+
+// Len implements capture.Encoded.
+func (e *encoded) Len() int { return len(e.text) }
+
+// String implements capture.Encoded.
+func (e *encoded) String() string { return string(e.text) }
 
 // decodeTruncate reads a Truncate of one or more relations.
 func (d *Decoder) decodeTruncate(r *reader) capture.Message {
