@@ -80,8 +80,13 @@ func chunkBytes(msgs []capture.Message) int64 {
 func valuesBytes(vs []capture.Value) int64 {
 	n := int64(len(vs)) * valueOverhead
 	for _, v := range vs {
-		if v.Kind == capture.KindValue {
+		switch v.Kind {
+		case capture.KindValue:
 			n += dataBytes(v.Data)
+		case capture.KindEncoded:
+			if e, ok := v.Data.(capture.Encoded); ok {
+				n += boxedOverhead + int64(e.Len())
+			}
 		}
 	}
 	return n
