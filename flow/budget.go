@@ -63,6 +63,10 @@ const (
 	messageOverhead = 128 // a message's struct and its slot in the chunk
 	valueOverhead   = 24  // a capture.Value
 	boxedOverhead   = 16  // a value's boxed data (an int64, a time, a header)
+	// encodedOverhead is a deferred value's capture.Encoded (pgoutput's:
+	// a column pointer and a slice header) and its text's framing in the
+	// tuple's bytes, which the values share.
+	encodedOverhead = 40
 )
 
 // chunkBytes estimates the memory msgs hold.
@@ -85,7 +89,7 @@ func valuesBytes(vs []capture.Value) int64 {
 			n += dataBytes(v.Data)
 		case capture.KindEncoded:
 			if e, ok := v.Data.(capture.Encoded); ok {
-				n += boxedOverhead + int64(e.Len())
+				n += encodedOverhead + int64(e.Len())
 			}
 		}
 	}
