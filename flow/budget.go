@@ -63,10 +63,10 @@ const (
 	messageOverhead = 128 // a message's struct and its slot in the chunk
 	valueOverhead   = 24  // a capture.Value
 	boxedOverhead   = 16  // a value's boxed data (an int64, a time, a header)
-	// encodedOverhead is a deferred value's capture.Encoded (pgoutput's:
-	// a column pointer and a slice header) and its text's framing in the
-	// tuple's bytes, which the values share.
-	encodedOverhead = 40
+	// encodedOverhead is a deferred value's capture.Encoded (pgoutput's
+	// is 16 bytes), its text's framing in the tuple's bytes, which the
+	// values share, and its share of the tuple's header.
+	encodedOverhead = 24
 )
 
 // chunkBytes estimates the memory msgs hold.

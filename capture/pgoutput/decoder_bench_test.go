@@ -98,3 +98,48 @@ func BenchmarkDecodeWideUpdate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeBulkInsert decodes one row of the delivery benchmark's
+// large transaction (-bigtx: a ~300-byte row of the wide workload's hot
+// table) eagerly and deferred, without reading it: its bytes per operation
+// are what a decoded change holds until it is mapped.
+func BenchmarkDecodeBulkInsert(b *testing.B) {
+	rel := encRelation(16410, "public", "Document", 'd',
+		relCol{key: true, name: "DocId", oid: 20, typmod: -1},
+		relCol{name: "kind", oid: 16500, typmod: -1},
+		relCol{name: "stateCode", oid: 21, typmod: -1},
+		relCol{name: "amount", oid: 1700, typmod: 1179656},
+		relCol{name: "tax_rates", oid: 1231, typmod: 327686},
+		relCol{name: "labels", oid: 1009, typmod: -1},
+		relCol{name: "attrs", oid: 3802, typmod: -1},
+		relCol{name: "memo", oid: 25, typmod: -1},
+		relCol{name: "filler", oid: 25, typmod: -1},
+		relCol{name: "revision", oid: 23, typmod: -1},
+		relCol{name: "issued_on", oid: 1082, typmod: -1},
+		relCol{name: "updated_at", oid: 1184, typmod: -1},
+	)
+	insert := encInsert(16410, txt("1512345"), txt("invoice"), txt("0"), txt("123.4500"), txt("{19.00,7.00}"),
+		txt("{bulk}"), txt(`{"i": 12345, "batch": 1000000}`), null, txt(strings.Repeat("x", 200)), txt("1"),
+		txt("2024-01-01"), txt("2024-01-01 00:00:00+00"))
+	for _, deferred := range []bool{false, true} {
+		name := "eager"
+		if deferred {
+			name = "deferred"
+		}
+		b.Run(name, func(b *testing.B) {
+			d := NewDecoder(Config{DeferDecoding: deferred})
+			for _, m := range [][]byte{encType(16500, "public", "DocKind"), rel, encBegin(0x100, time.Now(), 5)} {
+				if _, err := d.Decode(1, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(insert)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(2, insert); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
