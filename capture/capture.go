@@ -78,7 +78,46 @@ const (
 	KindUnchangedTOAST
 	// KindValue: Value.Data holds the decoded value.
 	KindValue
+	// KindEncoded: Value.Data holds an Encoded, the value as PostgreSQL sent
+	// it, not decoded yet. Capture hands such values on only when asked to
+	// defer decoding (replication.Config.DeferDecoding); Value.Decoded turns
+	// one into the KindValue value it stands for.
+	KindEncoded
 )
+
+// Encoded is the Data of a KindEncoded Value: a column value as PostgreSQL
+// sent it, decoded only when something reads it, so a value that nothing
+// reads costs no decoding. It is immutable, and its methods are safe for
+// concurrent use.
+type Encoded interface {
+	// Decode decodes the value. Each call decodes again and returns a
+	// Value of KindValue that owns its memory, equal to what eager decoding
+	// would have handed on; or an error when the text does not decode.
+	Decode() (Value, error)
+	// Len is the length of the encoded text in bytes.
+	Len() int
+	// String returns the text as PostgreSQL sent it.
+	String() string
+}
+
+// Decoded returns the decoded form of v: for a KindEncoded value, what its
+// Encoded decodes to; any other value unchanged.
+func (v Value) Decoded() (Value, error) {
+	if v.Kind != KindEncoded {
+		return v, nil
+	}
+	e, ok := v.Data.(Encoded)
+	if !ok {
+		return Value{}, fmt.Errorf("encoded value holds %T, not a capture.Encoded", v.Data)
+	}
+	return e.Decode()
+}
+
+// Sent reports whether the value was sent: a value, encoded or decoded, or
+// NULL.
+func (v Value) Sent() bool {
+	return v.Kind == KindValue || v.Kind == KindNull || v.Kind == KindEncoded
+}
 
 // Value is one column value. When Kind is KindValue, Data holds the typed Go value
 // for the column's PostgreSQL type:
@@ -99,6 +138,9 @@ const (
 //	bytea                           []byte
 //	arrays                          []any of the element's Go type, nil for NULL elements,
 //	                                nested []any for multi-dimensional arrays
+//
+// When Kind is KindEncoded, Data holds an Encoded instead, which decodes to
+// the KindValue value above (Value.Decoded).
 //
 // Values are immutable once handed on: consumers must not modify Data.
 type Value struct {

@@ -13,7 +13,9 @@
 // import pgconn, pgx or pglogrepl.
 //
 // Concurrency: the types here are values; a *Relation and a Value are immutable
-// once handed on and may be shared between goroutines.
+// once handed on and may be shared between goroutines. A KindEncoded Value (a
+// column whose decoding capture deferred) decodes on each call to
+// Value.Decoded, from any goroutine, to the value eager decoding gives.
 //
 // Metrics: none here; see the subpackages.
 package capture

@@ -63,6 +63,10 @@ const (
 	messageOverhead = 128 // a message's struct and its slot in the chunk
 	valueOverhead   = 24  // a capture.Value
 	boxedOverhead   = 16  // a value's boxed data (an int64, a time, a header)
+	// encodedOverhead is a deferred value's capture.Encoded (pgoutput's
+	// is 16 bytes), its text's framing in the tuple's bytes, which the
+	// values share, and its share of the tuple's header.
+	encodedOverhead = 24
 )
 
 // chunkBytes estimates the memory msgs hold.
@@ -80,8 +84,13 @@ func chunkBytes(msgs []capture.Message) int64 {
 func valuesBytes(vs []capture.Value) int64 {
 	n := int64(len(vs)) * valueOverhead
 	for _, v := range vs {
-		if v.Kind == capture.KindValue {
+		switch v.Kind {
+		case capture.KindValue:
 			n += dataBytes(v.Data)
+		case capture.KindEncoded:
+			if e, ok := v.Data.(capture.Encoded); ok {
+				n += encodedOverhead + int64(e.Len())
+			}
 		}
 	}
 	return n

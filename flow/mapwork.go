@@ -36,7 +36,9 @@ import (
 // Memory stays bounded: at most workerBacklog chunks wait per worker, the
 // decoded chunks in the stage hold at most Config.MaxMapBytes (estimated:
 // chunkBytes), and the handler blocks (and capture stops reading WAL) when
-// either bound is reached.
+// either bound is reached. A worker lets a chunk's rows go once it has
+// mapped it (releaseValues): a mapped chunk waiting for the sequencer holds
+// only its encoded events.
 
 // workerBacklog is how many chunks may wait for each worker.
 const workerBacklog = 2
@@ -183,6 +185,27 @@ func (f *Flow) mapChunk(w *mapWorker, job *mapJob) {
 			job.err, job.errAt = fmt.Errorf("map changes: %w", err), i
 			return
 		}
+	}
+	releaseValues(job.msgs)
+}
+
+// releaseValues replaces the changes of a mapped chunk with what the
+// sequencer still reads of them (that they are changes, and their
+// transaction's FinalLSN): one value-less Change per run of changes of a
+// transaction. A mapped chunk may wait for the sequencer, which waits for
+// the queue, and its rows (decoded or not) need not wait with it: only its
+// encoded events do.
+func releaseValues(msgs []capture.Message) {
+	var stub *capture.Change
+	for i, m := range msgs {
+		c, ok := m.(*capture.Change)
+		if !ok {
+			continue
+		}
+		if stub == nil || stub.FinalLSN != c.FinalLSN || stub.XID != c.XID {
+			stub = &capture.Change{FinalLSN: c.FinalLSN, XID: c.XID, CommitTime: c.CommitTime, Epoch: c.Epoch}
+		}
+		msgs[i] = stub
 	}
 }
 

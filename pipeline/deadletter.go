@@ -185,7 +185,12 @@ func rowJSON(b *binding, vals []capture.Value, keyOnly bool) json.RawMessage {
 		n++
 		out = appendString(out, col.Name)
 		out = append(out, ':')
-		j, err := appendValueJSON(out, v, false)
+		// A value that does not decode is written as the text PostgreSQL sent.
+		dv, err := v.Decoded()
+		j := out
+		if err == nil {
+			j, err = appendValueJSON(out, dv, false)
+		}
 		if err != nil {
 			j = appendString(out, fmt.Sprint(v.Data))
 		}

@@ -416,8 +416,8 @@ func (mp *Mapper) prepare(c *capture.Change, b *binding) {
 	if c.Op == capture.OpDelete {
 		rowVals = c.Old
 	}
-	a.row = rowVal{b: b, vals: rowVals, loc: mp.m.loc}
-	a.old = rowVal{b: b, vals: c.Old, loc: mp.m.loc}
+	a.row.reset(b, rowVals, mp.m.loc)
+	a.old.reset(b, c.Old, mp.m.loc)
 	a.hasOld = c.Old != nil
 	if !mp.txKey.set || mp.txKey.lsn != c.FinalLSN || mp.txKey.xid != c.XID || mp.txKey.time != c.CommitTime.UnixNano() {
 		mp.txKey.set, mp.txKey.lsn, mp.txKey.xid, mp.txKey.time = true, c.FinalLSN, c.XID, c.CommitTime.UnixNano()
@@ -512,11 +512,15 @@ func (mp *Mapper) appendFields(buf []byte, fields []*field, b *binding) ([]byte,
 		buf = append(buf, ':')
 		var err error
 		if f.prg.column != "" {
-			v, ok := b.lookup(a.row.vals, f.prg.column)
-			if !ok || v.Kind == capture.KindAbsent {
+			v, ok, derr := a.row.column(f.prg.column)
+			switch {
+			case !ok || v.Kind == capture.KindAbsent:
 				return buf, fmt.Errorf("field %s: column %q has no value in this change", f.name, f.prg.column)
+			case derr != nil:
+				err = derr
+			default:
+				buf, err = appendValueJSON(buf, v, f.asString)
 			}
-			buf, err = appendValueJSON(buf, v, f.asString)
 		} else {
 			var v ref.Val
 			v, _, err = f.prg.prg.Eval(a)
@@ -783,7 +787,11 @@ func (mp *Mapper) keyText(c *capture.Change, b *binding) []string {
 		if !col.Key || i >= len(c.New) {
 			continue
 		}
-		j, err := appendValueJSON(nil, c.New[i], false)
+		v, err := c.New[i].Decoded()
+		var j []byte
+		if err == nil {
+			j, err = appendValueJSON(nil, v, false)
+		}
 		if err != nil {
 			j = []byte(fmt.Sprint(c.New[i].Data))
 		}

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/google/cel-go/common/types"
@@ -46,11 +48,56 @@ func (b *binding) lookup(vals []capture.Value, name string) (capture.Value, bool
 
 // rowVal is a row as a CEL map from column name to value. Columns that were not
 // sent, unchanged TOAST values and excluded columns are absent. Values are
-// converted on access, so a rule pays only for the columns it reads.
+// decoded (when capture deferred their decoding) and converted on access, so
+// a rule pays only for the columns it reads.
 type rowVal struct {
 	b    *binding
 	vals []capture.Value
 	loc  *time.Location
+	// dec holds the decoded values of vals' encoded columns, each decoded
+	// on its first read during the change (KindAbsent: not yet). The
+	// activation keeps it from change to change.
+	dec []capture.Value
+}
+
+// reset points r at the values of another change, keeping dec's memory.
+func (r *rowVal) reset(b *binding, vals []capture.Value, loc *time.Location) {
+	r.b, r.vals, r.loc = b, vals, loc
+	r.dec = slices.Grow(r.dec[:0], len(vals))[:len(vals)]
+	clear(r.dec)
+}
+
+// value returns the value of column i, decoded.
+func (r *rowVal) value(i int) (capture.Value, error) {
+	v := r.vals[i]
+	if v.Kind != capture.KindEncoded {
+		return v, nil
+	}
+	if i < len(r.dec) && r.dec[i].Kind != capture.KindAbsent {
+		return r.dec[i], nil
+	}
+	d, err := v.Decoded()
+	if err != nil {
+		return capture.Value{}, err
+	}
+	if i < len(r.dec) {
+		r.dec[i] = d
+	}
+	return d, nil
+}
+
+// column returns the decoded value of the named column and whether the row
+// has such a visible column.
+func (r *rowVal) column(name string) (capture.Value, bool, error) {
+	if r.b == nil {
+		return capture.Value{}, false, nil
+	}
+	i, ok := r.b.index[name]
+	if !ok || r.b.hidden[i] || i >= len(r.vals) {
+		return capture.Value{}, false, nil
+	}
+	v, err := r.value(i)
+	return v, true, err
 }
 
 var (
@@ -61,8 +108,7 @@ func (r *rowVal) present(i int) bool {
 	if i >= len(r.vals) || r.b.hidden[i] {
 		return false
 	}
-	k := r.vals[i].Kind
-	return k == capture.KindValue || k == capture.KindNull
+	return r.vals[i].Sent()
 }
 
 // Find implements traits.Mapper.
@@ -75,7 +121,11 @@ func (r *rowVal) Find(key ref.Val) (ref.Val, bool) {
 	if !ok || !r.present(i) {
 		return nil, false
 	}
-	return toCEL(r.vals[i], r.loc), true
+	v, err := r.value(i)
+	if err != nil {
+		return types.WrapErr(err), true
+	}
+	return toCEL(v, r.loc), true
 }
 
 // Get implements traits.Indexer.
@@ -181,8 +231,11 @@ func (r *rowVal) appendJSON(b []byte) ([]byte, error) {
 		first = false
 		b = appendString(b, r.b.rel.Columns[i].Name)
 		b = append(b, ':')
-		var err error
-		if b, err = appendValueJSON(b, r.vals[i], false); err != nil {
+		v, err := r.value(i)
+		if err != nil {
+			return b, err
+		}
+		if b, err = appendValueJSON(b, v, false); err != nil {
 			return b, err
 		}
 	}
@@ -265,9 +318,13 @@ func (a *activation) changed(col string) ref.Val {
 	default:
 		return types.False
 	}
-	nv, ok := a.row.b.lookup(a.c.New, col)
+	// An UPDATE's row is c.New and its old row c.Old.
+	nv, ok, err := a.row.column(col)
 	if !ok {
 		return types.NewErr("changed(%q): no such column", col)
+	}
+	if err != nil {
+		return types.WrapErr(fmt.Errorf("changed(%q): %w", col, err))
 	}
 	if nv.Kind == capture.KindUnchangedTOAST {
 		return types.False
@@ -275,7 +332,10 @@ func (a *activation) changed(col string) ref.Val {
 	if !a.hasOld {
 		return types.NewErr("changed(%q) needs the old row, which PostgreSQL did not send: set REPLICA IDENTITY FULL", col)
 	}
-	ov, ok := a.old.b.lookup(a.c.Old, col)
+	ov, ok, err := a.old.column(col)
+	if err != nil {
+		return types.WrapErr(fmt.Errorf("changed(%q): %w", col, err))
+	}
 	if !ok || ov.Kind == capture.KindAbsent {
 		return types.NewErr("changed(%q) needs the old row, which PostgreSQL did not send: set REPLICA IDENTITY FULL", col)
 	}

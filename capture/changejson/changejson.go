@@ -9,6 +9,7 @@ package changejson
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"time"
 
@@ -107,6 +108,14 @@ func row(rel *capture.Relation, vals []capture.Value) (map[string]any, []string)
 			unchanged = append(unchanged, name)
 		case capture.KindValue:
 			out[name] = Value(v.Data)
+		case capture.KindEncoded:
+			// A deferred value is decoded here; one that does not decode
+			// is shown as the text PostgreSQL sent.
+			if d, err := v.Decoded(); err == nil {
+				out[name] = Value(d.Data)
+			} else {
+				out[name] = fmt.Sprint(v.Data)
+			}
 		}
 	}
 	return out, unchanged

@@ -1,6 +1,7 @@
 package pgoutput
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,12 @@ type Config struct {
 	// Empty means no message is a heartbeat. When a heartbeat's content is an
 	// RFC 3339 timestamp, it becomes the Marker's Time.
 	HeartbeatPrefix string
+	// DeferDecoding hands on the columns of row changes as
+	// capture.KindEncoded values, decoded only when read
+	// (capture.Value.Decoded), rather than decoded here: a column that no
+	// consumer reads costs one copy of its text and no decoding. A value
+	// that does not decode is then an error of its reader, not of Decode.
+	DeferDecoding bool
 }
 
 // Decoder turns pgoutput messages into capture messages. It remembers the
@@ -38,6 +45,8 @@ type Decoder struct {
 	inTx  bool
 	begin capture.Begin // the transaction in progress when inTx
 	index uint32        // the next change's Index
+
+	spans []span // scratch of tuple: the deferred values of the tuple being read
 }
 
 // NewDecoder returns a Decoder with an empty relation cache.
@@ -361,13 +370,15 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 		return nil
 	}
 	vals := make([]capture.Value, n)
+	start := r.off
+	d.spans = d.spans[:0] // the deferred values, their text still in r.b
 	for i := range vals {
 		col := rel.Columns[i]
 		switch kind := r.byte1(); kind {
 		case 'n':
 			vals[i] = capture.Value{Kind: capture.KindNull}
 		case 'u':
-			if i < len(old) && (old[i].Kind == capture.KindValue || old[i].Kind == capture.KindNull) {
+			if i < len(old) && old[i].Sent() {
 				vals[i] = old[i]
 			} else {
 				vals[i] = capture.Value{Kind: capture.KindUnchangedTOAST}
@@ -376,6 +387,13 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 			text := r.take(r.length())
 			if r.err != nil {
 				return nil
+			}
+			if d.cfg.DeferDecoding {
+				if keyOnly && !col.Key {
+					continue // absent whatever was sent
+				}
+				d.spans = append(d.spans, span{index: i, off: r.off - len(text) - start})
+				continue
 			}
 			v, err := pgvalue.Decode(col, text)
 			if err != nil {
@@ -396,8 +414,59 @@ func (d *Decoder) tuple(r *reader, rel *capture.Relation, old []capture.Value, k
 			vals[i] = capture.Value{}
 		}
 	}
+	if len(d.spans) > 0 {
+		// One copy of the tuple's bytes holds the text of all its deferred
+		// values (data is not retained); they point into it: three
+		// allocations per tuple rather than one or two per column.
+		t := &tupleText{rel: rel, buf: slices.Clone(r.b[start:r.off])}
+		encs := make([]encoded, len(d.spans))
+		for j, sp := range d.spans {
+			encs[j] = encoded{t: t, off: uint32(sp.off), col: uint32(sp.index)}
+			vals[sp.index] = capture.Value{Kind: capture.KindEncoded, Data: &encs[j]}
+		}
+	}
 	return vals
 }
+
+// span locates a deferred value's text in the tuple being read.
+type span struct {
+	index int // the column's position
+	off   int // the text's offset from the tuple's start
+}
+
+// tupleText is the copy of a tuple's bytes that its deferred values share.
+type tupleText struct {
+	rel *capture.Relation // relations are immutable
+	buf []byte
+}
+
+// encoded is a deferred column value: its text as PostgreSQL sent it, which
+// pgvalue.Decode decodes when it is read. It is 16 bytes: a tuple of
+// narrow rows costs about what its decoded values would.
+type encoded struct {
+	t *tupleText
+	// off is the text's offset in t.buf; its length is the four bytes
+	// before it, as the wire framed it.
+	off uint32
+	col uint32 // the column's index in t.rel.Columns
+}
+
+// text returns the value's text.
+func (e *encoded) text() []byte {
+	n := binary.BigEndian.Uint32(e.t.buf[e.off-4 : e.off])
+	return e.t.buf[e.off : e.off+n : e.off+n]
+}
+
+// Decode implements capture.Encoded.
+func (e *encoded) Decode() (capture.Value, error) {
+	return pgvalue.Decode(e.t.rel.Columns[e.col], e.text())
+}
+
+// Len implements capture.Encoded.
+func (e *encoded) Len() int { return len(e.text()) }
+
+// String implements capture.Encoded.
+func (e *encoded) String() string { return string(e.text()) }
 
 // decodeTruncate reads a Truncate of one or more relations.
 func (d *Decoder) decodeTruncate(r *reader) capture.Message {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -83,7 +85,11 @@ func fuzzSeeds(t testing.TB) [][]byte {
 }
 
 func newFuzzDecoder(t *testing.T) *Decoder {
-	d := NewDecoder(Config{HeartbeatPrefix: "cdcflow.heartbeat"})
+	return newFuzzDecoderWith(t, Config{HeartbeatPrefix: "cdcflow.heartbeat"})
+}
+
+func newFuzzDecoderWith(t *testing.T, cfg Config) *Decoder {
+	d := NewDecoder(cfg)
 	for _, m := range fuzzSetup {
 		if _, err := d.Decode(1, m); err != nil {
 			t.Fatalf("decode setup: %v", err)
@@ -95,7 +101,9 @@ func newFuzzDecoder(t *testing.T) *Decoder {
 // FuzzDecode feeds sequences of messages to a decoder. It must never panic,
 // must report every failure as a *DecodeError, must hand out changes whose
 // tuples match their relation, and must fail on every strict prefix of the
-// last message when that message decoded.
+// last message when that message decoded. A second decoder deferring
+// decoding must decode whatever the first decodes, to values that decode to
+// the first's, from its own copy of the bytes.
 func FuzzDecode(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
@@ -103,8 +111,18 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte) {
 		msgs := unframe(input)
 		d := newFuzzDecoder(t)
+		lazy := newFuzzDecoderWith(t, Config{HeartbeatPrefix: "cdcflow.heartbeat", DeferDecoding: true})
 		for i, m := range msgs {
 			got, err := d.Decode(capture.LSN(i), m)
+			mc := slices.Clone(m)
+			lgot, lerr := lazy.Decode(capture.LSN(i), mc)
+			clear(mc) // deferred values must not alias the message
+			if lerr != nil && err == nil {
+				t.Fatalf("Decode(%x) with deferred decoding: %v; without: no error", m, lerr)
+			}
+			if err == nil {
+				sameDecoded(t, got, lgot)
+			}
 			if err != nil {
 				var de *DecodeError
 				if !errors.As(err, &de) {
@@ -125,6 +143,54 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// sameDecoded checks that lazy, decoded with deferred decoding, equals
+// eager once its encoded values are decoded.
+func sameDecoded(t *testing.T, eager, lazy capture.Message) {
+	t.Helper()
+	lc, ok := lazy.(*capture.Change)
+	if !ok {
+		if !reflect.DeepEqual(eager, lazy) {
+			t.Fatalf("deferred decoding gave %#v; eager %#v", lazy, eager)
+		}
+		return
+	}
+	checkChange(t, lc)
+	dc := *lc
+	for _, tuple := range []*[]capture.Value{&dc.Old, &dc.New} {
+		if *tuple == nil {
+			continue
+		}
+		vals := make([]capture.Value, len(*tuple))
+		for i, v := range *tuple {
+			if v.Kind == capture.KindValue {
+				t.Fatalf("deferred decoding decoded value %d: %+v", i, v)
+			}
+			d, err := v.Decoded()
+			if err != nil {
+				t.Fatalf("deferred value %d of a change that decodes eagerly: %v", i, err)
+			}
+			vals[i] = d
+		}
+		*tuple = vals
+	}
+	ec, ok := eager.(*capture.Change)
+	if !ok {
+		t.Fatalf("deferred decoding gave a change; eager %T", eager)
+	}
+	// The values compare as rendered text (NaN is not DeepEqual to itself).
+	if g, w := renderValues(dc.Old), renderValues(ec.Old); g != w {
+		t.Fatalf("deferred decoding gave old %s once decoded; eager %s", g, w)
+	}
+	if g, w := renderValues(dc.New), renderValues(ec.New); g != w {
+		t.Fatalf("deferred decoding gave new %s once decoded; eager %s", g, w)
+	}
+	e := *ec
+	dc.Old, dc.New, e.Old, e.New = nil, nil, nil, nil
+	if !reflect.DeepEqual(&e, &dc) {
+		t.Fatalf("deferred decoding gave %#v; eager %#v", &dc, &e)
+	}
+}
+
 func checkChange(t *testing.T, c *capture.Change) {
 	t.Helper()
 	if c.Relation == nil {
@@ -135,7 +201,10 @@ func checkChange(t *testing.T, c *capture.Change) {
 			t.Fatalf("change has %d values for %d columns", len(tuple), len(c.Relation.Columns))
 		}
 		for _, v := range tuple {
-			if v.Kind > capture.KindValue || (v.Kind == capture.KindValue) != (v.Data != nil) {
+			if v.Kind > capture.KindEncoded || (v.Kind == capture.KindValue || v.Kind == capture.KindEncoded) != (v.Data != nil) {
+				t.Fatalf("bad value %+v", v)
+			}
+			if _, ok := v.Data.(capture.Encoded); ok != (v.Kind == capture.KindEncoded) {
 				t.Fatalf("bad value %+v", v)
 			}
 		}

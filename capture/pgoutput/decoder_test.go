@@ -3,12 +3,15 @@ package pgoutput
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/capture/pgvalue"
 )
 
 var (
@@ -187,29 +190,97 @@ func TestDecodeUpdateDelete(t *testing.T) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, got := decodeAll(t, Config{}, tt.rel, encBegin(0x100, t0, 5), tt.msg, encCommit(0x100, 0x110, t0))
-			c, ok := got[1].(*capture.Change)
-			if !ok {
-				t.Fatalf("message 1 = %T; want *capture.Change", got[1])
-			}
-			op := capture.OpUpdate
-			if tt.msg[0] == 'D' {
-				op = capture.OpDelete
-			}
-			if c.Op != op {
-				t.Errorf("Op = %v; want %v", c.Op, op)
-			}
-			if g, w := renderValues(c.Old), renderValues(tt.old); g != w {
-				t.Errorf("Old = %s; want %s", g, w)
-			}
-			if g, w := renderValues(c.New), renderValues(tt.new); g != w {
-				t.Errorf("New = %s; want %s", g, w)
-			}
-			if g, w := renderValues(c.Key()), renderValues(tt.wantKey); g != w {
-				t.Errorf("Key() = %s; want %s", g, w)
-			}
-		})
+		for _, cfg := range []Config{{}, {DeferDecoding: true}} {
+			t.Run(fmt.Sprintf("%s/defer=%v", tt.name, cfg.DeferDecoding), func(t *testing.T) {
+				_, got := decodeAll(t, cfg, tt.rel, encBegin(0x100, t0, 5), tt.msg, encCommit(0x100, 0x110, t0))
+				c, ok := got[1].(*capture.Change)
+				if !ok {
+					t.Fatalf("message 1 = %T; want *capture.Change", got[1])
+				}
+				op := capture.OpUpdate
+				if tt.msg[0] == 'D' {
+					op = capture.OpDelete
+				}
+				if c.Op != op {
+					t.Errorf("Op = %v; want %v", c.Op, op)
+				}
+				if g, w := renderValues(decodedValues(t, cfg, c.Old)), renderValues(tt.old); g != w {
+					t.Errorf("Old = %s; want %s", g, w)
+				}
+				if g, w := renderValues(decodedValues(t, cfg, c.New)), renderValues(tt.new); g != w {
+					t.Errorf("New = %s; want %s", g, w)
+				}
+				if g, w := renderValues(decodedValues(t, cfg, c.Key())), renderValues(tt.wantKey); g != w {
+					t.Errorf("Key() = %s; want %s", g, w)
+				}
+			})
+		}
+	}
+}
+
+// decodedValues returns vals with their encoded values decoded. Under
+// deferred decoding it checks that no value was decoded yet.
+func decodedValues(t *testing.T, cfg Config, vals []capture.Value) []capture.Value {
+	t.Helper()
+	if vals == nil {
+		return nil
+	}
+	out := make([]capture.Value, len(vals))
+	for i, v := range vals {
+		if cfg.DeferDecoding && v.Kind == capture.KindValue {
+			t.Errorf("value %d = %+v was decoded; want it encoded", i, v)
+		}
+		if !cfg.DeferDecoding && v.Kind == capture.KindEncoded {
+			t.Errorf("value %d was not decoded", i)
+		}
+		d, err := v.Decoded()
+		if err != nil {
+			t.Fatalf("value %d: %v", i, err)
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// TestDeferDecodingSkipsUnreadColumns checks that deferred decoding does no
+// decoding for a column nobody reads (one whose text would not decode goes
+// through), that reading a column gives what eager decoding gives, and that
+// the values do not alias the message.
+func TestDeferDecodingSkipsUnreadColumns(t *testing.T) {
+	// An old row whose amount would not decode; the new row is valid.
+	bad := encUpdate(16400, 'O', []tv{txt("1"), txt("old"), txt("not a number"), txt(`{"a":1}`)},
+		[]tv{txt("1"), txt("new"), txt("2.50"), unchanged})
+	msgs := [][]byte{ordersFull, encBegin(0x100, t0, 5)}
+
+	eager := NewDecoder(Config{})
+	for _, m := range msgs {
+		if _, err := eager.Decode(1, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := eager.Decode(2, bad)
+	var pe *pgvalue.Error
+	if !errors.As(err, &pe) || pe.Column != "amount" {
+		t.Fatalf("eager Decode = %v; want the amount column's *pgvalue.Error", err)
+	}
+
+	_, got := decodeAll(t, Config{DeferDecoding: true}, append(msgs, slices.Clone(bad))...)
+	c := got[1].(*capture.Change)
+	clear(bad) // the values must not alias the message
+	for i, want := range []capture.Value{val(int64(1)), val("new"), val(capture.Numeric("2.50")), val(json.RawMessage(`{"a":1}`))} {
+		if c.New[i].Kind != capture.KindEncoded {
+			t.Fatalf("New[%d] = %+v; want an encoded value", i, c.New[i])
+		}
+		d, err := c.New[i].Decoded()
+		if err != nil || !reflect.DeepEqual(d, want) {
+			t.Errorf("New[%d] decodes to %+v, %v; want %+v", i, d, err, want)
+		}
+	}
+	if _, err := c.Old[2].Decoded(); !errors.As(err, &pe) || pe.Column != "amount" {
+		t.Errorf("Old[2].Decoded() error = %v; want the amount column's *pgvalue.Error", err)
+	}
+	if e, ok := c.Old[2].Data.(capture.Encoded); !ok || e.String() != "not a number" || e.Len() != len("not a number") {
+		t.Errorf("Old[2] = %+v; want the encoded text %q", c.Old[2], "not a number")
 	}
 }
 

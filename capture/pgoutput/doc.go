@@ -11,7 +11,12 @@
 // which trusts lengths from the wire: no input, however malformed or truncated,
 // makes it panic or read past the payload; such input returns a *DecodeError.
 // Column values in text format are decoded by capture/pgvalue; binary-format
-// values are refused (the replication connection requests text).
+// values are refused (the replication connection requests text). With
+// Config.DeferDecoding the decoder leaves each column value as a
+// capture.KindEncoded value holding its text (one copy of the tuple's bytes
+// per tuple), decoded by the same pgvalue.Decode when and if a consumer reads
+// it: under REPLICA IDENTITY FULL, for instance, an old row that no mapping
+// rule reads is never decoded.
 //
 // What the protocol leaves to the decoder:
 //   - A Relation message that changes a table's shape (ALTER TABLE) yields a new

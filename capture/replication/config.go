@@ -96,6 +96,13 @@ type Config struct {
 	// change: other tables, other databases, running-transaction records,
 	// checkpoints). Default false.
 	ProgressMarkers bool
+	// DeferDecoding hands on the column values of streamed changes as
+	// capture.KindEncoded values that their reader decodes
+	// (capture.Value.Decoded), so that columns nothing reads cost no
+	// decoding (pgoutput.Config.DeferDecoding). Snapshot rows are decoded
+	// as before. Default false: every value is decoded on the Reader's
+	// goroutine, and a value that does not decode stops the Reader.
+	DeferDecoding bool
 	// MessagePrefix prefixes the logical messages the Reader emits:
 	// "<prefix>.heartbeat" and "<prefix>.slot". Default "cdcflow".
 	MessagePrefix string

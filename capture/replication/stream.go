@@ -49,7 +49,8 @@ func (r *Reader) stream(ctx context.Context, rconn *pgconn.PgConn, conn *pgx.Con
 	}
 	stop := interruptOnDone(ctx, rconn)
 	defer stop()
-	dec := pgoutput.NewDecoder(pgoutput.Config{LookupType: r.typeLookup(ctx, conn), HeartbeatPrefix: r.heartbeatPrefix()})
+	dec := pgoutput.NewDecoder(pgoutput.Config{LookupType: r.typeLookup(ctx, conn), HeartbeatPrefix: r.heartbeatPrefix(),
+		DeferDecoding: r.cfg.DeferDecoding})
 	return r.newStreamLoop(pgReplConn{rconn}, dec, interval).run(ctx, h)
 }
 

@@ -61,6 +61,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		}
 	}
 	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
+	rc.DeferDecoding = !cfg.Capture.EagerDecoding // the mapper decodes only the columns its rules read
 	// Keepalives say how far decoding reached: progress records carry it
 	// (read-your-writes past WAL that has no events, docs/query.md).
 	rc.ProgressMarkers = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -89,12 +90,13 @@ func TestIntegrationWideWorkloadMaps(t *testing.T) {
 			}
 			types := map[string]int64{}
 			var changes, olds, unchangedMemos int64
-			var issued []pipeline.Event
+			var issued, all []pipeline.Event
 			emit := func(e pipeline.Event) {
 				if e.DeadLetter {
 					t.Errorf("dead letter: %s", e.Data)
 					return
 				}
+				all = append(all, e)
 				types[e.Type]++
 				if e.Type == "DocumentIssued" {
 					issued = append(issued, e)
@@ -163,6 +165,73 @@ func TestIntegrationWideWorkloadMaps(t *testing.T) {
 			if !full && unchangedMemos == 0 {
 				t.Error("no update sent the TOASTed memo as an unchanged value")
 			}
+
+			// The same WAL again (nothing was confirmed), decoded as cdcflow
+			// run decodes it: only the columns the rules read. The events
+			// must be the same.
+			deferred := mapDeferred(ctx, t, mapping, replication.Config{DSN: db.DSN, Slot: slot, Publication: "wide",
+				Tables: []string{`public."Document"`, "public.document_line"}, SnapshotMode: replication.SnapshotNever,
+				DeferDecoding: true}, want)
+			if len(deferred) != len(all) {
+				t.Fatalf("deferred decoding: %d events; eager %d", len(deferred), len(all))
+			}
+			for i := range all {
+				if !reflect.DeepEqual(deferred[i], all[i]) {
+					t.Fatalf("event %d with deferred decoding:\n%+v\neager:\n%+v", i, deferred[i], all[i])
+				}
+			}
 		})
 	}
+}
+
+// mapDeferred captures want changes from the slot with cfg and maps them,
+// returning every event.
+func mapDeferred(ctx context.Context, t *testing.T, mapping *pipeline.Mapping, cfg replication.Config, want int64) []pipeline.Event {
+	t.Helper()
+	mp, err := pipeline.NewMapper(mapping, pipeline.MapperOptions{Validate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := replication.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []pipeline.Event
+	var changes, encoded int64
+	emit := func(e pipeline.Event) { events = append(events, e) }
+	err = rd.Run(ctx, func(_ context.Context, msgs []capture.Message) error {
+		for _, m := range msgs {
+			var err error
+			switch m := m.(type) {
+			case *capture.Connected:
+				mp.Connected(m)
+			case *capture.Begin:
+				mp.Begin(m)
+			case *capture.Change:
+				changes++
+				for _, v := range m.New {
+					if v.Kind == capture.KindEncoded {
+						encoded++
+					}
+				}
+				err = mp.Change(m, emit)
+			case *capture.Commit:
+				err = mp.Commit(m, emit)
+				if err == nil && changes >= want {
+					return errDone
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("capture with deferred decoding: %v", err)
+	}
+	if encoded == 0 {
+		t.Fatal("capture with deferred decoding handed on no encoded value")
+	}
+	return events
 }
