@@ -87,6 +87,7 @@ func newCELEnvs() (*celEnvs, error) {
 // program is one compiled expression.
 type program struct {
 	prg   cel.Program
+	fast  fastEval // nil: always CEL
 	kind  exprKind
 	where string // for evaluation errors: rule, key, file and line
 	what  string // the key it is under, for Check
@@ -134,7 +135,7 @@ func (e *celEnvs) compile(src string, k exprKind, ek envKind) (*program, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &program{prg: prg, kind: k, src: src, out: out, ast: a, dataPaths: identPaths(a, "data")}
+	p := &program{prg: prg, fast: fastPath(a), kind: k, src: src, out: out, ast: a, dataPaths: identPaths(a, "data")}
 	for _, path := range identPaths(a, "matched") {
 		if len(path) > 1 && !containsStr(eventFields, path[1]) {
 			return nil, fmt.Errorf("matched.%s.%s: no such field (a match has %s)%s", path[0], path[1],
@@ -198,12 +199,18 @@ func identPaths(a *cel.Ast, name string) [][]string {
 	return out
 }
 
-// vars are the variables of one evaluation, as a CEL activation.
+// vars are the variables of one evaluation, as a CEL activation. What
+// costs (the event's map, matched's maps) is built only when CEL asks for
+// it: the fast paths (fastPath) read the event and the matches directly.
 type vars struct {
-	event    map[string]any
-	data     any
-	key      string
-	matched  map[string]any
+	in      *inputEvent // event, data; nil in an emit
+	key     string
+	names   []string // matched.NAME: the names ...
+	ms      []match  // ... and their matches
+	mdata   []any    // the matches' decoded data (loadMatched)
+	matched map[string]any
+	built   bool // matched is built from names, ms and mdata
+	// deadline, count, sum, window_start and window_end of an emit.
 	deadline time.Time
 	count    int64
 	sum      decimal.Decimal
@@ -211,17 +218,93 @@ type vars struct {
 	winEnd   time.Time
 }
 
+// setMatched makes names[i] see ms[i] and decodes their data: an error is
+// the one building matched would give (a match's data is not JSON).
+func (v *vars) setMatched(names []string, ms []match) error {
+	v.names, v.ms, v.matched, v.built = names, ms, nil, false
+	v.mdata = v.mdata[:0]
+	for i := range ms {
+		d, err := dataValueString(ms[i].data)
+		if err != nil {
+			return err
+		}
+		v.mdata = append(v.mdata, d)
+	}
+	return nil
+}
+
+// matchIndex returns the index of matched.name, -1 when it is not matched.
+func (v *vars) matchIndex(name string) int {
+	for i, n := range v.names {
+		if n == name && i < len(v.mdata) {
+			return i
+		}
+	}
+	return -1
+}
+
+// matchAttr returns matched.NAME.path of the i-th match when it is a
+// scalar (fastPath).
+func (v *vars) matchAttr(i int, path []string) (ref.Val, bool) {
+	m := &v.ms[i]
+	if path[0] == "data" {
+		if len(path) == 1 {
+			return nil, false
+		}
+		return walkData(v.mdata[i], path[1:])
+	}
+	if len(path) != 1 {
+		return nil, false
+	}
+	switch path[0] {
+	case "type":
+		return types.String(m.h.typ), true
+	case "version":
+		return types.Int(m.h.version), true
+	case "aggregate_type":
+		return types.String(m.h.aggType), true
+	case "aggregate_id":
+		return types.String(m.aggID(v.key)), true
+	case "id":
+		return types.String(m.idText()), true
+	case "position":
+		return types.String(string(m.pos())), true
+	case "time":
+		return types.Timestamp{Time: m.time()}, true
+	}
+	return nil, false
+}
+
+// matchedMap returns matched as CEL reads it, built on first use.
+func (v *vars) matchedMap() map[string]any {
+	if !v.built && v.names != nil {
+		v.built = true
+		v.matched = make(map[string]any, len(v.names))
+		for i := range v.mdata {
+			v.matched[v.names[i]] = v.ms[i].celWith(v.key, v.mdata[i])
+		}
+	}
+	return v.matched
+}
+
 // ResolveName implements interpreter.Activation.
 func (v *vars) ResolveName(name string) (any, bool) {
 	switch name {
 	case "event":
-		return v.event, true
+		if v.in == nil {
+			return nil, false
+		}
+		return v.in.eventMap(), true
 	case "data":
-		return v.data, true
+		if v.in == nil {
+			return nil, false
+		}
+		d, _ := v.in.data()
+		return d, true
 	case "key":
 		return v.key, true
 	case "matched":
-		return v.matched, true
+		return v.matchedMap(), true
 	case "deadline":
 		return v.deadline, true
 	case "count":
@@ -240,6 +323,11 @@ func (v *vars) ResolveName(name string) (any, bool) {
 func (v *vars) Parent() interpreter.Activation { return nil }
 
 func (p *program) eval(vs *vars) (ref.Val, error) {
+	if p.fast != nil {
+		if v, ok := p.fast(vs); ok {
+			return v, nil
+		}
+	}
 	out, _, err := p.prg.Eval(vs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.where, err)

@@ -1,12 +1,14 @@
 package cep
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -104,6 +106,13 @@ type Engine struct {
 	// matches of one event type share (state.go).
 	names map[string]string
 	heads map[headKey]*matchHead
+	// inputs are the events being matched, reused: the input, and the
+	// events derived while it is matched (depth of them in use).
+	inputs []*inputEvent
+	depth  int
+	// idPrefix is, per emit, the start of its events' id input: "cep",
+	// the rule's name and version, the type (idInput).
+	idPrefix map[*emitSpec]string
 }
 
 // maxKeptBuffer is the largest merge buffer a partition keeps once it is
@@ -164,7 +173,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		cfg.Hooks = &Hooks{}
 	}
 	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{},
-		heads: map[headKey]*matchHead{}, timers: make([]timerHeap, len(rs.rules))}
+		heads: map[headKey]*matchHead{}, idPrefix: map[*emitSpec]string{}, timers: make([]timerHeap, len(rs.rules))}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -174,6 +183,11 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 	}
 	for _, r := range rs.rules {
 		e.state = append(e.state, &ruleState{r: r, keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
+		for _, spec := range []*emitSpec{r.emit, r.resolve} {
+			if spec != nil {
+				e.idPrefix[spec] = idInput([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ})
+			}
+		}
 		seen := map[string]bool{}
 		for _, s := range r.steps {
 			for t := range s.types {
@@ -302,7 +316,9 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 		return nil
 	}
 	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
-	return e.match(newInputEvent(ev), -1, emit)
+	x := e.pushInput(ev)
+	defer e.popInput()
+	return e.match(x, -1, emit)
 }
 
 // match offers ev to every rule listening to its type after rule ordinal
@@ -340,36 +356,89 @@ type evalError struct{ err error }
 
 func (e *evalError) Error() string { return e.err.Error() }
 
-// inputEvent is an event being matched, with its CEL views built once.
+// inputEvent is an event being matched: its data is decoded at most once,
+// and its CEL map (event) only when CEL asks for it.
 type inputEvent struct {
-	ev    pipeline.Event
-	vars  *vars
-	built bool
-	err   error
+	ev     pipeline.Event
+	vs     vars
+	parsed bool // dataV, dataErr are set
+	dataV  any
+	err    error
+	event  map[string]any
 }
 
-func newInputEvent(ev pipeline.Event) *inputEvent { return &inputEvent{ev: ev} }
+// reset makes in the event ev, keeping its buffers.
+func (in *inputEvent) reset(ev pipeline.Event) {
+	mdata, ms := in.vs.mdata[:0], in.vs.ms[:0]
+	*in = inputEvent{ev: ev}
+	in.vs.mdata, in.vs.ms = mdata, ms
+}
 
-// activation returns the event's variables (event, data).
-func (in *inputEvent) activation() (*vars, error) {
-	if !in.built {
-		in.built = true
-		ev, err := eventCEL(in.ev)
-		in.vars, in.err = &vars{event: ev, data: ev["data"]}, err
+// data returns the event's data as CEL reads it, decoded on first use.
+func (in *inputEvent) data() (any, error) {
+	if !in.parsed {
+		in.parsed = true
+		in.dataV, in.err = dataValue(in.ev.Data)
 	}
-	return in.vars, in.err
+	return in.dataV, in.err
 }
 
-// eventCEL returns an event as CEL reads it (event, matched.NAME).
-func eventCEL(ev pipeline.Event) (map[string]any, error) {
-	data, err := dataValue(ev.Data)
-	if err != nil {
+// activation returns the event's variables (event, data): an error when
+// its data cannot be decoded.
+func (in *inputEvent) activation() (*vars, error) {
+	if _, err := in.data(); err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
-		"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
-	}, nil
+	in.vs.in = in
+	return &in.vs, nil
+}
+
+// eventMap returns the event as CEL reads it (event), built on first use;
+// its data must have been decoded.
+func (in *inputEvent) eventMap() map[string]any {
+	if in.event == nil {
+		ev := in.ev
+		in.event = map[string]any{
+			"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
+			"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": in.dataV,
+		}
+	}
+	return in.event
+}
+
+// attr returns event.path when it is a scalar (fastPath).
+func (in *inputEvent) attr(path []string) (ref.Val, bool) {
+	ev := &in.ev
+	if path[0] == "data" {
+		if len(path) == 1 {
+			return nil, false
+		}
+		d, err := in.data()
+		if err != nil {
+			return nil, false
+		}
+		return walkData(d, path[1:])
+	}
+	if len(path) != 1 {
+		return nil, false
+	}
+	switch path[0] {
+	case "type":
+		return types.String(ev.Type), true
+	case "version":
+		return types.Int(ev.Version), true
+	case "aggregate_type":
+		return types.String(ev.AggregateType), true
+	case "aggregate_id":
+		return types.String(ev.AggregateID), true
+	case "id":
+		return types.String(ev.ID), true
+	case "position":
+		return types.String(string(ev.Position)), true
+	case "time":
+		return types.Timestamp{Time: ev.Time.UTC()}, true
+	}
+	return nil, false
 }
 
 // fireTimers fires every timer the watermark has passed, earliest first
@@ -420,21 +489,9 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 // input; then the rules after r see it too.
 func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at time.Time, idParts []string, emit func(pipeline.Event)) error {
 	r := s.r
-	data := make(map[string]any, len(spec.fields))
-	for _, f := range spec.fields {
-		v, err := f.expr.eval(vs)
-		if err != nil {
-			return &evalError{err}
-		}
-		j, err := toJSON(v)
-		if err != nil {
-			return &evalError{fmt.Errorf("%s: %w", f.expr.where, err)}
-		}
-		data[f.name] = j
-	}
-	b, err := json.Marshal(data)
+	b, err := spec.data(vs, r.name)
 	if err != nil {
-		return &evalError{fmt.Errorf("rule %q: encode %s data: %w", r.name, spec.typ, err)}
+		return &evalError{err}
 	}
 	agg := r.aggregate + "\x00" + key
 	if e.seq.Counts == nil {
@@ -446,7 +503,12 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	}
 	e.seq.Counts[agg] = n + 1
 	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, derivedOrdinal+n)
-	idIn := idInput(append([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ, key}, idParts...))
+	prefix := e.idPrefix[spec]
+	idIn := append(make([]byte, 0, len(prefix)+160), prefix...)
+	idIn = appendIDPart(idIn, key)
+	for _, p := range idParts {
+		idIn = appendIDPart(idIn, p)
+	}
 	d := pipeline.Event{
 		ID:            pipeline.EventID(e.cfg.Source, pipeline.Position(idIn)),
 		Source:        e.cfg.Source,
@@ -461,7 +523,55 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	}
 	s.stats.Derived++
 	emit(d)
-	return e.match(newInputEvent(d), r.ordinal, emit)
+	in := e.pushInput(d)
+	defer e.popInput()
+	return e.match(in, r.ordinal, emit)
+}
+
+// data evaluates the emit's fields over vs and returns them as a JSON
+// object, the bytes json.Marshal writes for the map of them (sorted keys).
+func (spec *emitSpec) data(vs *vars, rule string) ([]byte, error) {
+	b := make([]byte, 0, 64*len(spec.fields)+2)
+	b = append(b, '{')
+	for i, f := range spec.fields {
+		v, err := f.expr.eval(vs)
+		if err != nil {
+			return nil, err
+		}
+		j, err := toJSON(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.expr.where, err)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendJSON(b, f.name); err != nil {
+			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
+		}
+		b = append(b, ':')
+		if b, err = appendJSON(b, j); err != nil {
+			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// pushInput returns the engine's inputEvent for ev at the current depth of
+// derived events (a derived event is matched while the input that derived
+// it still is); popInput gives it back.
+func (e *Engine) pushInput(ev pipeline.Event) *inputEvent {
+	if e.depth == len(e.inputs) {
+		e.inputs = append(e.inputs, &inputEvent{})
+	}
+	in := e.inputs[e.depth]
+	e.depth++
+	in.reset(ev)
+	return in
+}
+
+func (e *Engine) popInput() {
+	e.depth--
+	e.inputs[e.depth].reset(pipeline.Event{})
 }
 
 // derivedOrdinal is the ordinal of the first event derived at an input
@@ -483,11 +593,16 @@ const derivedOrdinals = 0x7FFF
 func idInput(parts []string) string {
 	var b []byte
 	for _, p := range parts {
-		b = strconv.AppendInt(b, int64(len(p)), 10)
-		b = append(b, ':')
-		b = append(b, p...)
+		b = appendIDPart(b, p)
 	}
 	return string(b)
+}
+
+// appendIDPart appends one part of idInput.
+func appendIDPart(b []byte, p string) []byte {
+	b = strconv.AppendInt(b, int64(len(p)), 10)
+	b = append(b, ':')
+	return append(b, p...)
 }
 
 // timer is one entry of a rule's heap: the key has a deadline at at.

@@ -97,16 +97,18 @@ func stepMatches(st *step, in *inputEvent, key string, matched *open, names []st
 	if err != nil {
 		return false, &evalError{err}
 	}
-	vs.matched = nil
+	vs.key = key
+	ms := vs.ms[:0]
 	if matched != nil {
-		vs.matched = map[string]any{}
 		for i := range matched.len() {
-			c, err := matched.at(i).cel(key)
-			if err != nil {
-				return false, err
-			}
-			vs.matched[names[i]] = c
+			ms = append(ms, *matched.at(i))
 		}
+		names = names[:len(ms)]
+	} else {
+		names = nil
+	}
+	if err := vs.setMatched(names, ms); err != nil {
+		return false, err
 	}
 	ok, err := st.when.evalBool(vs)
 	if err != nil {
@@ -135,7 +137,7 @@ func (e *Engine) bound(s *ruleState, list []open) []open {
 func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
 	start, expect := r.steps[0], r.steps[1]
-	names := []string{"start"}
+	names := absenceNames
 	if expect.types[in.ev.Type] {
 		// B cancels every open start its condition accepts, and resolves
 		// every fired one.
@@ -170,11 +172,10 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 		for _, o := range resolved {
 			s.stats.Matches++
 			st := o.first
-			m, err := matchedVars([]match{st, e.matchOf(in.ev, key)}, []string{"start", "expect"}, key)
-			if err != nil {
+			ev := &vars{key: key, deadline: o.deadline(r)}
+			if err := ev.setMatched(absenceResolveNames, []match{st, e.matchOf(in.ev, key)}); err != nil {
 				return &evalError{err}
 			}
-			ev := &vars{key: key, matched: m, deadline: o.deadline(r)}
 			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.pos()), string(in.ev.Position)}, emit); err != nil {
 				return err
 			}
@@ -213,15 +214,15 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 	for _, o := range done {
 		s.stats.Matches++
 		ms := o.matches()
-		m, err := matchedVars(ms, names, key)
-		if err != nil {
+		vs := &vars{key: key}
+		if err := vs.setMatched(names, ms); err != nil {
 			return &evalError{err}
 		}
 		parts := []string{"sequence"}
 		for i := range ms {
 			parts = append(parts, string(ms[i].pos()))
 		}
-		if err := e.derive(s, r.emit, key, &vars{key: key, matched: m}, in.ev.Time, parts, emit); err != nil {
+		if err := e.derive(s, r.emit, key, vs, in.ev.Time, parts, emit); err != nil {
 			return err
 		}
 	}
@@ -342,14 +343,13 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		w.win = nil // fired: the next match starts afresh
 	}
 	s.stats.Matches++
-	mv, err := matchedVars([]match{first, last}, []string{"first", "last"}, key)
-	if err != nil {
-		return &evalError{err}
-	}
 	if r.kind == KindCount {
 		sum = decimal.FromInt(count)
 	}
-	ev := &vars{key: key, matched: mv, count: count, sum: sum, winStart: winStart, winEnd: winEnd}
+	ev := &vars{key: key, count: count, sum: sum, winStart: winStart, winEnd: winEnd}
+	if err := ev.setMatched(windowNames, []match{first, last}); err != nil {
+		return &evalError{err}
+	}
 	return e.derive(s, r.emit, key, ev, t, idParts, emit)
 }
 
@@ -361,17 +361,12 @@ func reached(r *rule, count int64, sum decimal.Decimal) bool {
 	return sum.Cmp(r.sumMin) >= 0
 }
 
-func matchedVars(ms []match, names []string, key string) (map[string]any, error) {
-	out := make(map[string]any, len(ms))
-	for i := range ms {
-		c, err := ms[i].cel(key)
-		if err != nil {
-			return nil, err
-		}
-		out[names[i]] = c
-	}
-	return out, nil
-}
+// The names of matched in the emits of absence and window rules.
+var (
+	absenceNames        = []string{"start"}
+	absenceResolveNames = []string{"start", "expect"}
+	windowNames         = []string{"first", "last"}
+)
 
 // expire handles a key whose timer the watermark passed: absence starts
 // past their deadline fire, fired timeouts past their resolution window,
@@ -413,12 +408,11 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 			if r.resolve != nil {
 				ks.setFired(e.bound(s, append(ks.firedList(), o)))
 			}
-			m, err := matchedVars(o.matches(), []string{"start"}, key)
-			if err != nil {
+			vs := &vars{key: key, deadline: deadline}
+			if err := vs.setMatched(absenceNames, o.matches()); err != nil {
 				return err
 			}
-			vs := &vars{key: key, matched: m, deadline: deadline}
-			err = e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
+			err := e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
 			if err != nil {
 				var ee *evalError
 				if !errors.As(err, &ee) {

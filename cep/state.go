@@ -182,10 +182,16 @@ func (m *match) cel(key string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.celWith(key, data), nil
+}
+
+// celWith returns the match of key as CEL reads it (matched.NAME), with
+// its data decoded (dataValueString).
+func (m *match) celWith(key string, data any) map[string]any {
 	return map[string]any{
 		"type": m.h.typ, "version": int64(m.h.version), "aggregate_type": m.h.aggType, "aggregate_id": m.aggID(key),
 		"id": m.idText(), "position": string(m.pos()), "time": m.time(), "data": data,
-	}, nil
+	}
 }
 
 // matchJSON is a match as Snapshot writes it.
