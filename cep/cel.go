@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -207,7 +208,7 @@ type vars struct {
 	key     string
 	names   []string // matched.NAME: the names ...
 	ms      []match  // ... and their matches
-	mdata   []any    // the matches' decoded data (loadMatched)
+	mdata   []lazyData // the matches' data
 	matched map[string]any
 	built   bool // matched is built from names, ms and mdata
 	// deadline, count, sum, window_start and window_end of an emit.
@@ -218,19 +219,66 @@ type vars struct {
 	winEnd   time.Time
 }
 
-// setMatched makes names[i] see ms[i] and decodes their data: an error is
+// setMatched makes names[i] see ms[i] and checks their data: an error is
 // the one building matched would give (a match's data is not JSON).
 func (v *vars) setMatched(names []string, ms []match) error {
 	v.names, v.ms, v.matched, v.built = names, ms, nil, false
 	v.mdata = v.mdata[:0]
 	for i := range ms {
-		d, err := dataValueString(ms[i].data)
-		if err != nil {
+		var d lazyData
+		if err := d.check(ms[i].data); err != nil {
 			return err
 		}
 		v.mdata = append(v.mdata, d)
 	}
 	return nil
+}
+
+// lazyData is event data that decodes (dataValue) without an error,
+// decoded only as far as it is read.
+type lazyData struct {
+	v      any
+	parsed bool // v holds the whole data
+}
+
+// check decodes data when fastData does not take it (giving dataValue's
+// result or error); data fastData takes is only checked.
+func (d *lazyData) check(data string) error {
+	if fastValid(data) {
+		*d = lazyData{}
+		return nil
+	}
+	v, err := dataValueString(data)
+	if err != nil {
+		return err
+	}
+	*d = lazyData{v: v, parsed: true}
+	return nil
+}
+
+// value returns the whole decoded data.
+func (d *lazyData) value(data string) any {
+	if !d.parsed {
+		d.v, _ = dataValueString(data) // checked: no error
+		d.parsed = true
+	}
+	return d.v
+}
+
+// walk returns the scalar at path (walkData), decoding only the member
+// path[0] unless the whole data is decoded already.
+func (d *lazyData) walk(data string, path []string) (ref.Val, bool) {
+	if d.parsed {
+		return walkData(d.v, path)
+	}
+	v, found, ok := fastField(data, path[0])
+	if !ok {
+		return walkData(d.value(data), path)
+	}
+	if !found {
+		return nil, false
+	}
+	return walkData(v, path[1:])
 }
 
 // matchIndex returns the index of matched.name, -1 when it is not matched.
@@ -251,7 +299,7 @@ func (v *vars) matchAttr(i int, path []string) (ref.Val, bool) {
 		if len(path) == 1 {
 			return nil, false
 		}
-		return walkData(v.mdata[i], path[1:])
+		return v.mdata[i].walk(m.data, path[1:])
 	}
 	if len(path) != 1 {
 		return nil, false
@@ -281,7 +329,7 @@ func (v *vars) matchedMap() map[string]any {
 		v.built = true
 		v.matched = make(map[string]any, len(v.names))
 		for i := range v.mdata {
-			v.matched[v.names[i]] = v.ms[i].celWith(v.key, v.mdata[i])
+			v.matched[v.names[i]] = v.ms[i].celWith(v.key, v.mdata[i].value(v.ms[i].data))
 		}
 	}
 	return v.matched
@@ -354,9 +402,9 @@ func keyText(v ref.Val) (string, error) {
 	case types.String:
 		return string(x), nil
 	case types.Int:
-		return fmt.Sprint(int64(x)), nil
+		return strconv.FormatInt(int64(x), 10), nil
 	case types.Uint:
-		return fmt.Sprint(uint64(x)), nil
+		return strconv.FormatUint(uint64(x), 10), nil
 	case types.Null:
 		return "", nil
 	}

@@ -383,10 +383,39 @@ func (in *inputEvent) data() (any, error) {
 	return in.dataV, in.err
 }
 
+// check returns the error decoding the event's data gives, decoding it
+// only when fastData does not take it.
+func (in *inputEvent) check() error {
+	if in.parsed || !fastValid(in.ev.Data) {
+		_, err := in.data()
+		return err
+	}
+	return nil
+}
+
+// field returns data.path when it is a scalar (walkData), decoding only the
+// member path[0] unless the whole data is decoded already.
+func (in *inputEvent) field(path []string) (ref.Val, bool) {
+	if !in.parsed {
+		v, found, ok := fastField(in.ev.Data, path[0])
+		if ok {
+			if !found {
+				return nil, false
+			}
+			return walkData(v, path[1:])
+		}
+	}
+	d, err := in.data()
+	if err != nil {
+		return nil, false
+	}
+	return walkData(d, path)
+}
+
 // activation returns the event's variables (event, data): an error when
 // its data cannot be decoded.
 func (in *inputEvent) activation() (*vars, error) {
-	if _, err := in.data(); err != nil {
+	if err := in.check(); err != nil {
 		return nil, err
 	}
 	in.vs.in = in
@@ -394,13 +423,14 @@ func (in *inputEvent) activation() (*vars, error) {
 }
 
 // eventMap returns the event as CEL reads it (event), built on first use;
-// its data must have been decoded.
+// its data must have been checked (activation).
 func (in *inputEvent) eventMap() map[string]any {
 	if in.event == nil {
 		ev := in.ev
+		data, _ := in.data() // checked by activation: no error
 		in.event = map[string]any{
 			"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
-			"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": in.dataV,
+			"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
 		}
 	}
 	return in.event
@@ -413,11 +443,7 @@ func (in *inputEvent) attr(path []string) (ref.Val, bool) {
 		if len(path) == 1 {
 			return nil, false
 		}
-		d, err := in.data()
-		if err != nil {
-			return nil, false
-		}
-		return walkData(d, path[1:])
+		return in.field(path[1:])
 	}
 	if len(path) != 1 {
 		return nil, false

@@ -92,11 +92,7 @@ func fastOperand(e ast.Expr) fastEval {
 			if vs.in == nil {
 				return nil, false
 			}
-			d, err := vs.in.data()
-			if err != nil {
-				return nil, false
-			}
-			return walkData(d, path)
+			return vs.in.field(path)
 		}
 	case "event":
 		if len(path) == 0 || path[0] == "data" && len(path) == 1 {

@@ -84,7 +84,9 @@ func TestFastPathEqualsCEL(t *testing.T) {
 		`{"customer_id":null,"total":1e400,"currency":null,"nested":{"x":"t"},"a":[1]}`,
 		`{"customer_id":-9223372036854775808,"order_id":9223372036854775808,"a":{"b":{"c":1}}}`,
 		`{"currency":"EU\u0052","customer_id":"\u00e9"}`,
+		`{"customer_id":1,"currency":"EUR","customer_id":"dup", "a" : {"b":2,"b":"last"}}`,
 		`{}`,
+		` `,
 		`[1,2]`,
 		`"text"`,
 	}
@@ -210,4 +212,47 @@ func appendField(t *testing.T, b []byte, name string, v any) []byte {
 		t.Fatal(fmt.Errorf("%#v: %w", v, err))
 	}
 	return b
+}
+
+// TestFastField checks fastValid and fastField against fastData on the
+// data seeds: fastValid takes what fastData takes, and fastField finds
+// every member of a decoded object as it is decoded, and no other.
+func TestFastField(t *testing.T) {
+	for _, s := range append(dataSeeds, `{"a":1,"b":[{"a":2}],"a":{"c":"last"}}`, `{"x":{"a":1}}`) {
+		checkFastField(t, s)
+	}
+}
+
+func FuzzFastField(f *testing.F) {
+	for _, s := range dataSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkFastField)
+}
+
+func checkFastField(t *testing.T, s string) {
+	want, ok := fastData(s)
+	if got := fastValid(s); got != ok {
+		t.Fatalf("fastValid(%q) = %v; fastData takes it: %v", s, got, ok)
+	}
+	if fastValid([]byte(s)) != ok {
+		t.Fatalf("fastValid([]byte(%q)) differs from fastValid(string)", s)
+	}
+	obj, isObj := want.(map[string]any)
+	for _, name := range []string{"a", "b", "x", "missing", ""} {
+		v, found, fok := fastField(s, name)
+		if fok != (ok && isObj) {
+			t.Fatalf("fastField(%q, %q) ok = %v; want %v", s, name, fok, ok && isObj)
+		}
+		if !fok {
+			continue
+		}
+		wv, wfound := obj[name]
+		if found != wfound || !reflect.DeepEqual(v, wv) {
+			t.Errorf("fastField(%q, %q) = %#v, %v; want %#v, %v", s, name, v, found, wv, wfound)
+		}
+		if bv, bfound, bok := fastField([]byte(s), name); !bok || bfound != found || !reflect.DeepEqual(bv, v) {
+			t.Errorf("fastField([]byte(%q), %q) differs from fastField(string)", s, name)
+		}
+	}
 }

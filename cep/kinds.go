@@ -74,14 +74,17 @@ func (e *Engine) onEvent(s *ruleState, in *inputEvent, emit func(pipeline.Event)
 		s.keys[key] = ks
 	}
 	before := ks.weigh(r)
-	defer func() { e.touch(s, key, ks, before) }()
+	var err error
 	switch r.kind {
 	case KindAbsence:
-		return e.absence(s, key, ks, in, emit)
+		err = e.absence(s, key, ks, in, emit)
 	case KindSequence:
-		return e.sequence(s, key, ks, in, emit)
+		err = e.sequence(s, key, ks, in, emit)
+	default:
+		err = e.window(s, key, ks, in, emit)
 	}
-	return e.window(s, key, ks, in, emit)
+	e.touch(s, key, ks, before)
+	return err
 }
 
 // stepMatches reports whether in satisfies st, whose condition sees the
