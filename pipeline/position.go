@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/cdcflow/cdcflow/capture"
 )
@@ -55,20 +54,26 @@ func ParsePosition(s string) (lsn capture.LSN, index uint32, ordinal uint16, err
 	if len(s) != positionLen || s[16] != '-' || s[25] != '-' {
 		return 0, 0, 0, fmt.Errorf("parse position %q: want %%016X-%%08X-%%04X", s)
 	}
+	var v [3]uint64 // LSN, index, ordinal
+	part := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if i == 16 || i == 25 {
+			part++
 			continue
 		}
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
 			return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
 		}
+		v[part] = v[part]<<4 | uint64(d)
 	}
-	// The digits are checked, so ParseUint cannot fail.
-	l, _ := strconv.ParseUint(s[:16], 16, 64)
-	x, _ := strconv.ParseUint(s[17:25], 16, 32)
-	o, _ := strconv.ParseUint(s[26:], 16, 16)
-	return capture.LSN(l), uint32(x), uint16(o), nil
+	return capture.LSN(v[0]), uint32(v[1]), uint16(v[2]), nil
 }
 
 // Less reports whether p comes before q. For valid positions this is string
