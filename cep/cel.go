@@ -206,8 +206,8 @@ func identPaths(a *cel.Ast, name string) [][]string {
 type vars struct {
 	in      *inputEvent // event, data; nil in an emit
 	key     string
-	names   []string // matched.NAME: the names ...
-	ms      []match  // ... and their matches
+	names   []string   // matched.NAME: the names ...
+	ms      []match    // ... and their matches
 	mdata   []lazyData // the matches' data
 	matched map[string]any
 	built   bool // matched is built from names, ms and mdata
