@@ -92,7 +92,7 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return 0, 0, err
 			}
-			return consume(ctx, k.Addrs(), o.partitions, total, e, true)
+			return consumeFeed(ctx, k.Addrs(), o.partitions, total, e)
 		}},
 	}
 	rates := map[string][]float64{}
@@ -236,6 +236,95 @@ func consume(ctx context.Context, addrs []string, partitions, total int, e *cep.
 				continue
 			}
 			in := cep.Input{Partition: cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}, Offset: kr.Offset, Event: ev}
+			if err := e.Feed(in, emit); err != nil {
+				return n, derived, err
+			}
+		}
+	}
+	return n, derived, nil
+}
+
+// consumeFeed reads every partition from its start until it has total
+// records and feeds them to e as the runtime (cep/cepkafka) does: one
+// goroutine polls and decodes each poll's records, one batch ahead of this
+// one, which feeds the engine in poll order.
+func consumeFeed(ctx context.Context, addrs []string, partitions, total int, e *cep.Engine) (n, derived int, err error) {
+	offsets := map[int32]kgo.Offset{}
+	for p := range partitions {
+		offsets[int32(p)] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	type batch struct {
+		ins []cep.Input
+		err error
+	}
+	rctx, stop := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read := 0
+		for read < total {
+			fs := cl.PollFetches(rctx)
+			if rctx.Err() != nil {
+				return
+			}
+			var b batch
+			b.err = fs.Err0()
+			fs.EachError(func(t string, p int32, err error) {
+				if b.err == nil {
+					b.err = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+				}
+			})
+			if b.err == nil {
+				b.ins = make([]cep.Input, 0, fs.NumRecords())
+				for it := fs.RecordIter(); !it.Done(); {
+					kr := it.Next()
+					r := pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value}
+					for _, h := range kr.Headers {
+						r.Headers = append(r.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
+					}
+					ev, err := pipeline.DecodeRecord(r)
+					if err != nil {
+						b.err = fmt.Errorf("decode %s/%d@%d: %w", kr.Topic, kr.Partition, kr.Offset, err)
+						break
+					}
+					b.ins = append(b.ins, cep.Input{Partition: cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}, Offset: kr.Offset, Event: ev})
+				}
+				read += len(b.ins)
+			}
+			select {
+			case batches <- b:
+			case <-rctx.Done():
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	emit := func(pipeline.Event) { derived++ }
+	for n < total {
+		var b batch
+		select {
+		case b = <-batches:
+		case <-ctx.Done():
+			return n, derived, ctx.Err()
+		}
+		if b.err != nil {
+			return n, derived, b.err
+		}
+		for _, in := range b.ins {
+			n++
 			if err := e.Feed(in, emit); err != nil {
 				return n, derived, err
 			}
