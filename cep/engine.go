@@ -150,6 +150,7 @@ type seqState struct {
 
 type ruleState struct {
 	r     *rule
+	names []string // the names of its steps (stepNames)
 	keys  map[string]*keyState
 	stats RuleStats
 }
@@ -182,7 +183,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		e.parts = append(e.parts, &partState{id: p, offset: -1})
 	}
 	for _, r := range rs.rules {
-		e.state = append(e.state, &ruleState{r: r, keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
+		e.state = append(e.state, &ruleState{r: r, names: stepNames(r), keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
 		for _, spec := range []*emitSpec{r.emit, r.resolve} {
 			if spec != nil {
 				e.idPrefix[spec] = idInput([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ})
@@ -369,9 +370,9 @@ type inputEvent struct {
 
 // reset makes in the event ev, keeping its buffers.
 func (in *inputEvent) reset(ev pipeline.Event) {
-	mdata, ms := in.vs.mdata[:0], in.vs.ms[:0]
-	*in = inputEvent{ev: ev}
-	in.vs.mdata, in.vs.ms = mdata, ms
+	in.ev, in.parsed, in.dataV, in.err, in.event = ev, false, nil, nil, nil
+	clear(in.vs.ms)
+	in.vs = vars{ms: in.vs.ms[:0], mdata: in.vs.mdata[:0]}
 }
 
 // data returns the event's data as CEL reads it, decoded on first use.
@@ -564,10 +565,6 @@ func (spec *emitSpec) data(vs *vars, rule string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		j, err := toJSON(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.expr.where, err)
-		}
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -575,6 +572,15 @@ func (spec *emitSpec) data(vs *vars, rule string) ([]byte, error) {
 			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
 		}
 		b = append(b, ':')
+		if ts, ok := v.(types.Timestamp); ok {
+			// toJSON's RFC 3339 text, which json.Marshal writes as it is.
+			b = append(ts.Time.UTC().AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
+			continue
+		}
+		j, err := toJSON(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.expr.where, err)
+		}
 		if b, err = appendJSON(b, j); err != nil {
 			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
 		}

@@ -193,7 +193,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 
 func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
-	names := stepNames(r)
+	names := s.names
 	keep := ks.open[:0]
 	var done []open
 	for i := range ks.open {

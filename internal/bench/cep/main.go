@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -29,6 +30,7 @@ type options struct {
 	timers     int
 	rules      string
 	binary     bool
+	cpuprofile string
 }
 
 func main() {
@@ -39,6 +41,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each reader (the median is reported)")
 	flag.IntVar(&o.timers, "timers", 1_000_000, "open absence timers of the memory figure (0: skip it)")
 	flag.StringVar(&o.rules, "rules", "deploy/examples/orders/cep.yaml", "the rules file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the runs of the Feed reader to this file")
 	flag.BoolVar(&o.binary, "binary", false, "write the records in binary mode (ce_ headers, kafka.envelope: binary) instead of structured")
 	flag.Parse()
 	benchkit.Main("cep", func(ctx context.Context) error { return run(ctx, o) })
@@ -105,6 +108,12 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, r := range order {
 			runtime.GC()
+			stopProfile := func() error { return nil }
+			if o.cpuprofile != "" && r.name == readers[2].name {
+				if stopProfile, err = startProfile(o.cpuprofile, i); err != nil {
+					return err
+				}
+			}
 			cpu0 := cpuTime()
 			t0 := time.Now()
 			n, d, err := r.read()
@@ -112,6 +121,9 @@ func run(ctx context.Context, o options) error {
 				return fmt.Errorf("%s: %w", r.name, err)
 			}
 			wall := time.Since(t0)
+			if err := stopProfile(); err != nil {
+				return err
+			}
 			if n != total {
 				return fmt.Errorf("%s read %d records; want %d", r.name, n, total)
 			}
@@ -141,6 +153,26 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("\nheap per open absence timer, %d open: %.1f bytes (goal ≤ 300)\n", o.timers, b)
 	}
 	return nil
+}
+
+// startProfile starts the CPU profile of the Feed reader's run i (the
+// file of run 0, run-numbered files for the next ones).
+func startProfile(path string, i int) (stop func() error, err error) {
+	if i > 0 {
+		path += "." + strconv.Itoa(i)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fill writes the reference events and the progress records and returns
