@@ -54,27 +54,41 @@ func ParsePosition(s string) (lsn capture.LSN, index uint32, ordinal uint16, err
 	if len(s) != positionLen || s[16] != '-' || s[25] != '-' {
 		return 0, 0, 0, fmt.Errorf("parse position %q: want %%016X-%%08X-%%04X", s)
 	}
-	var v [3]uint64 // LSN, index, ordinal
-	part := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i == 16 || i == 25 {
-			part++
-			continue
-		}
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
-		}
-		v[part] = v[part]<<4 | uint64(d)
+	l, ok1 := parseHex(s[:16])
+	x, ok2 := parseHex(s[17:25])
+	o, ok3 := parseHex(s[26:])
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
 	}
-	return capture.LSN(v[0]), uint32(v[1]), uint16(v[2]), nil
+	return capture.LSN(l), uint32(x), uint16(o), nil
 }
+
+// parseHex reads upper-case hexadecimal digits (at most 16).
+func parseHex(s string) (uint64, bool) {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		d := hexDigit[s[i]]
+		if d > 0xf {
+			return 0, false
+		}
+		v = v<<4 | uint64(d)
+	}
+	return v, true
+}
+
+// hexDigit maps '0'-'9' and 'A'-'F' to their values, every other byte to 0xff.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = byte(c-'A') + 10
+	}
+	return t
+}()
 
 // Less reports whether p comes before q. For valid positions this is string
 // order, which is the order of (LSN, index, ordinal).

@@ -67,7 +67,8 @@ type Config struct {
 	// Envelope lays the derived events out (structured by default).
 	Envelope pipeline.EnvelopeMode
 	// Upcast, when not nil, brings each input event's data to the current
-	// version of its type before the rules see it (Mapping.Upcast).
+	// version of its type before the rules see it (Mapping.Upcast). It is
+	// called from the runner's reading goroutine, one record at a time.
 	Upcast func(pipeline.Event) (pipeline.Event, error)
 	// CommitInterval is how often a transaction commits the derived events,
 	// the state and the offsets. Default 1s. Derived events become visible
