@@ -175,7 +175,7 @@ func sameVal(a, b ref.Val) bool {
 func TestEmitDataEqualsMarshal(t *testing.T) {
 	values := []any{
 		nil, true, false, int64(0), int64(-9223372036854775808), int64(9223372036854775807), uint64(18446744073709551615),
-		1.5, 1e21, 1e-7, -0.0, 123456789.0, "", "plain", `quo"te`, `back\slash`, "<html>&", "a<b", "a>b", "a&b", "tab\t", "é", "\u2028", "\x7f",
+		1.5, 1e21, 1e-7, math.Copysign(0, -1), 123456789.0, "", "plain", `quo"te`, `back\slash`, "<html>&", "a<b", "a>b", "a&b", "tab\t", "é", "\u2028", "\x7f",
 		string([]byte{0xff, 'a'}), "2026-03-01T08:00:00Z", []byte("bytes"), []any{}, []any{int64(1), "a", nil},
 		map[string]any{"b": int64(1), "a": []any{"<"}},
 	}
