@@ -204,13 +204,19 @@ func identPaths(a *cel.Ast, name string) [][]string {
 // costs (the event's map, matched's maps) is built only when CEL asks for
 // it: the fast paths (fastPath) read the event and the matches directly.
 type vars struct {
-	in      *inputEvent // event, data; nil in an emit
-	key     string
-	names   []string   // matched.NAME: the names ...
-	ms      []match    // ... and their matches
-	mdata   []lazyData // the matches' data
-	matched map[string]any
-	built   bool // matched is built from names, ms and mdata
+	in    *inputEvent // event, data; nil in an emit
+	key   string
+	names []string   // matched.NAME: the names ...
+	ms    []match    // ... and their matches
+	mdata []lazyData // the matches' data
+	// want are, per match name, the top-level data members the
+	// expressions read (dataMembers), read in one pass.
+	want map[string][]string
+	// rawCheck: derive returns check's error as it is, not as an
+	// evaluation error.
+	rawCheck bool
+	matched  map[string]any
+	built    bool // matched is built from names, ms and mdata
 	// deadline, count, sum, window_start and window_end of an emit.
 	deadline time.Time
 	count    int64
@@ -219,62 +225,120 @@ type vars struct {
 	winEnd   time.Time
 }
 
-// setMatched makes names[i] see ms[i] and checks their data: an error is
-// the one building matched would give (a match's data is not JSON).
-func (v *vars) setMatched(names []string, ms []match) error {
+// setMatched makes names[i] see ms[i]. Their data is checked and decoded
+// only as far as the evaluation reads it; check, once it is done, returns
+// the error building matched would have given (a match's data that is not
+// JSON), whatever was read.
+func (v *vars) setMatched(names []string, ms []match) {
 	v.names, v.ms, v.matched, v.built = names, ms, nil, false
+	clear(v.mdata)
 	v.mdata = v.mdata[:0]
-	for i := range ms {
-		var d lazyData
-		if err := d.check(ms[i].data); err != nil {
+	for range ms {
+		v.mdata = append(v.mdata, lazyData{})
+	}
+}
+
+// check returns the error of the first match whose data dataValue cannot
+// decode, checking what the evaluation did not read.
+func (v *vars) check() error {
+	for i := range v.mdata {
+		if err := v.mdata[i].check(v.ms[i].data); err != nil {
 			return err
 		}
-		v.mdata = append(v.mdata, d)
 	}
 	return nil
 }
 
-// lazyData is event data that decodes (dataValue) without an error,
-// decoded only as far as it is read.
+// lazyData is a match's event data, checked and decoded only as far as it
+// is read.
 type lazyData struct {
-	v      any
-	parsed bool // v holds the whole data
+	state   dataState
+	v       any   // dataParsed: the whole data
+	err     error // dataFailed: dataValue's error
+	members []member
 }
 
-// check decodes data when fastData does not take it (giving dataValue's
-// result or error); data fastData takes is only checked.
+type dataState uint8
+
+const (
+	dataUnchecked dataState = iota
+	dataChecked             // fastData takes it
+	dataParsed              // v holds it, decoded
+	dataFailed              // err says why it cannot be decoded
+)
+
+// member is a top-level member of an object, read by fastMembers.
+type member struct {
+	name  string
+	v     any
+	found bool
+}
+
+// check returns dataValue's error for data (nil when it decodes).
 func (d *lazyData) check(data string) error {
-	if fastValid(data) {
-		*d = lazyData{}
-		return nil
+	if d.state == dataUnchecked {
+		if fastValid(data) {
+			d.state = dataChecked
+		} else {
+			d.parse(data)
+		}
 	}
-	v, err := dataValueString(data)
-	if err != nil {
-		return err
-	}
-	*d = lazyData{v: v, parsed: true}
-	return nil
+	return d.err
 }
 
-// value returns the whole decoded data.
+func (d *lazyData) parse(data string) {
+	d.v, d.err = dataValueString(data)
+	d.state = dataParsed
+	if d.err != nil {
+		d.state = dataFailed
+	}
+}
+
+// value returns the whole decoded data (nil when it cannot be decoded:
+// check says why).
 func (d *lazyData) value(data string) any {
-	if !d.parsed {
-		d.v, _ = dataValueString(data) // checked: no error
-		d.parsed = true
+	if d.state != dataParsed && d.state != dataFailed {
+		d.parse(data)
 	}
 	return d.v
 }
 
-// walk returns the scalar at path (walkData), decoding only the member
-// path[0] unless the whole data is decoded already.
-func (d *lazyData) walk(data string, path []string) (ref.Val, bool) {
-	if d.parsed {
+// walk returns the scalar at path (walkData). Unless the whole data is
+// decoded already, it reads the top-level members want (those the
+// expressions read) in one pass the first time, and any other member on
+// its own.
+func (d *lazyData) walk(data string, want, path []string) (ref.Val, bool) {
+	switch d.state {
+	case dataParsed:
 		return walkData(d.v, path)
+	case dataFailed:
+		return nil, false
+	}
+	if d.members == nil && len(want) > 0 {
+		ms := make([]member, len(want))
+		for i, w := range want {
+			ms[i].name = w
+		}
+		if !fastMembers(data, ms) {
+			d.parse(data)
+			return d.walk(data, nil, path)
+		}
+		d.state, d.members = dataChecked, ms
+	}
+	for i := range d.members {
+		if m := &d.members[i]; m.name == path[0] {
+			if !m.found {
+				return nil, false
+			}
+			return walkData(m.v, path[1:])
+		}
 	}
 	v, found, ok := fastField(data, path[0])
 	if !ok {
-		return walkData(d.value(data), path)
+		d.parse(data)
+		return d.walk(data, nil, path)
 	}
+	d.state = dataChecked
 	if !found {
 		return nil, false
 	}
@@ -299,7 +363,7 @@ func (v *vars) matchAttr(i int, path []string) (ref.Val, bool) {
 		if len(path) == 1 {
 			return nil, false
 		}
-		return v.mdata[i].walk(m.data, path[1:])
+		return v.mdata[i].walk(m.data, v.want[v.names[i]], path[1:])
 	}
 	if len(path) != 1 {
 		return nil, false

@@ -113,6 +113,9 @@ type Engine struct {
 	// idPrefix is, per emit, the start of its events' id input: "cep",
 	// the rule's name and version, the type (idInput).
 	idPrefix map[*emitSpec]string
+	// members are, per emit, the top-level data members its fields read
+	// of each match (matched.NAME.data.MEMBER), read in one pass.
+	members map[*emitSpec]map[string][]string
 }
 
 // maxKeptBuffer is the largest merge buffer a partition keeps once it is
@@ -174,7 +177,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		cfg.Hooks = &Hooks{}
 	}
 	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{},
-		heads: map[headKey]*matchHead{}, idPrefix: map[*emitSpec]string{}, timers: make([]timerHeap, len(rs.rules))}
+		heads: map[headKey]*matchHead{}, idPrefix: map[*emitSpec]string{}, members: map[*emitSpec]map[string][]string{}, timers: make([]timerHeap, len(rs.rules))}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -187,6 +190,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		for _, spec := range []*emitSpec{r.emit, r.resolve} {
 			if spec != nil {
 				e.idPrefix[spec] = idInput([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ})
+				e.members[spec] = dataMembers(spec)
 			}
 		}
 		seen := map[string]bool{}
@@ -516,7 +520,15 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 // input; then the rules after r see it too.
 func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at time.Time, idParts []string, emit func(pipeline.Event)) error {
 	r := s.r
+	vs.want = e.members[spec]
 	b, err := spec.data(vs, r.name)
+	if cerr := vs.check(); cerr != nil {
+		// Before anything is evaluated, as building matched did.
+		if vs.rawCheck {
+			return cerr
+		}
+		return &evalError{cerr}
+	}
 	if err != nil {
 		return &evalError{err}
 	}
@@ -586,6 +598,20 @@ func (spec *emitSpec) data(vs *vars, rule string) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// dataMembers returns, per match name, the top-level members of its data
+// that spec's fields read (matched.NAME.data.MEMBER…).
+func dataMembers(spec *emitSpec) map[string][]string {
+	out := map[string][]string{}
+	for _, f := range spec.fields {
+		for _, path := range f.expr.matchedPaths {
+			if len(path) >= 3 && path[1] == "data" && !slices.Contains(out[path[0]], path[2]) {
+				out[path[0]] = append(out[path[0]], path[2])
+			}
+		}
+	}
+	return out
 }
 
 // pushInput returns the engine's inputEvent for ev at the current depth of

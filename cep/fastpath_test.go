@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,47 +109,55 @@ func TestFastPathEqualsCEL(t *testing.T) {
 		if p.fast == nil {
 			continue
 		}
+		members := map[string][]string{}
+		for _, path := range p.matchedPaths {
+			if len(path) >= 3 && path[1] == "data" {
+				members[path[0]] = append(members[path[0]], path[2], "order_id")
+			}
+		}
 		for i, d := range datas {
 			for j, other := range datas {
-				var vs *vars
-				if x.env == envEvent || x.env == envStep {
-					var in inputEvent
-					in.reset(ev(d, i))
-					if vs, err = in.activation(); err != nil {
-						t.Fatal(err)
+				for _, want := range []map[string][]string{nil, members} {
+					var vs *vars
+					if x.env == envEvent || x.env == envStep {
+						var in inputEvent
+						in.reset(ev(d, i))
+						if vs, err = in.activation(); err != nil {
+							t.Fatal(err)
+						}
+						names := []string(nil)
+						ms := []match(nil)
+						if x.env == envStep {
+							names, ms = []string{"requested"}, []match{e.matchOf(ev(other, j), "o7")}
+						}
+						vs.setMatched(names, ms)
+					} else {
+						vs = &vars{key: "k-1", deadline: t0.Add(time.Hour), count: 3, sum: decimal.MustParse("12.50"),
+							winStart: t0, winEnd: t0.Add(time.Minute)}
+						names := []string{"start", "expect"}
+						if x.env == envEmitWindow {
+							names = []string{"first", "last"}
+						}
+						ms := []match{e.matchOf(ev(d, i), "o7"), e.matchOf(ev(other, j), "k-1")}
+						vs.setMatched(names, ms)
 					}
-					names := []string(nil)
-					ms := []match(nil)
-					if x.env == envStep {
-						names, ms = []string{"requested"}, []match{e.matchOf(ev(other, j), "o7")}
+					vs.want = want
+					got, ok := p.fast(vs)
+					celV, _, werr := p.prg.Eval(vs)
+					if !ok {
+						continue
 					}
-					if err := vs.setMatched(names, ms); err != nil {
-						t.Fatal(err)
+					cases++
+					if werr != nil {
+						t.Errorf("%s over %s, %s: fast %v; CEL fails: %v", x.src, d, other, got, werr)
+						continue
 					}
-				} else {
-					vs = &vars{key: "k-1", deadline: t0.Add(time.Hour), count: 3, sum: decimal.MustParse("12.50"),
-						winStart: t0, winEnd: t0.Add(time.Minute)}
-					names := []string{"start", "expect"}
-					if x.env == envEmitWindow {
-						names = []string{"first", "last"}
+					if !sameVal(got, celV) {
+						t.Errorf("%s over %s, %s: fast %v (%T); CEL %v (%T)", x.src, d, other, got, got, celV, celV)
 					}
-					ms := []match{e.matchOf(ev(d, i), "o7"), e.matchOf(ev(other, j), "k-1")}
-					if err := vs.setMatched(names, ms); err != nil {
-						t.Fatal(err)
+					if err := vs.check(); err != nil {
+						t.Errorf("%s over %s, %s: check: %v", x.src, d, other, err)
 					}
-				}
-				got, ok := p.fast(vs)
-				want, _, werr := p.prg.Eval(vs)
-				if !ok {
-					continue
-				}
-				cases++
-				if werr != nil {
-					t.Errorf("%s over %s, %s: fast %v; CEL fails: %v", x.src, d, other, got, werr)
-					continue
-				}
-				if !sameVal(got, want) {
-					t.Errorf("%s over %s, %s: fast %v (%T); CEL %v (%T)", x.src, d, other, got, got, want, want)
 				}
 			}
 		}
@@ -254,5 +263,46 @@ func checkFastField(t *testing.T, s string) {
 		if bv, bfound, bok := fastField([]byte(s), name); !bok || bfound != found || !reflect.DeepEqual(bv, v) {
 			t.Errorf("fastField([]byte(%q), %q) differs from fastField(string)", s, name)
 		}
+	}
+}
+
+// TestUndecodableMatchedData checks that a matched event whose data is not
+// JSON fails a derivation even when no field reads its data (its data is
+// checked, not decoded, when nothing reads it): an evaluation error for a
+// sequence, and Feed's error for an absence timeout.
+func TestUndecodableMatchedData(t *testing.T) {
+	rs := mustRules(t, `version: 1
+rules:
+  - name: seq
+    version: 1
+    kind: sequence
+    aggregate: order
+    steps:
+      - {name: a, type: A}
+      - {name: b, type: B}
+    within: 1h
+    emit: {type: Done, version: 1, data: {k: key, n: matched.b.data.n}}
+  - name: late
+    version: 1
+    kind: absence
+    aggregate: order
+    start: {type: P}
+    expect: {type: D}
+    within: 1m
+    emit: {type: Late, version: 1, data: {k: key}}
+`)
+	e := mustEngine(t, rs, 1)
+	got := run(t, e, in(0, 16, "A", "o1", 0, `{"n":1`), in(0, 32, "B", "o1", time.Second, `{"n":2}`),
+		in(0, 48, "A", "o2", 2*time.Second, `{"n":1}`), in(0, 64, "B", "o2", 3*time.Second, `{"n":2}`))
+	if b := brief(got); b != `Done o2 {"k":"o2","n":2}` {
+		t.Errorf("derived:\n%s\nwant only o2's", b)
+	}
+	if s := e.Stats()[0]; s.Errors != 1 || s.Derived != 1 {
+		t.Errorf("seq: %d errors, %d derived; want 1 and 1", s.Errors, s.Derived)
+	}
+	run(t, e, in(0, 80, "P", "o3", 4*time.Second, `[1,`))
+	err := e.Feed(progress(0, 96, 2*time.Minute), func(pipeline.Event) {})
+	if err == nil || !strings.Contains(err.Error(), "decode event data") {
+		t.Errorf("Feed past the deadline of an undecodable start: %v; want its decoding error", err)
 	}
 }

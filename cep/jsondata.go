@@ -245,10 +245,21 @@ func fastValid[T ~string | ~[]byte](s T) bool {
 // else; found is false when the object has no such member. ok is false
 // when fastData would not take s or s is not an object.
 func fastField[T ~string | ~[]byte](s T, name string) (v any, found, ok bool) {
+	m := [1]member{{name: name}}
+	if !fastMembers(s, m[:]) {
+		return nil, false, false
+	}
+	return m[0].v, m[0].found, true
+}
+
+// fastMembers is fastField for every member of ms in one pass: it sets the
+// value and found of each. It returns false when fastData would not take s
+// or s is not an object.
+func fastMembers[T ~string | ~[]byte](s T, ms []member) bool {
 	p := fastParser[T]{s: s}
 	p.space()
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
-		return nil, false, false
+		return false
 	}
 	p.i++
 	p.space()
@@ -258,45 +269,50 @@ func fastField[T ~string | ~[]byte](s T, name string) (v any, found, ok bool) {
 		for {
 			p.space()
 			if p.i >= len(p.s) || p.s[p.i] != '"' {
-				return nil, false, false
+				return false
 			}
 			start := p.i + 1
 			if !p.skipStr() {
-				return nil, false, false
+				return false
 			}
 			k := p.s[start : p.i-1]
 			p.space()
 			if p.i >= len(p.s) || p.s[p.i] != ':' {
-				return nil, false, false
+				return false
 			}
 			p.i++
-			if string(k) == name {
-				if v, ok = p.value(1); !ok {
-					return nil, false, false
+			j := -1
+			for i := range ms {
+				if ms[i].name == string(k) {
+					j = i
+					break
 				}
-				found = true
+			}
+			if j >= 0 {
+				v, ok := p.value(1)
+				if !ok {
+					return false
+				}
+				ms[j].v, ms[j].found = v, true
 			} else if !p.skip(1) {
-				return nil, false, false
+				return false
 			}
 			p.space()
 			if p.i >= len(p.s) {
-				return nil, false, false
+				return false
 			}
 			if p.s[p.i] == '}' {
 				p.i++
 				break
 			}
 			if p.s[p.i] != ',' {
-				return nil, false, false
+				return false
 			}
 			p.i++
 		}
 	}
 	p.space()
-	if p.i != len(p.s) {
-		return nil, false, false
-	}
-	return v, found, true
+	return p.i == len(p.s)
 }
 
 // skip passes over what value reads, building nothing.

@@ -110,10 +110,12 @@ func stepMatches(st *step, in *inputEvent, key string, matched *open, names []st
 	} else {
 		names = nil
 	}
-	if err := vs.setMatched(names, ms); err != nil {
-		return false, err
-	}
+	vs.setMatched(names, ms)
+	vs.want = nil
 	ok, err := st.when.evalBool(vs)
+	if cerr := vs.check(); cerr != nil {
+		return false, cerr // as building matched failed before
+	}
 	if err != nil {
 		return false, &evalError{err}
 	}
@@ -176,9 +178,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 			s.stats.Matches++
 			st := o.first
 			ev := &vars{key: key, deadline: o.deadline(r)}
-			if err := ev.setMatched(absenceResolveNames, []match{st, e.matchOf(in.ev, key)}); err != nil {
-				return &evalError{err}
-			}
+			ev.setMatched(absenceResolveNames, []match{st, e.matchOf(in.ev, key)})
 			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.pos()), string(in.ev.Position)}, emit); err != nil {
 				return err
 			}
@@ -218,9 +218,7 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 		s.stats.Matches++
 		ms := o.matches()
 		vs := &vars{key: key}
-		if err := vs.setMatched(names, ms); err != nil {
-			return &evalError{err}
-		}
+		vs.setMatched(names, ms)
 		parts := []string{"sequence"}
 		for i := range ms {
 			parts = append(parts, string(ms[i].pos()))
@@ -350,9 +348,7 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		sum = decimal.FromInt(count)
 	}
 	ev := &vars{key: key, count: count, sum: sum, winStart: winStart, winEnd: winEnd}
-	if err := ev.setMatched(windowNames, []match{first, last}); err != nil {
-		return &evalError{err}
-	}
+	ev.setMatched(windowNames, []match{first, last})
 	return e.derive(s, r.emit, key, ev, t, idParts, emit)
 }
 
@@ -411,10 +407,10 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 			if r.resolve != nil {
 				ks.setFired(e.bound(s, append(ks.firedList(), o)))
 			}
-			vs := &vars{key: key, deadline: deadline}
-			if err := vs.setMatched(absenceNames, o.matches()); err != nil {
-				return err
-			}
+			// An undecodable match stops Feed here (rawCheck), as it
+			// did when matched was built before deriving.
+			vs := &vars{key: key, deadline: deadline, rawCheck: true}
+			vs.setMatched(absenceNames, o.matches())
 			err := e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
 			if err != nil {
 				var ee *evalError
