@@ -248,6 +248,16 @@ func checkFastField(t *testing.T, s string) {
 		t.Fatalf("fastValid([]byte(%q)) differs from fastValid(string)", s)
 	}
 	obj, isObj := want.(map[string]any)
+	ms := []member{{name: "a"}, {name: "missing"}, {name: "b"}}
+	if mok := fastMembers(s, ms); mok != (ok && isObj) {
+		t.Fatalf("fastMembers(%q) ok = %v; want %v", s, mok, ok && isObj)
+	} else if mok {
+		for _, m := range ms {
+			if wv, wfound := obj[m.name]; m.found != wfound || !reflect.DeepEqual(m.v, wv) {
+				t.Errorf("fastMembers(%q) %s = %#v, %v; want %#v, %v", s, m.name, m.v, m.found, wv, wfound)
+			}
+		}
+	}
 	for _, name := range []string{"a", "b", "x", "missing", ""} {
 		v, found, fok := fastField(s, name)
 		if fok != (ok && isObj) {
