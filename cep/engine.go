@@ -85,11 +85,12 @@ type RuleStats struct {
 // Engine runs compiled rules over the merged input partitions. It is not
 // safe for concurrent use; it starts no goroutine and reads no clock.
 type Engine struct {
-	rs     *Rules
-	cfg    Config
-	byType map[string][]int // event type -> rule ordinals listening to it
-	parts  []*partState
-	partIx map[PartitionID]int
+	rs       *Rules
+	cfg      Config
+	byType   map[string][]int // event type -> rule ordinals listening to it
+	parts    []*partState
+	partIx   map[PartitionID]int
+	lastPart int // the index of the partition of the last Feed
 
 	wm     time.Time   // the event-time watermark
 	timers []timerHeap // per rule ordinal: its keys' deadlines
@@ -104,8 +105,9 @@ type Engine struct {
 	duplicates uint64
 	// names interns event and aggregate type names; heads holds what the
 	// matches of one event type share (state.go).
-	names map[string]string
-	heads map[headKey]*matchHead
+	names    map[string]string
+	heads    map[headKey]*matchHead
+	lastHead *matchHead // the head head returned last
 	// inputs are the events being matched, reused: the input, and the
 	// events derived while it is matched (depth of them in use).
 	inputs []*inputEvent
@@ -218,9 +220,13 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 // that cannot be built; the engine's state is then unspecified (restore
 // the last snapshot).
 func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
-	ix, ok := e.partIx[in.Partition]
-	if !ok {
-		return fmt.Errorf("cep: input from partition %s, which is not in Config.Partitions", in.Partition)
+	ix := e.lastPart
+	if e.parts[ix].id != in.Partition {
+		var ok bool
+		if ix, ok = e.partIx[in.Partition]; !ok {
+			return fmt.Errorf("cep: input from partition %s, which is not in Config.Partitions", in.Partition)
+		}
+		e.lastPart = ix
 	}
 	p := e.parts[ix]
 	if in.Event.Position <= p.pos {
@@ -300,7 +306,7 @@ func (e *Engine) Stats() []RuleStats {
 // the deadlines it passes, then the event itself.
 func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 	ev := in.Event
-	lsn, index, _, err := pipeline.ParsePosition(string(ev.Position))
+	lsn, index, ord, err := pipeline.ParsePosition(string(ev.Position))
 	if err != nil {
 		return fmt.Errorf("cep: input at %s offset %d: %w", in.Partition, in.Offset, err)
 	}
@@ -322,8 +328,10 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 	}
 	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
 	x := e.pushInput(ev)
-	defer e.popInput()
-	return e.match(x, -1, emit)
+	x.pos = posParts{lsn: uint64(lsn), index: index, ord: ord, ok: true}
+	err = e.match(x, -1, emit)
+	e.popInput()
+	return err
 }
 
 // match offers ev to every rule listening to its type after rule ordinal
@@ -365,6 +373,7 @@ func (e *evalError) Error() string { return e.err.Error() }
 // and its CEL map (event) only when CEL asks for it.
 type inputEvent struct {
 	ev     pipeline.Event
+	pos    posParts // ev.Position, parsed
 	vs     vars
 	parsed bool // dataV, dataErr are set
 	dataV  any
@@ -374,7 +383,7 @@ type inputEvent struct {
 
 // reset makes in the event ev, keeping its buffers.
 func (in *inputEvent) reset(ev pipeline.Event) {
-	in.ev, in.parsed, in.dataV, in.err, in.event = ev, false, nil, nil, nil
+	in.ev, in.pos, in.parsed, in.dataV, in.err, in.event = ev, posParts{}, false, nil, nil, nil
 	clear(in.vs.ms)
 	in.vs = vars{ms: in.vs.ms[:0], mdata: in.vs.mdata[:0]}
 }
@@ -563,8 +572,10 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	s.stats.Derived++
 	emit(d)
 	in := e.pushInput(d)
-	defer e.popInput()
-	return e.match(in, r.ordinal, emit)
+	in.pos = posParts{lsn: uint64(e.seq.LSN), index: e.seq.Index, ord: derivedOrdinal + n, ok: true}
+	err = e.match(in, r.ordinal, emit)
+	e.popInput()
+	return err
 }
 
 // data evaluates the emit's fields over vs and returns them as a JSON

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,25 @@ rules:
 	if err == nil || !strings.Contains(err.Error(), "decode event data") {
 		t.Errorf("Feed past the deadline of an undecodable start: %v; want its decoding error", err)
 	}
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// FuzzParseUUID checks that parseUUID takes exactly the canonical
+// lower-case form, and that formatUUID writes back what it took.
+func FuzzParseUUID(f *testing.F) {
+	for _, s := range []string{"0f8fad5b-d9cb-469f-a165-70867728950e", "0F8FAD5B-D9CB-469F-A165-70867728950E",
+		"0f8fad5b-d9cb-469f-a165-70867728950", "0f8fad5bd9cb-469f-a165-70867728950e-", "0f8fad5b-d9cb-469f-a165-70867728950g",
+		"00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, ok := parseUUID(s)
+		if ok != uuidRE.MatchString(s) {
+			t.Fatalf("parseUUID(%q) ok = %v", s, ok)
+		}
+		if ok && formatUUID(u) != s {
+			t.Fatalf("formatUUID(parseUUID(%q)) = %q", s, formatUUID(u))
+		}
+	})
 }

@@ -178,7 +178,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 			s.stats.Matches++
 			st := o.first
 			ev := &vars{key: key, deadline: o.deadline(r)}
-			ev.setMatched(absenceResolveNames, []match{st, e.matchOf(in.ev, key)})
+			ev.setMatched(absenceResolveNames, []match{st, e.matchIn(in, key)})
 			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.pos()), string(in.ev.Position)}, emit); err != nil {
 				return err
 			}
@@ -187,7 +187,7 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 	if ok, err := stepMatches(start, in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchIn(in, key)}))
 	return nil
 }
 
@@ -204,7 +204,7 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 			return err
 		}
 		if ok {
-			o = o.with(e.matchOf(in.ev, key))
+			o = o.with(e.matchIn(in, key))
 			if o.len() == len(r.steps) {
 				done = append(done, o)
 				continue
@@ -230,7 +230,7 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 	if ok, err := stepMatches(r.steps[0], in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchIn(in, key)}))
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		ks.w = &windowState{}
 	}
 	w := ks.w
-	m := e.matchOf(in.ev, key)
+	m := e.matchIn(in, key)
 	val := decimal.FromInt(1)
 	if r.kind == KindSum {
 		vs, err := in.activation()
