@@ -96,9 +96,9 @@ type Engine struct {
 	timers []timerHeap // per rule ordinal: its keys' deadlines
 	state  []*ruleState
 
-	// cause is the input being released: derived events take its
-	// position; seq numbers them per derived aggregate at one (LSN, index).
-	cause pipeline.Event
+	// cause is the position of the input being released: derived events
+	// take it; seq numbers them per derived aggregate at one (LSN, index).
+	cause pipeline.Position
 	seq   seqState
 
 	// Late and duplicate inputs (position not above the partition's last).
@@ -256,7 +256,7 @@ func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
 				q.buf = nil
 			}
 		}
-		if err := e.release(item, emit); err != nil {
+		if err := e.release(&item, emit); err != nil {
 			return err
 		}
 		q.offset, q.rel = item.Offset, item.Event.Position
@@ -304,8 +304,8 @@ func (e *Engine) Stats() []RuleStats {
 
 // release processes one record in merge order: the watermark first, with
 // the deadlines it passes, then the event itself.
-func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
-	ev := in.Event
+func (e *Engine) release(in *Input, emit func(pipeline.Event)) error {
+	ev := &in.Event
 	lsn, index, ord, err := pipeline.ParsePosition(string(ev.Position))
 	if err != nil {
 		return fmt.Errorf("cep: input at %s offset %d: %w", in.Partition, in.Offset, err)
@@ -313,7 +313,7 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 	if lsn != e.seq.LSN || index != e.seq.Index {
 		e.seq = seqState{LSN: lsn, Index: index}
 	}
-	e.cause = ev
+	e.cause = ev.Position
 	if ev.Time.After(e.wm) {
 		e.wm = ev.Time.UTC()
 	}
@@ -327,7 +327,7 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 		return nil
 	}
 	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
-	x := e.pushInput(ev)
+	x := e.pushInput(*ev)
 	x.pos = posParts{lsn: uint64(lsn), index: index, ord: ord, ok: true}
 	err = e.match(x, -1, emit)
 	e.popInput()
@@ -547,7 +547,7 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	}
 	n := e.seq.Counts[agg]
 	if n == derivedOrdinals {
-		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause.Position)
+		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause)
 	}
 	e.seq.Counts[agg] = n + 1
 	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, derivedOrdinal+n)

@@ -419,7 +419,7 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 				}
 				s.stats.Errors++
 				if e.cfg.Hooks.EvalError != nil {
-					e.cfg.Hooks.EvalError(r.name, e.cause.Position, ee.err)
+					e.cfg.Hooks.EvalError(r.name, e.cause, ee.err)
 				}
 			}
 		}
