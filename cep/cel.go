@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +88,7 @@ func newCELEnvs() (*celEnvs, error) {
 // program is one compiled expression.
 type program struct {
 	prg   cel.Program
+	fast  fastEval // nil: always CEL
 	kind  exprKind
 	where string // for evaluation errors: rule, key, file and line
 	what  string // the key it is under, for Check
@@ -134,7 +136,7 @@ func (e *celEnvs) compile(src string, k exprKind, ek envKind) (*program, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &program{prg: prg, kind: k, src: src, out: out, ast: a, dataPaths: identPaths(a, "data")}
+	p := &program{prg: prg, fast: fastPath(a), kind: k, src: src, out: out, ast: a, dataPaths: identPaths(a, "data")}
 	for _, path := range identPaths(a, "matched") {
 		if len(path) > 1 && !containsStr(eventFields, path[1]) {
 			return nil, fmt.Errorf("matched.%s.%s: no such field (a match has %s)%s", path[0], path[1],
@@ -198,12 +200,24 @@ func identPaths(a *cel.Ast, name string) [][]string {
 	return out
 }
 
-// vars are the variables of one evaluation, as a CEL activation.
+// vars are the variables of one evaluation, as a CEL activation. What
+// costs (the event's map, matched's maps) is built only when CEL asks for
+// it: the fast paths (fastPath) read the event and the matches directly.
 type vars struct {
-	event    map[string]any
-	data     any
-	key      string
+	in    *inputEvent // event, data; nil in an emit
+	key   string
+	names []string   // matched.NAME: the names ...
+	ms    []match    // ... and their matches
+	mdata []lazyData // the matches' data
+	// want are, per match name, the top-level data members the
+	// expressions read (dataMembers), read in one pass.
+	want map[string][]string
+	// rawCheck: derive returns check's error as it is, not as an
+	// evaluation error.
+	rawCheck bool
 	matched  map[string]any
+	built    bool // matched is built from names, ms and mdata
+	// deadline, count, sum, window_start and window_end of an emit.
 	deadline time.Time
 	count    int64
 	sum      decimal.Decimal
@@ -211,17 +225,198 @@ type vars struct {
 	winEnd   time.Time
 }
 
+// setMatched makes names[i] see ms[i]. Their data is checked and decoded
+// only as far as the evaluation reads it; check, once it is done, returns
+// the error building matched would have given (a match's data that is not
+// JSON), whatever was read.
+func (v *vars) setMatched(names []string, ms []match) {
+	v.names, v.ms, v.matched, v.built = names, ms, nil, false
+	clear(v.mdata)
+	v.mdata = v.mdata[:0]
+	for range ms {
+		v.mdata = append(v.mdata, lazyData{})
+	}
+}
+
+// check returns the error of the first match whose data dataValue cannot
+// decode, checking what the evaluation did not read.
+func (v *vars) check() error {
+	for i := range v.mdata {
+		if err := v.mdata[i].check(v.ms[i].data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lazyData is a match's event data, checked and decoded only as far as it
+// is read.
+type lazyData struct {
+	state   dataState
+	v       any   // dataParsed: the whole data
+	err     error // dataFailed: dataValue's error
+	members []member
+}
+
+type dataState uint8
+
+const (
+	dataUnchecked dataState = iota
+	dataChecked             // fastData takes it
+	dataParsed              // v holds it, decoded
+	dataFailed              // err says why it cannot be decoded
+)
+
+// member is a top-level member of an object, read by fastMembers.
+type member struct {
+	name  string
+	v     any
+	found bool
+}
+
+// check returns dataValue's error for data (nil when it decodes).
+func (d *lazyData) check(data string) error {
+	if d.state == dataUnchecked {
+		if fastValid(data) {
+			d.state = dataChecked
+		} else {
+			d.parse(data)
+		}
+	}
+	return d.err
+}
+
+func (d *lazyData) parse(data string) {
+	d.v, d.err = dataValueString(data)
+	d.state = dataParsed
+	if d.err != nil {
+		d.state = dataFailed
+	}
+}
+
+// value returns the whole decoded data (nil when it cannot be decoded:
+// check says why).
+func (d *lazyData) value(data string) any {
+	if d.state != dataParsed && d.state != dataFailed {
+		d.parse(data)
+	}
+	return d.v
+}
+
+// walk returns the scalar at path (walkData). Unless the whole data is
+// decoded already, it reads the top-level members want (those the
+// expressions read) in one pass the first time, and any other member on
+// its own.
+func (d *lazyData) walk(data string, want, path []string) (ref.Val, bool) {
+	switch d.state {
+	case dataParsed:
+		return walkData(d.v, path)
+	case dataFailed:
+		return nil, false
+	}
+	if d.members == nil && len(want) > 0 {
+		ms := make([]member, len(want))
+		for i, w := range want {
+			ms[i].name = w
+		}
+		if !fastMembers(data, ms) {
+			d.parse(data)
+			return d.walk(data, nil, path)
+		}
+		d.state, d.members = dataChecked, ms
+	}
+	for i := range d.members {
+		if m := &d.members[i]; m.name == path[0] {
+			if !m.found {
+				return nil, false
+			}
+			return walkData(m.v, path[1:])
+		}
+	}
+	v, found, ok := fastField(data, path[0])
+	if !ok {
+		d.parse(data)
+		return d.walk(data, nil, path)
+	}
+	d.state = dataChecked
+	if !found {
+		return nil, false
+	}
+	return walkData(v, path[1:])
+}
+
+// matchIndex returns the index of matched.name, -1 when it is not matched.
+func (v *vars) matchIndex(name string) int {
+	for i, n := range v.names {
+		if n == name && i < len(v.mdata) {
+			return i
+		}
+	}
+	return -1
+}
+
+// matchAttr returns matched.NAME.path of the i-th match when it is a
+// scalar (fastPath).
+func (v *vars) matchAttr(i int, path []string) (ref.Val, bool) {
+	m := &v.ms[i]
+	if path[0] == "data" {
+		if len(path) == 1 {
+			return nil, false
+		}
+		return v.mdata[i].walk(m.data, v.want[v.names[i]], path[1:])
+	}
+	if len(path) != 1 {
+		return nil, false
+	}
+	switch path[0] {
+	case "type":
+		return types.String(m.h.typ), true
+	case "version":
+		return types.Int(m.h.version), true
+	case "aggregate_type":
+		return types.String(m.h.aggType), true
+	case "aggregate_id":
+		return types.String(m.aggID(v.key)), true
+	case "id":
+		return types.String(m.idText()), true
+	case "position":
+		return types.String(string(m.pos())), true
+	case "time":
+		return types.Timestamp{Time: m.time()}, true
+	}
+	return nil, false
+}
+
+// matchedMap returns matched as CEL reads it, built on first use.
+func (v *vars) matchedMap() map[string]any {
+	if !v.built && v.names != nil {
+		v.built = true
+		v.matched = make(map[string]any, len(v.names))
+		for i := range v.mdata {
+			v.matched[v.names[i]] = v.ms[i].celWith(v.key, v.mdata[i].value(v.ms[i].data))
+		}
+	}
+	return v.matched
+}
+
 // ResolveName implements interpreter.Activation.
 func (v *vars) ResolveName(name string) (any, bool) {
 	switch name {
 	case "event":
-		return v.event, true
+		if v.in == nil {
+			return nil, false
+		}
+		return v.in.eventMap(), true
 	case "data":
-		return v.data, true
+		if v.in == nil {
+			return nil, false
+		}
+		d, _ := v.in.data()
+		return d, true
 	case "key":
 		return v.key, true
 	case "matched":
-		return v.matched, true
+		return v.matchedMap(), true
 	case "deadline":
 		return v.deadline, true
 	case "count":
@@ -240,6 +435,11 @@ func (v *vars) ResolveName(name string) (any, bool) {
 func (v *vars) Parent() interpreter.Activation { return nil }
 
 func (p *program) eval(vs *vars) (ref.Val, error) {
+	if p.fast != nil {
+		if v, ok := p.fast(vs); ok {
+			return v, nil
+		}
+	}
 	out, _, err := p.prg.Eval(vs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.where, err)
@@ -266,9 +466,9 @@ func keyText(v ref.Val) (string, error) {
 	case types.String:
 		return string(x), nil
 	case types.Int:
-		return fmt.Sprint(int64(x)), nil
+		return strconv.FormatInt(int64(x), 10), nil
 	case types.Uint:
-		return fmt.Sprint(uint64(x)), nil
+		return strconv.FormatUint(uint64(x), 10), nil
 	case types.Null:
 		return "", nil
 	}

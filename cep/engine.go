@@ -1,12 +1,14 @@
 package cep
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cdcflow/cdcflow/capture"
 	"github.com/cdcflow/cdcflow/pipeline"
@@ -83,27 +85,39 @@ type RuleStats struct {
 // Engine runs compiled rules over the merged input partitions. It is not
 // safe for concurrent use; it starts no goroutine and reads no clock.
 type Engine struct {
-	rs     *Rules
-	cfg    Config
-	byType map[string][]int // event type -> rule ordinals listening to it
-	parts  []*partState
-	partIx map[PartitionID]int
+	rs       *Rules
+	cfg      Config
+	byType   map[string][]int // event type -> rule ordinals listening to it
+	parts    []*partState
+	partIx   map[PartitionID]int
+	lastPart int // the index of the partition of the last Feed
 
 	wm     time.Time   // the event-time watermark
 	timers []timerHeap // per rule ordinal: its keys' deadlines
 	state  []*ruleState
 
-	// cause is the input being released: derived events take its
-	// position; seq numbers them per derived aggregate at one (LSN, index).
-	cause pipeline.Event
+	// cause is the position of the input being released: derived events
+	// take it; seq numbers them per derived aggregate at one (LSN, index).
+	cause pipeline.Position
 	seq   seqState
 
 	// Late and duplicate inputs (position not above the partition's last).
 	duplicates uint64
 	// names interns event and aggregate type names; heads holds what the
 	// matches of one event type share (state.go).
-	names map[string]string
-	heads map[headKey]*matchHead
+	names    map[string]string
+	heads    map[headKey]*matchHead
+	lastHead *matchHead // the head head returned last
+	// inputs are the events being matched, reused: the input, and the
+	// events derived while it is matched (depth of them in use).
+	inputs []*inputEvent
+	depth  int
+	// idPrefix is, per emit, the start of its events' id input: "cep",
+	// the rule's name and version, the type (idInput).
+	idPrefix map[*emitSpec]string
+	// members are, per emit, the top-level data members its fields read
+	// of each match (matched.NAME.data.MEMBER), read in one pass.
+	members map[*emitSpec]map[string][]string
 }
 
 // maxKeptBuffer is the largest merge buffer a partition keeps once it is
@@ -141,6 +155,7 @@ type seqState struct {
 
 type ruleState struct {
 	r     *rule
+	names []string // the names of its steps (stepNames)
 	keys  map[string]*keyState
 	stats RuleStats
 }
@@ -164,7 +179,7 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		cfg.Hooks = &Hooks{}
 	}
 	e := &Engine{rs: rs, cfg: cfg, byType: map[string][]int{}, partIx: map[PartitionID]int{}, names: map[string]string{},
-		heads: map[headKey]*matchHead{}, timers: make([]timerHeap, len(rs.rules))}
+		heads: map[headKey]*matchHead{}, idPrefix: map[*emitSpec]string{}, members: map[*emitSpec]map[string][]string{}, timers: make([]timerHeap, len(rs.rules))}
 	for _, p := range cfg.Partitions {
 		if _, dup := e.partIx[p]; dup {
 			return nil, fmt.Errorf("cep: partition %s listed twice", p)
@@ -173,7 +188,13 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 		e.parts = append(e.parts, &partState{id: p, offset: -1})
 	}
 	for _, r := range rs.rules {
-		e.state = append(e.state, &ruleState{r: r, keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
+		e.state = append(e.state, &ruleState{r: r, names: stepNames(r), keys: map[string]*keyState{}, stats: RuleStats{Rule: r.name, Version: r.version}})
+		for _, spec := range []*emitSpec{r.emit, r.resolve} {
+			if spec != nil {
+				e.idPrefix[spec] = idInput([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ})
+				e.members[spec] = dataMembers(spec)
+			}
+		}
 		seen := map[string]bool{}
 		for _, s := range r.steps {
 			for t := range s.types {
@@ -199,9 +220,13 @@ func New(rs *Rules, cfg Config) (*Engine, error) {
 // that cannot be built; the engine's state is then unspecified (restore
 // the last snapshot).
 func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
-	ix, ok := e.partIx[in.Partition]
-	if !ok {
-		return fmt.Errorf("cep: input from partition %s, which is not in Config.Partitions", in.Partition)
+	ix := e.lastPart
+	if e.parts[ix].id != in.Partition {
+		var ok bool
+		if ix, ok = e.partIx[in.Partition]; !ok {
+			return fmt.Errorf("cep: input from partition %s, which is not in Config.Partitions", in.Partition)
+		}
+		e.lastPart = ix
 	}
 	p := e.parts[ix]
 	if in.Event.Position <= p.pos {
@@ -231,7 +256,7 @@ func (e *Engine) Feed(in Input, emit func(pipeline.Event)) error {
 				q.buf = nil
 			}
 		}
-		if err := e.release(item, emit); err != nil {
+		if err := e.release(&item, emit); err != nil {
 			return err
 		}
 		q.offset, q.rel = item.Offset, item.Event.Position
@@ -279,16 +304,16 @@ func (e *Engine) Stats() []RuleStats {
 
 // release processes one record in merge order: the watermark first, with
 // the deadlines it passes, then the event itself.
-func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
-	ev := in.Event
-	lsn, index, _, err := pipeline.ParsePosition(string(ev.Position))
+func (e *Engine) release(in *Input, emit func(pipeline.Event)) error {
+	ev := &in.Event
+	lsn, index, ord, err := pipeline.ParsePosition(string(ev.Position))
 	if err != nil {
 		return fmt.Errorf("cep: input at %s offset %d: %w", in.Partition, in.Offset, err)
 	}
 	if lsn != e.seq.LSN || index != e.seq.Index {
 		e.seq = seqState{LSN: lsn, Index: index}
 	}
-	e.cause = ev
+	e.cause = ev.Position
 	if ev.Time.After(e.wm) {
 		e.wm = ev.Time.UTC()
 	}
@@ -302,7 +327,11 @@ func (e *Engine) release(in Input, emit func(pipeline.Event)) error {
 		return nil
 	}
 	ev.Type, ev.AggregateType = e.intern(ev.Type), e.intern(ev.AggregateType)
-	return e.match(newInputEvent(ev), -1, emit)
+	x := e.pushInput(*ev)
+	x.pos = posParts{lsn: uint64(lsn), index: index, ord: ord, ok: true}
+	err = e.match(x, -1, emit)
+	e.popInput()
+	return err
 }
 
 // match offers ev to every rule listening to its type after rule ordinal
@@ -340,36 +369,116 @@ type evalError struct{ err error }
 
 func (e *evalError) Error() string { return e.err.Error() }
 
-// inputEvent is an event being matched, with its CEL views built once.
+// inputEvent is an event being matched: its data is decoded at most once,
+// and its CEL map (event) only when CEL asks for it.
 type inputEvent struct {
-	ev    pipeline.Event
-	vars  *vars
-	built bool
-	err   error
+	ev     pipeline.Event
+	pos    posParts // ev.Position, parsed
+	vs     vars
+	parsed bool // dataV, dataErr are set
+	dataV  any
+	err    error
+	event  map[string]any
 }
 
-func newInputEvent(ev pipeline.Event) *inputEvent { return &inputEvent{ev: ev} }
+// reset makes in the event ev, keeping its buffers.
+func (in *inputEvent) reset(ev pipeline.Event) {
+	in.ev, in.pos, in.parsed, in.dataV, in.err, in.event = ev, posParts{}, false, nil, nil, nil
+	clear(in.vs.ms)
+	in.vs = vars{ms: in.vs.ms[:0], mdata: in.vs.mdata[:0]}
+}
 
-// activation returns the event's variables (event, data).
-func (in *inputEvent) activation() (*vars, error) {
-	if !in.built {
-		in.built = true
-		ev, err := eventCEL(in.ev)
-		in.vars, in.err = &vars{event: ev, data: ev["data"]}, err
+// data returns the event's data as CEL reads it, decoded on first use.
+func (in *inputEvent) data() (any, error) {
+	if !in.parsed {
+		in.parsed = true
+		in.dataV, in.err = dataValue(in.ev.Data)
 	}
-	return in.vars, in.err
+	return in.dataV, in.err
 }
 
-// eventCEL returns an event as CEL reads it (event, matched.NAME).
-func eventCEL(ev pipeline.Event) (map[string]any, error) {
-	data, err := dataValue(ev.Data)
+// check returns the error decoding the event's data gives, decoding it
+// only when fastData does not take it.
+func (in *inputEvent) check() error {
+	if in.parsed || !fastValid(in.ev.Data) {
+		_, err := in.data()
+		return err
+	}
+	return nil
+}
+
+// field returns data.path when it is a scalar (walkData), decoding only the
+// member path[0] unless the whole data is decoded already.
+func (in *inputEvent) field(path []string) (ref.Val, bool) {
+	if !in.parsed {
+		v, found, ok := fastField(in.ev.Data, path[0])
+		if ok {
+			if !found {
+				return nil, false
+			}
+			return walkData(v, path[1:])
+		}
+	}
+	d, err := in.data()
 	if err != nil {
+		return nil, false
+	}
+	return walkData(d, path)
+}
+
+// activation returns the event's variables (event, data): an error when
+// its data cannot be decoded.
+func (in *inputEvent) activation() (*vars, error) {
+	if err := in.check(); err != nil {
 		return nil, err
 	}
-	return map[string]any{
-		"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
-		"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
-	}, nil
+	in.vs.in = in
+	return &in.vs, nil
+}
+
+// eventMap returns the event as CEL reads it (event), built on first use;
+// its data must have been checked (activation).
+func (in *inputEvent) eventMap() map[string]any {
+	if in.event == nil {
+		ev := in.ev
+		data, _ := in.data() // checked by activation: no error
+		in.event = map[string]any{
+			"type": ev.Type, "version": int64(ev.Version), "aggregate_type": ev.AggregateType, "aggregate_id": ev.AggregateID,
+			"id": ev.ID, "position": string(ev.Position), "time": ev.Time.UTC(), "data": data,
+		}
+	}
+	return in.event
+}
+
+// attr returns event.path when it is a scalar (fastPath).
+func (in *inputEvent) attr(path []string) (ref.Val, bool) {
+	ev := &in.ev
+	if path[0] == "data" {
+		if len(path) == 1 {
+			return nil, false
+		}
+		return in.field(path[1:])
+	}
+	if len(path) != 1 {
+		return nil, false
+	}
+	switch path[0] {
+	case "type":
+		return types.String(ev.Type), true
+	case "version":
+		return types.Int(ev.Version), true
+	case "aggregate_type":
+		return types.String(ev.AggregateType), true
+	case "aggregate_id":
+		return types.String(ev.AggregateID), true
+	case "id":
+		return types.String(ev.ID), true
+	case "position":
+		return types.String(string(ev.Position)), true
+	case "time":
+		return types.Timestamp{Time: ev.Time.UTC()}, true
+	}
+	return nil, false
 }
 
 // fireTimers fires every timer the watermark has passed, earliest first
@@ -420,21 +529,17 @@ func (e *Engine) touch(s *ruleState, key string, ks *keyState, before weight) {
 // input; then the rules after r see it too.
 func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at time.Time, idParts []string, emit func(pipeline.Event)) error {
 	r := s.r
-	data := make(map[string]any, len(spec.fields))
-	for _, f := range spec.fields {
-		v, err := f.expr.eval(vs)
-		if err != nil {
-			return &evalError{err}
+	vs.want = e.members[spec]
+	b, err := spec.data(vs, r.name)
+	if cerr := vs.check(); cerr != nil {
+		// Before anything is evaluated, as building matched did.
+		if vs.rawCheck {
+			return cerr
 		}
-		j, err := toJSON(v)
-		if err != nil {
-			return &evalError{fmt.Errorf("%s: %w", f.expr.where, err)}
-		}
-		data[f.name] = j
+		return &evalError{cerr}
 	}
-	b, err := json.Marshal(data)
 	if err != nil {
-		return &evalError{fmt.Errorf("rule %q: encode %s data: %w", r.name, spec.typ, err)}
+		return &evalError{err}
 	}
 	agg := r.aggregate + "\x00" + key
 	if e.seq.Counts == nil {
@@ -442,11 +547,16 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	}
 	n := e.seq.Counts[agg]
 	if n == derivedOrdinals {
-		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause.Position)
+		return fmt.Errorf("cep: rule %q: more than %d derived events of %s %q at position %s", r.name, n, r.aggregate, key, e.cause)
 	}
 	e.seq.Counts[agg] = n + 1
 	pos := pipeline.MakePosition(e.seq.LSN, e.seq.Index, derivedOrdinal+n)
-	idIn := idInput(append([]string{"cep", r.name, strconv.Itoa(r.version), spec.typ, key}, idParts...))
+	prefix := e.idPrefix[spec]
+	idIn := append(make([]byte, 0, len(prefix)+160), prefix...)
+	idIn = appendIDPart(idIn, key)
+	for _, p := range idParts {
+		idIn = appendIDPart(idIn, p)
+	}
 	d := pipeline.Event{
 		ID:            pipeline.EventID(e.cfg.Source, pipeline.Position(idIn)),
 		Source:        e.cfg.Source,
@@ -461,7 +571,76 @@ func (e *Engine) derive(s *ruleState, spec *emitSpec, key string, vs *vars, at t
 	}
 	s.stats.Derived++
 	emit(d)
-	return e.match(newInputEvent(d), r.ordinal, emit)
+	in := e.pushInput(d)
+	in.pos = posParts{lsn: uint64(e.seq.LSN), index: e.seq.Index, ord: derivedOrdinal + n, ok: true}
+	err = e.match(in, r.ordinal, emit)
+	e.popInput()
+	return err
+}
+
+// data evaluates the emit's fields over vs and returns them as a JSON
+// object, the bytes json.Marshal writes for the map of them (sorted keys).
+func (spec *emitSpec) data(vs *vars, rule string) ([]byte, error) {
+	b := make([]byte, 0, 64*len(spec.fields)+2)
+	b = append(b, '{')
+	for i, f := range spec.fields {
+		v, err := f.expr.eval(vs)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = appendJSON(b, f.name); err != nil {
+			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
+		}
+		b = append(b, ':')
+		if ts, ok := v.(types.Timestamp); ok {
+			// toJSON's RFC 3339 text, which json.Marshal writes as it is.
+			b = append(ts.Time.UTC().AppendFormat(append(b, '"'), time.RFC3339Nano), '"')
+			continue
+		}
+		j, err := toJSON(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.expr.where, err)
+		}
+		if b, err = appendJSON(b, j); err != nil {
+			return nil, fmt.Errorf("rule %q: encode %s data: %w", rule, spec.typ, err)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// dataMembers returns, per match name, the top-level members of its data
+// that spec's fields read (matched.NAME.data.MEMBER…).
+func dataMembers(spec *emitSpec) map[string][]string {
+	out := map[string][]string{}
+	for _, f := range spec.fields {
+		for _, path := range f.expr.matchedPaths {
+			if len(path) >= 3 && path[1] == "data" && !slices.Contains(out[path[0]], path[2]) {
+				out[path[0]] = append(out[path[0]], path[2])
+			}
+		}
+	}
+	return out
+}
+
+// pushInput returns the engine's inputEvent for ev at the current depth of
+// derived events (a derived event is matched while the input that derived
+// it still is); popInput gives it back.
+func (e *Engine) pushInput(ev pipeline.Event) *inputEvent {
+	if e.depth == len(e.inputs) {
+		e.inputs = append(e.inputs, &inputEvent{})
+	}
+	in := e.inputs[e.depth]
+	e.depth++
+	in.reset(ev)
+	return in
+}
+
+func (e *Engine) popInput() {
+	e.depth--
+	e.inputs[e.depth].reset(pipeline.Event{})
 }
 
 // derivedOrdinal is the ordinal of the first event derived at an input
@@ -483,11 +662,16 @@ const derivedOrdinals = 0x7FFF
 func idInput(parts []string) string {
 	var b []byte
 	for _, p := range parts {
-		b = strconv.AppendInt(b, int64(len(p)), 10)
-		b = append(b, ':')
-		b = append(b, p...)
+		b = appendIDPart(b, p)
 	}
 	return string(b)
+}
+
+// appendIDPart appends one part of idInput.
+func appendIDPart(b []byte, p string) []byte {
+	b = strconv.AppendInt(b, int64(len(p)), 10)
+	b = append(b, ':')
+	return append(b, p...)
 }
 
 // timer is one entry of a rule's heap: the key has a deadline at at.

@@ -1,6 +1,9 @@
 package cep
 
-import "strconv"
+import (
+	"encoding/json"
+	"strconv"
+)
 
 // fastData decodes event data as dataValue does (objects as map[string]any,
 // arrays as []any, integers without a fraction or exponent that fit int64
@@ -147,22 +150,47 @@ func (p *fastParser[T]) array(depth int) (any, bool) {
 // str reads a string of printable ASCII without escapes.
 func (p *fastParser[T]) str() (any, bool) {
 	start := p.i + 1
-	for j := start; j < len(p.s); j++ {
+	if !p.skipStr() {
+		return nil, false
+	}
+	return string(p.s[start : p.i-1]), true
+}
+
+// skipStr passes over what str reads.
+func (p *fastParser[T]) skipStr() bool {
+	for j := p.i + 1; j < len(p.s); j++ {
 		switch c := p.s[j]; {
 		case c == '"':
 			p.i = j + 1
-			return string(p.s[start:j]), true
+			return true
 		case c == '\\' || c < 0x20 || c > 0x7e:
-			return nil, false
+			return false
 		}
 	}
-	return nil, false
+	return false
 }
 
 // number reads a JSON number as dataValue does: an int64 when it has no
 // fraction or exponent and fits, else a float64 (±Inf past its range).
 func (p *fastParser[T]) number() (any, bool) {
 	start := p.i
+	integer, ok := p.skipNumber()
+	if !ok {
+		return nil, false
+	}
+	text := string(p.s[start:p.i])
+	if integer {
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return i, true
+		}
+	}
+	f, _ := strconv.ParseFloat(text, 64)
+	return f, true
+}
+
+// skipNumber passes over what number reads; integer is whether it has
+// neither a fraction nor an exponent.
+func (p *fastParser[T]) skipNumber() (integer, ok bool) {
 	j := p.i
 	if p.s[j] == '-' {
 		j++
@@ -178,13 +206,13 @@ func (p *fastParser[T]) number() (any, bool) {
 	intStart := j
 	n := digits()
 	if n == 0 || n > 1 && p.s[intStart] == '0' {
-		return nil, false // no digits, or a leading zero
+		return false, false // no digits, or a leading zero
 	}
-	integer := true
+	integer = true
 	if j < len(p.s) && p.s[j] == '.' {
 		j++
 		if digits() == 0 {
-			return nil, false
+			return false, false
 		}
 		integer = false
 	}
@@ -194,17 +222,195 @@ func (p *fastParser[T]) number() (any, bool) {
 			j++
 		}
 		if digits() == 0 {
-			return nil, false
+			return false, false
 		}
 		integer = false
 	}
 	p.i = j
-	text := string(p.s[start:j])
-	if integer {
-		if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return i, true
+	return integer, true
+}
+
+// fastValid reports whether fastData takes s, without building its value.
+func fastValid[T ~string | ~[]byte](s T) bool {
+	p := fastParser[T]{s: s}
+	if !p.skip(0) {
+		return false
+	}
+	p.space()
+	return p.i == len(p.s)
+}
+
+// fastField returns the member name of the JSON object s as fastData
+// decodes it (the last one when the name is repeated), building nothing
+// else; found is false when the object has no such member. ok is false
+// when fastData would not take s or s is not an object.
+func fastField[T ~string | ~[]byte](s T, name string) (v any, found, ok bool) {
+	m := [1]member{{name: name}}
+	if !fastMembers(s, m[:]) {
+		return nil, false, false
+	}
+	return m[0].v, m[0].found, true
+}
+
+// fastMembers is fastField for every member of ms in one pass: it sets the
+// value and found of each. It returns false when fastData would not take s
+// or s is not an object.
+func fastMembers[T ~string | ~[]byte](s T, ms []member) bool {
+	p := fastParser[T]{s: s}
+	p.space()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		return false
+	}
+	p.i++
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+	} else {
+		for {
+			p.space()
+			if p.i >= len(p.s) || p.s[p.i] != '"' {
+				return false
+			}
+			start := p.i + 1
+			if !p.skipStr() {
+				return false
+			}
+			k := p.s[start : p.i-1]
+			p.space()
+			if p.i >= len(p.s) || p.s[p.i] != ':' {
+				return false
+			}
+			p.i++
+			j := -1
+			for i := range ms {
+				if ms[i].name == string(k) {
+					j = i
+					break
+				}
+			}
+			if j >= 0 {
+				v, ok := p.value(1)
+				if !ok {
+					return false
+				}
+				ms[j].v, ms[j].found = v, true
+			} else if !p.skip(1) {
+				return false
+			}
+			p.space()
+			if p.i >= len(p.s) {
+				return false
+			}
+			if p.s[p.i] == '}' {
+				p.i++
+				break
+			}
+			if p.s[p.i] != ',' {
+				return false
+			}
+			p.i++
 		}
 	}
-	f, _ := strconv.ParseFloat(text, 64)
-	return f, true
+	p.space()
+	return p.i == len(p.s)
+}
+
+// skip passes over what value reads, building nothing.
+func (p *fastParser[T]) skip(depth int) bool {
+	p.space()
+	if p.i >= len(p.s) || depth > maxFastDepth {
+		return false
+	}
+	switch c := p.s[p.i]; {
+	case c == '{', c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		p.i++
+		p.space()
+		if p.i < len(p.s) && p.s[p.i] == end {
+			p.i++
+			return true
+		}
+		for {
+			if c == '{' {
+				p.space()
+				if p.i >= len(p.s) || p.s[p.i] != '"' || !p.skipStr() {
+					return false
+				}
+				p.space()
+				if p.i >= len(p.s) || p.s[p.i] != ':' {
+					return false
+				}
+				p.i++
+			}
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.space()
+			if p.i >= len(p.s) {
+				return false
+			}
+			switch p.s[p.i] {
+			case ',':
+				p.i++
+			case end:
+				p.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case c == '"':
+		return p.skipStr()
+	case c == '-' || '0' <= c && c <= '9':
+		_, ok := p.skipNumber()
+		return ok
+	case c == 't':
+		return p.literal("true")
+	case c == 'f':
+		return p.literal("false")
+	case c == 'n':
+		return p.literal("null")
+	}
+	return false
+}
+
+// appendJSON appends v, a value toJSON returns, as json.Marshal writes it:
+// strings of printable ASCII that json.Marshal writes as they are
+// (no '"', '\\', '<', '>', '&') and integers, booleans and null directly,
+// anything else through json.Marshal.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		if plainJSONString(x) {
+			b = append(b, '"')
+			b = append(b, x...)
+			return append(b, '"'), nil
+		}
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case nil:
+		return append(b, "null"...), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// plainJSONString reports whether json.Marshal writes s as it is, between
+// quotes.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

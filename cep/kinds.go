@@ -74,14 +74,17 @@ func (e *Engine) onEvent(s *ruleState, in *inputEvent, emit func(pipeline.Event)
 		s.keys[key] = ks
 	}
 	before := ks.weigh(r)
-	defer func() { e.touch(s, key, ks, before) }()
+	var err error
 	switch r.kind {
 	case KindAbsence:
-		return e.absence(s, key, ks, in, emit)
+		err = e.absence(s, key, ks, in, emit)
 	case KindSequence:
-		return e.sequence(s, key, ks, in, emit)
+		err = e.sequence(s, key, ks, in, emit)
+	default:
+		err = e.window(s, key, ks, in, emit)
 	}
-	return e.window(s, key, ks, in, emit)
+	e.touch(s, key, ks, before)
+	return err
 }
 
 // stepMatches reports whether in satisfies st, whose condition sees the
@@ -97,18 +100,22 @@ func stepMatches(st *step, in *inputEvent, key string, matched *open, names []st
 	if err != nil {
 		return false, &evalError{err}
 	}
-	vs.matched = nil
+	vs.key = key
+	ms := vs.ms[:0]
 	if matched != nil {
-		vs.matched = map[string]any{}
 		for i := range matched.len() {
-			c, err := matched.at(i).cel(key)
-			if err != nil {
-				return false, err
-			}
-			vs.matched[names[i]] = c
+			ms = append(ms, *matched.at(i))
 		}
+		names = names[:len(ms)]
+	} else {
+		names = nil
 	}
+	vs.setMatched(names, ms)
+	vs.want = nil
 	ok, err := st.when.evalBool(vs)
+	if cerr := vs.check(); cerr != nil {
+		return false, cerr // as building matched failed before
+	}
 	if err != nil {
 		return false, &evalError{err}
 	}
@@ -135,7 +142,7 @@ func (e *Engine) bound(s *ruleState, list []open) []open {
 func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
 	start, expect := r.steps[0], r.steps[1]
-	names := []string{"start"}
+	names := absenceNames
 	if expect.types[in.ev.Type] {
 		// B cancels every open start its condition accepts, and resolves
 		// every fired one.
@@ -170,11 +177,8 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 		for _, o := range resolved {
 			s.stats.Matches++
 			st := o.first
-			m, err := matchedVars([]match{st, e.matchOf(in.ev, key)}, []string{"start", "expect"}, key)
-			if err != nil {
-				return &evalError{err}
-			}
-			ev := &vars{key: key, matched: m, deadline: o.deadline(r)}
+			ev := &vars{key: key, deadline: o.deadline(r)}
+			ev.setMatched(absenceResolveNames, []match{st, e.matchIn(in, key)})
 			if err := e.derive(s, r.resolve, key, ev, in.ev.Time, []string{"resolve", string(st.pos()), string(in.ev.Position)}, emit); err != nil {
 				return err
 			}
@@ -183,13 +187,13 @@ func (e *Engine) absence(s *ruleState, key string, ks *keyState, in *inputEvent,
 	if ok, err := stepMatches(start, in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchIn(in, key)}))
 	return nil
 }
 
 func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent, emit func(pipeline.Event)) error {
 	r := s.r
-	names := stepNames(r)
+	names := s.names
 	keep := ks.open[:0]
 	var done []open
 	for i := range ks.open {
@@ -200,7 +204,7 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 			return err
 		}
 		if ok {
-			o = o.with(e.matchOf(in.ev, key))
+			o = o.with(e.matchIn(in, key))
 			if o.len() == len(r.steps) {
 				done = append(done, o)
 				continue
@@ -213,22 +217,20 @@ func (e *Engine) sequence(s *ruleState, key string, ks *keyState, in *inputEvent
 	for _, o := range done {
 		s.stats.Matches++
 		ms := o.matches()
-		m, err := matchedVars(ms, names, key)
-		if err != nil {
-			return &evalError{err}
-		}
+		vs := &vars{key: key}
+		vs.setMatched(names, ms)
 		parts := []string{"sequence"}
 		for i := range ms {
 			parts = append(parts, string(ms[i].pos()))
 		}
-		if err := e.derive(s, r.emit, key, &vars{key: key, matched: m}, in.ev.Time, parts, emit); err != nil {
+		if err := e.derive(s, r.emit, key, vs, in.ev.Time, parts, emit); err != nil {
 			return err
 		}
 	}
 	if ok, err := stepMatches(r.steps[0], in, key, nil, nil); err != nil || !ok {
 		return err
 	}
-	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchOf(in.ev, key)}))
+	ks.open = e.bound(s, appendOpen(ks.open, open{first: e.matchIn(in, key)}))
 	return nil
 }
 
@@ -253,7 +255,7 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		ks.w = &windowState{}
 	}
 	w := ks.w
-	m := e.matchOf(in.ev, key)
+	m := e.matchIn(in, key)
 	val := decimal.FromInt(1)
 	if r.kind == KindSum {
 		vs, err := in.activation()
@@ -342,14 +344,11 @@ func (e *Engine) window(s *ruleState, key string, ks *keyState, in *inputEvent, 
 		w.win = nil // fired: the next match starts afresh
 	}
 	s.stats.Matches++
-	mv, err := matchedVars([]match{first, last}, []string{"first", "last"}, key)
-	if err != nil {
-		return &evalError{err}
-	}
 	if r.kind == KindCount {
 		sum = decimal.FromInt(count)
 	}
-	ev := &vars{key: key, matched: mv, count: count, sum: sum, winStart: winStart, winEnd: winEnd}
+	ev := &vars{key: key, count: count, sum: sum, winStart: winStart, winEnd: winEnd}
+	ev.setMatched(windowNames, []match{first, last})
 	return e.derive(s, r.emit, key, ev, t, idParts, emit)
 }
 
@@ -361,17 +360,12 @@ func reached(r *rule, count int64, sum decimal.Decimal) bool {
 	return sum.Cmp(r.sumMin) >= 0
 }
 
-func matchedVars(ms []match, names []string, key string) (map[string]any, error) {
-	out := make(map[string]any, len(ms))
-	for i := range ms {
-		c, err := ms[i].cel(key)
-		if err != nil {
-			return nil, err
-		}
-		out[names[i]] = c
-	}
-	return out, nil
-}
+// The names of matched in the emits of absence and window rules.
+var (
+	absenceNames        = []string{"start"}
+	absenceResolveNames = []string{"start", "expect"}
+	windowNames         = []string{"first", "last"}
+)
 
 // expire handles a key whose timer the watermark passed: absence starts
 // past their deadline fire, fired timeouts past their resolution window,
@@ -413,12 +407,11 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 			if r.resolve != nil {
 				ks.setFired(e.bound(s, append(ks.firedList(), o)))
 			}
-			m, err := matchedVars(o.matches(), []string{"start"}, key)
-			if err != nil {
-				return err
-			}
-			vs := &vars{key: key, matched: m, deadline: deadline}
-			err = e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
+			// An undecodable match stops Feed here (rawCheck), as it
+			// did when matched was built before deriving.
+			vs := &vars{key: key, deadline: deadline, rawCheck: true}
+			vs.setMatched(absenceNames, o.matches())
+			err := e.derive(s, r.emit, key, vs, deadline, []string{"timeout", string(o.first.pos()), deadline.Format(time.RFC3339Nano)}, emit)
 			if err != nil {
 				var ee *evalError
 				if !errors.As(err, &ee) {
@@ -426,7 +419,7 @@ func (e *Engine) expire(s *ruleState, key string, ks *keyState, emit func(pipeli
 				}
 				s.stats.Errors++
 				if e.cfg.Hooks.EvalError != nil {
-					e.cfg.Hooks.EvalError(r.name, e.cause.Position, ee.err)
+					e.cfg.Hooks.EvalError(r.name, e.cause, ee.err)
 				}
 			}
 		}

@@ -66,8 +66,12 @@ type matchExtra struct {
 
 // head returns the engine's shared head of the kind.
 func (e *Engine) head(typ, aggType string, version int) *matchHead {
+	if h := e.lastHead; h != nil && h.typ == typ && h.aggType == aggType && h.version == version {
+		return h
+	}
 	k := headKey{typ, aggType, version}
 	if h, ok := e.heads[k]; ok {
+		e.lastHead = h
 		return h
 	}
 	h := &matchHead{typ: typ, aggType: aggType, version: version}
@@ -80,12 +84,29 @@ func (e *Engine) head(typ, aggType string, version int) *matchHead {
 // matchOf returns ev as a match of the state of key.
 func (e *Engine) matchOf(ev pipeline.Event, key string) match {
 	m := match{h: e.head(ev.Type, ev.AggregateType, ev.Version), data: string(ev.Data)}
-	m.build(ev.ID, ev.Position, ev.Time, ev.AggregateID, key, "")
+	m.build(ev.ID, ev.Position, posParts{}, ev.Time, ev.AggregateID, key, "")
 	return m
 }
 
-// build sets the parts of a new match, the rare ones in a private head.
-func (m *match) build(id string, pos pipeline.Position, t time.Time, aggID, key, value string) {
+// matchIn is matchOf of the input's event, whose position is parsed.
+func (e *Engine) matchIn(in *inputEvent, key string) match {
+	ev := &in.ev
+	m := match{h: e.head(ev.Type, ev.AggregateType, ev.Version), data: string(ev.Data)}
+	m.build(ev.ID, ev.Position, in.pos, ev.Time, ev.AggregateID, key, "")
+	return m
+}
+
+// posParts is a position parsed (ok) or not yet.
+type posParts struct {
+	lsn   uint64
+	index uint32
+	ord   uint16
+	ok    bool
+}
+
+// build sets the parts of a new match, the rare ones in a private head;
+// pp is pos parsed, when it is.
+func (m *match) build(id string, pos pipeline.Position, pp posParts, t time.Time, aggID, key, value string) {
 	var x matchExtra
 	rare := false
 	if u, ok := parseUUID(id); ok {
@@ -100,7 +121,9 @@ func (m *match) build(id string, pos pipeline.Position, t time.Time, aggID, key,
 		m.flags |= matchTime
 		x.time, rare = t, true
 	}
-	if lsn, index, ord, err := pipeline.ParsePosition(string(pos)); err == nil {
+	if pp.ok {
+		m.lsn, m.index, m.ord = pp.lsn, pp.index, pp.ord
+	} else if lsn, index, ord, err := pipeline.ParsePosition(string(pos)); err == nil {
 		m.lsn, m.index, m.ord = uint64(lsn), index, ord
 	} else {
 		m.flags |= matchPos
@@ -182,10 +205,16 @@ func (m *match) cel(key string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.celWith(key, data), nil
+}
+
+// celWith returns the match of key as CEL reads it (matched.NAME), with
+// its data decoded (dataValueString).
+func (m *match) celWith(key string, data any) map[string]any {
 	return map[string]any{
 		"type": m.h.typ, "version": int64(m.h.version), "aggregate_type": m.h.aggType, "aggregate_id": m.aggID(key),
 		"id": m.idText(), "position": string(m.pos()), "time": m.time(), "data": data,
-	}, nil
+	}
 }
 
 // matchJSON is a match as Snapshot writes it.
@@ -208,7 +237,7 @@ func (m *match) toJSON(key string) matchJSON {
 
 func (e *Engine) matchFromJSON(j matchJSON, key string) match {
 	m := match{h: e.head(j.Type, j.AggType, j.Version), data: string(j.Data)}
-	m.build(j.ID, j.Pos, j.Time, j.AggID, key, j.Value)
+	m.build(j.ID, j.Pos, posParts{}, j.Time, j.AggID, key, j.Value)
 	return m
 }
 
@@ -403,33 +432,31 @@ func parseUUID(s string) (u [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := fromHex(s[i])
-		lo, ok2 := fromHex(s[i+1])
-		if !ok1 || !ok2 {
-			return u, false
-		}
-		u[j] = hi<<4 | lo
-		j++
-		i += 2
+	var bad byte
+	for j, i := range uuidDigits {
+		hi, lo := lowerHex[s[i]], lowerHex[s[i+1]]
+		bad |= hi | lo
+		u[j] = hi<<4 | lo&0xf
 	}
-	return u, true
+	return u, bad&0xf0 == 0
 }
 
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
+// uuidDigits are the offsets of the 16 digit pairs of a canonical UUID.
+var uuidDigits = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// lowerHex maps '0'-'9' and 'a'-'f' to their values, every other byte to 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 func formatUUID(u [16]byte) string {
 	const hex = "0123456789abcdef"

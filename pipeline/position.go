@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/cdcflow/cdcflow/capture"
 )
@@ -55,21 +54,41 @@ func ParsePosition(s string) (lsn capture.LSN, index uint32, ordinal uint16, err
 	if len(s) != positionLen || s[16] != '-' || s[25] != '-' {
 		return 0, 0, 0, fmt.Errorf("parse position %q: want %%016X-%%08X-%%04X", s)
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i == 16 || i == 25 {
-			continue
-		}
-		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
-			return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
-		}
+	l, ok1 := parseHex(s[:16])
+	x, ok2 := parseHex(s[17:25])
+	o, ok3 := parseHex(s[26:])
+	if !ok1 || !ok2 || !ok3 {
+		return 0, 0, 0, fmt.Errorf("parse position %q: want upper-case hexadecimal digits", s)
 	}
-	// The digits are checked, so ParseUint cannot fail.
-	l, _ := strconv.ParseUint(s[:16], 16, 64)
-	x, _ := strconv.ParseUint(s[17:25], 16, 32)
-	o, _ := strconv.ParseUint(s[26:], 16, 16)
 	return capture.LSN(l), uint32(x), uint16(o), nil
 }
+
+// parseHex reads upper-case hexadecimal digits (at most 16).
+func parseHex(s string) (uint64, bool) {
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		d := hexDigit[s[i]]
+		if d > 0xf {
+			return 0, false
+		}
+		v = v<<4 | uint64(d)
+	}
+	return v, true
+}
+
+// hexDigit maps '0'-'9' and 'A'-'F' to their values, every other byte to 0xff.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'A'; c <= 'F'; c++ {
+		t[c] = byte(c-'A') + 10
+	}
+	return t
+}()
 
 // Less reports whether p comes before q. For valid positions this is string
 // order, which is the order of (LSN, index, ordinal).

@@ -72,9 +72,19 @@ func (m *Metrics) hooks() *cep.Hooks {
 	if m == nil {
 		return nil
 	}
+	// The engine calls EvalTime per rule and input, from one goroutine:
+	// each rule's histogram is looked up once, not per call.
+	evalTime := map[string]prometheus.Observer{}
 	return &cep.Hooks{
-		Now:        time.Now,
-		EvalTime:   func(rule string, d time.Duration) { m.evalTime.WithLabelValues(rule).Observe(d.Seconds()) },
+		Now: time.Now,
+		EvalTime: func(rule string, d time.Duration) {
+			o, ok := evalTime[rule]
+			if !ok {
+				o = m.evalTime.WithLabelValues(rule)
+				evalTime[rule] = o
+			}
+			o.Observe(d.Seconds())
+		},
 		TimerFired: func(rule string, lag time.Duration) { m.timerLag.WithLabelValues(rule).Observe(lag.Seconds()) },
 	}
 }

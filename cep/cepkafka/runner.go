@@ -67,7 +67,8 @@ type Config struct {
 	// Envelope lays the derived events out (structured by default).
 	Envelope pipeline.EnvelopeMode
 	// Upcast, when not nil, brings each input event's data to the current
-	// version of its type before the rules see it (Mapping.Upcast).
+	// version of its type before the rules see it (Mapping.Upcast). It is
+	// called from the runner's reading goroutine, one record at a time.
 	Upcast func(pipeline.Event) (pipeline.Event, error)
 	// CommitInterval is how often a transaction commits the derived events,
 	// the state and the offsets. Default 1s. Derived events become visible
@@ -531,14 +532,28 @@ type loop struct {
 	emitErr      error
 }
 
+// run reads and decodes on a goroutine of its own (read) and evaluates and
+// commits on this one, so decoding one fetch overlaps evaluating the one
+// before it. The engine sees the records in the order they were polled.
 func (s *loop) run(ctx context.Context) error {
 	cfg := s.r.cfg
+	rctx, stop := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.read(rctx, batches)
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
 	next := time.Now().Add(cfg.CommitInterval)
+	timer := time.NewTimer(cfg.CommitInterval)
+	defer timer.Stop()
 	for {
-		pctx, cancel := context.WithDeadline(ctx, next)
-		fs := s.cl.PollRecords(pctx, cfg.MaxPollRecords)
-		cancel()
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			// Commit what was evaluated, so the next start redoes less.
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.TxTimeout)
 			defer cancel()
@@ -546,32 +561,77 @@ func (s *loop) run(ctx context.Context) error {
 				s.r.log.Warn("final commit failed: the next start redoes the last interval", "err", err)
 			}
 			return ctx.Err()
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) {
-			if ferr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+		case b := <-batches:
+			if b.err != nil {
+				return b.err
 			}
-		})
-		if ferr != nil {
-			return ferr
+			if err := s.feed(b.recs); err != nil {
+				return err
+			}
+			s.backpressure()
+			s.r.m.observe(s.eng)
+		case <-timer.C:
 		}
-		if err := s.feed(fs); err != nil {
-			return err
-		}
-		s.backpressure()
-		s.r.m.observe(s.eng)
 		if !time.Now().Before(next) || s.pendingBytes >= cfg.TxMaxBytes {
 			if err := s.commit(ctx); err != nil {
 				return err
 			}
 			next = time.Now().Add(cfg.CommitInterval)
 		}
+		timer.Reset(time.Until(next))
 	}
 }
 
-// feed decodes the polled records and hands them to the engine.
-func (s *loop) feed(fs kgo.Fetches) error {
+// batch is one poll's records, decoded, or the error that ends reading.
+type batch struct {
+	recs []decoded
+	err  error
+}
+
+// decoded is one input record, decoded and upcast (err when it is not a
+// cdcflow event).
+type decoded struct {
+	kr  *kgo.Record
+	ev  pipeline.Event
+	err error
+}
+
+// read polls the input partitions and decodes each poll's records into a
+// batch for run, until ctx is done or a fetch fails (its error is the last
+// batch).
+func (s *loop) read(ctx context.Context, out chan<- batch) {
+	cfg := s.r.cfg
+	for {
+		fs := s.cl.PollRecords(ctx, cfg.MaxPollRecords)
+		if ctx.Err() != nil {
+			return
+		}
+		var b batch
+		fs.EachError(func(t string, p int32, err error) {
+			if b.err == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				b.err = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if b.err == nil {
+			b.recs = make([]decoded, 0, fs.NumRecords())
+			fs.EachRecord(func(kr *kgo.Record) {
+				ev, err := decode(kr, cfg.Upcast)
+				b.recs = append(b.recs, decoded{kr: kr, ev: ev, err: err})
+			})
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return
+		}
+		if b.err != nil {
+			return
+		}
+	}
+}
+
+// feed hands decoded records to the engine.
+func (s *loop) feed(recs []decoded) error {
 	cfg := s.r.cfg
 	emit := func(d pipeline.Event) {
 		rec, err := pipeline.EncodeEvent(d, cfg.Topic, cfg.Envelope)
@@ -581,49 +641,51 @@ func (s *loop) feed(fs kgo.Fetches) error {
 			}
 			return
 		}
-		kr := &kgo.Record{Topic: cfg.Topic, Key: rec.Key, Value: rec.Value, Headers: make([]kgo.RecordHeader, len(rec.Headers))}
-		for i, h := range rec.Headers {
-			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+		kr := &kgo.Record{Topic: cfg.Topic, Key: rec.Key, Value: rec.Value}
+		if len(rec.Headers) > 0 {
+			kr.Headers = make([]kgo.RecordHeader, len(rec.Headers))
+			for i, h := range rec.Headers {
+				kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+			}
 		}
 		s.pending = append(s.pending, kr)
 		s.pendingBytes += len(kr.Key) + len(kr.Value)
 	}
-	var err error
 	n := 0
-	fs.EachRecord(func(kr *kgo.Record) {
-		if err != nil {
-			return
-		}
+	defer func() { s.r.m.input(n) }()
+	for i := range recs {
+		d := &recs[i]
+		kr := d.kr
 		n++
 		s.dirty = true
-		part := cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}
-		ev, derr := decode(kr, cfg.Upcast)
-		if derr != nil {
+		if d.err != nil {
 			s.r.m.skipped()
-			s.r.log.Warn("input record skipped: not a cdcflow event", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", derr)
-			return
+			s.r.log.Warn("input record skipped: not a cdcflow event", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", d.err)
+			continue
 		}
+		part := cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}
 		dups := s.eng.Duplicates()
-		if ferr := s.eng.Feed(cep.Input{Partition: part, Offset: kr.Offset, Event: ev}, emit); ferr != nil {
-			err = &permanentError{fmt.Errorf("evaluate %s offset %d: %w", part, kr.Offset, ferr)}
-			return
+		if err := s.eng.Feed(cep.Input{Partition: part, Offset: kr.Offset, Event: d.ev}, emit); err != nil {
+			return &permanentError{fmt.Errorf("evaluate %s offset %d: %w", part, kr.Offset, err)}
 		}
 		if s.eng.Duplicates() == dups {
 			s.accepted[part] = kr.Offset
 		}
 		if s.emitErr != nil {
-			err = &permanentError{s.emitErr}
+			return &permanentError{s.emitErr}
 		}
-	})
-	s.r.m.input(n)
-	return err
+	}
+	return nil
 }
 
 // decode turns a consumed record into an event, upcast.
 func decode(kr *kgo.Record, upcast func(pipeline.Event) (pipeline.Event, error)) (pipeline.Event, error) {
-	rec := pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value, Headers: make([]pipeline.Header, len(kr.Headers))}
-	for i, h := range kr.Headers {
-		rec.Headers[i] = pipeline.Header{Key: h.Key, Value: h.Value}
+	rec := pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value}
+	if len(kr.Headers) > 0 {
+		rec.Headers = make([]pipeline.Header, len(kr.Headers))
+		for i, h := range kr.Headers {
+			rec.Headers[i] = pipeline.Header{Key: h.Key, Value: h.Value}
+		}
 	}
 	ev, err := pipeline.DecodeRecord(rec)
 	if err != nil {

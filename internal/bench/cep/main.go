@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -29,6 +30,7 @@ type options struct {
 	timers     int
 	rules      string
 	binary     bool
+	cpuprofile string
 }
 
 func main() {
@@ -39,6 +41,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 3, "runs of each reader (the median is reported)")
 	flag.IntVar(&o.timers, "timers", 1_000_000, "open absence timers of the memory figure (0: skip it)")
 	flag.StringVar(&o.rules, "rules", "deploy/examples/orders/cep.yaml", "the rules file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the runs of the Feed reader to this file")
 	flag.BoolVar(&o.binary, "binary", false, "write the records in binary mode (ce_ headers, kafka.envelope: binary) instead of structured")
 	flag.Parse()
 	benchkit.Main("cep", func(ctx context.Context) error { return run(ctx, o) })
@@ -92,7 +95,7 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return 0, 0, err
 			}
-			return consume(ctx, k.Addrs(), o.partitions, total, e, true)
+			return consumeFeed(ctx, k.Addrs(), o.partitions, total, e)
 		}},
 	}
 	rates := map[string][]float64{}
@@ -105,6 +108,12 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, r := range order {
 			runtime.GC()
+			stopProfile := func() error { return nil }
+			if o.cpuprofile != "" && r.name == readers[2].name {
+				if stopProfile, err = startProfile(o.cpuprofile, i); err != nil {
+					return err
+				}
+			}
 			cpu0 := cpuTime()
 			t0 := time.Now()
 			n, d, err := r.read()
@@ -112,6 +121,9 @@ func run(ctx context.Context, o options) error {
 				return fmt.Errorf("%s: %w", r.name, err)
 			}
 			wall := time.Since(t0)
+			if err := stopProfile(); err != nil {
+				return err
+			}
 			if n != total {
 				return fmt.Errorf("%s read %d records; want %d", r.name, n, total)
 			}
@@ -141,6 +153,26 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("\nheap per open absence timer, %d open: %.1f bytes (goal ≤ 300)\n", o.timers, b)
 	}
 	return nil
+}
+
+// startProfile starts the CPU profile of the Feed reader's run i (the
+// file of run 0, run-numbered files for the next ones).
+func startProfile(path string, i int) (stop func() error, err error) {
+	if i > 0 {
+		path += "." + strconv.Itoa(i)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fill writes the reference events and the progress records and returns
@@ -236,6 +268,95 @@ func consume(ctx context.Context, addrs []string, partitions, total int, e *cep.
 				continue
 			}
 			in := cep.Input{Partition: cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}, Offset: kr.Offset, Event: ev}
+			if err := e.Feed(in, emit); err != nil {
+				return n, derived, err
+			}
+		}
+	}
+	return n, derived, nil
+}
+
+// consumeFeed reads every partition from its start until it has total
+// records and feeds them to e as the runtime (cep/cepkafka) does: one
+// goroutine polls and decodes each poll's records, one batch ahead of this
+// one, which feeds the engine in poll order.
+func consumeFeed(ctx context.Context, addrs []string, partitions, total int, e *cep.Engine) (n, derived int, err error) {
+	offsets := map[int32]kgo.Offset{}
+	for p := range partitions {
+		offsets[int32(p)] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+	type batch struct {
+		ins []cep.Input
+		err error
+	}
+	rctx, stop := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read := 0
+		for read < total {
+			fs := cl.PollFetches(rctx)
+			if rctx.Err() != nil {
+				return
+			}
+			var b batch
+			b.err = fs.Err0()
+			fs.EachError(func(t string, p int32, err error) {
+				if b.err == nil {
+					b.err = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+				}
+			})
+			if b.err == nil {
+				b.ins = make([]cep.Input, 0, fs.NumRecords())
+				for it := fs.RecordIter(); !it.Done(); {
+					kr := it.Next()
+					r := pipeline.Record{Topic: kr.Topic, Key: kr.Key, Value: kr.Value}
+					for _, h := range kr.Headers {
+						r.Headers = append(r.Headers, pipeline.Header{Key: h.Key, Value: h.Value})
+					}
+					ev, err := pipeline.DecodeRecord(r)
+					if err != nil {
+						b.err = fmt.Errorf("decode %s/%d@%d: %w", kr.Topic, kr.Partition, kr.Offset, err)
+						break
+					}
+					b.ins = append(b.ins, cep.Input{Partition: cep.PartitionID{Topic: kr.Topic, Partition: kr.Partition}, Offset: kr.Offset, Event: ev})
+				}
+				read += len(b.ins)
+			}
+			select {
+			case batches <- b:
+			case <-rctx.Done():
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	emit := func(pipeline.Event) { derived++ }
+	for n < total {
+		var b batch
+		select {
+		case b = <-batches:
+		case <-ctx.Done():
+			return n, derived, ctx.Err()
+		}
+		if b.err != nil {
+			return n, derived, b.err
+		}
+		for _, in := range b.ins {
+			n++
 			if err := e.Feed(in, emit); err != nil {
 				return n, derived, err
 			}
