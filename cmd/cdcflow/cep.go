@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -113,22 +112,6 @@ func loadCEPRules(cfg *config.Config, mapping *pipeline.Mapping) (*cep.Rules, er
 	return rules, nil
 }
 
-// cepInputs returns the topics of the aggregates whose events the rules
-// read.
-func cepInputs(rules *cep.Rules, mapping *pipeline.Mapping) []string {
-	want := rules.InputTypes()
-	var topics []string
-	for _, et := range mapping.EventTypes() {
-		if slices.Contains(want, et.Type) {
-			if t := mapping.Topic(et.AggregateType); !slices.Contains(topics, t) {
-				topics = append(topics, t)
-			}
-		}
-	}
-	slices.Sort(topics)
-	return topics
-}
-
 // newCEPRunner builds the runner of cfg's rules on brokers, its metrics
 // registered with reg.
 func newCEPRunner(cfg *config.Config, mapping *pipeline.Mapping, brokers []string, log *slog.Logger, reg prometheus.Registerer) (*cepkafka.Runner, error) {
@@ -137,7 +120,7 @@ func newCEPRunner(cfg *config.Config, mapping *pipeline.Mapping, brokers []strin
 		return nil, err
 	}
 	rc := cfg.CEP.RunnerConfig(&cfg.Kafka, brokers, mapping.Topic(""))
-	rc.Inputs = cepInputs(rules, mapping)
+	rc.Inputs = rules.InputTopics(mapping)
 	if len(rc.Inputs) == 0 {
 		return nil, fmt.Errorf("rules %s read no event type of mapping %s", cfg.CEP.File, cfg.Mapping.File)
 	}

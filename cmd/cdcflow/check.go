@@ -121,7 +121,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // checkViews checks the view definitions file, when one is configured,
 // against the mapping: it parses (CEL compiles) and every view follows
 // aggregate and event types the mapping produces and reads only data fields
-// their schemas declare (redisview.Definitions.Check).
+// their schemas declare (redisview.CheckFile).
 func checkViews(r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
 	file := cfg.Views.File
 	if file == "" {
@@ -134,37 +134,12 @@ func checkViews(r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
 		r.fail("views", fmt.Errorf("views.file: %w", err))
 		return
 	}
-	defs, err := redisview.ParseDefinitions(src)
-	if err == nil {
-		err = defs.Check(mapping)
-	}
+	defs, err := redisview.CheckFile(file, src, mapping)
 	if err != nil {
-		r.fail("views", viewProblems(file, err))
+		r.fail("views", err)
 		return
 	}
 	r.ok("views", fmt.Sprintf("%s: %d view(s) match the mapping's events", file, len(defs.Names())))
-}
-
-// viewProblems writes the problems of a view file one per line as
-// file:line: view "name": problem, so that editors can jump to them.
-func viewProblems(file string, err error) error {
-	var errs redisview.DefinitionErrors
-	if !errors.As(err, &errs) {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	lines := make([]string, 0, len(errs))
-	for _, e := range errs {
-		where := file
-		if e.Line > 0 {
-			where = fmt.Sprintf("%s:%d", file, e.Line)
-		}
-		msg := e.Msg
-		if e.View != "" {
-			msg = fmt.Sprintf("view %q: %s", e.View, e.Msg)
-		}
-		lines = append(lines, where+": "+msg)
-	}
-	return errors.New(strings.Join(lines, "\n"))
 }
 
 // checkSource checks the mapping against the live tables and the server's
