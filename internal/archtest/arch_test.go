@@ -243,6 +243,13 @@ var rules = []rule{
 		from:   under("internal/connwatch"),
 		forbid: anyOf(projectPkg, redisLibs, postgresLibs),
 	},
+	{
+		// cmd reads the configuration and builds the clients; the view
+		// commands' assembly gets plain values.
+		name:   "viewsetup assembles the views over redisview: no cmd, configuration, capture, flow or PostgreSQL",
+		from:   under("internal/viewsetup"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("capture"), under("flow"), postgresLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -291,6 +298,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/quickstart", []string{module + "/internal/config"}},
 		{module + "/internal/jsonx", []string{"github.com/google/cel-go/cel"}},
 		{module + "/internal/connwatch", []string{module + "/sinks/kafka"}},
+		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
