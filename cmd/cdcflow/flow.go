@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/capture"
@@ -22,6 +21,7 @@ import (
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/internal/progress"
+	"github.com/cdcflow/cdcflow/internal/standby"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
 )
@@ -103,49 +103,18 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		return err
 	}
 	reader.WithLease(lease)
-	ctx, cancel := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(ctx)
-	// The lease is freed only once the flow has stopped (its last commit
-	// and confirmation), so that a standby's fence does not cut them off.
-	lctx, releaseLease := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { // on every return; the normal path has waited already
-		cancel()
-		releaseLease()
-		_ = g.Wait()
-	}()
-	g.Go(func() error {
-		if err := lease.Run(lctx); lctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
 	var ready atomic.Bool
+	var beside []func(context.Context) error
 	if cfg.Metrics.Addr != "" {
-		started := metricsserver.Ready(&ready)
-		readyz := func() error {
-			if !lease.Active() {
-				// A healthy standby is ready: readiness that meant
-				// "active" would stall rolling updates and disruption
-				// budgets. One that cannot reach the source is not.
-				return lease.Healthy()
-			}
-			if since := reader.RetryingSince(); !since.IsZero() {
-				return fmt.Errorf("reconnecting to the source since %s", since.UTC().Format(time.RFC3339))
-			}
-			return started()
-		}
+		readyz := standby.Readiness(lease, reader.RetryingSince, metricsserver.Ready(&ready))
 		metricsserver.RegisterProcess(reg, cmp.Or(opts.command, "run"), buildVersion(), readyz)
-		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
+		beside = append(beside, func(ctx context.Context) error { return metricsserver.Serve(ctx, cfg.Metrics.Addr, reg, readyz) })
 	}
-	select {
-	case <-lease.Acquired():
-	case <-gctx.Done():
-		releaseLease()
-		if err := g.Wait(); err != nil {
-			return leaseError(err)
-		}
-		return ctx.Err()
+	held, err := standby.Hold(ctx, lease, beside...)
+	if err != nil {
+		return leaseError(err)
 	}
+	defer held.Stop()
 
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 {
@@ -248,16 +217,13 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			"position_topic", pc.PositionTopic, "resume_after", string(fc.StoredPosition))
 	}
 
-	g.Go(func() error {
-		defer releaseLease()
-		return f.Run(gctx)
-	})
 	line := flowLine(opts.progress, log)
-	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })
+	also := []func(context.Context) error{func(ctx context.Context) error { return showProgress(ctx, line, f.Stats, opts.status) }}
 	for _, svc := range opts.services {
-		g.Go(func() error { return svc(gctx, reg, brokers) })
+		also = append(also, func(ctx context.Context) error { return svc(ctx, reg, brokers) })
 	}
-	return brokenRuleError(sourceError(leaseError(g.Wait())), rc.Slot, pc.DeadLetterTopic)
+	err = held.Run(f.Run, also...)
+	return brokenRuleError(sourceError(leaseError(err)), rc.Slot, pc.DeadLetterTopic)
 }
 
 // leaseError says what a lost capture lease, or a fence that a standby's

@@ -250,6 +250,12 @@ var rules = []rule{
 		from:   under("internal/viewsetup"),
 		forbid: anyOf(under("cmd"), under("internal/config"), under("capture"), under("flow"), postgresLibs),
 	},
+	{
+		// It composes the parts cmd built; the lease is an interface.
+		name:   "standby composes the lease and the job: no project package, no client library",
+		from:   under("internal/standby"),
+		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -299,6 +305,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/jsonx", []string{"github.com/google/cel-go/cel"}},
 		{module + "/internal/connwatch", []string{module + "/sinks/kafka"}},
 		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
+		{module + "/internal/standby", []string{module + "/capture/replication"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
