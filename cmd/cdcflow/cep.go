@@ -92,6 +92,20 @@ func runCEP(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return err
 }
 
+// parseRulesFile reads and compiles the CEP rules file, its problems one
+// per line as file:line: rule "name": problem.
+func parseRulesFile(file string) (*cep.Rules, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("cep rules: %w", err)
+	}
+	rs, err := cep.ParseRules(file, src)
+	if err != nil {
+		return nil, cep.ProblemLines(err)
+	}
+	return rs, nil
+}
+
 // loadCEPRules reads, compiles and checks the rule file of cfg against
 // the mapping.
 func loadCEPRules(cfg *config.Config, mapping *pipeline.Mapping) (*cep.Rules, error) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,8 +18,8 @@ import (
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/flow"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/flowdisplay"
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
-	"github.com/cdcflow/cdcflow/internal/progress"
 	"github.com/cdcflow/cdcflow/internal/standby"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
@@ -60,7 +59,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			rc.Tables = append(rc.Tables, t.String())
 		}
 	}
-	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
+	rc.Snapshot.Progress = flowdisplay.Snapshot(opts.progress, log)
 	// Keepalives say how far decoding reached: progress records carry it
 	// (read-your-writes past WAL that has no events, docs/query.md).
 	rc.ProgressMarkers = true
@@ -217,8 +216,8 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			"position_topic", pc.PositionTopic, "resume_after", string(fc.StoredPosition))
 	}
 
-	line := flowLine(opts.progress, log)
-	also := []func(context.Context) error{func(ctx context.Context) error { return showProgress(ctx, line, f.Stats, opts.status) }}
+	line := flowdisplay.Line(opts.progress, log)
+	also := []func(context.Context) error{func(ctx context.Context) error { return flowdisplay.Show(ctx, line, f.Stats, opts.status) }}
 	for _, svc := range opts.services {
 		also = append(also, func(ctx context.Context) error { return svc(ctx, reg, brokers) })
 	}
@@ -260,54 +259,4 @@ func (s readySource) Run(ctx context.Context, h capture.Handler) error {
 		s.ready.Store(true)
 		return h(ctx, msgs)
 	})
-}
-
-// flowLine is the flow's status line: redrawn on out (a progress.Screen
-// that log also writes through, from liveStderr), or logged to log when out
-// is nil.
-func flowLine(out io.Writer, log *slog.Logger) *progress.Line {
-	return progress.New(progress.Config{Out: out, Redraw: out != nil, Log: log})
-}
-
-// showProgress reports the flow's progress every second until ctx is done:
-// on line, which redraws it in place on a terminal, or else logs it at the
-// line's interval (10 s), so that a run whose stderr is a pipe or a
-// container log still says what it is doing.
-func showProgress(ctx context.Context, line *progress.Line, stats func() flow.Stats, status func() string) error {
-	start := time.Now()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			line.End()
-			return ctx.Err()
-		case <-tick.C:
-		}
-		extra := ""
-		if status != nil {
-			extra = status() + " | "
-		}
-		s := stats()
-		line.Update(progress.Report{
-			Text: flowStatusLine(s, time.Since(start), extra),
-			Msg:  "progress",
-			Attrs: []slog.Attr{
-				slog.Int64("changes", s.Changes), slog.Int64("events", s.Events), slog.Int64("acked", s.Acked),
-				slog.Int64("dead_letters", s.DeadLetters), slog.Int64("queued_bytes", s.QueuedBytes),
-				slog.String("confirmed_lsn", s.Confirmed.String()),
-			},
-		})
-	}
-}
-
-// flowStatusLine is the status line for s after elapsed, prefixed by extra.
-func flowStatusLine(s flow.Stats, elapsed time.Duration, extra string) string {
-	confirmed := "-"
-	if s.Streaming {
-		confirmed = s.Confirmed.String()
-	}
-	return fmt.Sprintf("%schanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
-		extra, s.Changes, s.Events, float64(s.Events)/elapsed.Seconds(), s.Acked,
-		s.DeadLetters, s.QueuedBatches, s.QueuedBytes>>10, confirmed)
 }

@@ -256,6 +256,12 @@ var rules = []rule{
 		from:   under("internal/standby"),
 		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
 	},
+	{
+		// As replaydisplay: the flow and the snapshot report, it draws.
+		name:   "flowdisplay only renders: no cmd, configuration or client library",
+		from:   under("internal/flowdisplay"),
+		forbid: anyOf(under("cmd"), under("internal/config"), kafkaLibs, redisLibs, postgresLibs, prefixes("net")),
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
@@ -306,6 +312,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/connwatch", []string{module + "/sinks/kafka"}},
 		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
 		{module + "/internal/standby", []string{module + "/capture/replication"}},
+		{module + "/internal/flowdisplay", []string{"github.com/jackc/pgx/v5"}},
 	}
 	for i, r := range rules {
 		p := bad[i]
