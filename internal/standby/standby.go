@@ -37,8 +37,8 @@ type Held struct {
 // Hold runs the lease l and beside (the metrics server: it runs standing
 // by too), each until ctx is done, and blocks until the lease is held. It
 // returns the first error of the lease or of beside while standing by, or
-// ctx's error when ctx ended first; then everything it started has
-// returned. Once Hold has returned a Held, the caller builds the job and
+// ctx's error when ctx ended first (a nil Held always comes with an error);
+// then everything it started has returned. Once Hold has returned a Held, the caller builds the job and
 // either runs it with Held.Run or, when building fails, calls Held.Stop.
 func Hold(ctx context.Context, l lease, beside ...func(ctx context.Context) error) (*Held, error) {
 	ctx, cancel := context.WithCancel(ctx)
