@@ -16,6 +16,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
 
@@ -138,13 +139,13 @@ func appendDataJSON(b []byte, d any, asString bool) ([]byte, error) {
 		}
 		return strconv.AppendInt(b, x, 10), nil
 	case capture.Numeric:
-		return appendString(b, string(x)), nil
+		return jsonx.AppendString(b, string(x)), nil
 	case float64:
 		return appendFloat(b, x, asString), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case string:
-		return appendString(b, x), nil
+		return jsonx.AppendString(b, x), nil
 	case capture.LocalTime:
 		b = append(b, '"')
 		b = x.Time.AppendFormat(b, localTimeLayout)
@@ -220,18 +221,18 @@ func appendCELJSON(b []byte, v ref.Val, asString bool, loc *time.Location) ([]by
 	case types.Double:
 		return appendFloat(b, float64(x), asString), nil
 	case types.String:
-		return appendString(b, string(x)), nil
+		return jsonx.AppendString(b, string(x)), nil
 	case types.Bytes:
 		return appendDataJSON(b, []byte(x), false)
 	case types.Timestamp:
 		return appendDataJSON(b, x.Time, false)
 	case types.Duration:
-		return appendString(b, isoDuration(x.Duration)), nil
+		return jsonx.AppendString(b, isoDuration(x.Duration)), nil
 	case *rowVal:
 		return x.appendJSON(b)
 	}
 	if d, ok := decimal.FromVal(v); ok {
-		return appendString(b, d.String()), nil
+		return jsonx.AppendString(b, d.String()), nil
 	}
 	if types.IsUnknown(v) {
 		return b, errors.New("value is unknown")
@@ -289,7 +290,7 @@ func appendMapJSON(b []byte, m traits.Mapper, asString bool, loc *time.Location)
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonx.AppendString(b, k)
 		b = append(b, ':')
 		var err error
 		if b, err = appendCELJSON(b, vals[k], asString, loc); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 )
 
 // DeadLetterType is the Type of dead-letter events.
@@ -183,7 +184,7 @@ func rowJSON(b *binding, vals []capture.Value, keyOnly bool) json.RawMessage {
 			out = append(out, ',')
 		}
 		n++
-		out = appendString(out, col.Name)
+		out = jsonx.AppendString(out, col.Name)
 		out = append(out, ':')
 		// A value that does not decode is written as the text PostgreSQL sent.
 		dv, err := v.Decoded()
@@ -192,7 +193,7 @@ func rowJSON(b *binding, vals []capture.Value, keyOnly bool) json.RawMessage {
 			j, err = appendValueJSON(out, dv, false)
 		}
 		if err != nil {
-			j = appendString(out, fmt.Sprint(v.Data))
+			j = jsonx.AppendString(out, fmt.Sprint(v.Data))
 		}
 		out = j
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 )
 
 // EnvelopeMode says how EncodeEvent lays an Event out in a Kafka record,
@@ -234,14 +235,14 @@ func structuredSize(e Event) int {
 // (TestStructuredMatchesEncodingJSON), without reflection. e has been checked.
 func appendStructured(b []byte, e Event) ([]byte, error) {
 	b = append(b, `{"specversion":"1.0","id":`...)
-	b = appendString(b, e.ID)
+	b = jsonx.AppendString(b, e.ID)
 	b = append(b, `,"source":`...)
-	b = appendString(b, e.Source)
+	b = jsonx.AppendString(b, e.Source)
 	b = append(b, `,"type":`...)
-	b = appendString(b, e.Type)
+	b = jsonx.AppendString(b, e.Type)
 	if e.AggregateID != "" {
 		b = append(b, `,"subject":`...)
-		b = appendString(b, e.AggregateID)
+		b = jsonx.AppendString(b, e.AggregateID)
 	}
 	if !e.Time.IsZero() {
 		b = append(b, `,"time":"`...)
@@ -258,11 +259,11 @@ func appendStructured(b []byte, e Event) ([]byte, error) {
 	}
 	if e.Position != "" {
 		b = append(b, `,"sequence":`...)
-		b = appendString(b, string(e.Position))
+		b = jsonx.AppendString(b, string(e.Position))
 	}
 	if e.AggregateID != "" {
 		b = append(b, `,"partitionkey":`...)
-		b = appendString(b, e.AggregateID)
+		b = jsonx.AppendString(b, e.AggregateID)
 	}
 	if e.LSN != 0 {
 		b = append(b, `,"pglsn":"`...)
@@ -276,7 +277,7 @@ func appendStructured(b []byte, e Event) ([]byte, error) {
 	}
 	if e.AggregateType != "" {
 		b = append(b, `,"aggregatetype":`...)
-		b = appendString(b, e.AggregateType)
+		b = jsonx.AppendString(b, e.AggregateType)
 	}
 	if e.Epoch != 0 {
 		b = append(b, `,"epoch":"`...)
@@ -316,60 +317,6 @@ func appendCompactJSON(b, data []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// appendString appends s as a JSON string exactly as encoding/json does
-// with HTML escaping off (every JSON string the package writes goes through
-// it): \", \\, \b, \f, \n, \r and \t, other control
-// characters as \u00xx, U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendTime appends t in UTC as t.UTC().Format(timeLayout) does:

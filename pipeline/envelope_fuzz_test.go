@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -119,24 +118,4 @@ func writeFuzzSeed(tb testing.TB, dir, name string, args []any) {
 	if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// FuzzAppendString: every JSON string the package writes (envelope
-// attributes, event data, dead letters) is what encoding/json writes with
-// HTML escaping off.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "quote\" back\\slash", "\b\f\n\r\t\x00\x1f", "\u2028\u2029", "\xff\xfe invalid", "<&>", "日本"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		if got := appendString(nil, s); string(got) != strings.TrimSuffix(want.String(), "\n") {
-			t.Errorf("appendString(%q) = %s; encoding/json writes %s", s, got, want.String())
-		}
-	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 )
 
 // MapperOptions configures a Mapper. The zero value emits events without
@@ -241,7 +242,7 @@ func appendTableList(b []byte, rels []*capture.Relation) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, RelationName(r).String())
+		b = jsonx.AppendString(b, RelationName(r).String())
 	}
 	return append(b, ']')
 }
@@ -508,7 +509,7 @@ func (mp *Mapper) appendFields(buf []byte, fields []*field, b *binding) ([]byte,
 			buf = append(buf, ',')
 		}
 		n++
-		buf = appendString(buf, f.name)
+		buf = jsonx.AppendString(buf, f.name)
 		buf = append(buf, ':')
 		var err error
 		if f.prg.column != "" {
@@ -543,7 +544,7 @@ func (mp *Mapper) appendFields(buf []byte, fields []*field, b *binding) ([]byte,
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendString(buf, u)
+			buf = jsonx.AppendString(buf, u)
 		}
 		buf = append(buf, ']')
 	}
@@ -658,7 +659,7 @@ func (mp *Mapper) emitPending(p *pendingEvent, emit func(Event)) {
 		if len(data) > 1 {
 			data = append(data, ',')
 		}
-		data = appendString(data, g.field)
+		data = jsonx.AppendString(data, g.field)
 		data = append(data, ':', '[')
 		data = append(data, p.items[i]...)
 		data = append(data, ']')

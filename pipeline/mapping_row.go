@@ -13,6 +13,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 )
 
 // binding is a table's rules bound to one *capture.Relation: column positions
@@ -229,7 +230,7 @@ func (r *rowVal) appendJSON(b []byte) ([]byte, error) {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, r.b.rel.Columns[i].Name)
+		b = jsonx.AppendString(b, r.b.rel.Columns[i].Name)
 		b = append(b, ':')
 		v, err := r.value(i)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
 
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
 
@@ -156,7 +157,7 @@ func (m *Mapping) upcastStep(typ string, v int, data []byte) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonx.AppendString(b, k)
 		b = append(b, ':')
 		b = append(b, fields[k]...)
 	}

@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 )
 
 // Append-style JSON for the hot answers (an entity and its freshness),
@@ -62,7 +63,7 @@ func appendEntity(b []byte, id string, fields map[string]string, f *freshness) [
 	b = append(b, `,"freshness":`...)
 	b = appendFreshness(b, f)
 	b = append(b, `,"id":`...)
-	b = appendString(b, id)
+	b = jsonx.AppendString(b, id)
 	return append(b, "}\n"...)
 }
 
@@ -83,9 +84,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonx.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = jsonx.AppendString(b, m[k])
 	}
 	return append(b, '}')
 }
@@ -109,7 +110,7 @@ func appendFreshness(b []byte, f *freshness) []byte {
 			b = append(b, `{"partition":`...)
 			b = strconv.AppendInt(b, int64(p.Partition), 10)
 			b = append(b, `,"applied_lsn":`...)
-			b = appendString(b, p.AppliedLSN)
+			b = jsonx.AppendString(b, p.AppliedLSN)
 			b = append(b, `,"commit_time":`...)
 			b = appendTime(b, p.CommitTime)
 			b = append(b, `,"staleness_seconds":`...)
@@ -159,60 +160,4 @@ func appendFloatPtr(b []byte, f *float64) []byte {
 		}
 	}
 	return b
-}
-
-// appendString appends s as a JSON string, escaped as encoding/json does
-// without HTML escaping: quotes, backslashes and control characters
-// escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -63,16 +63,3 @@ func TestAppendFloat(t *testing.T) {
 		}
 	}
 }
-
-// FuzzAppendString: any string is written as encoding/json writes it.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range encodeStrings {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want := stdJSON(t, s)
-		if got := string(appendString(nil, s)) + "\n"; got != want {
-			t.Errorf("appendString(%q) = %q; want %q", s, got, want)
-		}
-	})
-}

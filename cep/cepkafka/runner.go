@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/cep"
+	"github.com/cdcflow/cdcflow/internal/connwatch"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -279,7 +279,7 @@ func (r *Runner) session(ctx context.Context) (progressed bool, err error) {
 			start[p.Topic][p.Partition] = kgo.NewOffset().At(off + 1)
 		}
 	}
-	lost := &connWatch{}
+	lost := &connwatch.Watch{}
 	opts := append(cfg.ClientOpts[:len(cfg.ClientOpts):len(cfg.ClientOpts)],
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.TransactionalID(cfg.TransactionalID),
@@ -489,36 +489,12 @@ func firstError(fs kgo.Fetches) error {
 	return first
 }
 
-// connWatch counts, as kgo hooks, the connections to the brokers that
-// failed. A transaction during which one failed is aborted rather than
-// committed (see sinks/kafka's TxPublisher: a broker restarted meanwhile
-// may have aborted it without fencing the producer).
-type connWatch struct{ n atomic.Int64 }
-
-func (w *connWatch) failed(err error) {
-	if err != nil {
-		w.n.Add(1)
-	}
-}
-
-func (w *connWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	w.failed(err)
-}
-
-func (w *connWatch) OnBrokerWrite(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	w.failed(err)
-}
-
-func (w *connWatch) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	w.failed(err)
-}
-
 // loop is one session's consume-evaluate-commit loop.
 type loop struct {
 	r    *Runner
 	cl   *kgo.Client
 	eng  *cep.Engine
-	lost *connWatch
+	lost *connwatch.Watch
 
 	gen     uint64 // generation of the last committed state
 	chunks  int    // its chunk count
@@ -750,7 +726,7 @@ func (s *loop) commit(ctx context.Context) error {
 	gen := s.gen + 1
 	state, chunks := stateRecords(cfg.StateTopic, cfg.Name, gen, snap, DefaultChunkBytes, s.chunks)
 	began := time.Now()
-	lost := s.lost.n.Load()
+	lost := s.lost.Failures()
 	if err := s.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin kafka transaction: %w", err)
 	}
@@ -780,7 +756,7 @@ func (s *loop) commit(ctx context.Context) error {
 	}
 	wg.Wait()
 	if firstErr == nil {
-		if n := s.lost.n.Load(); n != lost {
+		if n := s.lost.Failures(); n != lost {
 			firstErr = fmt.Errorf("connection to the kafka brokers lost during the transaction (%d times): aborted rather than committed", n-lost)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/cdcflow/cdcflow/cep"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
@@ -53,9 +54,9 @@ func runCatalog(_ context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		if err := rs.Check(m); err != nil {
-			return ruleProblems(err)
+			return cep.ProblemLines(err)
 		}
-		if opts.Derived, err = derivedCatalog(rs, m, *cepTopic); err != nil {
+		if opts.Derived, err = rs.Catalog(m, *cepTopic); err != nil {
 			return err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -93,6 +92,20 @@ func runCEP(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return err
 }
 
+// parseRulesFile reads and compiles the CEP rules file, its problems one
+// per line as file:line: rule "name": problem.
+func parseRulesFile(file string) (*cep.Rules, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("cep rules: %w", err)
+	}
+	rs, err := cep.ParseRules(file, src)
+	if err != nil {
+		return nil, cep.ProblemLines(err)
+	}
+	return rs, nil
+}
+
 // loadCEPRules reads, compiles and checks the rule file of cfg against
 // the mapping.
 func loadCEPRules(cfg *config.Config, mapping *pipeline.Mapping) (*cep.Rules, error) {
@@ -113,22 +126,6 @@ func loadCEPRules(cfg *config.Config, mapping *pipeline.Mapping) (*cep.Rules, er
 	return rules, nil
 }
 
-// cepInputs returns the topics of the aggregates whose events the rules
-// read.
-func cepInputs(rules *cep.Rules, mapping *pipeline.Mapping) []string {
-	want := rules.InputTypes()
-	var topics []string
-	for _, et := range mapping.EventTypes() {
-		if slices.Contains(want, et.Type) {
-			if t := mapping.Topic(et.AggregateType); !slices.Contains(topics, t) {
-				topics = append(topics, t)
-			}
-		}
-	}
-	slices.Sort(topics)
-	return topics
-}
-
 // newCEPRunner builds the runner of cfg's rules on brokers, its metrics
 // registered with reg.
 func newCEPRunner(cfg *config.Config, mapping *pipeline.Mapping, brokers []string, log *slog.Logger, reg prometheus.Registerer) (*cepkafka.Runner, error) {
@@ -137,7 +134,7 @@ func newCEPRunner(cfg *config.Config, mapping *pipeline.Mapping, brokers []strin
 		return nil, err
 	}
 	rc := cfg.CEP.RunnerConfig(&cfg.Kafka, brokers, mapping.Topic(""))
-	rc.Inputs = cepInputs(rules, mapping)
+	rc.Inputs = rules.InputTopics(mapping)
 	if len(rc.Inputs) == 0 {
 		return nil, fmt.Errorf("rules %s read no event type of mapping %s", cfg.CEP.File, cfg.Mapping.File)
 	}

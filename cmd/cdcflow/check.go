@@ -13,6 +13,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
+	"github.com/cdcflow/cdcflow/cep"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
@@ -118,10 +119,43 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return r.result()
 }
 
+// checkRules checks the CEP rules file, when one is given, against the
+// mapping's event types and schemas (cep.Rules.Check: every type a rule
+// matches, every data field an expression reads, with file and line), and
+// the derived events' schemas in the mapping's schemas directory against
+// what the rules derive (cep.Rules.CheckSchemas). It returns the derived
+// event types, for checking views over them; nil when there is no rules
+// file or it fails.
+func checkRules(r *checkReport, file string, m *pipeline.Mapping) []pipeline.EventType {
+	if file == "" {
+		r.skip("cep rules", "no rules file (--rules)")
+		return nil
+	}
+	rs, err := parseRulesFile(file)
+	if err == nil {
+		err = cep.ProblemLines(rs.Check(m))
+	}
+	if err != nil {
+		r.fail("cep rules", err)
+		return nil
+	}
+	derived, missing, err := rs.CheckSchemas(m)
+	if err != nil {
+		r.fail("cep rules", err)
+		return nil
+	}
+	detail := fmt.Sprintf("%s: %d rule(s) match the mapping's events, %d derived type(s)", file, len(rs.Names()), len(derived))
+	if len(missing) > 0 {
+		detail += fmt.Sprintf("; no schema yet for %s (cdcflow schemas derived writes them)", strings.Join(missing, ", "))
+	}
+	r.ok("cep rules", detail)
+	return derived
+}
+
 // checkViews checks the view definitions file, when one is configured,
 // against the mapping: it parses (CEL compiles) and every view follows
 // aggregate and event types the mapping produces and reads only data fields
-// their schemas declare (redisview.Definitions.Check).
+// their schemas declare (redisview.CheckFile).
 func checkViews(r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
 	file := cfg.Views.File
 	if file == "" {
@@ -134,37 +168,12 @@ func checkViews(r *checkReport, cfg *config.Config, mapping *pipeline.Mapping) {
 		r.fail("views", fmt.Errorf("views.file: %w", err))
 		return
 	}
-	defs, err := redisview.ParseDefinitions(src)
-	if err == nil {
-		err = defs.Check(mapping)
-	}
+	defs, err := redisview.CheckFile(file, src, mapping)
 	if err != nil {
-		r.fail("views", viewProblems(file, err))
+		r.fail("views", err)
 		return
 	}
 	r.ok("views", fmt.Sprintf("%s: %d view(s) match the mapping's events", file, len(defs.Names())))
-}
-
-// viewProblems writes the problems of a view file one per line as
-// file:line: view "name": problem, so that editors can jump to them.
-func viewProblems(file string, err error) error {
-	var errs redisview.DefinitionErrors
-	if !errors.As(err, &errs) {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	lines := make([]string, 0, len(errs))
-	for _, e := range errs {
-		where := file
-		if e.Line > 0 {
-			where = fmt.Sprintf("%s:%d", file, e.Line)
-		}
-		msg := e.Msg
-		if e.View != "" {
-			msg = fmt.Sprintf("view %q: %s", e.View, e.Msg)
-		}
-		lines = append(lines, where+": "+msg)
-	}
-	return errors.New(strings.Join(lines, "\n"))
 }
 
 // checkSource checks the mapping against the live tables and the server's

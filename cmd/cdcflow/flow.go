@@ -8,11 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/capture"
@@ -20,8 +18,9 @@ import (
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/flow"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/flowdisplay"
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
-	"github.com/cdcflow/cdcflow/internal/progress"
+	"github.com/cdcflow/cdcflow/internal/standby"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/kafka"
 )
@@ -60,7 +59,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			rc.Tables = append(rc.Tables, t.String())
 		}
 	}
-	rc.Snapshot.Progress = snapshotProgress(opts.progress, log)
+	rc.Snapshot.Progress = flowdisplay.Snapshot(opts.progress, log)
 	rc.DeferDecoding = !cfg.Capture.EagerDecoding // the mapper decodes only the columns its rules read
 	// Keepalives say how far decoding reached: progress records carry it
 	// (read-your-writes past WAL that has no events, docs/query.md).
@@ -104,49 +103,18 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		return err
 	}
 	reader.WithLease(lease)
-	ctx, cancel := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(ctx)
-	// The lease is freed only once the flow has stopped (its last commit
-	// and confirmation), so that a standby's fence does not cut them off.
-	lctx, releaseLease := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { // on every return; the normal path has waited already
-		cancel()
-		releaseLease()
-		_ = g.Wait()
-	}()
-	g.Go(func() error {
-		if err := lease.Run(lctx); lctx.Err() == nil {
-			return err
-		}
-		return nil
-	})
 	var ready atomic.Bool
+	var beside []func(context.Context) error
 	if cfg.Metrics.Addr != "" {
-		started := metricsserver.Ready(&ready)
-		readyz := func() error {
-			if !lease.Active() {
-				// A healthy standby is ready: readiness that meant
-				// "active" would stall rolling updates and disruption
-				// budgets. One that cannot reach the source is not.
-				return lease.Healthy()
-			}
-			if since := reader.RetryingSince(); !since.IsZero() {
-				return fmt.Errorf("reconnecting to the source since %s", since.UTC().Format(time.RFC3339))
-			}
-			return started()
-		}
+		readyz := standby.Readiness(lease, reader.RetryingSince, metricsserver.Ready(&ready))
 		metricsserver.RegisterProcess(reg, cmp.Or(opts.command, "run"), buildVersion(), readyz)
-		g.Go(func() error { return metricsserver.Serve(gctx, cfg.Metrics.Addr, reg, readyz) })
+		beside = append(beside, func(ctx context.Context) error { return metricsserver.Serve(ctx, cfg.Metrics.Addr, reg, readyz) })
 	}
-	select {
-	case <-lease.Acquired():
-	case <-gctx.Done():
-		releaseLease()
-		if err := g.Wait(); err != nil {
-			return leaseError(err)
-		}
-		return ctx.Err()
+	held, err := standby.Hold(ctx, lease, beside...)
+	if err != nil {
+		return leaseError(err)
 	}
+	defer held.Stop()
 
 	brokers := cfg.Kafka.Brokers
 	if len(brokers) == 0 {
@@ -249,16 +217,13 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 			"position_topic", pc.PositionTopic, "resume_after", string(fc.StoredPosition))
 	}
 
-	g.Go(func() error {
-		defer releaseLease()
-		return f.Run(gctx)
-	})
-	line := flowLine(opts.progress, log)
-	g.Go(func() error { return showProgress(gctx, line, f.Stats, opts.status) })
+	line := flowdisplay.Line(opts.progress, log)
+	also := []func(context.Context) error{func(ctx context.Context) error { return flowdisplay.Show(ctx, line, f.Stats, opts.status) }}
 	for _, svc := range opts.services {
-		g.Go(func() error { return svc(gctx, reg, brokers) })
+		also = append(also, func(ctx context.Context) error { return svc(ctx, reg, brokers) })
 	}
-	return brokenRuleError(sourceError(leaseError(g.Wait())), rc.Slot, pc.DeadLetterTopic)
+	err = held.Run(f.Run, also...)
+	return brokenRuleError(sourceError(leaseError(err)), rc.Slot, pc.DeadLetterTopic)
 }
 
 // leaseError says what a lost capture lease, or a fence that a standby's
@@ -295,54 +260,4 @@ func (s readySource) Run(ctx context.Context, h capture.Handler) error {
 		s.ready.Store(true)
 		return h(ctx, msgs)
 	})
-}
-
-// flowLine is the flow's status line: redrawn on out (a progress.Screen
-// that log also writes through, from liveStderr), or logged to log when out
-// is nil.
-func flowLine(out io.Writer, log *slog.Logger) *progress.Line {
-	return progress.New(progress.Config{Out: out, Redraw: out != nil, Log: log})
-}
-
-// showProgress reports the flow's progress every second until ctx is done:
-// on line, which redraws it in place on a terminal, or else logs it at the
-// line's interval (10 s), so that a run whose stderr is a pipe or a
-// container log still says what it is doing.
-func showProgress(ctx context.Context, line *progress.Line, stats func() flow.Stats, status func() string) error {
-	start := time.Now()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			line.End()
-			return ctx.Err()
-		case <-tick.C:
-		}
-		extra := ""
-		if status != nil {
-			extra = status() + " | "
-		}
-		s := stats()
-		line.Update(progress.Report{
-			Text: flowStatusLine(s, time.Since(start), extra),
-			Msg:  "progress",
-			Attrs: []slog.Attr{
-				slog.Int64("changes", s.Changes), slog.Int64("events", s.Events), slog.Int64("acked", s.Acked),
-				slog.Int64("dead_letters", s.DeadLetters), slog.Int64("queued_bytes", s.QueuedBytes),
-				slog.String("confirmed_lsn", s.Confirmed.String()),
-			},
-		})
-	}
-}
-
-// flowStatusLine is the status line for s after elapsed, prefixed by extra.
-func flowStatusLine(s flow.Stats, elapsed time.Duration, extra string) string {
-	confirmed := "-"
-	if s.Streaming {
-		confirmed = s.Confirmed.String()
-	}
-	return fmt.Sprintf("%schanges %d  events %d (%.0f/s)  acked %d  dead letters %d  queued %d (%d KiB)  confirmed %s",
-		extra, s.Changes, s.Events, float64(s.Events)/elapsed.Seconds(), s.Acked,
-		s.DeadLetters, s.QueuedBatches, s.QueuedBytes>>10, confirmed)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,18 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
+	"github.com/cdcflow/cdcflow/internal/viewsetup"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/sinks/redisview"
 )
@@ -81,20 +79,13 @@ func (f viewFlags) load() (*config.Config, error) {
 }
 
 // viewSetup is what the view commands, and `cdcflow run` with views.enabled,
-// build from the configuration: the definitions, the mapping's topics and
-// upcasters, and a Redis client.
+// build from the configuration: the views (package viewsetup: definitions,
+// topics, upcasters) and a Redis client.
 type viewSetup struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	mapping *pipeline.Mapping
-	defs    *redisview.Definitions
-	rdb     redis.UniversalClient
-	topics  []string // the topics the views read
-	// sourceTopics are the mapping's topics among them (not the derived
-	// events'), sorted: what the applied position stands on.
-	sourceTopics []string
-	// kafkaOpts connect the consumer (TLS, SASL of the kafka section).
-	kafkaOpts []kgo.Opt
+	*viewsetup.Setup
+	cfg *config.Config
+	log *slog.Logger
+	rdb redis.UniversalClient
 }
 
 // newViewSetup loads the view definitions named by cfg.Views.File and
@@ -113,37 +104,31 @@ func newViewSetup(cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logge
 // newViewSetupFrom is newViewSetup on the definitions src, named by
 // cfg.Views.File in errors.
 func newViewSetupFrom(cfg *config.Config, mapping *pipeline.Mapping, log *slog.Logger, src []byte) (*viewSetup, error) {
-	defs, err := redisview.ParseDefinitions(src)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Views.File, err)
+	v := &cfg.Views
+	vc := viewsetup.Config{
+		File: v.File, MappingFile: cfg.Mapping.File, Prefix: v.Prefix, RedisAddrs: v.Redis.Addrs,
+		Group: v.Group, InstanceID: v.InstanceID, SessionTimeout: v.SessionTimeout, MaxPollRecords: v.MaxPollRecords,
+		DeadLetterTopic: v.DeadLetterTopic, RulesFile: cfg.CEP.File, DerivedTopic: cfg.CEP.Topic, Logger: log,
 	}
-	s := &viewSetup{cfg: cfg, log: log.With("component", "views"), mapping: mapping, defs: defs}
-	for _, agg := range defs.AggregateTypes() {
-		if !slices.Contains(mapping.AggregateTypes(), agg) {
-			return nil, fmt.Errorf("%s: the views follow aggregate %q, which the mapping %s does not produce", cfg.Views.File, agg, cfg.Mapping.File)
+	var err error
+	if cfg.CEP.File != "" {
+		// Views may fold the events the rules derive.
+		if vc.Rules, err = parseRulesFile(cfg.CEP.File); err != nil {
+			return nil, err
 		}
 	}
-	topic, derivedAggs, m, err := derivedViews(cfg, mapping, defs)
+	// The definitions' problems come before the client options'.
+	var optsErr error
+	vc.ClientOpts, optsErr = cfg.Kafka.ConsumerOpts()
+	vs, err := viewsetup.New(vc, src, mapping)
 	if err != nil {
 		return nil, err
 	}
-	for _, agg := range defs.AggregateTypes() {
-		if !derivedAggs[agg] {
-			s.topics = append(s.topics, mapping.Topic(agg))
-		}
+	if optsErr != nil {
+		return nil, optsErr
 	}
-	// The applied position stands on the mapping's topics, which carry
-	// progress records to every partition; the derived events' topic has
-	// none, so it neither holds nor moves that position.
-	s.sourceTopics = slices.Compact(slices.Sorted(slices.Values(s.topics)))
-	if topic != "" {
-		s.mapping = m // upcasts the derived events too
-		s.topics = append(s.topics, topic)
-	}
-	if s.kafkaOpts, err = cfg.Kafka.ConsumerOpts(); err != nil {
-		return nil, err
-	}
-	if s.rdb, err = cfg.Views.Redis.Client(); err != nil {
+	s := &viewSetup{Setup: vs, cfg: cfg, log: vs.Logger()}
+	if s.rdb, err = v.Redis.Client(); err != nil {
 		return nil, err
 	}
 	// go-redis logs connection trouble through a package-level logger,
@@ -160,83 +145,12 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
-// viewsConfig is the redisview configuration of the views.
-func (s *viewSetup) viewsConfig(metrics *redisview.Metrics) redisview.Config {
-	// Partition N of every topic shares the applied position: it is the
-	// lowest of the mapping's topics' (docs/query.md, "Freshness").
-	return redisview.Config{Prefix: s.cfg.Views.Prefix, Upcast: s.mapping.Upcast, Logger: s.log, Metrics: metrics, Topics: s.sourceTopics}
-}
-
-// consumerConfig is the redisview consumer configuration for brokers.
-func (s *viewSetup) consumerConfig(brokers []string) redisview.ConsumerConfig {
-	return redisview.ConsumerConfig{
-		Brokers: brokers, Group: s.cfg.Views.Group, Topics: s.topics,
-		InstanceID: s.cfg.Views.InstanceID, SessionTimeout: s.cfg.Views.SessionTimeout,
-		MaxPollRecords: s.cfg.Views.MaxPollRecords, ClientOpts: s.kafkaOpts, Logger: s.log,
-	}
-}
-
-// deadLetterTopic is views.dead_letter_topic, or the mapping's.
-func (s *viewSetup) deadLetterTopic() string {
-	if s.cfg.Views.DeadLetterTopic != "" {
-		return s.cfg.Views.DeadLetterTopic
-	}
-	return s.mapping.DeadLetterTopic()
-}
-
-// materialize consumes the event topics on brokers into the current
-// generation of the views until ctx is done, following the generation
-// pointer when a replay swaps in a new one. ready, when not nil, is set once
-// the first consumer runs.
-func (s *viewSetup) materialize(ctx context.Context, brokers []string, metrics *redisview.Metrics, ready *atomic.Bool) error {
-	prefix := s.cfg.Views.Prefix
-	where := "redis " + strings.Join(s.cfg.Views.Redis.Addrs, ",")
-	for {
-		gen, err := redisview.CurrentGeneration(ctx, s.rdb, prefix)
-		if err != nil {
-			return fmt.Errorf("%s (views.redis): %w", where, err)
-		}
-		if gen == 0 {
-			// The first materializer starts generation 1.
-			if err := redisview.Swap(ctx, s.rdb, prefix, 0, 1); err != nil && !errors.Is(err, redisview.ErrSwapped) {
-				return err
-			}
-			continue
-		}
-		vc := s.viewsConfig(metrics)
-		vc.Generation = gen
-		views, err := redisview.New(vc, s.defs, s.rdb)
-		if err != nil {
-			return err
-		}
-		if err := views.Preflight(ctx); err != nil {
-			return fmt.Errorf("%s (views.redis): %w", where, err)
-		}
-		cc := s.consumerConfig(brokers)
-		cc.DeadLetterTopic, cc.FollowPointer = s.deadLetterTopic(), true
-		c, err := redisview.NewConsumer(cc, views)
-		if err != nil {
-			return err
-		}
-		if ready != nil {
-			ready.Store(true)
-		}
-		s.log.Info("materializing", "generation", gen, "topics", s.topics, "group", cc.Group)
-		err = c.Run(ctx)
-		if errors.Is(err, redisview.ErrGenerationChanged) {
-			s.log.Info("generation changed: handing over", "from", gen)
-			continue
-		}
-		return err
-	}
-}
-
 // materializeService returns the flow service `cdcflow run` starts when
 // views.enabled is set: the materializer, on the flow's brokers and metrics
 // registry.
 func (s *viewSetup) materializeService() func(ctx context.Context, reg *prometheus.Registry, brokers []string) error {
 	return func(ctx context.Context, reg *prometheus.Registry, brokers []string) error {
-		err := s.materialize(ctx, brokers, redisview.NewMetrics(reg), nil)
+		err := s.Materialize(ctx, s.rdb, brokers, redisview.NewMetrics(reg), nil)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("views: %w", err)
 		}
@@ -302,9 +216,9 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 		metricsserver.RegisterProcess(reg, "materialize", buildVersion(), readyz)
 		g.Go(func() error { return metricsserver.Serve(gctx, s.cfg.Metrics.Addr, reg, readyz) })
 	}
-	g.Go(func() error { return s.materialize(gctx, s.cfg.Kafka.Brokers, metrics, &ready) })
+	g.Go(func() error { return s.Materialize(gctx, s.rdb, s.cfg.Kafka.Brokers, metrics, &ready) })
 	if s.cfg.Query.Addr != "" {
-		g.Go(func() error { return serveQuery(gctx, s.cfg, s.defs, s.rdb, reg, s.log, false, nil) })
+		g.Go(func() error { return serveQuery(gctx, s.cfg, s.Definitions(), s.rdb, reg, s.log, false, nil) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -312,40 +226,4 @@ func runMaterialize(ctx context.Context, args []string, _, stderr io.Writer) err
 		return nil
 	}
 	return err
-}
-
-// derivedViews returns the topic of the CEP rules' derived events
-// (cep.topic, or the mapping's prefix + "cep"), the aggregate types whose
-// views fold only derived events, and the mapping that knows the derived
-// types, when cep.file is set and a view folds, keeps or deletes on one of
-// the types the rules derive (the reference example's overdue views). An
-// aggregate type whose views fold both mapped and derived events is refused:
-// the views' position guard is one per aggregate and orders one stream, and
-// the derived events reach the view later than the mapped events after
-// them, so the guard would drop them as stale (docs/views.md). It returns
-// "", nil and mapping when no view follows a derived type.
-func derivedViews(cfg *config.Config, mapping *pipeline.Mapping, defs *redisview.Definitions) (string, map[string]bool, *pipeline.Mapping, error) {
-	if cfg.CEP.File == "" {
-		return "", nil, mapping, nil
-	}
-	rs, err := parseRulesFile(cfg.CEP.File)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	onDerived, err := defs.DerivedOnly(rs.DerivedTypes())
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("%s (rules %s): %w", cfg.Views.File, cfg.CEP.File, err)
-	}
-	if len(onDerived) == 0 {
-		return "", nil, mapping, nil
-	}
-	ds, err := rs.DerivedSchemas(mapping)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("%s: %w", cfg.CEP.File, err)
-	}
-	types := make([]pipeline.EventType, 0, len(ds))
-	for _, d := range ds {
-		types = append(types, pipeline.EventType{Type: d.Type, AggregateType: d.AggregateType, Version: d.Version})
-	}
-	return cmp.Or(cfg.CEP.Topic, mapping.Topic("cep")), onDerived, mapping.WithDerived(types), nil
 }

@@ -204,7 +204,7 @@ func startQuickstartViews(ctx context.Context, cfg *config.Config, mapping *pipe
 		if s, err = newViewSetupFrom(cfg, mapping, log, src); err == nil {
 			v := &quickstartViews{redis: r, setup: s}
 			var reader *redisview.Reader
-			if reader, err = redisview.NewReader(s.defs, s.rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions)); err == nil {
+			if reader, err = redisview.NewReader(s.Definitions(), s.rdb, cfg.Views.Prefix, int(cfg.Kafka.Topics.Partitions)); err == nil {
 				v.orders = quickstart.NewOrders(reader)
 				fmt.Fprint(stderr, quickstart.RedisHint(r.Addr(), r.Port(), cfg.Views.Prefix))
 				return v, nil

@@ -50,7 +50,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !grace.set {
 		grace.d = s.cfg.Views.ReplayGrace
 	}
-	cc := s.consumerConfig(s.cfg.Kafka.Brokers) // a replay reads without a group
+	cc := s.ConsumerConfig(s.cfg.Kafka.Brokers) // a replay reads without a group
 	line := progress.New(progress.Config{Log: s.log})
 	if *showBar {
 		line = progress.New(progress.Config{Out: stderr, Redraw: true})
@@ -94,7 +94,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		var err error
 		gen, err = redisview.Replay(gctx, redisview.ReplayConfig{
 			Consumer: cc,
-			Views:    s.viewsConfig(metrics),
+			Views:    s.ViewsConfig(metrics),
 			Fresh:    *fresh,
 			Grace:    grace.d,
 			OnSwap: func(live, old int64) {
@@ -109,7 +109,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 					pause("delete")
 				}
 			},
-		}, s.defs, s.rdb)
+		}, s.Definitions(), s.rdb)
 		return err
 	})
 	err = g.Wait()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cdcflow/cdcflow/cep"
 	"github.com/cdcflow/cdcflow/internal/config"
 	"github.com/cdcflow/cdcflow/internal/schemafiles"
 )
@@ -130,7 +131,7 @@ func runSchemasDerived(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := rs.Check(m); err != nil {
-		return ruleProblems(err)
+		return cep.ProblemLines(err)
 	}
 	ds, err := rs.DerivedSchemas(m)
 	if err != nil {

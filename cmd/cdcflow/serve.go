@@ -115,6 +115,6 @@ func serveQuery(ctx context.Context, cfg *config.Config, defs *redisview.Definit
 // queryService is serveQuery as a flow service of `cdcflow run`.
 func (s *viewSetup) queryService(announce func(string)) func(ctx context.Context, reg *prometheus.Registry, brokers []string) error {
 	return func(ctx context.Context, reg *prometheus.Registry, _ []string) error {
-		return serveQuery(ctx, s.cfg, s.defs, s.rdb, reg, s.log, true, announce)
+		return serveQuery(ctx, s.cfg, s.Definitions(), s.rdb, reg, s.log, true, announce)
 	}
 }

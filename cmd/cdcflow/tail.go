@@ -18,6 +18,7 @@ import (
 	"github.com/cdcflow/cdcflow/capture/replication"
 	"github.com/cdcflow/cdcflow/capture/snapshot"
 	"github.com/cdcflow/cdcflow/internal/config"
+	"github.com/cdcflow/cdcflow/internal/flowdisplay"
 	"github.com/cdcflow/cdcflow/internal/metricsserver"
 	"github.com/cdcflow/cdcflow/internal/progress"
 )
@@ -81,7 +82,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if progress.IsTerminal(stderr) {
 		bars = stderr
 	}
-	rc.Snapshot.Progress = snapshotProgress(bars, log)
+	rc.Snapshot.Progress = flowdisplay.Snapshot(bars, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r, err := replication.New(rc, log, replication.NewMetrics(reg))

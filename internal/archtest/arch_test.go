@@ -109,10 +109,10 @@ var rules = []rule{
 		forbid: postgresLibs,
 	},
 	{
-		name: "pipeline is pure: it imports only capture's types, and does no I/O",
+		name: "pipeline is pure: it imports only capture's types (and the JSON writers of internal/jsonx), and does no I/O",
 		from: under("pipeline"),
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, func(imp string) bool {
-			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && imp != module+"/internal/jsonx" && !under("pipeline")(imp)
 		}),
 	},
 	{
@@ -199,10 +199,10 @@ var rules = []rule{
 	{
 		// Time comes from the events and progress records; the caller wires
 		// Kafka, stores the snapshots and exports the metrics.
-		name: "cep is pure: capture's types, pipeline and strictyaml only; no I/O, no clients, no metrics",
+		name: "cep is pure: capture's types, pipeline, strictyaml and jsonx only; no I/O, no clients, no metrics",
 		from: func(s string) bool { return under("cep")(s) && !under("cep/cepkafka")(s) },
 		forbid: anyOf(ioLibs, kafkaLibs, redisLibs, postgresLibs, prefixes("os", "io/fs"), func(imp string) bool {
-			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && !under("pipeline")(imp)
+			return projectPkg(imp) && imp != module+"/capture" && imp != module+"/internal/strictyaml" && imp != module+"/internal/jsonx" && !under("pipeline")(imp)
 		}),
 	},
 	{
@@ -231,6 +231,36 @@ var rules = []rule{
 		name:   "quickstart holds the quickstart's texts and reads: no cmd, configuration, flow or Kafka",
 		from:   under("internal/quickstart"),
 		forbid: anyOf(under("cmd"), under("internal/config"), under("flow"), under("sinks/kafka"), kafkaLibs),
+	},
+	{
+		// pipeline and cep are pure and import it: it must stay so.
+		name:   "jsonx writes JSON: standard library only, no I/O",
+		from:   under("internal/jsonx"),
+		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs"), func(imp string) bool { return strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }),
+	},
+	{
+		name:   "connwatch is a kgo hook: franz-go only, no project package",
+		from:   under("internal/connwatch"),
+		forbid: anyOf(projectPkg, redisLibs, postgresLibs),
+	},
+	{
+		// cmd reads the configuration and builds the clients; the view
+		// commands' assembly gets plain values.
+		name:   "viewsetup assembles the views over redisview: no cmd, configuration, capture, flow or PostgreSQL",
+		from:   under("internal/viewsetup"),
+		forbid: anyOf(under("cmd"), under("internal/config"), under("capture"), under("flow"), postgresLibs),
+	},
+	{
+		// It composes the parts cmd built; the lease is an interface.
+		name:   "standby composes the lease and the job: no project package, no client library",
+		from:   under("internal/standby"),
+		forbid: anyOf(projectPkg, kafkaLibs, redisLibs, postgresLibs),
+	},
+	{
+		// As replaydisplay: the flow and the snapshot report, it draws.
+		name:   "flowdisplay only renders: no cmd, configuration or client library",
+		from:   under("internal/flowdisplay"),
+		forbid: anyOf(under("cmd"), under("internal/config"), kafkaLibs, redisLibs, postgresLibs, prefixes("net")),
 	},
 }
 
@@ -278,6 +308,11 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/schemafiles", []string{"github.com/redis/go-redis/v9"}},
 		{module + "/internal/replaydisplay", []string{"github.com/redis/go-redis/v9"}},
 		{module + "/internal/quickstart", []string{module + "/internal/config"}},
+		{module + "/internal/jsonx", []string{"github.com/google/cel-go/cel"}},
+		{module + "/internal/connwatch", []string{module + "/sinks/kafka"}},
+		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
+		{module + "/internal/standby", []string{module + "/capture/replication"}},
+		{module + "/internal/flowdisplay", []string{"github.com/jackc/pgx/v5"}},
 	}
 	for i, r := range rules {
 		p := bad[i]

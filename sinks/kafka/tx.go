@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/cdcflow/cdcflow/backpressure"
+	"github.com/cdcflow/cdcflow/internal/connwatch"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -91,37 +90,14 @@ type TxPublisher struct {
 	max     int
 	txm     *txMetrics
 	now     func() time.Time
-	// lost counts the failed connections to the brokers (connWatch).
-	lost *connWatch
+	// lost counts the failed connections to the brokers.
+	lost *connwatch.Watch
 }
 
 // ErrConnectionLost is wrapped by the error of a Kafka transaction that
 // TxPublisher aborted instead of committing because a connection to the
 // brokers failed (dial, write or read) while it was open.
 var ErrConnectionLost = errors.New("connection to the kafka brokers lost during the transaction")
-
-// connWatch counts, as kgo hooks, the connections to the brokers that
-// failed: a dial, a request write or a response read that ended in an
-// error. A connection closed for being idle is not counted.
-type connWatch struct{ n atomic.Int64 }
-
-func (w *connWatch) failed(err error) {
-	if err != nil {
-		w.n.Add(1)
-	}
-}
-
-func (w *connWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	w.failed(err)
-}
-
-func (w *connWatch) OnBrokerWrite(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	w.failed(err)
-}
-
-func (w *connWatch) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
-	w.failed(err)
-}
 
 // txMetrics counts the Kafka transactions of a TxPublisher.
 type txMetrics struct {
@@ -212,7 +188,7 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	if cfg.BatchMaxBytes != nil {
 		opts = append(opts, kgo.ProducerBatchMaxBytesFn(cfg.BatchMaxBytes))
 	}
-	lost := &connWatch{}
+	lost := &connwatch.Watch{}
 	opts = append(opts, kgo.WithHooks(lost))
 	var (
 		m   *Metrics
@@ -359,7 +335,7 @@ func (t *TxPublisher) Publish(ctx context.Context, recs []TxRecord, commitTime t
 // marks, when not nil, are the records' end LSN marks (endlsn.go).
 func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord, marks []endMark) error {
 	began := t.now()
-	lost := t.lost.n.Load()
+	lost := t.lost.Failures()
 	if err := t.cl.BeginTransaction(); err != nil {
 		return fmt.Errorf("begin kafka transaction: %w", err)
 	}
@@ -423,7 +399,7 @@ func (t *TxPublisher) commit(ctx context.Context, recs []TxRecord, marks []endMa
 	// happened cannot be told from here, so the transaction is aborted
 	// and the caller stops; the next start resumes from the stored
 	// position and writes these records again.
-	if n := t.lost.n.Load(); n != lost {
+	if n := t.lost.Failures(); n != lost {
 		return t.abort(ctx, fmt.Errorf("%w (%d times): aborted rather than committed, as the broker may have aborted it", ErrConnectionLost, n-lost))
 	}
 	if err := t.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {

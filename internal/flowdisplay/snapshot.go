@@ -1,4 +1,4 @@
-package main
+package flowdisplay
 
 import (
 	"fmt"
@@ -10,11 +10,11 @@ import (
 	"github.com/cdcflow/cdcflow/internal/progress"
 )
 
-// snapshotProgress returns the snapshot's progress callback, drawn by
+// Snapshot returns the snapshot's progress callback, drawn by
 // internal/progress: a bar per table redrawn on a terminal (every 200ms), a
 // line per report on any other w (every 10s), and "snapshot progress" Info
 // records when w is nil.
-func snapshotProgress(w io.Writer, log *slog.Logger) func(snapshot.Progress) {
+func Snapshot(w io.Writer, log *slog.Logger) func(snapshot.Progress) {
 	return snapshotDisplay(progress.New(progress.Config{Out: w, Log: log.With("component", "snapshot")}))
 }
 
