@@ -60,7 +60,7 @@ func runFlow(ctx context.Context, cfg *config.Config, mapping *pipeline.Mapping,
 		}
 	}
 	rc.Snapshot.Progress = flowdisplay.Snapshot(opts.progress, log)
-	rc.DeferDecoding = !cfg.Capture.EagerDecoding // the mapper decodes only the columns its rules read
+	rc.DeferDecoding = cfg.Capture.DeferDecoding // the mapper then decodes only the columns its rules read
 	// Keepalives say how far decoding reached: progress records carry it
 	// (read-your-writes past WAL that has no events, docs/query.md).
 	rc.ProgressMarkers = true

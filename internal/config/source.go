@@ -69,11 +69,14 @@ type CaptureConfig struct {
 	// SnapshotChunkRows is the page size of the snapshot's keyset reads, in
 	// rows. Default 10000.
 	SnapshotChunkRows int `yaml:"snapshot_chunk_rows"`
-	// EagerDecoding makes cdcflow run decode every column of every streamed
-	// row on capture's goroutine, as before deferred decoding. Default
-	// false: the mapping decodes only the columns its rules read
-	// (docs/capture.md, "Deferred decoding"); the events are the same.
-	EagerDecoding bool `yaml:"eager_decoding"`
+	// DeferDecoding makes cdcflow run hand streamed column values on
+	// undecoded, so that the mapping decodes only the columns its rules
+	// read (docs/capture.md, "Deferred decoding"); the events are the same.
+	// Default false: every column is decoded on capture's goroutine, in
+	// parallel with the mapping, which measured faster on the reference and
+	// the wide workloads (docs/benchmarks.md, "Deferred decoding: the
+	// default").
+	DeferDecoding bool `yaml:"defer_decoding"`
 	// Lease configures the capture lease: active and standby instances (lease.go).
 	Lease LeaseConfig `yaml:"lease"`
 }
