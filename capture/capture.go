@@ -351,7 +351,11 @@ type Marker struct {
 	// LSN: for snapshot markers the consistent point - 1 (the snapshot rows'
 	// FinalLSN); for heartbeats, the confirmable end of the heartbeat message;
 	// for progress markers, the position decoding has reached.
-	LSN    LSN
+	LSN LSN
+	// Time: for heartbeats, the source server's clock when the message was
+	// written (zero for a snapshot epoch's slot marker, which has none);
+	// for progress markers, the keepalive's send time, which is not a
+	// commit time (a transaction past LSN may have committed before it).
 	Time   time.Time
 	Tables []*Relation // snapshot markers: the tables of the epoch
 }

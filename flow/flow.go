@@ -176,10 +176,10 @@ type Flow struct {
 	aggOf      map[string]string // each event topic's aggregate type
 
 	// reached is the position of the last progress marker (how far
-	// decoding reached, from a keepalive), reachedAt its time: progress
-	// records carry it when it is past lastEnd; it is never confirmed.
-	reached   capture.LSN
-	reachedAt time.Time
+	// decoding reached, from a keepalive): progress records carry it when
+	// it is past lastEnd, with endTime (a keepalive's send time is not a
+	// commit time); it is never confirmed.
+	reached capture.LSN
 	// moved wakes the progress loop when a chunk moved the position.
 	moved chan struct{}
 
@@ -410,7 +410,7 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 				f.lastEnd = m.StartLSN
 			}
 			// A new session reports how far it reached afresh.
-			f.reached, f.reachedAt = 0, time.Time{}
+			f.reached = 0
 			f.cur.connected(m.Source, m.StartLSN)
 		case *capture.Begin:
 			txFrom = len(f.records)
@@ -422,10 +422,12 @@ func (f *Flow) handleMapped(ctx context.Context, job *mapJob) error {
 		case *capture.Marker:
 			switch m.Kind {
 			case capture.MarkerHeartbeat:
-				f.endTime = m.Time
+				if !m.Time.IsZero() { // a source time, when the marker has one
+					f.endTime = m.Time
+				}
 			case capture.MarkerProgress:
 				if m.LSN > f.reached {
-					f.reached, f.reachedAt = m.LSN, m.Time
+					f.reached = m.LSN
 				}
 			case capture.MarkerSnapshotBegin:
 				f.snapshot = true

@@ -96,8 +96,13 @@ func (f *Flow) sendProgress(ctx context.Context, now time.Time) error {
 	if f.reached > pos {
 		// Decoding reached past the last transaction handed on (WAL
 		// without events, from a keepalive): every transaction ending
-		// before it was handed on ahead of this progress record.
-		pos, at = f.reached, f.reachedAt
+		// before it was handed on ahead of this progress record. The time
+		// stays the newest commit (or heartbeat) time: the keepalive's
+		// send time is not one, and a transaction after its position can
+		// have committed before it was sent (the walsender had not read
+		// it yet), so it would claim an event time that later events
+		// fall behind (the CEP watermark; docs/events.md).
+		pos = f.reached
 	}
 	if at.IsZero() || f.snapshot || f.encodeErr != nil {
 		return nil

@@ -180,14 +180,18 @@ func TestExactlyOnceProgress(t *testing.T) {
 
 // TestProgressMarkerPosition: a progress marker past the last transaction
 // (decoding reached WAL without events) makes progress records carry its
-// position and time at once, without waiting for the progress tick, and
-// confirms nothing past the transaction.
+// position at once, without waiting for the progress tick, with the last
+// transaction's commit time (not the marker's: a keepalive's send time is
+// no commit time), and confirms nothing past the transaction.
 func TestProgressMarkerPosition(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		gate := &fakeGate{}
 		h := runWith(t, false, nil, gate)
 		h.hand(connected())
-		h.hand(tx(0x200, 1)...)
+		committed := time.Date(2026, 11, 23, 10, 0, 4, 0, time.UTC)
+		msgs := tx(0x200, 1)
+		msgs[len(msgs)-1].(*capture.Commit).CommitTime = committed
+		h.hand(msgs...)
 		h.pub.ack(0, nil)
 		synctest.Wait()
 		n := h.pub.published()
@@ -205,8 +209,8 @@ func TestProgressMarkerPosition(t *testing.T) {
 			t.Fatal("no progress record right after a progress marker")
 		}
 		evs := progressOf(t, batches[0].Records)
-		if len(evs) != 1 || evs[0].LSN != 0x2A0 || !evs[0].Time.Equal(at) {
-			t.Fatalf("progress after a marker = %+v; want one at 0/2A0, %v", evs, at)
+		if len(evs) != 1 || evs[0].LSN != 0x2A0 || !evs[0].Time.Equal(committed) {
+			t.Fatalf("progress after a marker = %+v; want one at 0/2A0 with the transaction's commit time %v (not the marker's %v)", evs, committed, at)
 		}
 		h.pub.ack(n, nil)
 		synctest.Wait()

@@ -60,6 +60,11 @@ func (r *Reader) heartbeat(ctx context.Context) {
 	}
 }
 
+// heartbeatClock is the SQL of a heartbeat's content: the server's
+// clock_timestamp() in UTC as RFC 3339 with microseconds, which the
+// decoder (pgoutput.Config.HeartbeatPrefix) parses as the heartbeat's time.
+const heartbeatClock = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+
 // beat emits one heartbeat and updates the slot metrics.
 func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat, error) {
 	qctx, cancel := context.WithTimeout(ctx, max(r.cfg.HeartbeatInterval, 5*time.Second))
@@ -68,9 +73,13 @@ func (r *Reader) beat(ctx context.Context, conn *pgx.Conn, beats []beat) ([]beat
 	var lsnText string
 	// txid_current() gives the statement a transaction id, so its commit is
 	// flushed at once and the walsender can send the message (a
-	// non-transactional message alone waits for some later flush).
-	if err := conn.QueryRow(qctx, "SELECT pg_logical_emit_message(false, $1, $2::text)::text, txid_current()",
-		r.heartbeatPrefix(), now.Format(time.RFC3339Nano)).Scan(&lsnText, new(int64)); err != nil {
+	// non-transactional message alone waits for some later flush). The
+	// message carries the server's clock as it is written: a source time
+	// like the commit times around it, which progress records and the CEP
+	// watermark take as event time (a clock of this host's could be ahead
+	// of the source's, and later transactions would seem to go back in time).
+	if err := conn.QueryRow(qctx, "SELECT pg_logical_emit_message(false, $1, "+heartbeatClock+")::text, txid_current()",
+		r.heartbeatPrefix()).Scan(&lsnText, new(int64)); err != nil {
 		return beats, fmt.Errorf("emit heartbeat: %w", err)
 	}
 	r.metrics.heartbeat()

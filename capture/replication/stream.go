@@ -295,8 +295,9 @@ func (r *Reader) decode(dec *pgoutput.Decoder, counters *changeCounters, walStar
 				r.epochDone = sm.Epoch
 			}
 			// The epoch this process handed on: confirming past the marker
-			// says the snapshot is durable.
-			return &capture.Marker{Kind: capture.MarkerHeartbeat, LSN: lsn + 1, Time: time.Now().UTC()}, nil
+			// says the snapshot is durable. It has no source time (this
+			// host's clock now would be later than the commits after it).
+			return &capture.Marker{Kind: capture.MarkerHeartbeat, LSN: lsn + 1}, nil
 		}
 	}
 	msg, err := dec.Decode(walStart, data)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -345,6 +346,7 @@ END $$`)
 	if err := <-loadDone; err != nil {
 		t.Fatalf("load: %v", err)
 	}
+	directedCases(t, db.Conn(t))
 	// The killed runs committed state: the restarts resumed from it.
 	stateEnd := func() int64 {
 		cl := kafka.Client(t)
@@ -452,6 +454,34 @@ END $$`)
 	}
 
 	checkOverdueView(t, env, root, want)
+}
+
+// directedCases adds what a random load can leave out, so that whatever the
+// seed every rule and the overdue view have a case: one customer's two new
+// orders declined in one transaction (the at-risk rule wants two declines
+// within its window; testWindows), and one order promised and never
+// declared (an overdue that nothing resolves).
+func directedCases(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := conn.Query(ctx, `
+		INSERT INTO orders (customer_id, status, total, currency, shipping_address, "createdBy", ordered_at, updated_at)
+		SELECT customer_id, 'N', 10.00, 'EUR', '{"city": "Berlin"}', 'cep-test', now(), now()
+		FROM (SELECT customer_id FROM customers ORDER BY customer_id LIMIT 1) c, generate_series(1, 3)
+		RETURNING order_id`)
+	if err != nil {
+		t.Fatalf("insert three orders: %v", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("insert three orders: %v, %v", ids, err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE orders SET status = 'D', updated_at = now() WHERE order_id = ANY($1)`, ids[:2]); err != nil {
+		t.Fatalf("decline orders %v: %v", ids[:2], err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE orders SET status = 'C', updated_at = now() WHERE order_id = $1`, ids[2]); err != nil {
+		t.Fatalf("promise order %d: %v", ids[2], err)
+	}
 }
 
 // checkOverdueView materializes the reference example's overdue views
