@@ -1,8 +1,6 @@
 package cep
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 	"github.com/cdcflow/cdcflow/internal/strictyaml"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
@@ -255,29 +254,22 @@ type lazyData struct {
 	state   dataState
 	v       any   // dataParsed: the whole data
 	err     error // dataFailed: dataValue's error
-	members []member
+	members []jsonx.Member
 }
 
 type dataState uint8
 
 const (
 	dataUnchecked dataState = iota
-	dataChecked             // fastData takes it
+	dataChecked             // jsonx.Valid takes it
 	dataParsed              // v holds it, decoded
 	dataFailed              // err says why it cannot be decoded
 )
 
-// member is a top-level member of an object, read by fastMembers.
-type member struct {
-	name  string
-	v     any
-	found bool
-}
-
 // check returns dataValue's error for data (nil when it decodes).
 func (d *lazyData) check(data string) error {
 	if d.state == dataUnchecked {
-		if fastValid(data) {
+		if jsonx.Valid(data) {
 			d.state = dataChecked
 		} else {
 			d.parse(data)
@@ -315,25 +307,25 @@ func (d *lazyData) walk(data string, want, path []string) (ref.Val, bool) {
 		return nil, false
 	}
 	if d.members == nil && len(want) > 0 {
-		ms := make([]member, len(want))
+		ms := make([]jsonx.Member, len(want))
 		for i, w := range want {
-			ms[i].name = w
+			ms[i].Name = w
 		}
-		if !fastMembers(data, ms) {
+		if !jsonx.Members(data, ms) {
 			d.parse(data)
 			return d.walk(data, nil, path)
 		}
 		d.state, d.members = dataChecked, ms
 	}
 	for i := range d.members {
-		if m := &d.members[i]; m.name == path[0] {
-			if !m.found {
+		if m := &d.members[i]; m.Name == path[0] {
+			if !m.Found {
 				return nil, false
 			}
-			return walkData(m.v, path[1:])
+			return walkData(m.Value, path[1:])
 		}
 	}
-	v, found, ok := fastField(data, path[0])
+	v, found, ok := jsonx.Field(data, path[0])
 	if !ok {
 		d.parse(data)
 		return d.walk(data, nil, path)
@@ -553,60 +545,22 @@ func toJSON(v ref.Val) (any, error) {
 	return nil, fmt.Errorf("value of type %s cannot be event data", v.Type().TypeName())
 }
 
-// dataValue decodes event data for CEL: integers stay exact, other numbers
-// become doubles; decimals are strings in event data, read with
-// decimal(data.total).
+// dataValue decodes event data for CEL (jsonx.Decode): integers stay
+// exact, other numbers become doubles; decimals are strings in event data,
+// read with decimal(data.total).
 func dataValue(data []byte) (any, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
-	}
-	if v, ok := fastData(data); ok {
-		return v, nil
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := jsonx.Decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode event data: %w", err)
 	}
-	return numbers(v), nil
+	return v, nil
 }
 
 // dataValueString is dataValue of data held as a string.
 func dataValueString(data string) (any, error) {
-	if len(strings.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
-	}
-	if v, ok := fastData(data); ok {
-		return v, nil
-	}
-	d := json.NewDecoder(strings.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := jsonx.Decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("decode event data: %w", err)
 	}
-	return numbers(v), nil
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if !strings.ContainsAny(string(x), ".eE") {
-			if i, err := x.Int64(); err == nil {
-				return i
-			}
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = numbers(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = numbers(x[k])
-		}
-	}
-	return v
+	return v, nil
 }

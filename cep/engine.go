@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/cdcflow/cdcflow/capture"
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -398,9 +399,9 @@ func (in *inputEvent) data() (any, error) {
 }
 
 // check returns the error decoding the event's data gives, decoding it
-// only when fastData does not take it.
+// only when jsonx.Valid does not take it.
 func (in *inputEvent) check() error {
-	if in.parsed || !fastValid(in.ev.Data) {
+	if in.parsed || !jsonx.Valid(in.ev.Data) {
 		_, err := in.data()
 		return err
 	}
@@ -411,7 +412,7 @@ func (in *inputEvent) check() error {
 // member path[0] unless the whole data is decoded already.
 func (in *inputEvent) field(path []string) (ref.Val, bool) {
 	if !in.parsed {
-		v, found, ok := fastField(in.ev.Data, path[0])
+		v, found, ok := jsonx.Field(in.ev.Data, path[0])
 		if ok {
 			if !found {
 				return nil, false

@@ -224,59 +224,6 @@ func appendField(t *testing.T, b []byte, name string, v any) []byte {
 	return b
 }
 
-// TestFastField checks fastValid and fastField against fastData on the
-// data seeds: fastValid takes what fastData takes, and fastField finds
-// every member of a decoded object as it is decoded, and no other.
-func TestFastField(t *testing.T) {
-	for _, s := range append(dataSeeds, `{"a":1,"b":[{"a":2}],"a":{"c":"last"}}`, `{"x":{"a":1}}`) {
-		checkFastField(t, s)
-	}
-}
-
-func FuzzFastField(f *testing.F) {
-	for _, s := range dataSeeds {
-		f.Add(s)
-	}
-	f.Fuzz(checkFastField)
-}
-
-func checkFastField(t *testing.T, s string) {
-	want, ok := fastData(s)
-	if got := fastValid(s); got != ok {
-		t.Fatalf("fastValid(%q) = %v; fastData takes it: %v", s, got, ok)
-	}
-	if fastValid([]byte(s)) != ok {
-		t.Fatalf("fastValid([]byte(%q)) differs from fastValid(string)", s)
-	}
-	obj, isObj := want.(map[string]any)
-	ms := []member{{name: "a"}, {name: "missing"}, {name: "b"}}
-	if mok := fastMembers(s, ms); mok != (ok && isObj) {
-		t.Fatalf("fastMembers(%q) ok = %v; want %v", s, mok, ok && isObj)
-	} else if mok {
-		for _, m := range ms {
-			if wv, wfound := obj[m.name]; m.found != wfound || !reflect.DeepEqual(m.v, wv) {
-				t.Errorf("fastMembers(%q) %s = %#v, %v; want %#v, %v", s, m.name, m.v, m.found, wv, wfound)
-			}
-		}
-	}
-	for _, name := range []string{"a", "b", "x", "missing", ""} {
-		v, found, fok := fastField(s, name)
-		if fok != (ok && isObj) {
-			t.Fatalf("fastField(%q, %q) ok = %v; want %v", s, name, fok, ok && isObj)
-		}
-		if !fok {
-			continue
-		}
-		wv, wfound := obj[name]
-		if found != wfound || !reflect.DeepEqual(v, wv) {
-			t.Errorf("fastField(%q, %q) = %#v, %v; want %#v, %v", s, name, v, found, wv, wfound)
-		}
-		if bv, bfound, bok := fastField([]byte(s), name); !bok || bfound != found || !reflect.DeepEqual(bv, v) {
-			t.Errorf("fastField([]byte(%q), %q) differs from fastField(string)", s, name)
-		}
-	}
-}
-
 // TestUndecodableMatchedData checks that a matched event whose data is not
 // JSON fails a derivation even when no field reads its data (its data is
 // checked, not decoded, when nothing reads it): an evaluation error for a

@@ -1,8 +1,6 @@
 package redisview
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -18,6 +16,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
+	"github.com/cdcflow/cdcflow/internal/jsonx"
 	"github.com/cdcflow/cdcflow/pipeline"
 	"github.com/cdcflow/cdcflow/pipeline/decimal"
 )
@@ -606,40 +605,7 @@ func pow10(n int) decimal.Decimal {
 	return decimal.MustParse("1" + strings.Repeat("0", n))
 }
 
-// jsonValue decodes event data for CEL: integers stay exact, other numbers
-// become doubles (as the mapping's upcasters do); decimals are strings in
-// event data and are converted with decimal(data.total).
-func jsonValue(data []byte) (any, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return map[string]any{}, nil
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return fromJSON(v), nil
-}
-
-func fromJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if !strings.ContainsAny(string(x), ".eE") {
-			if i, err := x.Int64(); err == nil {
-				return i
-			}
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = fromJSON(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = fromJSON(x[k])
-		}
-	}
-	return v
-}
+// jsonValue decodes event data for CEL (jsonx.Decode): integers stay exact,
+// other numbers become doubles (as the mapping's upcasters do); decimals are
+// strings in event data and are converted with decimal(data.total).
+func jsonValue(data []byte) (any, error) { return jsonx.Decode(data) }
