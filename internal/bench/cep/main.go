@@ -225,15 +225,21 @@ func fill(ctx context.Context, addrs []string, o options) (int, error) {
 	return n, perr
 }
 
-// consume reads every partition from its start until it has total records;
-// with decode it decodes each, and with e it feeds the engine.
-func consume(ctx context.Context, addrs []string, partitions, total int, e *cep.Engine, decode bool) (n, derived int, err error) {
+// newReader returns a client reading every partition of the topic from its
+// start, read_committed, as the runtime reads its inputs.
+func newReader(addrs []string, partitions int) (*kgo.Client, error) {
 	offsets := map[int32]kgo.Offset{}
 	for p := range partitions {
 		offsets[int32(p)] = kgo.NewOffset().AtStart()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	return kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+}
+
+// consume reads every partition from its start until it has total records;
+// with decode it decodes each, and with e it feeds the engine.
+func consume(ctx context.Context, addrs []string, partitions, total int, e *cep.Engine, decode bool) (n, derived int, err error) {
+	cl, err := newReader(addrs, partitions)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -281,12 +287,7 @@ func consume(ctx context.Context, addrs []string, partitions, total int, e *cep.
 // goroutine polls and decodes each poll's records, one batch ahead of this
 // one, which feeds the engine in poll order.
 func consumeFeed(ctx context.Context, addrs []string, partitions, total int, e *cep.Engine) (n, derived int, err error) {
-	offsets := map[int32]kgo.Offset{}
-	for p := range partitions {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	cl, err := newReader(addrs, partitions)
 	if err != nil {
 		return 0, 0, err
 	}
