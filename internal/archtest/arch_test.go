@@ -234,7 +234,7 @@ var rules = []rule{
 	},
 	{
 		// pipeline and cep are pure and import it: it must stay so.
-		name:   "jsonx writes JSON: standard library only, no I/O",
+		name:   "jsonx reads and writes JSON: standard library only, no I/O",
 		from:   under("internal/jsonx"),
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs"), func(imp string) bool { return strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }),
 	},
