@@ -18,7 +18,7 @@ import (
 
 	"github.com/cdcflow/cdcflow/backpressure"
 	"github.com/cdcflow/cdcflow/cep"
-	"github.com/cdcflow/cdcflow/internal/connwatch"
+	"github.com/cdcflow/cdcflow/internal/kafkatx"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -279,7 +279,7 @@ func (r *Runner) session(ctx context.Context) (progressed bool, err error) {
 			start[p.Topic][p.Partition] = kgo.NewOffset().At(off + 1)
 		}
 	}
-	lost := &connwatch.Watch{}
+	lost := &kafkatx.Watch{}
 	opts := append(cfg.ClientOpts[:len(cfg.ClientOpts):len(cfg.ClientOpts)],
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.TransactionalID(cfg.TransactionalID),
@@ -397,32 +397,7 @@ func (r *Runner) fence(ctx context.Context, adm *kadm.Client) error {
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		return fmt.Errorf("fence the previous incarnation of %q: %w", r.cfg.TransactionalID, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*r.cfg.TxTimeout)
-	defer cancel()
-	id := r.cfg.TransactionalID
-	b := backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, Floor: 1}
-	for {
-		described, err := adm.DescribeTransactions(wctx, id)
-		if err == nil {
-			d, ok := described[id]
-			switch {
-			case !ok:
-				err = fmt.Errorf("transactional id %q not described", id)
-			case d.Err != nil:
-				err = d.Err
-			default:
-				switch d.State {
-				case "Ongoing", "PrepareCommit", "PrepareAbort", "PrepareEpochFence":
-					err = fmt.Errorf("previous transaction of %q still %s", id, d.State)
-				default:
-					return nil
-				}
-			}
-		}
-		if b.Wait(wctx, err) != nil {
-			return fmt.Errorf("wait for the previous transaction to end: %w", err)
-		}
-	}
+	return kafkatx.AwaitNoTransaction(ctx, adm, r.cfg.TransactionalID, 2*r.cfg.TxTimeout, r.log)
 }
 
 // readState reads the changelog with read_committed from its start to its
@@ -494,7 +469,7 @@ type loop struct {
 	r    *Runner
 	cl   *kgo.Client
 	eng  *cep.Engine
-	lost *connwatch.Watch
+	lost *kafkatx.Watch
 
 	gen     uint64 // generation of the last committed state
 	chunks  int    // its chunk count

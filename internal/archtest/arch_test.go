@@ -239,9 +239,9 @@ var rules = []rule{
 		forbid: anyOf(projectPkg, ioLibs, prefixes("os", "io/fs"), func(imp string) bool { return strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") }),
 	},
 	{
-		name:   "connwatch is a kgo hook: franz-go only, no project package",
-		from:   under("internal/connwatch"),
-		forbid: anyOf(projectPkg, redisLibs, postgresLibs),
+		name:   "kafkatx serves the Kafka transaction writers: franz-go and backpressure only",
+		from:   under("internal/kafkatx"),
+		forbid: anyOf(func(imp string) bool { return projectPkg(imp) && imp != module+"/backpressure" }, redisLibs, postgresLibs),
 	},
 	{
 		// cmd reads the configuration and builds the clients; the view
@@ -309,7 +309,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/replaydisplay", []string{"github.com/redis/go-redis/v9"}},
 		{module + "/internal/quickstart", []string{module + "/internal/config"}},
 		{module + "/internal/jsonx", []string{"github.com/google/cel-go/cel"}},
-		{module + "/internal/connwatch", []string{module + "/sinks/kafka"}},
+		{module + "/internal/kafkatx", []string{module + "/sinks/kafka"}},
 		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
 		{module + "/internal/standby", []string{module + "/capture/replication"}},
 		{module + "/internal/flowdisplay", []string{"github.com/jackc/pgx/v5"}},

@@ -15,8 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
-	"github.com/cdcflow/cdcflow/backpressure"
-	"github.com/cdcflow/cdcflow/internal/connwatch"
+	"github.com/cdcflow/cdcflow/internal/kafkatx"
 	"github.com/cdcflow/cdcflow/pipeline"
 )
 
@@ -91,7 +90,7 @@ type TxPublisher struct {
 	txm     *txMetrics
 	now     func() time.Time
 	// lost counts the failed connections to the brokers.
-	lost *connwatch.Watch
+	lost *kafkatx.Watch
 }
 
 // ErrConnectionLost is wrapped by the error of a Kafka transaction that
@@ -188,7 +187,7 @@ func NewTx(cfg TxConfig, log *slog.Logger, reg prometheus.Registerer) (*TxPublis
 	if cfg.BatchMaxBytes != nil {
 		opts = append(opts, kgo.ProducerBatchMaxBytesFn(cfg.BatchMaxBytes))
 	}
-	lost := &connwatch.Watch{}
+	lost := &kafkatx.Watch{}
 	opts = append(opts, kgo.WithHooks(lost))
 	var (
 		m   *Metrics
@@ -228,7 +227,7 @@ func (t *TxPublisher) Start(ctx context.Context) ([]byte, error) {
 	if _, _, err := t.cl.ProducerID(ctx); err != nil {
 		return nil, fmt.Errorf("fence previous producer: %w", err)
 	}
-	if err := t.awaitNoTransaction(ctx); err != nil {
+	if err := kafkatx.AwaitNoTransaction(ctx, t.adm, "cdcflow-"+t.name, 2*t.timeout, t.log); err != nil {
 		return nil, err
 	}
 	var pos []byte
@@ -243,39 +242,6 @@ func (t *TxPublisher) Start(ctx context.Context) ([]byte, error) {
 	}
 	t.log.Info("exactly-once publisher started", "has_position", pos != nil)
 	return pos, nil
-}
-
-// awaitNoTransaction polls DescribeTransactions until the transactional id
-// has no transaction in progress. Kafka aborts a fenced transaction
-// asynchronously, so the fence alone does not mean the markers are written.
-func (t *TxPublisher) awaitNoTransaction(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*t.timeout)
-	defer cancel()
-	id := "cdcflow-" + t.name
-	// Doubling from 10ms to 1s without jitter: one poller, nothing to spread.
-	b := backpressure.Backoff{Initial: 10 * time.Millisecond, Max: time.Second, Floor: 1, Op: "await the previous transaction's end", Log: t.log}
-	for {
-		described, err := t.adm.DescribeTransactions(ctx, id)
-		if err == nil {
-			d, ok := described[id]
-			switch {
-			case !ok:
-				err = fmt.Errorf("transactional id %q not described", id)
-			case d.Err != nil:
-				err = d.Err
-			default:
-				switch d.State {
-				case "Ongoing", "PrepareCommit", "PrepareAbort", "PrepareEpochFence":
-					err = fmt.Errorf("previous transaction of %q still %s", id, d.State)
-				default:
-					return nil
-				}
-			}
-		}
-		if b.Wait(ctx, err) != nil {
-			return fmt.Errorf("wait for the previous transaction to end: %w", err)
-		}
-	}
 }
 
 // Publish writes recs and their positions in one or more Kafka transactions

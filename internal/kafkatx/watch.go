@@ -1,11 +1,13 @@
-// Package connwatch counts the failed connections of a franz-go client, for
-// the two writers of Kafka transactions (sinks/kafka's TxPublisher and the
-// CEP runner of cep/cepkafka): a transaction during which a connection to
-// the brokers failed is aborted rather than committed, because a broker
-// restarted meanwhile may have aborted it without fencing the producer.
+// Package kafkatx holds what the two writers of Kafka transactions
+// (sinks/kafka's TxPublisher and the CEP runner of cep/cepkafka) share:
+// Watch counts the failed connections of a franz-go client, so that a
+// transaction during which a connection to the brokers failed is aborted
+// rather than committed (a broker restarted meanwhile may have aborted it
+// without fencing the producer), and AwaitNoTransaction waits, after the
+// fence, until the previous incarnation's transaction has ended.
 //
-// It imports no project package.
-package connwatch
+// It imports no project package but backpressure.
+package kafkatx
 
 import (
 	"net"

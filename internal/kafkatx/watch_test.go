@@ -1,4 +1,4 @@
-package connwatch
+package kafkatx
 
 import (
 	"errors"
