@@ -244,6 +244,13 @@ var rules = []rule{
 		forbid: anyOf(func(imp string) bool { return projectPkg(imp) && imp != module+"/backpressure" }, redisLibs, postgresLibs),
 	},
 	{
+		// cmd loads the configuration and the mapping; the checks get
+		// plain values.
+		name:   "checks runs the check command's checks: no cmd or configuration",
+		from:   under("internal/checks"),
+		forbid: anyOf(under("cmd"), under("internal/config")),
+	},
+	{
 		// cmd reads the configuration and builds the clients; the view
 		// commands' assembly gets plain values.
 		name:   "viewsetup assembles the views over redisview: no cmd, configuration, capture, flow or PostgreSQL",
@@ -310,6 +317,7 @@ func TestRulesCatchViolations(t *testing.T) {
 		{module + "/internal/quickstart", []string{module + "/internal/config"}},
 		{module + "/internal/jsonx", []string{"github.com/google/cel-go/cel"}},
 		{module + "/internal/kafkatx", []string{module + "/sinks/kafka"}},
+		{module + "/internal/checks", []string{module + "/internal/config"}},
 		{module + "/internal/viewsetup", []string{module + "/internal/config"}},
 		{module + "/internal/standby", []string{module + "/capture/replication"}},
 		{module + "/internal/flowdisplay", []string{"github.com/jackc/pgx/v5"}},
